@@ -1,0 +1,46 @@
+// make_gpu_backends() for CUDA builds: finds the device and says why there is none when the CUDA runtime
+// can't give one ("CUDA driver version is insufficient", "no CUDA-capable device is detected", ...).
+#include <cuda_runtime.h>
+
+#include "cuda_check.cuh"
+#include "mlpbench/backend.hpp"
+
+namespace mlpbench {
+namespace {
+
+std::string version_text(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
+
+}  // namespace
+
+GpuBackends make_gpu_backends() {
+  GpuBackends g;
+  g.built_with_cuda = version_text(CUDART_VERSION);
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    g.unavailable = std::string("CUDA runtime: ") + cudaGetErrorString(err);
+    cudaGetLastError();  // clear the sticky error so later calls report their own
+    return g;
+  }
+  if (count == 0) {
+    g.unavailable = "CUDA runtime: no CUDA-capable device is detected";
+    return g;
+  }
+  try {
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    int driver = 0, runtime = 0;
+    CUDA_CHECK(cudaDriverGetVersion(&driver));
+    CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
+    g.gpu_name = prop.name;
+    g.driver_version = version_text(driver);
+    g.runtime_version = version_text(runtime);
+  } catch (const RuntimeError& e) {
+    g.unavailable = e.what();
+    return g;
+  }
+  g.unavailable = "no GPU backends in this build yet";
+  return g;
+}
+
+}  // namespace mlpbench

@@ -1,0 +1,13 @@
+// make_gpu_backends() for builds without CUDA (MLPBENCH_CUDA=OFF, or AUTO without nvcc): no backends,
+// and the reason, so `run` can label the GPU column as reference and say why.
+#include "mlpbench/backend.hpp"
+
+namespace mlpbench {
+
+GpuBackends make_gpu_backends() {
+  GpuBackends g;
+  g.unavailable = "built without CUDA";
+  return g;
+}
+
+}  // namespace mlpbench

@@ -1,0 +1,243 @@
+// The mlpbench command: `run` (fill the CPU/GPU table and name the faster device), `infer` (one forward
+// pass on a user's input, to check our outputs against their framework) and `report` (print a results
+// file). Options are parsed here; the work is done by the library (runner, results, report).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <new>
+#include <set>
+
+#include "mlpbench/backend.hpp"
+#include "mlpbench/build_info.hpp"
+#include "mlpbench/check.hpp"
+#include "mlpbench/errors.hpp"
+#include "mlpbench/parse.hpp"
+#include "mlpbench/report.hpp"
+#include "mlpbench/results.hpp"
+#include "mlpbench/runner.hpp"
+#include "mlpbench/safetensors.hpp"
+
+namespace mlpbench {
+namespace {
+
+constexpr int kMaxBatch = 1 << 24;
+
+const char* kExitCodes =
+    "Exit codes: 0 ok, 2 bad usage or input (one line on stderr says what and where), 3 runtime or device failure.";
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=,:+") == std::string::npos) return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string command_line(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + shell_quote(argv[i]);
+  return s;
+}
+
+// Options shared by run and infer: which model.
+struct ModelOptions {
+  std::string layers = "784,512,512,10";
+  std::string weights;
+  std::string seed = "1";
+  std::string threads = "0";
+
+  void add(CLI::App& app) {
+    auto* l = app.add_option("--layers", layers, "Widths of a seeded MLP, input first: 784,512,512,10")->capture_default_str();
+    auto* w = app.add_option("--weights", weights,
+                             "A PyTorch state_dict of nn.Linear layers saved as safetensors (F32, F16 or BF16): "
+                             "'<prefix>.weight' [out, in] and '<prefix>.bias' [out], ordered by the number in the prefix");
+    l->excludes(w);
+    app.add_option("--seed", seed, "Seed of the weights (with --layers) and of the inputs")->capture_default_str();
+    app.add_option("--threads", threads, "CPU threads; 0 means every core this process may use")->capture_default_str();
+  }
+
+  Model model() const {
+    if (!weights.empty()) return load_model(weights);
+    return make_seeded_model(parse_int_list(layers, "--layers", -1000000000, 1000000000), seed_value());
+  }
+  std::uint64_t seed_value() const { return static_cast<std::uint64_t>(parse_int(seed, "--seed", 0, INT64_MAX)); }
+  int thread_count() const { return static_cast<int>(parse_int(threads, "--threads", 0, 4096)); }
+};
+
+std::string default_reference() {
+  const std::string local = "results/reference.json";
+  if (std::filesystem::exists(local)) return local;
+  const std::string installed = std::string(kSourceDir) + "/results/reference.json";
+  if (std::filesystem::exists(installed)) return installed;
+  return local;  // reading it will say it is missing
+}
+
+int cmd_run(const ModelOptions& mo, const std::string& batch_sizes_text, const std::string& batch_size_text, const std::string& device,
+            std::string reference, std::string out, bool force, bool quick, const std::string& cmdline) {
+  std::vector<int> sizes = parse_int_list(batch_sizes_text, "--batch-sizes", 1, kMaxBatch);
+  const int headline_batch = static_cast<int>(parse_int(batch_size_text, "--batch-size", 1, kMaxBatch));
+  sizes.push_back(headline_batch);  // the headline batch size is always measured
+  std::sort(sizes.begin(), sizes.end());
+  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+  const int threads = mo.thread_count();
+  const Model model = mo.model();
+  check_batch_memory(model, sizes);
+
+  const std::time_t start = std::time(nullptr);
+  if (out.empty()) out = "results/" + host_name() + "-" + utc_compact(start) + ".json";
+  if (!force && std::filesystem::exists(out)) throw InputError("output '" + out + "' exists; pass --force to replace it");
+  if (reference.empty()) reference = default_reference();
+
+  RunConfig config;
+  config.batch_sizes = sizes;
+  config.device = device;
+  config.threads = threads;
+  config.reference_file = reference;
+  config.quick = quick;
+  config.input_seed = mo.seed_value();
+  GpuBackends gpu = device == "cpu" ? GpuBackends{} : make_gpu_backends();
+  if (device == "gpu" && gpu.backends.empty()) throw RuntimeError("--device gpu: no usable GPU: " + gpu.unavailable);
+  if (device == "cpu") gpu.unavailable = "--device cpu";
+
+  Results r = run_benchmark(model, config, std::move(gpu));
+  r.run["started_utc"] = utc_iso8601(start);
+  r.run["command"] = cmdline;
+  r.run["batch_sizes"] = sizes;
+  r.run["device"] = device;
+  r.run["quick"] = quick;
+  r.run["input_seed"] = config.input_seed;
+
+  write_text_atomic(out, dump_json(to_json(r)), force);
+  std::cout << headline(r.table, headline_batch) << provenance_notes(r) << "\n" << table_text(r.table) << "\nResults written to " << out << "\n";
+  return kExitOk;
+}
+
+int cmd_infer(const ModelOptions& mo, const std::string& input, const std::string& output, const std::string& device, bool force) {
+  const Model model = mo.model();
+  const TensorMap tensors = read_safetensors(input);
+  const auto it = tensors.find("input");
+  if (it == tensors.end()) throw InputError(input + ": no tensor named 'input'");
+  const Tensor& x = it->second;
+  if (x.shape.size() != 2 || x.shape[0] < 1) throw InputError(input + ": tensor 'input' must be [batch, " + std::to_string(model.input_width()) + "] with batch >= 1");
+  if (x.shape[1] != model.input_width()) {
+    throw InputError(input + ": tensor 'input' is " + std::to_string(x.shape[1]) + " wide, the model takes " + std::to_string(model.input_width()));
+  }
+  if (x.shape[0] > kMaxBatch) throw InputError(input + ": batch " + std::to_string(x.shape[0]) + " exceeds " + std::to_string(kMaxBatch));
+  const int batch = static_cast<int>(x.shape[0]);
+  check_batch_memory(model, {batch});
+  if (!force && std::filesystem::exists(output)) throw InputError("output '" + output + "' exists; pass --force to replace it");
+
+  auto cpu = make_cpu_backend(mo.thread_count());
+  cpu->prepare(model, batch);
+  Tensor y;
+  y.dtype = "F32";
+  y.shape = {batch, model.output_width()};
+  y.data.resize(static_cast<std::size_t>(batch) * model.output_width());
+  check_cpu_backend(*cpu, model, x.data, batch, y.data);
+  if (device == "gpu") {
+    GpuBackends gpu = make_gpu_backends();
+    if (gpu.backends.empty()) throw RuntimeError("--device gpu: no usable GPU: " + gpu.unavailable);
+    Backend& g = *gpu.backends.front();
+    g.prepare(model, batch);
+    std::vector<float> gy(y.data.size());
+    g.forward(x.data.data(), gy.data(), batch);
+    const CheckResult c = check_close(gy.data(), y.data.data(), gy.size(), kToleranceF32);
+    if (!c.ok) throw RuntimeError("GPU backend " + g.name() + " disagrees with the CPU: " + c.first_mismatches);
+    y.data = std::move(gy);
+  }
+  write_binary_atomic(output, serialize_safetensors({{"output", y}}), force);
+  std::cout << "Wrote output [" << batch << ", " << model.output_width() << "] to " << output << "\n";
+  return kExitOk;
+}
+
+int cmd_report(const std::string& from, const std::string& batch_size_text) {
+  const Results r = read_results(from);
+  const int batch = static_cast<int>(parse_int(batch_size_text, "--batch-size", 1, kMaxBatch));
+  if (std::find(r.table.batch_sizes.begin(), r.table.batch_sizes.end(), batch) == r.table.batch_sizes.end()) {
+    std::string have;
+    for (int b : r.table.batch_sizes) have += (have.empty() ? "" : ",") + std::to_string(b);
+    throw InputError("--batch-size " + std::to_string(batch) + ": " + from + " has batch sizes " + have);
+  }
+  std::cout << headline(r.table, batch) << provenance_notes(r) << "\n" << table_text(r.table);
+  return kExitOk;
+}
+
+int main_impl(int argc, char** argv) {
+  CLI::App app{
+      "mlpbench: times a dense MLP forward pass on the CPU (Eigen + OpenMP) and on an NVIDIA GPU (CUDA, cuBLASLt) "
+      "at several batch sizes, and says which is faster."};
+  app.name("mlpbench");
+  app.footer(kExitCodes);
+  app.require_subcommand(1);
+
+  ModelOptions run_model, infer_model;
+  std::string batch_sizes = "1,10,100", batch_size = "10", device = "all", reference, out;
+  bool force = false, quick = false;
+  CLI::App* run = app.add_subcommand("run", "Measure every cell of the table, print the verdict for one batch size, write results JSON");
+  run_model.add(*run);
+  run->add_option("--batch-sizes", batch_sizes, "Batch sizes of the table")->capture_default_str();
+  run->add_option("--batch-size", batch_size, "Batch size of the three headline lines (added to the table if missing)")->capture_default_str();
+  run->add_option("--device", device, "Which columns to measure; the others come from --reference")
+      ->check(CLI::IsMember({"cpu", "gpu", "all"}))
+      ->capture_default_str();
+  run->add_option("--reference", reference, "Results file the unmeasured column comes from (default results/reference.json)");
+  run->add_option("--out", out, "Results file to write (default results/<host>-<UTC time>.json)");
+  run->add_flag("--force", force, "Replace --out if it exists");
+  run->add_flag("--quick", quick, "Cap the whole run at a few seconds (CI)");
+
+  std::string input, output, infer_device = "cpu";
+  bool infer_force = false;
+  CLI::App* infer = app.add_subcommand("infer", "One forward pass: tensor 'input' [batch, in] from a safetensors file -> tensor 'output' [batch, out]");
+  infer_model.add(*infer);
+  infer->add_option("--input", input, "safetensors file holding tensor 'input' [batch, in]")->required();
+  infer->add_option("--output", output, "safetensors file to write tensor 'output' [batch, out] (F32) to")->required();
+  infer->add_option("--device", infer_device, "Where to run the pass")->check(CLI::IsMember({"cpu", "gpu"}))->capture_default_str();
+  infer->add_flag("--force", infer_force, "Replace --output if it exists");
+
+  std::string from, report_batch = "10";
+  CLI::App* report = app.add_subcommand("report", "Print the three headline lines and the table of a results file");
+  report->add_option("--from", from, "Results JSON written by `mlpbench run` (or results/reference.json)")->required();
+  report->add_option("--batch-size", report_batch, "Batch size of the headline")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    std::replace(msg.begin(), msg.end(), '\n', ' ');
+    std::cerr << "mlpbench: error: " << msg << " (see mlpbench --help)\n";
+    return kExitUsage;
+  }
+
+  if (*run) return cmd_run(run_model, batch_sizes, batch_size, device, reference, out, force, quick, command_line(argc, argv));
+  if (*infer) return cmd_infer(infer_model, input, output, infer_device, infer_force);
+  return cmd_report(from, report_batch);
+}
+
+}  // namespace
+}  // namespace mlpbench
+
+int main(int argc, char** argv) {
+  using namespace mlpbench;
+  try {
+    return main_impl(argc, argv);
+  } catch (const InputError& e) {
+    std::cerr << "mlpbench: error: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const RuntimeError& e) {
+    std::cerr << "mlpbench: error: " << e.what() << "\n";
+    return kExitRuntime;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "mlpbench: error: out of memory\n";
+    return kExitRuntime;
+  } catch (const std::exception& e) {
+    std::cerr << "mlpbench: error: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+}

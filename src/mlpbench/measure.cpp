@@ -1,0 +1,114 @@
+// Warm-up, calibration, adaptive sampling and statistics. See measure.hpp.
+#include "mlpbench/measure.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+namespace mlpbench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+}  // namespace
+
+MeasureConfig quick_config(int cells, double budget_s) {
+  MeasureConfig c;
+  const double per_cell = budget_s / std::max(1, cells);
+  c.warmup_s = std::min(0.05, per_cell * 0.2);
+  c.min_time_s = std::min(0.1, per_cell * 0.5);
+  c.max_time_s = per_cell * 0.7;
+  c.min_samples = 5;
+  c.target_rel_ci = 0.02;
+  return c;
+}
+
+TimedRun wall_clock(std::function<void()> pass) {
+  return [pass = std::move(pass)](int passes) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < passes; ++i) pass();
+    return seconds_since(t0);
+  };
+}
+
+int calibrate_passes(const TimedRun& timed, double min_sample_s) {
+  int passes = 1;
+  for (int attempt = 0; attempt < 30; ++attempt) {
+    const double s = timed(passes);
+    if (s >= min_sample_s) return passes;
+    // Aim 20% past the target, at most 10x growth per try (a first cold pass can be slow).
+    const double want = s > 0 ? 1.2 * min_sample_s / s * passes : 10.0 * passes;
+    passes = static_cast<int>(std::clamp(std::ceil(want), passes + 1.0, passes * 10.0));
+    if (passes > (1 << 24)) return 1 << 24;
+  }
+  return passes;
+}
+
+double quantile_sorted(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) throw std::invalid_argument("quantile of no samples");
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const std::size_t lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+Stats summarize(std::vector<double> samples_ms, int passes_per_sample) {
+  if (samples_ms.empty()) throw std::invalid_argument("summarize: no samples");
+  Stats s;
+  s.samples = static_cast<int>(samples_ms.size());
+  s.passes_per_sample = passes_per_sample;
+  std::vector<double> sorted = samples_ms;
+  std::sort(sorted.begin(), sorted.end());
+  s.median_ms = quantile_sorted(sorted, 0.5);
+  s.p90_ms = quantile_sorted(sorted, 0.9);
+  s.p99_ms = quantile_sorted(sorted, 0.99);
+  s.min_ms = sorted.front();
+  s.max_ms = sorted.back();
+  s.mean_ms = std::accumulate(sorted.begin(), sorted.end(), 0.0) / s.samples;
+  double ss = 0;
+  for (double v : sorted) ss += (v - s.mean_ms) * (v - s.mean_ms);
+  s.stddev_ms = s.samples > 1 ? std::sqrt(ss / (s.samples - 1)) : 0.0;
+  s.cv = s.mean_ms > 0 ? s.stddev_ms / s.mean_ms : 0.0;
+  // McGill, Tukey & Larsen (1978): the median's ~95% interval is median +- 1.57 * IQR / sqrt(n).
+  const double iqr = quantile_sorted(sorted, 0.75) - quantile_sorted(sorted, 0.25);
+  s.ci_rel = s.median_ms > 0 ? 1.57 * iqr / std::sqrt(static_cast<double>(s.samples)) / s.median_ms : 0.0;
+  s.samples_ms = std::move(samples_ms);
+  return s;
+}
+
+Stats measure(const TimedRun& timed, const MeasureConfig& config) {
+  // Warm-up: caches, page faults, thread pools, lazy device initialization.
+  const auto warm0 = Clock::now();
+  do {
+    timed(1);
+  } while (seconds_since(warm0) < config.warmup_s);
+
+  const int passes = calibrate_passes(timed, config.min_sample_s);
+  std::vector<double> samples;
+  samples.reserve(1024);
+  const auto t0 = Clock::now();
+  bool converged = false;
+  for (;;) {
+    samples.push_back(timed(passes) * 1e3 / passes);
+    const int n = static_cast<int>(samples.size());
+    const double elapsed = seconds_since(t0);
+    if (n >= config.max_samples || elapsed >= config.max_time_s) break;
+    // Checking convergence sorts the samples: do it at powers of two and every 64 samples.
+    const bool enough = n >= config.min_samples && elapsed >= config.min_time_s;
+    const bool check_now = (n & (n - 1)) == 0 || n % 64 == 0;
+    if (enough && check_now && summarize(samples, passes).ci_rel <= config.target_rel_ci) {
+      converged = true;
+      break;
+    }
+  }
+  Stats s = summarize(std::move(samples), passes);
+  s.total_s = seconds_since(t0);
+  s.converged = converged || s.ci_rel <= config.target_rel_ci;
+  return s;
+}
+
+}  // namespace mlpbench

@@ -1,0 +1,59 @@
+// The one timing core used by the CLI, bench/ and tests: warm-up, calibration (several passes per sample
+// when one pass is too short to time well), then samples until the median is known to the target
+// precision or the time budget is spent, and the statistics of the samples.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+namespace mlpbench {
+
+struct MeasureConfig {
+  double warmup_s = 0.2;        // untimed passes first (trtexec: 200 ms)
+  double min_time_s = 0.5;      // keep sampling at least this long (Google Benchmark's min time)
+  double max_time_s = 5.0;      // and at most this long
+  int min_samples = 10;         // nvbench / trtexec: >= 10
+  int max_samples = 2000;       // bounds the samples stored in results files
+  double target_rel_ci = 0.005; // stop once the median's 95% CI half-width / median is below this
+  double min_sample_s = 50e-6;  // a sample spans at least this: >= 1000x the ~30 ns clock read
+};
+
+// A quick config for CI: a whole run of `cells` cells stays within about `budget_s` seconds.
+MeasureConfig quick_config(int cells, double budget_s = 3.0);
+
+struct Stats {
+  double median_ms = 0;  // of one forward pass
+  double p90_ms = 0;
+  double p99_ms = 0;
+  double min_ms = 0;
+  double max_ms = 0;
+  double mean_ms = 0;
+  double stddev_ms = 0;
+  double cv = 0;            // stddev / mean
+  double ci_rel = 0;        // half-width of the median's 95% CI / median: 1.57 * IQR / sqrt(n) / median
+  int samples = 0;
+  int passes_per_sample = 1;
+  double total_s = 0;       // time spent sampling (warm-up excluded)
+  bool converged = false;   // ci_rel reached the target before the time budget ran out
+  std::vector<double> samples_ms;  // per pass, in the order taken
+};
+
+// Runs `passes` forward passes and returns the seconds they took. The default is the wall clock
+// around the passes (wall_clock below); a GPU backend can supply device-event time instead.
+using TimedRun = std::function<double(int passes)>;
+
+// steady_clock read before and after `passes` calls of `pass`.
+TimedRun wall_clock(std::function<void()> pass);
+
+// How many passes one sample needs to last min_sample_s (at least 1), from a few timed tries.
+int calibrate_passes(const TimedRun& timed, double min_sample_s);
+
+Stats measure(const TimedRun& timed, const MeasureConfig& config);
+
+// Statistics of samples given per pass in ms (at least one sample).
+Stats summarize(std::vector<double> samples_ms, int passes_per_sample);
+
+// Linear-interpolated quantile (type 7, as numpy's default) of sorted values, q in [0, 1].
+double quantile_sorted(const std::vector<double>& sorted, double q);
+
+}  // namespace mlpbench

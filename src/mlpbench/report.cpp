@@ -1,0 +1,98 @@
+// See report.hpp.
+#include "mlpbench/report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <sstream>
+
+namespace mlpbench {
+
+std::string format_ms(double ms) {
+  if (!std::isfinite(ms)) return "n/a";
+  if (ms == 0) return "0";
+  const int magnitude = static_cast<int>(std::floor(std::log10(std::fabs(ms))));
+  const int decimals = std::clamp(3 - magnitude, 0, 12);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, ms);
+  std::string s = buf;
+  if (s.find('.') != std::string::npos) {
+    s.erase(s.find_last_not_of('0') + 1);
+    if (s.back() == '.') s.pop_back();
+  }
+  return s;
+}
+
+std::string headline(const Table& table, int batch) {
+  std::ostringstream out;
+  for (const char* dev : kDevices) {
+    const Cell* c = table.find(dev, batch);
+    out << dev << " time: ";
+    if (c) {
+      out << format_ms(c->median_ms()) << " ms\n";
+    } else {
+      out << "n/a (no " << dev << " cell at batch size " << batch << ")\n";
+    }
+  }
+  const auto f = faster_at(table, batch);
+  out << "Faster hardware: " << (f ? *f : std::string("unknown")) << "\n";
+  return out.str();
+}
+
+std::string provenance_notes(const Results& r) {
+  std::ostringstream out;
+  for (const char* dev : kDevices) {
+    std::set<std::string> files;
+    for (int b : r.table.batch_sizes) {
+      const Cell* c = r.table.find(dev, b);
+      if (c && c->source == Source::Reference) files.insert(c->reference_file);
+    }
+    const auto why = r.not_measured.find(dev);
+    for (const std::string& f : files) {
+      out << "Note: " << dev << " times are reference values from " << f << ", not measured";
+      if (why != r.not_measured.end()) out << " (" << why->second << ")";
+      out << ".\n";
+    }
+  }
+  for (const std::string& n : r.notes) out << "Note: " << n << "\n";
+  return out.str();
+}
+
+std::string table_text(const Table& table) {
+  // batch | CPU ms  source  noise | GPU ms  source  noise | faster
+  std::ostringstream out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%7s | %10s %-9s %-16s %8s | %10s %-9s %-16s %8s | %s\n", "batch", "CPU ms", "source", "backend", "cv",
+                "GPU ms", "source", "backend", "cv", "faster");
+  out << line;
+  out << std::string(std::string(line).size() - 1, '-') << "\n";
+  for (int b : table.batch_sizes) {
+    std::string cols[2][4];
+    for (int d = 0; d < 2; ++d) {
+      const Cell* c = table.find(kDevices[d], b);
+      if (!c) {
+        cols[d][0] = "-";
+        continue;
+      }
+      cols[d][0] = format_ms(c->median_ms());
+      cols[d][1] = source_name(c->source);
+      cols[d][2] = c->backend;
+      if (c->source == Source::Measured) {
+        char cv[32];
+        std::snprintf(cv, sizeof cv, "%.1f%%", 100.0 * c->stats.cv);
+        cols[d][3] = cv;
+      } else {
+        cols[d][3] = "-";
+      }
+    }
+    const auto f = faster_at(table, b);
+    std::snprintf(line, sizeof line, "%7d | %10s %-9s %-16s %8s | %10s %-9s %-16s %8s | %s\n", b, cols[0][0].c_str(), cols[0][1].c_str(),
+                  cols[0][2].c_str(), cols[0][3].c_str(), cols[1][0].c_str(), cols[1][1].c_str(), cols[1][2].c_str(), cols[1][3].c_str(),
+                  f ? f->c_str() : "-");
+    out << line;
+  }
+  return out.str();
+}
+
+}  // namespace mlpbench

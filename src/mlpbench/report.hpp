@@ -1,0 +1,23 @@
+// Human-readable output: the three headline lines, the whole table with each cell's source and noise.
+#pragma once
+
+#include <string>
+
+#include "mlpbench/results.hpp"
+
+namespace mlpbench {
+
+// Milliseconds with 4 significant digits, never an exponent, no trailing zeros: 400, 0.0843, 12.35.
+std::string format_ms(double ms);
+
+// "CPU time: X ms\nGPU time: Y ms\nFaster hardware: Z\n" for one batch size. A missing cell prints
+// "n/a" with why, and then "Faster hardware: unknown".
+std::string headline(const Table& table, int batch);
+
+// Lines saying which cells are not measured here and why (reference cells, the file, the reason).
+std::string provenance_notes(const Results& results);
+
+// The whole table: one row per batch size, for each device the median, its source and noise.
+std::string table_text(const Table& table);
+
+}  // namespace mlpbench

@@ -1,0 +1,173 @@
+// See runner.hpp.
+#include "mlpbench/runner.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "mlpbench/check.hpp"
+#include "mlpbench/errors.hpp"
+#include "mlpbench/measure.hpp"
+
+namespace mlpbench {
+namespace {
+
+void say(const RunConfig& c, const std::string& line) {
+  if (c.log) c.log(line);
+}
+
+std::string format_error(double e) {
+  std::ostringstream s;
+  s.precision(3);
+  s << e;
+  return s.str();
+}
+
+// The median of the fastest backend becomes the cell; ties keep the first (the simpler backend).
+struct Candidate {
+  Backend* backend;
+  Stats stats;
+};
+
+void fill_reference(Results& r, const std::string& device, const RunConfig& config, const Results& ref) {
+  for (int b : config.batch_sizes) {
+    const Cell* c = ref.table.find(device, b);
+    if (!c) continue;
+    Cell cell;
+    cell.source = Source::Reference;
+    cell.backend = c->backend;
+    cell.stats.median_ms = c->median_ms();
+    cell.reference_file = config.reference_file;
+    r.table.set(device, b, cell);
+  }
+}
+
+}  // namespace
+
+void check_batch_memory(const Model& model, const std::vector<int>& batch_sizes) {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  const double machine = pages > 0 && page > 0 ? static_cast<double>(pages) * page : 16e9;
+  for (int b : batch_sizes) {
+    // input, output, two activation buffers and the check's copies, f32; the double reference on 8 rows.
+    const double need = 4.0 * b * (2.0 * model.input_width() + 3.0 * model.output_width() + 2.0 * model.max_width());
+    if (need > machine / 2) {
+      std::ostringstream s;
+      s.precision(3);
+      s << "batch size " << b << " needs " << need / (1 << 30) << " GiB of buffers, more than half of this machine's "
+        << machine / (1 << 30) << " GiB";
+      throw InputError(s.str());
+    }
+  }
+}
+
+void check_cpu_backend(Backend& cpu, const Model& model, const std::vector<float>& x, int batch, std::vector<float>& y) {
+  cpu.forward(x.data(), y.data(), batch);
+  const int rows = std::min(batch, 8);
+  const std::vector<double> ref = reference_forward(model, x.data(), rows);
+  const CheckResult r = check_close(y.data(), ref.data(), ref.size(), kToleranceF32);
+  if (!r.ok) {
+    throw RuntimeError("backend " + cpu.name() + " is wrong at batch " + std::to_string(batch) + " (max abs error " + format_error(r.max_abs_error) +
+                       "): " + r.first_mismatches + "; not timed");
+  }
+}
+
+Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends gpu) {
+  Results r;
+  r.model = model_info(model);
+  const bool want_cpu = config.device != "gpu";
+  const bool want_gpu = config.device != "cpu";
+  const int max_batch = *std::max_element(config.batch_sizes.begin(), config.batch_sizes.end());
+  const int in = model.input_width(), out = model.output_width();
+
+  // The CPU backend always runs once per batch size: it is the reference every GPU backend must match.
+  auto cpu = make_cpu_backend(config.threads);
+  cpu->prepare(model, max_batch);
+  std::vector<std::vector<float>> inputs, expected;
+  for (int b : config.batch_sizes) {
+    inputs.push_back(make_seeded_input(b, in, config.input_seed));
+    expected.emplace_back(static_cast<std::size_t>(b) * out);
+    check_cpu_backend(*cpu, model, inputs.back(), b, expected.back());
+  }
+
+  // Correctness gate for the GPU: each backend at each batch size against the CPU's output.
+  std::vector<Backend*> gpu_ok;
+  if (want_gpu) {
+    for (auto& g : gpu.backends) {
+      std::string failure;
+      try {
+        g->prepare(model, max_batch);
+        std::vector<float> y;
+        for (std::size_t i = 0; i < config.batch_sizes.size() && failure.empty(); ++i) {
+          const int b = config.batch_sizes[i];
+          y.assign(static_cast<std::size_t>(b) * out, 0.0f);
+          g->forward(inputs[i].data(), y.data(), b);
+          const CheckResult c = check_close(y.data(), expected[i].data(), y.size(), kToleranceF32);
+          if (!c.ok) failure = "wrong at batch " + std::to_string(b) + " (max abs error " + format_error(c.max_abs_error) + "): " + c.first_mismatches;
+        }
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
+      if (failure.empty()) {
+        gpu_ok.push_back(g.get());
+      } else {
+        r.notes.push_back("GPU backend " + g->name() + " left out, not timed: " + failure);
+        say(config, r.notes.back());
+      }
+    }
+    if (!gpu.backends.empty() && gpu_ok.empty()) {
+      throw RuntimeError("no GPU backend passed its check against the CPU: " + r.notes.front());
+    }
+  }
+
+  const int timed_backends = (want_cpu ? 1 : 0) + static_cast<int>(gpu_ok.size());
+  const MeasureConfig mc = config.quick ? quick_config(timed_backends * static_cast<int>(config.batch_sizes.size())) : MeasureConfig{};
+
+  for (std::size_t i = 0; i < config.batch_sizes.size(); ++i) {
+    const int b = config.batch_sizes[i];
+    std::vector<float> y(static_cast<std::size_t>(b) * out);
+    auto time_backend = [&](Backend* be) {
+      say(config, "measuring " + be->name() + " at batch " + std::to_string(b));
+      return measure(wall_clock([&] { be->forward(inputs[i].data(), y.data(), b); }), mc);
+    };
+    if (want_cpu) {
+      Cell cell;
+      cell.backend = cpu->name();
+      cell.config = cpu->config();
+      cell.stats = time_backend(cpu.get());
+      r.table.set("CPU", b, std::move(cell));
+    }
+    if (!gpu_ok.empty()) {
+      std::vector<Candidate> runs;
+      for (Backend* g : gpu_ok) runs.push_back({g, time_backend(g)});
+      const auto best = std::min_element(runs.begin(), runs.end(), [](const Candidate& a, const Candidate& c) { return a.stats.median_ms < c.stats.median_ms; });
+      Cell cell;
+      cell.backend = best->backend->name();
+      cell.config = best->backend->config();
+      cell.stats = best->stats;
+      r.table.set("GPU", b, std::move(cell));
+    }
+  }
+  r.table.batch_sizes = config.batch_sizes;
+  std::sort(r.table.batch_sizes.begin(), r.table.batch_sizes.end());
+
+  // Columns not measured here come from the reference table, labelled as such.
+  const bool need_cpu_ref = !want_cpu;
+  const bool need_gpu_ref = gpu_ok.empty();
+  if (need_cpu_ref || need_gpu_ref) {
+    const Results ref = read_results(config.reference_file);
+    if (need_cpu_ref) {
+      fill_reference(r, "CPU", config, ref);
+      r.not_measured["CPU"] = "--device gpu";
+    }
+    if (need_gpu_ref) {
+      fill_reference(r, "GPU", config, ref);
+      r.not_measured["GPU"] = !want_gpu ? "--device cpu" : gpu.unavailable.empty() ? "no GPU backend available" : gpu.unavailable;
+    }
+  }
+  r.machine = collect_machine_info(config.threads > 0 ? config.threads : available_cores(), &gpu);
+  r.build = build_info(gpu.built_with_cuda);
+  return r;
+}
+
+}  // namespace mlpbench

@@ -1,0 +1,36 @@
+// `run` as a library call: check every backend, time the correct ones through `measure`, fill the table,
+// take missing columns from the reference table. The CLI parses options and prints; this does the work.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "mlpbench/backend.hpp"
+#include "mlpbench/results.hpp"
+
+namespace mlpbench {
+
+struct RunConfig {
+  std::vector<int> batch_sizes{1, 10, 100};
+  std::string device = "all";     // "cpu", "gpu" or "all": which columns to measure
+  int threads = 0;                // CPU threads; 0: all available cores
+  std::string reference_file;     // where missing columns come from
+  bool quick = false;             // whole run within a few seconds (CI)
+  std::uint64_t input_seed = 1;   // inputs are U(-1, 1) from this seed
+  std::function<void(const std::string&)> log;  // progress lines; may be empty
+};
+
+// Throws InputError when a batch size would need more memory than this machine has.
+void check_batch_memory(const Model& model, const std::vector<int>& batch_sizes);
+
+// The CPU backend against the double-precision reference on up to 8 rows (rows are independent, so a
+// subset checks the arithmetic at a fraction of the cost). Throws RuntimeError on a mismatch.
+void check_cpu_backend(Backend& cpu, const Model& model, const std::vector<float>& x, int batch, std::vector<float>& y);
+
+// Runs everything; `gpu` is what make_gpu_backends() gave. Throws InputError (bad reference file, ...)
+// or RuntimeError (a backend failed its check and nothing else can fill the column).
+Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends gpu);
+
+}  // namespace mlpbench

@@ -1,0 +1,30 @@
+// See table.hpp.
+#include "mlpbench/table.hpp"
+
+#include <algorithm>
+
+namespace mlpbench {
+
+const Cell* Table::find(const std::string& device, int batch) const {
+  const auto d = cells.find(device);
+  if (d == cells.end()) return nullptr;
+  const auto c = d->second.find(batch);
+  return c == d->second.end() ? nullptr : &c->second;
+}
+
+void Table::set(const std::string& device, int batch, Cell cell) {
+  cells[device][batch] = std::move(cell);
+  if (std::find(batch_sizes.begin(), batch_sizes.end(), batch) == batch_sizes.end()) {
+    batch_sizes.push_back(batch);
+    std::sort(batch_sizes.begin(), batch_sizes.end());
+  }
+}
+
+std::optional<std::string> faster_at(const Table& table, int batch) {
+  const Cell* cpu = table.find("CPU", batch);
+  const Cell* gpu = table.find("GPU", batch);
+  if (!cpu || !gpu) return std::nullopt;
+  return gpu->median_ms() < cpu->median_ms() ? "GPU" : "CPU";
+}
+
+}  // namespace mlpbench

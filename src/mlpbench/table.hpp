@@ -1,0 +1,41 @@
+// The nested table {"CPU": {batch: cell}, "GPU": {...}}: each cell's number and where it came from
+// (measured here, with its statistics, or taken from a reference file), and the per-batch verdicts.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mlpbench/measure.hpp"
+
+namespace mlpbench {
+
+enum class Source { Measured, Reference };
+inline const char* source_name(Source s) { return s == Source::Measured ? "measured" : "reference"; }
+
+struct Cell {
+  Source source = Source::Measured;
+  std::string backend;         // the backend that ran (or that the reference file names)
+  std::string config;          // how it ran, e.g. "threads=2" (measured)
+  Stats stats;                 // measured: every field; reference: median_ms only
+  std::string reference_file;  // reference: the file the number came from
+
+  double median_ms() const { return stats.median_ms; }
+};
+
+inline const char* kDevices[] = {"CPU", "GPU"};
+
+struct Table {
+  std::vector<int> batch_sizes;                             // ascending, unique
+  std::map<std::string, std::map<int, Cell>> cells;         // device -> batch -> cell
+
+  const Cell* find(const std::string& device, int batch) const;
+  void set(const std::string& device, int batch, Cell cell);
+};
+
+// "CPU" or "GPU" by the smaller median at this batch size; nullopt when a cell is missing.
+// A tie (equal medians) goes to the CPU: no need to buy a GPU for no gain.
+std::optional<std::string> faster_at(const Table& table, int batch);
+
+}  // namespace mlpbench

@@ -59,9 +59,22 @@ struct ModelOptions {
     app.add_option("--threads", threads, "CPU threads; 0 means every core this process may use")->capture_default_str();
   }
 
-  Model model() const {
-    if (!weights.empty()) return load_model(weights);
-    return make_seeded_model(parse_int_list(layers, "--layers", -1000000000, 1000000000), seed_value());
+  // The widths of the seeded model (checked before any weight is made), or of the weights file.
+  std::vector<int> seeded_widths() const {
+    std::vector<int> w = parse_int_list(layers, "--layers", 1, kMaxWidth);
+    validate_widths(w);
+    return w;
+  }
+  // Checks that the model fits in memory at these batch sizes, then makes or loads it.
+  Model model(const std::vector<int>& batch_sizes) const {
+    if (!weights.empty()) {
+      Model m = load_model(weights);
+      check_memory(m.widths(), batch_sizes);
+      return m;
+    }
+    const std::vector<int> widths = seeded_widths();
+    check_memory(widths, batch_sizes);
+    return make_seeded_model(widths, seed_value());
   }
   std::uint64_t seed_value() const { return static_cast<std::uint64_t>(parse_int(seed, "--seed", 0, INT64_MAX)); }
   int thread_count() const { return static_cast<int>(parse_int(threads, "--threads", 0, 4096)); }
@@ -83,8 +96,7 @@ int cmd_run(const ModelOptions& mo, const std::string& batch_sizes_text, const s
   std::sort(sizes.begin(), sizes.end());
   sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
   const int threads = mo.thread_count();
-  const Model model = mo.model();
-  check_batch_memory(model, sizes);
+  const Model model = mo.model(sizes);
 
   const std::time_t start = std::time(nullptr);
   if (out.empty()) out = "results/" + host_name() + "-" + utc_compact(start) + ".json";
@@ -116,19 +128,19 @@ int cmd_run(const ModelOptions& mo, const std::string& batch_sizes_text, const s
 }
 
 int cmd_infer(const ModelOptions& mo, const std::string& input, const std::string& output, const std::string& device, bool force) {
-  const Model model = mo.model();
+  if (!force && std::filesystem::exists(output)) throw InputError("output '" + output + "' exists; pass --force to replace it");
   const TensorMap tensors = read_safetensors(input);
   const auto it = tensors.find("input");
   if (it == tensors.end()) throw InputError(input + ": no tensor named 'input'");
   const Tensor& x = it->second;
-  if (x.shape.size() != 2 || x.shape[0] < 1) throw InputError(input + ": tensor 'input' must be [batch, " + std::to_string(model.input_width()) + "] with batch >= 1");
+  if (x.shape.size() != 2 || x.shape[0] < 1 || x.shape[0] > kMaxBatch) {
+    throw InputError(input + ": tensor 'input' must be [batch, in] with batch in [1, " + std::to_string(kMaxBatch) + "]");
+  }
+  const int batch = static_cast<int>(x.shape[0]);
+  const Model model = mo.model({batch});
   if (x.shape[1] != model.input_width()) {
     throw InputError(input + ": tensor 'input' is " + std::to_string(x.shape[1]) + " wide, the model takes " + std::to_string(model.input_width()));
   }
-  if (x.shape[0] > kMaxBatch) throw InputError(input + ": batch " + std::to_string(x.shape[0]) + " exceeds " + std::to_string(kMaxBatch));
-  const int batch = static_cast<int>(x.shape[0]);
-  check_batch_memory(model, {batch});
-  if (!force && std::filesystem::exists(output)) throw InputError("output '" + output + "' exists; pass --force to replace it");
 
   auto cpu = make_cpu_backend(mo.thread_count());
   cpu->prepare(model, batch);

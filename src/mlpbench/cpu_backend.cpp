@@ -41,7 +41,6 @@ class EigenBackend final : public Backend {
     }
     max_batch_ = max_batch;
     for (auto& b : buffers_) b.assign(static_cast<std::size_t>(max_batch) * model.max_width(), 0.0f);
-    in_width_ = model.input_width();
   }
 
   void forward(const float* x, float* y, int batch) override {
@@ -75,24 +74,28 @@ class EigenBackend final : public Backend {
     return blocks;
   }
 
-  // y[:, block] = relu?(x [batch, in] * W[block, :]^T + b[block])
+  // y[:, block] = relu?(x [batch, in] * W[block, :]^T + b[block]), in column panels of at most kPanel
+  // neurons: each Eigen product then packs at most kc x (batch + kPanel) floats, which stays under
+  // EIGEN_STACK_ALLOCATION_LIMIT (see CMakeLists.txt), so forward() never touches the heap.
   void layer_block(int li, Block blk, const float* in, float* out, int batch, bool relu) const {
-    if (blk.size == 0) return;
+    constexpr int kPanel = 256;
     const RowMatrix& w = weights_[li];
     Eigen::Map<const RowMatrix> x(in, batch, w.cols());
-    Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>> yb(out + blk.begin, batch, blk.size, Eigen::OuterStride<>(w.rows()));
-    yb.noalias() = x * w.middleRows(blk.begin, blk.size).transpose();
-    const auto bias = biases_[li].segment(blk.begin, blk.size);
-    if (relu) {
-      for (int r = 0; r < batch; ++r) yb.row(r) = (yb.row(r) + bias).cwiseMax(0.0f);
-    } else {
-      yb.rowwise() += bias;
+    for (int c0 = blk.begin; c0 < blk.begin + blk.size; c0 += kPanel) {
+      const int nc = std::min(kPanel, blk.begin + blk.size - c0);
+      Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>> y(out + c0, batch, nc, Eigen::OuterStride<>(w.rows()));
+      y.noalias() = x * w.middleRows(c0, nc).transpose();
+      const auto bias = biases_[li].segment(c0, nc);
+      if (relu) {
+        for (int r = 0; r < batch; ++r) y.row(r) = (y.row(r) + bias).cwiseMax(0.0f);
+      } else {
+        y.rowwise() += bias;
+      }
     }
   }
 
   int threads_;
   int max_batch_ = 0;
-  int in_width_ = 0;
   std::vector<RowMatrix> weights_;             // [out, in] per layer
   std::vector<Eigen::RowVectorXf> biases_;     // [out] per layer
   std::vector<std::vector<Block>> blocks_;     // per layer, per thread

@@ -54,6 +54,8 @@ std::string provenance_notes(const Results& r) {
       if (why != r.not_measured.end()) out << " (" << why->second << ")";
       out << ".\n";
     }
+    // No reference cell to carry the reason (no reference value for these batch sizes): still say why.
+    if (files.empty() && why != r.not_measured.end()) out << "Note: " << dev << " times are not measured (" << why->second << ").\n";
   }
   for (const std::string& n : r.notes) out << "Note: " << n << "\n";
   return out.str();

@@ -116,9 +116,16 @@ Cell cell_from_json(const Json& j, const std::string& what, const std::string& f
   if (!(s.min_ms <= s.median_ms && s.median_ms <= s.p90_ms && s.p90_ms <= s.p99_ms)) {
     bad(what, "statistics out of order (need min <= median <= p90 <= p99)");
   }
-  if (j.contains("max_ms")) s.max_ms = number(j, "max_ms", what, true);
+  if (j.contains("max_ms")) {
+    s.max_ms = number(j, "max_ms", what, true);
+    if (s.max_ms < s.p99_ms) bad(what, "statistics out of order (need p99 <= max)");
+  }
   if (j.contains("ci_rel")) s.ci_rel = number(j, "ci_rel", what, false);
-  if (j.contains("passes_per_sample")) s.passes_per_sample = static_cast<int>(number(j, "passes_per_sample", what, true));
+  if (j.contains("passes_per_sample")) {
+    const double p = number(j, "passes_per_sample", what, true);
+    if (p != std::floor(p) || p > 1e9) bad(what, "\"passes_per_sample\" must be a positive integer");  // and fit in an int
+    s.passes_per_sample = static_cast<int>(p);
+  }
   if (j.contains("converged")) {
     if (!j["converged"].is_boolean()) bad(what, "\"converged\" must be true or false");
     s.converged = j["converged"].get<bool>();
@@ -138,6 +145,8 @@ Cell cell_from_json(const Json& j, const std::string& what, const std::string& f
 std::string errno_text() { return std::strerror(errno); }
 
 std::string read_file_text(const std::string& path) {
+  std::error_code ec;  // a folder opens and reads as empty, which would be reported as invalid JSON
+  if (std::filesystem::is_directory(path, ec)) throw InputError("results file '" + path + "' is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot open results file '" + path + "': " + errno_text());
   std::ostringstream ss;

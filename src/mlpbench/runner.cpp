@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "mlpbench/check.hpp"
@@ -45,17 +46,23 @@ void fill_reference(Results& r, const std::string& device, const RunConfig& conf
 
 }  // namespace
 
-void check_batch_memory(const Model& model, const std::vector<int>& batch_sizes) {
+void check_memory(const std::vector<int>& widths, const std::vector<int>& batch_sizes) {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   const double machine = pages > 0 && page > 0 ? static_cast<double>(pages) * page : 16e9;
+  const double gib = 1 << 30;
+  double params = 0;
+  for (std::size_t i = 0; i + 1 < widths.size(); ++i) params += (widths[i] + 1.0) * widths[i + 1];
+  const int in = widths.front(), out = widths.back(), widest = *std::max_element(widths.begin(), widths.end());
   for (int b : batch_sizes) {
-    // input, output, two activation buffers and the check's copies, f32; the double reference on 8 rows.
-    const double need = 4.0 * b * (2.0 * model.input_width() + 3.0 * model.output_width() + 2.0 * model.max_width());
-    if (need > machine / 2) {
+    // f32: weights twice; input, output, two activation buffers and the check's copies of the output.
+    const double weights = 2 * 4.0 * params;
+    const double buffers = 4.0 * b * (2.0 * in + 3.0 * out + 2.0 * widest);
+    if (weights + buffers > machine / 2) {
       std::ostringstream s;
       s.precision(3);
-      s << "batch size " << b << " needs " << need / (1 << 30) << " GiB of buffers, more than half of this machine's "
-        << machine / (1 << 30) << " GiB";
+      s << "batch size " << b << " on layers of up to " << widest << " wide needs " << (weights + buffers) / gib
+        << " GiB (weights " << weights / gib << " GiB, buffers " << buffers / gib << " GiB), more than half of this machine's "
+        << machine / gib << " GiB";
       throw InputError(s.str());
     }
   }
@@ -79,6 +86,11 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
   const bool want_gpu = config.device != "cpu";
   const int max_batch = *std::max_element(config.batch_sizes.begin(), config.batch_sizes.end());
   const int in = model.input_width(), out = model.output_width();
+
+  // Columns not measured here come from the reference table: read it first, so a bad file fails at once.
+  const bool gpu_measurable = want_gpu && !gpu.backends.empty();
+  std::optional<Results> reference;
+  if (!want_cpu || !gpu_measurable) reference = read_results(config.reference_file);
 
   // The CPU backend always runs once per batch size: it is the reference every GPU backend must match.
   auto cpu = make_cpu_backend(config.threads);
@@ -152,18 +164,13 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
   std::sort(r.table.batch_sizes.begin(), r.table.batch_sizes.end());
 
   // Columns not measured here come from the reference table, labelled as such.
-  const bool need_cpu_ref = !want_cpu;
-  const bool need_gpu_ref = gpu_ok.empty();
-  if (need_cpu_ref || need_gpu_ref) {
-    const Results ref = read_results(config.reference_file);
-    if (need_cpu_ref) {
-      fill_reference(r, "CPU", config, ref);
-      r.not_measured["CPU"] = "--device gpu";
-    }
-    if (need_gpu_ref) {
-      fill_reference(r, "GPU", config, ref);
-      r.not_measured["GPU"] = !want_gpu ? "--device cpu" : gpu.unavailable.empty() ? "no GPU backend available" : gpu.unavailable;
-    }
+  if (!want_cpu) {
+    fill_reference(r, "CPU", config, *reference);
+    r.not_measured["CPU"] = "--device gpu";
+  }
+  if (gpu_ok.empty()) {
+    fill_reference(r, "GPU", config, *reference);
+    r.not_measured["GPU"] = !want_gpu ? "--device cpu" : gpu.unavailable.empty() ? "no GPU backend available" : gpu.unavailable;
   }
   r.machine = collect_machine_info(config.threads > 0 ? config.threads : available_cores(), &gpu);
   r.build = build_info(gpu.built_with_cuda);

@@ -22,8 +22,10 @@ struct RunConfig {
   std::function<void(const std::string&)> log;  // progress lines; may be empty
 };
 
-// Throws InputError when a batch size would need more memory than this machine has.
-void check_batch_memory(const Model& model, const std::vector<int>& batch_sizes);
+// Throws InputError when the model (widths, input first) at the largest batch size would need more than
+// half of this machine's memory: weights twice (ours and the backend's copy) plus the batch's buffers.
+// Called before the weights are made or loaded, so a too-large request fails at once.
+void check_memory(const std::vector<int>& widths, const std::vector<int>& batch_sizes);
 
 // The CPU backend against the double-precision reference on up to 8 rows (rows are independent, so a
 // subset checks the arithmetic at a fraction of the cost). Throws RuntimeError on a mismatch.

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -179,6 +181,9 @@ TensorMap parse_safetensors(const std::uint8_t* bytes, std::size_t size, const s
 }
 
 TensorMap read_safetensors(const std::string& path) {
+  // A folder opens like a file on Linux and reports a huge size: say what it is instead of allocating that.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) bad(path, "is a directory, not a safetensors file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) bad(path, std::string("cannot open: ") + std::strerror(errno));
   const std::streamoff size = in.tellg();
@@ -261,6 +266,9 @@ Model model_from_tensors(const TensorMap& tensors, const std::string& what) {
 }
 
 std::string sha256_file(const std::string& path) {
+  // A folder opens and reads as empty: without this it would get the digest of an empty file.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) bad(path, "is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) bad(path, std::string("cannot open: ") + std::strerror(errno));
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();

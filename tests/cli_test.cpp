@@ -1,0 +1,282 @@
+// The mlpbench command end to end on this machine: run, infer, report, and every kind of bad input
+// (exit 2 with one line on stderr, no output file), runtime failures (exit 3).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "mlpbench/backend.hpp"
+#include "mlpbench/check.hpp"
+#include "mlpbench/results.hpp"
+#include "mlpbench/safetensors.hpp"
+
+using namespace mlpbench;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mlpbench_cli_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs `mlpbench <args>` in the temporary folder.
+  Outcome mlpbench(const std::string& args) const {
+    const std::string cmd = "cd '" + dir_.string() + "' && " + MLPBENCH_EXE + " " + args + " >stdout.txt 2>stderr.txt";
+    const int status = std::system(cmd.c_str());
+    Outcome o{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "stdout.txt"), slurp(dir_ / "stderr.txt")};
+    fs::remove(dir_ / "stdout.txt");
+    fs::remove(dir_ / "stderr.txt");
+    return o;
+  }
+
+  // Files in the temporary folder (and below), besides the ones a test made itself.
+  std::vector<std::string> files() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::recursive_directory_iterator(dir_)) {
+      if (e.is_regular_file()) names.push_back(fs::relative(e.path(), dir_).string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  void write(const std::string& name, const std::vector<std::uint8_t>& bytes) const {
+    std::ofstream(dir_ / name, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+
+  static std::vector<std::uint8_t> model_file(const Model& m) {
+    TensorMap t;
+    for (std::size_t i = 0; i < m.layers.size(); ++i) {
+      const Layer& l = m.layers[i];
+      // nn.Sequential numbering: Linear, ReLU, Linear, ... -> 0, 2, 4
+      t[std::to_string(2 * i) + ".weight"] = Tensor{"F32", {l.out, l.in}, l.weight};
+      t[std::to_string(2 * i) + ".bias"] = Tensor{"F32", {l.out}, l.bias};
+    }
+    return serialize_safetensors(t);
+  }
+
+  fs::path dir_;
+};
+
+std::string reference_json() { return std::string(MLPBENCH_SOURCE_DIR) + "/results/reference.json"; }
+
+void expect_usage_error(const Outcome& o, const std::string& mentions) {
+  EXPECT_EQ(o.code, 2) << o.err;
+  EXPECT_THAT(o.err, StartsWith("mlpbench: error: "));
+  EXPECT_THAT(o.err, HasSubstr(mentions));
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << "one line on stderr: " << o.err;
+  EXPECT_EQ(o.out, "");
+}
+
+}  // namespace
+
+TEST_F(Cli, ReportOfTheReferenceTablePrintsTheThreeLines) {
+  const Outcome o = mlpbench("report --from " + reference_json() + " --batch-size 10");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, StartsWith("CPU time: 400 ms\nGPU time: 100 ms\nFaster hardware: GPU\n"));
+  EXPECT_THAT(o.out, HasSubstr("reference values from"));
+  const Outcome one = mlpbench("report --from " + reference_json() + " --batch-size 1");
+  EXPECT_THAT(one.out, StartsWith("CPU time: 50 ms\nGPU time: 30 ms\nFaster hardware: GPU\n"));
+  expect_usage_error(mlpbench("report --from " + reference_json() + " --batch-size 7"), "has batch sizes 1,10,100");
+  expect_usage_error(mlpbench("report --from missing.json"), "missing.json");
+}
+
+TEST_F(Cli, QuickRunMeasuresTheCpuAndTakesTheGpuFromTheReference) {
+  const Outcome o = mlpbench("run --quick --reference " + reference_json() + " --out r.json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, ::testing::ContainsRegex("^CPU time: [0-9.]+ ms\nGPU time: [0-9.]+ ms\nFaster hardware: (CPU|GPU)\n"));
+  EXPECT_THAT(o.out, HasSubstr("Results written to r.json"));
+  const Results r = read_results((dir_ / "r.json").string());
+  const GpuBackends gpu = make_gpu_backends();
+  for (int b : {1, 10, 100}) {
+    const Cell* cpu = r.table.find("CPU", b);
+    ASSERT_NE(cpu, nullptr) << b;
+    EXPECT_EQ(cpu->source, Source::Measured);
+    EXPECT_EQ(cpu->backend, "eigen");
+    EXPECT_GT(cpu->stats.samples, 0);
+    EXPECT_EQ(cpu->stats.samples_ms.size(), static_cast<std::size_t>(cpu->stats.samples));
+    const Cell* g = r.table.find("GPU", b);
+    ASSERT_NE(g, nullptr) << b;
+    if (gpu.backends.empty()) {
+      EXPECT_EQ(g->source, Source::Reference);
+      EXPECT_EQ(g->reference_file, reference_json());
+      EXPECT_THAT(o.out, HasSubstr("GPU times are reference values from " + reference_json() + ", not measured (" + gpu.unavailable + ")"));
+    } else {
+      EXPECT_EQ(g->source, Source::Measured);
+    }
+  }
+  const Json j = Json::parse(slurp(dir_ / "r.json"));
+  EXPECT_EQ(j["schema"], "mlpbench/1");
+  EXPECT_EQ(j["model"]["layers"], Json::parse("[784,512,512,10]"));
+  EXPECT_EQ(j["model"]["weights"]["kind"], "seed");
+  EXPECT_EQ(j["machine"]["cores"], available_cores());
+  EXPECT_THAT(j["run"]["command"].get<std::string>(), HasSubstr("run --quick"));
+  EXPECT_FALSE(j["build"]["git_commit"].get<std::string>().empty());
+  EXPECT_EQ(j["inference_times_ms"]["CPU"]["10"], j["cells"]["CPU"]["10"]["median_ms"]);
+
+  // The file is re-readable by report, and never replaced without --force.
+  const std::string before = slurp(dir_ / "r.json");
+  expect_usage_error(mlpbench("run --quick --out r.json"), "--force");
+  EXPECT_EQ(slurp(dir_ / "r.json"), before);
+  EXPECT_EQ(mlpbench("run --quick --batch-sizes 2 --batch-size 2 --out r.json --force").code, 0);
+  EXPECT_NE(slurp(dir_ / "r.json"), before);
+  const Outcome rep = mlpbench("report --from r.json --batch-size 2");
+  EXPECT_EQ(rep.code, 0) << rep.err;
+  EXPECT_THAT(rep.out, HasSubstr("GPU time: n/a"));  // the reference table has no batch 2
+  EXPECT_THAT(rep.out, HasSubstr("Faster hardware: unknown"));
+}
+
+TEST_F(Cli, DefaultOutputGoesUnderResultsNamedByHostAndTime) {
+  const Outcome o = mlpbench("run --quick --batch-sizes 1 --batch-size 1");
+  ASSERT_EQ(o.code, 0) << o.err;
+  const std::vector<std::string> f = files();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_THAT(f[0], ::testing::MatchesRegex("results/" + host_name() + "-[0-9]{8}T[0-9]{6}Z\\.json"));
+}
+
+TEST_F(Cli, BadCommandLinesExitTwoWithOneLineAndNoFile) {
+  struct Bad {
+    std::string args;
+    std::string mentions;
+  };
+  const Bad cases[] = {
+      {"run --layers 784,,10", "entry #2 is empty"},
+      {"run --layers 784,0,10", "--layers entry #2: '0' is out of range [1, 65536]"},
+      {"run --layers=-3,4", "--layers entry #1: '-3' is out of range"},
+      {"run --layers abc", "'abc' is not an integer"},
+      {"run --layers 784", "at least two widths"},
+      {"run --layers 784,99999999999", "out of range"},
+      {"run --batch-sizes 0", "--batch-sizes entry #1"},
+      {"run --batch-sizes=-5", "--batch-sizes entry #1"},
+      {"run --batch-sizes 1,x", "'x' is not an integer"},
+      {"run --batch-sizes 16000000", "GiB (weights"},
+      {"run --layers 65536,65536,65536,65536", "more than half of this machine's"},
+      {"run --batch-size 0", "--batch-size"},
+      {"run --threads abc", "--threads"},
+      {"run --threads=-1", "--threads"},
+      {"run --device tpu", "--device"},
+      {"run --seed x", "--seed"},
+      {"run --weights missing.safetensors", "missing.safetensors"},
+      {"run --layers 4,4 --weights w.safetensors", "excludes"},
+      {"run --bogus", "bogus"},
+      {"", "subcommand"},
+      {"infer --input x.safetensors", "--output"},
+      {"report", "--from"},
+  };
+  for (const Bad& b : cases) {
+    SCOPED_TRACE(b.args);
+    expect_usage_error(mlpbench(b.args + " --out out.json"), b.mentions);
+    EXPECT_TRUE(files().empty());
+  }
+}
+
+TEST_F(Cli, BadFilesExitTwo) {
+  write("short.safetensors", {1, 2, 3});
+  std::vector<std::uint8_t> huge_header = {0xff, 0xff, 0, 0, 0, 0, 0, 0, '{', '}'};
+  write("huge.safetensors", huge_header);
+  Model m = make_seeded_model({4, 3, 2}, 1);
+  TensorMap no_bias;
+  no_bias["0.weight"] = Tensor{"F32", {3, 4}, m.layers[0].weight};
+  write("nobias.safetensors", serialize_safetensors(no_bias));
+  std::ofstream(dir_ / "bad.json") << "{\"schema\": \"mlpbench/1\", \"cells\": ";
+  std::ofstream(dir_ / "wrong.json") << "{\"schema\": \"other/2\", \"cells\": {}}";
+  const std::pair<std::string, std::string> cases[] = {
+      {"run --quick --weights short.safetensors", "shorter than the 8-byte header length"},
+      {"run --quick --weights huge.safetensors", "runs past the end of the file"},
+      {"run --quick --weights nobias.safetensors", "no '0.bias'"},
+      {"run --quick --reference bad.json", "not valid JSON"},
+      {"run --quick --reference wrong.json", "schema \"other/2\""},
+      {"run --quick --reference nothere.json", "nothere.json"},
+      {"report --from bad.json", "not valid JSON"},
+  };
+  const std::vector<std::string> before = files();
+  for (const auto& [args, mentions] : cases) {
+    SCOPED_TRACE(args);
+    expect_usage_error(mlpbench(args + (args.rfind("run", 0) == 0 ? " --out out.json" : "")), mentions);
+    EXPECT_EQ(files(), before) << "no output file";
+  }
+}
+
+TEST_F(Cli, RunWithUserWeightsRecordsTheFileAndItsHash) {
+  write("w.safetensors", model_file(make_seeded_model({6, 9, 4}, 5)));
+  const Outcome o = mlpbench("run --quick --weights w.safetensors --batch-sizes 1,3 --batch-size 3 --out r.json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  const Json j = Json::parse(slurp(dir_ / "r.json"));
+  EXPECT_EQ(j["model"]["layers"], Json::parse("[6,9,4]"));
+  EXPECT_EQ(j["model"]["weights"]["kind"], "file");
+  EXPECT_EQ(j["model"]["weights"]["file"], "w.safetensors");
+  EXPECT_EQ(j["model"]["weights"]["sha256"], sha256_file((dir_ / "w.safetensors").string()));
+  EXPECT_EQ(j["cells"]["CPU"]["3"]["source"], "measured");
+}
+
+TEST_F(Cli, InferMatchesTheDoublePrecisionReference) {
+  const Model m = make_seeded_model({37, 129, 65, 3}, 11);
+  write("w.safetensors", model_file(m));
+  const std::vector<float> x = make_seeded_input(5, 37, 2);
+  write("x.safetensors", serialize_safetensors({{"input", Tensor{"F32", {5, 37}, x}}}));
+  const Outcome o = mlpbench("infer --weights w.safetensors --input x.safetensors --output y.safetensors");
+  ASSERT_EQ(o.code, 0) << o.err;
+  const TensorMap y = read_safetensors((dir_ / "y.safetensors").string());
+  ASSERT_EQ(y.count("output"), 1u);
+  EXPECT_EQ(y.at("output").shape, (std::vector<std::int64_t>{5, 3}));
+  const std::vector<double> ref = reference_forward(m, x.data(), 5);
+  const CheckResult c = check_close(y.at("output").data.data(), ref.data(), ref.size(), kToleranceF32);
+  EXPECT_TRUE(c.ok) << c.first_mismatches;
+
+  // Never overwrites without --force; a wrong input width and a missing tensor are input errors.
+  expect_usage_error(mlpbench("infer --weights w.safetensors --input x.safetensors --output y.safetensors"), "--force");
+  write("narrow.safetensors", serialize_safetensors({{"input", Tensor{"F32", {5, 36}, std::vector<float>(180)}}}));
+  expect_usage_error(mlpbench("infer --weights w.safetensors --input narrow.safetensors --output z.safetensors"), "36 wide, the model takes 37");
+  write("named.safetensors", serialize_safetensors({{"x", Tensor{"F32", {5, 37}, x}}}));
+  expect_usage_error(mlpbench("infer --weights w.safetensors --input named.safetensors --output z.safetensors"), "no tensor named 'input'");
+  EXPECT_FALSE(fs::exists(dir_ / "z.safetensors"));
+}
+
+TEST_F(Cli, GpuRequestsWithoutAGpuExitThreeWithTheReason) {
+  const GpuBackends gpu = make_gpu_backends();
+  if (!gpu.backends.empty()) GTEST_SKIP() << "a GPU is usable here (" << gpu.gpu_name << "): the no-GPU path can't be exercised";
+  write("w.safetensors", model_file(make_seeded_model({4, 3}, 1)));
+  write("x.safetensors", serialize_safetensors({{"input", Tensor{"F32", {2, 4}, std::vector<float>(8, 0.5f)}}}));
+  for (const std::string args : {"run --quick --device gpu --out r.json", "infer --device gpu --weights w.safetensors --input x.safetensors --output y.safetensors"}) {
+    SCOPED_TRACE(args);
+    const Outcome o = mlpbench(args);
+    EXPECT_EQ(o.code, 3);
+    EXPECT_THAT(o.err, HasSubstr("no usable GPU: " + gpu.unavailable));
+    EXPECT_FALSE(fs::exists(dir_ / "r.json"));
+    EXPECT_FALSE(fs::exists(dir_ / "y.safetensors"));
+  }
+}
+
+TEST_F(Cli, HelpExplainsAndExitsZero) {
+  const Outcome o = mlpbench("--help");
+  EXPECT_EQ(o.code, 0);
+  EXPECT_THAT(o.out, HasSubstr("Exit codes"));
+  EXPECT_THAT(o.out, HasSubstr("run"));
+  const Outcome r = mlpbench("run --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("--batch-sizes"));
+  EXPECT_THAT(r.out, HasSubstr("--reference"));
+}

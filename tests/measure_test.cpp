@@ -1,0 +1,111 @@
+// The timing core on synthetic clocks: statistics are right, calibration batches short passes, sampling
+// stops when the median is known or the budget is spent. No real timing is asserted.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "mlpbench/measure.hpp"
+
+using namespace mlpbench;
+
+TEST(Summarize, StatisticsOfKnownSamples) {
+  // 1..10 ms in shuffled order.
+  const Stats s = summarize({7, 3, 10, 1, 5, 2, 9, 4, 8, 6}, 4);
+  EXPECT_DOUBLE_EQ(s.median_ms, 5.5);
+  EXPECT_DOUBLE_EQ(s.min_ms, 1);
+  EXPECT_DOUBLE_EQ(s.max_ms, 10);
+  EXPECT_DOUBLE_EQ(s.mean_ms, 5.5);
+  EXPECT_NEAR(s.p90_ms, 9.1, 1e-12);   // numpy.percentile(range(1, 11), 90)
+  EXPECT_NEAR(s.p99_ms, 9.91, 1e-12);
+  EXPECT_NEAR(s.stddev_ms, std::sqrt(82.5 / 9), 1e-12);
+  EXPECT_NEAR(s.cv, std::sqrt(82.5 / 9) / 5.5, 1e-12);
+  // IQR = 7.75 - 3.25 = 4.5; ci_rel = 1.57 * 4.5 / sqrt(10) / 5.5
+  EXPECT_NEAR(s.ci_rel, 1.57 * 4.5 / std::sqrt(10.0) / 5.5, 1e-12);
+  EXPECT_EQ(s.samples, 10);
+  EXPECT_EQ(s.passes_per_sample, 4);
+  EXPECT_EQ(s.samples_ms.front(), 7);  // kept in the order taken
+}
+
+TEST(Summarize, SingleSample) {
+  const Stats s = summarize({2.5}, 1);
+  EXPECT_EQ(s.median_ms, 2.5);
+  EXPECT_EQ(s.p99_ms, 2.5);
+  EXPECT_EQ(s.stddev_ms, 0);
+  EXPECT_THROW(summarize({}, 1), std::invalid_argument);
+}
+
+TEST(Calibrate, BatchesPassesShorterThanTheMinimumSample) {
+  // A synthetic pass of 1 us: a 50 us sample needs >= 50 passes.
+  const TimedRun fake = [](int passes) { return passes * 1e-6; };
+  const int p = calibrate_passes(fake, 50e-6);
+  EXPECT_GE(p, 50);
+  EXPECT_LE(p, 80);
+  // A pass longer than the minimum is timed alone.
+  EXPECT_EQ(calibrate_passes([](int passes) { return passes * 1e-3; }, 50e-6), 1);
+}
+
+TEST(Measure, ConstantPassesConvergeQuickly) {
+  int calls = 0;
+  const TimedRun fake = [&](int passes) {
+    ++calls;
+    return passes * 2e-3;  // exactly 2 ms a pass
+  };
+  MeasureConfig c;
+  c.warmup_s = 0;
+  c.min_time_s = 0;
+  const Stats s = measure(fake, c);
+  EXPECT_TRUE(s.converged);
+  EXPECT_DOUBLE_EQ(s.median_ms, 2.0);
+  EXPECT_EQ(s.cv, 0);
+  EXPECT_EQ(s.passes_per_sample, 1);
+  EXPECT_GE(s.samples, c.min_samples);
+  EXPECT_LE(s.samples, 16);  // checked at the first power of two past min_samples
+}
+
+TEST(Measure, NoisyPassesStopAtTheSampleCap) {
+  // Alternating 1 ms / 3 ms: the IQR never shrinks, so only max_samples stops it.
+  int i = 0;
+  const TimedRun fake = [&](int passes) { return passes * ((i++ % 2) ? 3e-3 : 1e-3); };
+  MeasureConfig c;
+  c.warmup_s = 0;
+  c.min_time_s = 0;
+  c.max_samples = 300;
+  c.target_rel_ci = 1e-6;
+  const Stats s = measure(fake, c);
+  EXPECT_FALSE(s.converged);
+  EXPECT_EQ(s.samples, 300);
+}
+
+TEST(Measure, TimeBudgetStopsSampling) {
+  // Real wall time spent per call (a busy wait), so the budget is what stops it.
+  int i = 0;
+  const TimedRun slow = [&](int passes) {
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(2)) {
+    }
+    return passes * ((i++ % 2) ? 3.0 : 1.0);  // claims 1 s / 3 s a pass: never converges
+  };
+  MeasureConfig c;
+  c.warmup_s = 0;
+  c.min_time_s = 0;
+  c.max_time_s = 0.05;
+  c.target_rel_ci = 0;  // unreachable
+  const Stats s = measure(slow, c);
+  EXPECT_GE(s.total_s, 0.05);
+  EXPECT_LT(s.total_s, 1.0);
+  EXPECT_LT(s.samples, 50);
+}
+
+TEST(QuickConfig, FitsTheBudget) {
+  const MeasureConfig c = quick_config(6, 3.0);
+  EXPECT_LE(6 * (c.warmup_s + c.max_time_s), 3.0 + 1e-9);
+  EXPECT_LE(c.min_time_s, c.max_time_s);
+}
+
+TEST(WallClock, RunsTheRequestedPasses) {
+  int n = 0;
+  const TimedRun t = wall_clock([&] { ++n; });
+  EXPECT_GE(t(7), 0.0);
+  EXPECT_EQ(n, 7);
+}

@@ -1,0 +1,246 @@
+// Human-readable output: milliseconds with 4 significant digits, the exact three headline lines, notes
+// that say which cells are reference values and why, and the table with a row per batch size.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "mlpbench/measure.hpp"
+#include "mlpbench/report.hpp"
+#include "mlpbench/results.hpp"
+#include "mlpbench/table.hpp"
+
+using namespace mlpbench;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+Cell reference_cell(double ms, const std::string& file = "results/reference.json") {
+  Cell c;
+  c.source = Source::Reference;
+  c.backend = "illustrative";
+  c.stats.median_ms = ms;
+  c.reference_file = file;
+  return c;
+}
+
+Cell measured_cell(double ms) {
+  Cell c;
+  c.source = Source::Measured;
+  c.backend = "cpu-eigen";
+  c.config = "threads=2";
+  c.stats = summarize({ms * 0.98, ms, ms * 1.02}, 1);
+  return c;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  return lines;
+}
+
+}  // namespace
+
+// ---- format_ms ----
+
+TEST(ReportFormatMs, FourSignificantDigitsNoTrailingZeros) {
+  EXPECT_EQ(format_ms(400), "400");
+  EXPECT_EQ(format_ms(3500), "3500");
+  EXPECT_EQ(format_ms(0.0843), "0.0843");
+  EXPECT_EQ(format_ms(0.084312), "0.08431");
+  EXPECT_EQ(format_ms(1.0), "1");
+  EXPECT_EQ(format_ms(0.5), "0.5");
+  EXPECT_EQ(format_ms(123456.7), "123457");
+  EXPECT_EQ(format_ms(0), "0");
+  EXPECT_EQ(format_ms(30), "30");
+  EXPECT_EQ(format_ms(100), "100");
+  EXPECT_EQ(format_ms(1.23456), "1.235");
+  EXPECT_EQ(format_ms(0.001), "0.001");
+  EXPECT_EQ(format_ms(0.000123456), "0.0001235");
+  EXPECT_EQ(format_ms(9.87654), "9.877");
+  EXPECT_EQ(format_ms(-2.5), "-2.5");
+}
+
+TEST(ReportFormatMs, RoundsLikePrintf) {
+  // 12.345 is not exactly representable; whatever %.2f makes of it is right.
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", 12.345);
+  EXPECT_EQ(format_ms(12.345), buf);
+  EXPECT_TRUE(format_ms(12.345) == "12.35" || format_ms(12.345) == "12.34") << format_ms(12.345);
+}
+
+TEST(ReportFormatMs, NeverAnExponent) {
+  for (double v : {1e-6, 1.5e-4, 7e5, 1.234e8, 99999.99}) {
+    const std::string s = format_ms(v);
+    EXPECT_EQ(s.find_first_of("eE"), std::string::npos) << v << " -> " << s;
+    EXPECT_NEAR(std::stod(s), v, 1e-3 * v) << v << " -> " << s;
+  }
+}
+
+TEST(ReportFormatMs, NonFiniteIsNotANumber) {
+  EXPECT_EQ(format_ms(std::numeric_limits<double>::quiet_NaN()), "n/a");
+  EXPECT_EQ(format_ms(std::numeric_limits<double>::infinity()), "n/a");
+}
+
+// ---- headline ----
+
+TEST(ReportHeadline, BothCells) {
+  Table t;
+  t.set("CPU", 10, reference_cell(400));
+  t.set("GPU", 10, reference_cell(100));
+  EXPECT_EQ(headline(t, 10), "CPU time: 400 ms\nGPU time: 100 ms\nFaster hardware: GPU\n");
+}
+
+TEST(ReportHeadline, CpuFasterAndTie) {
+  Table t;
+  t.set("CPU", 1, measured_cell(0.0843));
+  t.set("GPU", 1, reference_cell(30));
+  EXPECT_EQ(headline(t, 1), "CPU time: 0.0843 ms\nGPU time: 30 ms\nFaster hardware: CPU\n");
+  t.set("GPU", 1, reference_cell(0.0843));
+  EXPECT_EQ(headline(t, 1), "CPU time: 0.0843 ms\nGPU time: 0.0843 ms\nFaster hardware: CPU\n");
+}
+
+TEST(ReportHeadline, MissingGpuCell) {
+  Table t;
+  t.set("CPU", 10, reference_cell(400));
+  t.set("GPU", 1, reference_cell(30));  // a GPU cell at another batch size doesn't count
+  const std::string h = headline(t, 10);
+  const auto lines = lines_of(h);
+  ASSERT_EQ(lines.size(), 3u) << h;
+  EXPECT_EQ(lines[0], "CPU time: 400 ms");
+  EXPECT_THAT(lines[1], HasSubstr("GPU time: n/a"));
+  EXPECT_THAT(lines[1], HasSubstr("batch size 10"));
+  EXPECT_EQ(lines[2], "Faster hardware: unknown");
+  EXPECT_EQ(h.back(), '\n');
+}
+
+TEST(ReportHeadline, MissingCpuCell) {
+  Table t;
+  t.set("GPU", 100, reference_cell(800));
+  const auto lines = lines_of(headline(t, 100));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_THAT(lines[0], HasSubstr("CPU time: n/a"));
+  EXPECT_EQ(lines[1], "GPU time: 800 ms");
+  EXPECT_EQ(lines[2], "Faster hardware: unknown");
+}
+
+// ---- provenance ----
+
+TEST(ReportProvenanceNotes, NameTheReferenceFileAndTheReason) {
+  Results r;
+  r.table.set("CPU", 1, measured_cell(0.05));
+  r.table.set("CPU", 10, measured_cell(0.4));
+  r.table.set("GPU", 1, reference_cell(30));
+  r.table.set("GPU", 10, reference_cell(100));
+  r.not_measured["GPU"] = "built without CUDA";
+  r.notes = {"cuda-fused left out: width 4096 too large"};
+  const std::string n = provenance_notes(r);
+  EXPECT_EQ(n,
+            "Note: GPU times are reference values from results/reference.json, not measured (built without CUDA).\n"
+            "Note: cuda-fused left out: width 4096 too large\n");
+  EXPECT_THAT(n, Not(HasSubstr("CPU times")));  // the CPU column is measured
+}
+
+TEST(ReportProvenanceNotes, OneLinePerReferenceFileAndNothingWhenAllMeasured) {
+  Results r;
+  r.table.set("CPU", 1, reference_cell(50, "a.json"));
+  r.table.set("CPU", 10, reference_cell(400, "b.json"));
+  r.table.set("CPU", 100, reference_cell(3500, "a.json"));
+  const std::string n = provenance_notes(r);
+  EXPECT_EQ(n,
+            "Note: CPU times are reference values from a.json, not measured.\n"
+            "Note: CPU times are reference values from b.json, not measured.\n");
+
+  Results m;
+  m.table.set("CPU", 1, measured_cell(0.05));
+  EXPECT_EQ(provenance_notes(m), "");
+}
+
+TEST(ReportProvenanceNotes, ReasonIsGivenEvenWithoutReferenceCells) {
+  // The reference table has no value at batch 1000: the GPU column is empty, and the reader must still
+  // learn why it was not measured.
+  Results r;
+  r.table.set("CPU", 1000, measured_cell(35));
+  r.not_measured["GPU"] = "built without CUDA";
+  EXPECT_EQ(provenance_notes(r), "Note: GPU times are not measured (built without CUDA).\n");
+}
+
+// ---- table ----
+
+TEST(ReportTableText, RowPerBatchSizeWithSources) {
+  Table t;
+  t.set("CPU", 1, measured_cell(0.0843));
+  t.set("CPU", 10, measured_cell(0.4));
+  t.set("CPU", 100, measured_cell(3.5));
+  t.set("GPU", 1, reference_cell(30));
+  t.set("GPU", 10, reference_cell(0.1));
+  t.set("GPU", 100, reference_cell(0.8));
+  const std::string text = table_text(t);
+  const auto lines = lines_of(text);
+  ASSERT_EQ(lines.size(), 2u + 3u) << text;  // header, rule, one row per batch size
+  EXPECT_THAT(lines[0], HasSubstr("batch"));
+  EXPECT_THAT(lines[0], HasSubstr("CPU ms"));
+  EXPECT_THAT(lines[0], HasSubstr("GPU ms"));
+  EXPECT_THAT(lines[0], HasSubstr("faster"));
+  EXPECT_EQ(lines[1].find_first_not_of('-'), std::string::npos);
+  EXPECT_EQ(lines[1].size(), lines[0].size());
+
+  const struct {
+    const char* batch;
+    const char* cpu;
+    const char* gpu;
+    const char* faster;
+  } rows[] = {{"1", "0.0843", "30", "CPU"}, {"10", "0.4", "0.1", "GPU"}, {"100", "3.5", "0.8", "GPU"}};
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(lines[2 + i]);
+    std::istringstream cols(lines[2 + i]);
+    std::string batch, bar1, cpu, cpu_source, cpu_backend, cv, bar2, gpu, gpu_source, gpu_backend, gpu_cv, bar3, faster;
+    cols >> batch >> bar1 >> cpu >> cpu_source >> cpu_backend >> cv >> bar2 >> gpu >> gpu_source >> gpu_backend >> gpu_cv >> bar3 >> faster;
+    EXPECT_EQ(batch, rows[i].batch);
+    EXPECT_EQ(cpu, rows[i].cpu);
+    EXPECT_EQ(cpu_source, "measured");
+    EXPECT_EQ(cpu_backend, "cpu-eigen");
+    EXPECT_EQ(cv.back(), '%');
+    EXPECT_EQ(gpu, rows[i].gpu);
+    EXPECT_EQ(gpu_source, "reference");
+    EXPECT_EQ(gpu_backend, "illustrative");
+    EXPECT_EQ(gpu_cv, "-");
+    EXPECT_EQ(faster, rows[i].faster);
+    EXPECT_EQ(lines[2 + i].size(), lines[0].size() - std::string("faster").size() + faster.size());  // columns line up
+  }
+}
+
+TEST(ReportTableText, MissingCellShowsADash) {
+  Table t;
+  t.set("CPU", 1, measured_cell(0.05));
+  t.set("CPU", 10, measured_cell(0.4));
+  t.set("GPU", 10, reference_cell(0.1));
+  const auto lines = lines_of(table_text(t));
+  ASSERT_EQ(lines.size(), 4u);
+  std::istringstream cols(lines[2]);
+  std::string batch, bar1, cpu, cpu_source, cpu_backend, cv, bar2, gpu, bar3, faster, extra;
+  cols >> batch >> bar1 >> cpu >> cpu_source >> cpu_backend >> cv >> bar2 >> gpu >> bar3 >> faster >> extra;
+  EXPECT_EQ(batch, "1");
+  EXPECT_EQ(gpu, "-");
+  EXPECT_EQ(bar3, "|");
+  EXPECT_EQ(faster, "-");
+  EXPECT_EQ(extra, "");
+  EXPECT_THAT(lines[3], HasSubstr("reference"));
+}
+
+TEST(ReportTableText, CvIsShownAsAPercentage) {
+  Table t;
+  Cell c;
+  c.source = Source::Measured;
+  c.backend = "cpu-eigen";
+  c.stats.median_ms = 1.0;
+  c.stats.cv = 0.0234;
+  t.set("CPU", 1, c);
+  EXPECT_THAT(table_text(t), HasSubstr("2.3%"));
+}

@@ -1,0 +1,585 @@
+// Results JSON and the table: a full round trip keeps every stored field and the key order, the committed
+// reference file reads as reference cells, every malformed file is rejected naming the problem, atomic writes
+// never clobber without force, and the verdict per batch size.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "mlpbench/errors.hpp"
+#include "mlpbench/measure.hpp"
+#include "mlpbench/results.hpp"
+#include "mlpbench/table.hpp"
+
+using namespace mlpbench;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path = fs::temp_directory_path() /
+           ("mlpbench_results_" + std::to_string(::getpid()) + "_" + info->test_suite_name() + "_" + info->name());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  std::vector<std::string> entries() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_plain(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  ASSERT_TRUE(out.good());
+}
+
+template <class F>
+std::string input_error(F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected InputError, got another exception: " << e.what();
+    return {};
+  }
+  ADD_FAILURE() << "expected InputError, nothing was thrown";
+  return {};
+}
+
+double round6(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return std::strtod(buf, nullptr);
+}
+
+// Synthetic samples around `center` ms: 21 values with awkward digits, so rounding to 6 digits matters.
+std::vector<double> samples_around(double center) {
+  std::vector<double> s;
+  for (int i = 0; i < 21; ++i) s.push_back(center * (1.0 + 0.0123456789 * ((i * 7) % 11 - 5) / 5.0));
+  return s;
+}
+
+Cell measured_cell(double center, int passes) {
+  Cell c;
+  c.source = Source::Measured;
+  c.backend = "cpu-eigen";
+  c.config = "threads=2";
+  c.stats = summarize(samples_around(center), passes);
+  c.stats.converged = true;
+  c.stats.total_s = 0.75;
+  return c;
+}
+
+Cell reference_cell(double ms) {
+  Cell c;
+  c.source = Source::Reference;
+  c.backend = "illustrative";
+  c.stats.median_ms = ms;
+  c.reference_file = "results/reference.json";
+  return c;
+}
+
+// CPU measured at 1, 10, 100; GPU from the reference table. CPU is faster at 1, GPU at 10 and 100.
+Results sample_results() {
+  Results r;
+  r.model.layers = {784, 512, 512, 10};
+  r.model.origin.kind = "seed";
+  r.model.origin.seed = 7;
+  r.machine = Json::object({{"host", "testhost"}, {"cores", 2}});
+  r.build = Json::object({{"compiler", "gcc"}, {"build_type", "Release"}});
+  r.run = Json::object({{"started", "2026-01-01T00:00:00Z"}, {"command", "mlpbench run"}});
+  r.table.set("CPU", 100, measured_cell(1.23456789, 1));
+  r.table.set("CPU", 1, measured_cell(0.0123456789, 8));
+  r.table.set("CPU", 10, measured_cell(0.2345678912, 2));
+  r.table.set("GPU", 1, reference_cell(30));
+  r.table.set("GPU", 10, reference_cell(0.1));
+  r.table.set("GPU", 100, reference_cell(0.8));
+  r.not_measured["GPU"] = "no usable CUDA device";
+  r.notes = {"cuda-fused left out: width too large"};
+  return r;
+}
+
+std::vector<std::string> keys_of(const Json& j) {
+  std::vector<std::string> k;
+  for (const auto& [key, value] : j.items()) k.push_back(key);
+  return k;
+}
+
+// A small valid results JSON to break, one field at a time.
+Json valid_json() {
+  Results r;
+  r.table.set("CPU", 10, measured_cell(0.5, 1));
+  r.table.set("GPU", 10, reference_cell(0.1));
+  return Json::parse(dump_json(to_json(r)));
+}
+
+std::string from_json_error(const Json& j) {
+  return input_error([&] { results_from_json(j, "test.json"); });
+}
+
+}  // namespace
+
+// ---- round trip ----
+
+TEST(Results, RoundTripKeepsEveryStoredField) {
+  const Results in = sample_results();
+  const std::string text = dump_json(to_json(in));
+  const Results out = results_from_json(Json::parse(text), "roundtrip");
+
+  EXPECT_EQ(out.table.batch_sizes, (std::vector<int>{1, 10, 100}));
+  for (int b : {1, 10, 100}) {
+    SCOPED_TRACE("batch " + std::to_string(b));
+    const Cell* ci = in.table.find("CPU", b);
+    const Cell* co = out.table.find("CPU", b);
+    ASSERT_NE(co, nullptr);
+    EXPECT_EQ(co->source, Source::Measured);
+    EXPECT_EQ(co->backend, "cpu-eigen");
+    EXPECT_EQ(co->config, "threads=2");
+    const Stats &si = ci->stats, &so = co->stats;
+    // Stored with 6 significant digits: equal to the rounded value, and within 5e-6 relative.
+    EXPECT_EQ(so.median_ms, round6(si.median_ms));
+    EXPECT_EQ(so.p90_ms, round6(si.p90_ms));
+    EXPECT_EQ(so.p99_ms, round6(si.p99_ms));
+    EXPECT_EQ(so.min_ms, round6(si.min_ms));
+    EXPECT_EQ(so.max_ms, round6(si.max_ms));
+    EXPECT_EQ(so.mean_ms, round6(si.mean_ms));
+    EXPECT_EQ(so.cv, round6(si.cv));
+    EXPECT_EQ(so.ci_rel, round6(si.ci_rel));
+    EXPECT_NEAR(so.median_ms, si.median_ms, 5e-6 * si.median_ms);
+    EXPECT_NEAR(so.cv, si.cv, 5e-6 * si.cv);
+    EXPECT_NE(so.median_ms, si.median_ms);  // the samples were chosen so rounding is visible
+    EXPECT_EQ(so.samples, 21);
+    EXPECT_EQ(so.passes_per_sample, si.passes_per_sample);
+    EXPECT_TRUE(so.converged);
+    ASSERT_EQ(so.samples_ms.size(), si.samples_ms.size());
+    for (std::size_t i = 0; i < si.samples_ms.size(); ++i) EXPECT_EQ(so.samples_ms[i], round6(si.samples_ms[i])) << i;
+
+    const Cell* gi = in.table.find("GPU", b);
+    const Cell* go = out.table.find("GPU", b);
+    ASSERT_NE(go, nullptr);
+    EXPECT_EQ(go->source, Source::Reference);
+    EXPECT_EQ(go->backend, "illustrative");
+    EXPECT_EQ(go->median_ms(), gi->median_ms());
+    EXPECT_EQ(go->reference_file, "results/reference.json");
+  }
+  EXPECT_EQ(out.table.find("CPU", 1)->stats.passes_per_sample, 8);
+
+  EXPECT_EQ(out.model.layers, (std::vector<int>{784, 512, 512, 10}));
+  EXPECT_EQ(out.model.activation, "relu");
+  EXPECT_EQ(out.model.dtype, "f32");
+  EXPECT_EQ(out.model.origin.kind, "seed");
+  EXPECT_EQ(out.model.origin.seed, 7u);
+  EXPECT_EQ(out.machine, in.machine);
+  EXPECT_EQ(out.build, in.build);
+  EXPECT_EQ(out.run, in.run);
+  EXPECT_EQ(out.not_measured, in.not_measured);
+  EXPECT_EQ(out.notes, in.notes);
+
+  // Writing what was read gives the same text: nothing is lost or reordered on a second pass.
+  EXPECT_EQ(dump_json(to_json(out)), text);
+}
+
+TEST(Results, FileOriginAndNoteSurvive) {
+  Results in = sample_results();
+  in.note = "illustrative";
+  in.model.origin = {};
+  in.model.origin.kind = "file";
+  in.model.origin.file = "models/mlp.safetensors";
+  in.model.origin.sha256 = std::string(64, 'a');
+  const Json j = to_json(in);
+  EXPECT_EQ(keys_of(j)[0], "schema");
+  EXPECT_EQ(keys_of(j)[1], "note");
+  EXPECT_EQ(keys_of(j["model"]["weights"]), (std::vector<std::string>{"kind", "file", "sha256"}));
+  const Results out = results_from_json(Json::parse(dump_json(j)), "file-origin");
+  EXPECT_EQ(out.note, "illustrative");
+  EXPECT_EQ(out.model.origin.kind, "file");
+  EXPECT_EQ(out.model.origin.file, "models/mlp.safetensors");
+  EXPECT_EQ(out.model.origin.sha256, std::string(64, 'a'));
+}
+
+TEST(Results, KeyOrderIsStable) {
+  const Results in = sample_results();
+  const Json j = to_json(in);
+  EXPECT_EQ(keys_of(j), (std::vector<std::string>{"schema", "inference_times_ms", "faster", "cells", "model", "machine", "build", "run",
+                                                  "not_measured", "notes"}));
+  EXPECT_EQ(j["schema"], "mlpbench/1");
+  EXPECT_EQ(keys_of(j["inference_times_ms"]), (std::vector<std::string>{"CPU", "GPU"}));
+  EXPECT_EQ(keys_of(j["inference_times_ms"]["CPU"]), (std::vector<std::string>{"1", "10", "100"}));  // numeric, not text order
+  EXPECT_EQ(keys_of(j["cells"]["GPU"]), (std::vector<std::string>{"1", "10", "100"}));
+  EXPECT_EQ(keys_of(j["cells"]["CPU"]["10"]),
+            (std::vector<std::string>{"source", "backend", "config", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "mean_ms", "cv",
+                                      "ci_rel", "samples", "passes_per_sample", "converged", "samples_ms"}));
+  EXPECT_EQ(keys_of(j["cells"]["GPU"]["10"]), (std::vector<std::string>{"source", "backend", "median_ms", "file"}));
+  EXPECT_EQ(keys_of(j["model"]), (std::vector<std::string>{"layers", "activation", "dtype", "weights"}));
+
+  // The text keeps the order, and the same input always gives the same text.
+  const std::string text = dump_json(j);
+  const auto pos = [&](const char* key) { return text.find(std::string("\"") + key + "\":"); };
+  EXPECT_LT(pos("schema"), pos("inference_times_ms"));
+  EXPECT_LT(pos("inference_times_ms"), pos("faster"));
+  EXPECT_LT(pos("faster"), pos("cells"));
+  EXPECT_LT(pos("cells"), pos("model"));
+  EXPECT_EQ(text, dump_json(to_json(sample_results())));
+}
+
+TEST(Results, DumpJsonKeepsNumberArraysOnOneLine) {
+  const std::string text = dump_json(to_json(sample_results()));
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_EQ(text.rfind("{\n  \"schema\": \"mlpbench/1\",\n", 0), 0u) << text.substr(0, 80);
+  EXPECT_THAT(text, HasSubstr("\"layers\": [784,512,512,10]"));
+  // Every samples_ms array sits on one line.
+  std::istringstream lines(text);
+  std::string line;
+  int arrays = 0;
+  while (std::getline(lines, line)) {
+    if (line.find("\"samples_ms\": [") != std::string::npos) {
+      ++arrays;
+      EXPECT_EQ(line.back(), ']') << line;
+    }
+  }
+  EXPECT_EQ(arrays, 3);
+  // Arrays of strings get one element per line.
+  EXPECT_THAT(text, HasSubstr("\"notes\": [\n    \"cuda-fused left out: width too large\"\n  ]"));
+}
+
+TEST(Results, InferenceTimesAndFasterSummarizeTheCells) {
+  const Results in = sample_results();
+  const Json j = to_json(in);
+  const Json& t = j["inference_times_ms"];
+  for (int b : {1, 10, 100}) {
+    const std::string k = std::to_string(b);
+    EXPECT_EQ(t["CPU"][k].get<double>(), round6(in.table.find("CPU", b)->median_ms())) << k;
+    EXPECT_EQ(t["CPU"][k], j["cells"]["CPU"][k]["median_ms"]) << k;
+    EXPECT_EQ(t["GPU"][k].get<double>(), in.table.find("GPU", b)->median_ms()) << k;
+  }
+  // CPU ~0.0123 vs GPU 30 at 1; CPU ~0.235 vs GPU 0.1 at 10; CPU ~1.23 vs GPU 0.8 at 100.
+  EXPECT_EQ(j["faster"], Json::parse(R"({"1": "CPU", "10": "GPU", "100": "GPU"})"));
+}
+
+TEST(Results, FasterLeavesOutBatchSizesWithOneCell) {
+  Results r;
+  r.table.set("CPU", 1, measured_cell(0.5, 1));
+  r.table.set("CPU", 10, measured_cell(0.5, 1));
+  r.table.set("GPU", 10, reference_cell(1.0));
+  const Json j = to_json(r);
+  EXPECT_EQ(j["faster"], Json::parse(R"({"10": "CPU"})"));
+  EXPECT_EQ(keys_of(j["inference_times_ms"]["GPU"]), (std::vector<std::string>{"10"}));
+  EXPECT_EQ(j.count("not_measured"), 0u);
+  EXPECT_EQ(j.count("notes"), 0u);
+  const Results back = results_from_json(Json::parse(dump_json(j)), "partial");
+  EXPECT_EQ(back.table.find("GPU", 1), nullptr);
+  EXPECT_NE(back.table.find("GPU", 10), nullptr);
+}
+
+TEST(Results, ReadResultsFromAFile) {
+  TempDir dir;
+  const std::string path = dir.file("run.json");
+  write_text_atomic(path, dump_json(to_json(sample_results())), false);
+  const Results r = read_results(path);
+  EXPECT_EQ(r.table.batch_sizes, (std::vector<int>{1, 10, 100}));
+  EXPECT_EQ(r.table.find("GPU", 10)->median_ms(), 0.1);
+}
+
+// ---- the committed reference table ----
+
+TEST(Results, ReferenceFileHoldsReferenceCells) {
+  const Results r = read_results(MLPBENCH_SOURCE_DIR "/results/reference.json");
+  EXPECT_EQ(r.table.batch_sizes, (std::vector<int>{1, 10, 100}));
+  const std::map<int, double> cpu = {{1, 50}, {10, 400}, {100, 3500}}, gpu = {{1, 30}, {10, 100}, {100, 800}};
+  for (const auto& [dev, expected] : {std::make_pair("CPU", cpu), std::make_pair("GPU", gpu)}) {
+    for (const auto& [b, ms] : expected) {
+      SCOPED_TRACE(std::string(dev) + " " + std::to_string(b));
+      const Cell* c = r.table.find(dev, b);
+      ASSERT_NE(c, nullptr);
+      EXPECT_EQ(c->source, Source::Reference);
+      EXPECT_EQ(c->median_ms(), ms);
+      EXPECT_EQ(c->reference_file, "results/reference.json");
+      EXPECT_EQ(c->backend, "illustrative");
+    }
+  }
+  for (int b : {1, 10, 100}) EXPECT_EQ(faster_at(r.table, b), std::optional<std::string>("GPU"));
+  EXPECT_THAT(r.note, HasSubstr("not measurements"));
+  EXPECT_EQ(r.model.layers, (std::vector<int>{784, 512, 512, 10}));
+  EXPECT_EQ(r.model.origin.kind, "seed");
+  EXPECT_EQ(r.model.origin.seed, 1u);
+}
+
+// ---- malformed results ----
+
+TEST(ResultsMalformed, ValidBaseIsAccepted) {
+  // The base the other cases break must itself be valid, or they would prove nothing.
+  const Results r = results_from_json(valid_json(), "test.json");
+  ASSERT_NE(r.table.find("CPU", 10), nullptr);
+  EXPECT_EQ(r.table.find("CPU", 10)->source, Source::Measured);
+}
+
+TEST(ResultsMalformed, MissingFile) {
+  TempDir dir;
+  const std::string path = dir.file("nope.json");
+  const std::string msg = input_error([&] { read_results(path); });
+  EXPECT_THAT(msg, HasSubstr("cannot open results file '" + path + "'"));
+}
+
+TEST(ResultsMalformed, DirectoryInsteadOfAFile) {
+  TempDir dir;
+  const std::string msg = input_error([&] { read_results(dir.path.string()); });
+  EXPECT_THAT(msg, HasSubstr("results file '" + dir.path.string() + "' is a directory"));
+}
+
+TEST(ResultsMalformed, NotJson) {
+  TempDir dir;
+  const std::string path = dir.file("broken.json");
+  write_plain(path, "{\"schema\": \"mlpbench/1\",\n  oops\n}\n");
+  const std::string msg = input_error([&] { read_results(path); });
+  EXPECT_THAT(msg, HasSubstr("results file '" + path + "' is not valid JSON"));
+  EXPECT_THAT(msg, HasSubstr("line 2"));
+}
+
+TEST(ResultsMalformed, NotAnObject) {
+  EXPECT_THAT(from_json_error(Json::array({1, 2})), HasSubstr("test.json: not a JSON object"));
+}
+
+TEST(ResultsMalformed, WrongOrMissingSchema) {
+  Json j = valid_json();
+  j["schema"] = "mlpbench/2";
+  EXPECT_THAT(from_json_error(j), HasSubstr("schema \"mlpbench/2\" is not \"mlpbench/1\""));
+  j["schema"] = 1;
+  EXPECT_THAT(from_json_error(j), HasSubstr("\"schema\" must be a string"));
+  j.erase("schema");
+  EXPECT_THAT(from_json_error(j), HasSubstr("missing \"schema\""));
+}
+
+TEST(ResultsMalformed, MissingOrEmptyCells) {
+  Json j = valid_json();
+  j.erase("inference_times_ms");
+  j["cells"] = Json::object();
+  EXPECT_THAT(from_json_error(j), HasSubstr("\"cells\" holds no cell"));
+  j["cells"] = Json::array();
+  EXPECT_THAT(from_json_error(j), HasSubstr("\"cells\" must be an object"));
+  j.erase("cells");
+  EXPECT_THAT(from_json_error(j), HasSubstr("missing \"cells\""));
+}
+
+TEST(ResultsMalformed, CellWithUnknownSource) {
+  Json j = valid_json();
+  j["cells"]["CPU"]["10"]["source"] = "guessed";
+  const std::string msg = from_json_error(j);
+  EXPECT_THAT(msg, HasSubstr("cells.CPU.10"));
+  EXPECT_THAT(msg, HasSubstr("\"source\" must be \"measured\" or \"reference\", not \"guessed\""));
+}
+
+TEST(ResultsMalformed, MeasuredCellMissingP90) {
+  Json j = valid_json();
+  j["cells"]["CPU"]["10"].erase("p90_ms");
+  const std::string msg = from_json_error(j);
+  EXPECT_THAT(msg, HasSubstr("cells.CPU.10"));
+  EXPECT_THAT(msg, HasSubstr("missing \"p90_ms\""));
+}
+
+TEST(ResultsMalformed, NegativeOrNonNumericMedian) {
+  Json j = valid_json();
+  j.erase("inference_times_ms");
+  j["cells"]["CPU"]["10"]["median_ms"] = -0.5;
+  EXPECT_THAT(from_json_error(j), HasSubstr("\"median_ms\" must be a finite positive number"));
+  j["cells"]["CPU"]["10"]["median_ms"] = 0;
+  EXPECT_THAT(from_json_error(j), HasSubstr("\"median_ms\" must be a finite positive number"));
+  j["cells"]["CPU"]["10"]["median_ms"] = "fast";
+  EXPECT_THAT(from_json_error(j), HasSubstr("\"median_ms\" must be a number"));
+  // A reference cell too.
+  Json g = valid_json();
+  g.erase("inference_times_ms");
+  g["cells"]["GPU"]["10"]["median_ms"] = -1;
+  EXPECT_THAT(from_json_error(g), HasSubstr("cells.GPU.10: \"median_ms\" must be a finite positive number"));
+}
+
+TEST(ResultsMalformed, StatisticsOutOfOrder) {
+  Json j = valid_json();
+  j["cells"]["CPU"]["10"]["min_ms"] = 100.0;  // above the median
+  EXPECT_THAT(from_json_error(j), HasSubstr("statistics out of order (need min <= median <= p90 <= p99)"));
+  Json k = valid_json();
+  k["cells"]["CPU"]["10"]["p99_ms"] = k["cells"]["CPU"]["10"]["p90_ms"].get<double>() / 2;
+  EXPECT_THAT(from_json_error(k), HasSubstr("statistics out of order"));
+}
+
+TEST(ResultsMalformed, MaxBelowP99) {
+  Json j = valid_json();
+  j["cells"]["CPU"]["10"]["max_ms"] = j["cells"]["CPU"]["10"]["p99_ms"].get<double>() / 2;
+  EXPECT_THAT(from_json_error(j), HasSubstr("cells.CPU.10: statistics out of order (need p99 <= max)"));
+}
+
+TEST(ResultsMalformed, PassesPerSampleNotAPositiveInteger) {
+  for (double v : {2.5, 1e12, 0.0, -1.0}) {
+    SCOPED_TRACE(v);
+    Json j = valid_json();
+    j["cells"]["CPU"]["10"]["passes_per_sample"] = v;
+    EXPECT_THAT(from_json_error(j), HasSubstr("\"passes_per_sample\" must be a"));
+  }
+}
+
+TEST(ResultsMalformed, BadBatchKeys) {
+  for (const char* key : {"0", "abc", "-1", "01", "1.5", "", "1234567890"}) {
+    SCOPED_TRACE(key);
+    Json j = valid_json();
+    j.erase("inference_times_ms");
+    j["cells"]["CPU"][key] = j["cells"]["CPU"]["10"];
+    EXPECT_THAT(from_json_error(j), HasSubstr(std::string("batch size key \"") + key + "\" is not a positive integer"));
+  }
+}
+
+TEST(ResultsMalformed, UnknownDevice) {
+  Json j = valid_json();
+  j["cells"]["TPU"] = j["cells"]["CPU"];
+  EXPECT_THAT(from_json_error(j), HasSubstr("device \"TPU\" in \"cells\" is not CPU or GPU"));
+}
+
+TEST(ResultsMalformed, InferenceTimesDisagreeWithTheCells) {
+  Json j = valid_json();
+  j["inference_times_ms"]["CPU"]["10"] = 0.75;
+  EXPECT_THAT(from_json_error(j), HasSubstr("inference_times_ms.CPU.10 differs from cells.CPU.10.median_ms"));
+  Json k = valid_json();
+  k["inference_times_ms"]["GPU"]["100"] = 1.0;
+  EXPECT_THAT(from_json_error(k), HasSubstr("inference_times_ms.GPU.100 has no matching cell"));
+  Json l = valid_json();
+  l["inference_times_ms"]["CPU"]["10"] = "0.5";
+  EXPECT_THAT(from_json_error(l), HasSubstr("inference_times_ms.CPU.10 differs"));
+}
+
+TEST(ResultsMalformed, SamplesDisagreeWithTheirCount) {
+  Json j = valid_json();
+  j["cells"]["CPU"]["10"]["samples_ms"].erase(0);
+  EXPECT_THAT(from_json_error(j), HasSubstr("\"samples_ms\" has 20 values but \"samples\" is 21"));
+  Json k = valid_json();
+  k["cells"]["CPU"]["10"]["samples_ms"][3] = -1.0;
+  EXPECT_THAT(from_json_error(k), HasSubstr("\"samples_ms\" holds a value that is not a positive number"));
+  Json l = valid_json();
+  l["cells"]["CPU"]["10"]["samples"] = 2.5;
+  EXPECT_THAT(from_json_error(l), HasSubstr("\"samples\" must be a positive integer"));
+}
+
+// ---- atomic writes ----
+
+TEST(ResultsWriteTextAtomic, WritesANewFileAndItsFolder) {
+  TempDir dir;
+  const std::string path = dir.file("sub/deeper/out.json");
+  write_text_atomic(path, "hello\n", false);
+  EXPECT_EQ(slurp(path), "hello\n");
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"sub"}));
+  std::vector<std::string> inner;
+  for (const auto& e : fs::directory_iterator(dir.path / "sub" / "deeper")) inner.push_back(e.path().filename().string());
+  EXPECT_EQ(inner, (std::vector<std::string>{"out.json"}));  // no temporary left behind
+  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+}
+
+TEST(ResultsWriteTextAtomic, RefusesToReplaceWithoutForce) {
+  TempDir dir;
+  const std::string path = dir.file("out.json");
+  write_text_atomic(path, "old\n", false);
+  const std::string msg = input_error([&] { write_text_atomic(path, "new\n", false); });
+  EXPECT_THAT(msg, HasSubstr("output '" + path + "' exists; pass --force to replace it"));
+  EXPECT_EQ(slurp(path), "old\n");
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"out.json"}));
+}
+
+TEST(ResultsWriteTextAtomic, ReplacesWithForce) {
+  TempDir dir;
+  const std::string path = dir.file("out.json");
+  write_text_atomic(path, "old, and longer than the new text\n", false);
+  write_text_atomic(path, "new\n", true);
+  EXPECT_EQ(slurp(path), "new\n");
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"out.json"}));
+  write_text_atomic(dir.file("fresh.json"), "", true);  // force on a new file is fine, empty text too
+  EXPECT_EQ(slurp(dir.file("fresh.json")), "");
+}
+
+TEST(ResultsWriteTextAtomic, RefusesADirectory) {
+  TempDir dir;
+  fs::create_directories(dir.path / "folder");
+  const std::string msg = input_error([&] { write_text_atomic(dir.file("folder"), "x", true); });
+  EXPECT_THAT(msg, HasSubstr("is a directory"));
+}
+
+TEST(ResultsWriteTextAtomic, UnwritableFolderIsARuntimeError) {
+  // Tests run as root, so a chmod'ed folder would still be writable; use places no one can write.
+  TempDir dir;
+  write_plain(dir.file("plain"), "a file, not a folder");
+  // Parent is a regular file: the folder can't be created.
+  EXPECT_THROW(write_text_atomic(dir.file("plain/out.json"), "x", false), RuntimeError);
+  EXPECT_THROW(write_text_atomic(dir.file("plain/sub/out.json"), "x", true), RuntimeError);
+  EXPECT_EQ(slurp(dir.file("plain")), "a file, not a folder");
+  // /proc takes no new files, not even from root.
+  try {
+    write_text_atomic("/proc/mlpbench_results_test.json", "x", false);
+    ADD_FAILURE() << "writing under /proc succeeded";
+  } catch (const RuntimeError& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("/proc"));
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected RuntimeError, got: " << e.what();
+  }
+  EXPECT_FALSE(fs::exists("/proc/mlpbench_results_test.json"));
+}
+
+// ---- verdicts ----
+
+TEST(ResultsTable, FasterAt) {
+  Table t;
+  t.set("CPU", 1, reference_cell(2.0));
+  t.set("GPU", 1, reference_cell(1.0));
+  t.set("CPU", 10, reference_cell(1.0));
+  t.set("GPU", 10, reference_cell(2.0));
+  t.set("CPU", 100, reference_cell(3.0));
+  t.set("GPU", 100, reference_cell(3.0));
+  t.set("CPU", 1000, reference_cell(3.0));
+  EXPECT_EQ(faster_at(t, 1), std::optional<std::string>("GPU"));
+  EXPECT_EQ(faster_at(t, 10), std::optional<std::string>("CPU"));
+  EXPECT_EQ(faster_at(t, 100), std::optional<std::string>("CPU"));  // a tie goes to the CPU
+  EXPECT_EQ(faster_at(t, 1000), std::nullopt);                      // no GPU cell
+  EXPECT_EQ(faster_at(t, 5), std::nullopt);                         // no cell at all
+  Table gpu_only;
+  gpu_only.set("GPU", 1, reference_cell(1.0));
+  EXPECT_EQ(faster_at(gpu_only, 1), std::nullopt);
+}
+
+TEST(ResultsTable, SetKeepsBatchSizesSortedAndUnique) {
+  Table t;
+  t.set("CPU", 100, reference_cell(1));
+  t.set("GPU", 1, reference_cell(2));
+  t.set("CPU", 10, reference_cell(3));
+  t.set("CPU", 100, reference_cell(4));  // replaces
+  EXPECT_EQ(t.batch_sizes, (std::vector<int>{1, 10, 100}));
+  EXPECT_EQ(t.find("CPU", 100)->median_ms(), 4);
+  EXPECT_EQ(t.find("GPU", 10), nullptr);
+  EXPECT_EQ(t.find("TPU", 1), nullptr);
+}

@@ -1,0 +1,618 @@
+// safetensors: f32 round trips, exact f16/bf16 conversion, layer order by the numbers in the names (not the
+// file's order), every malformed file rejected with an InputError that names the problem, sha256 and load_model.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "mlpbench/errors.hpp"
+#include "mlpbench/safetensors.hpp"
+
+using namespace mlpbench;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+namespace {
+
+using OJson = nlohmann::ordered_json;
+using Bytes = std::vector<std::uint8_t>;
+
+// A fresh folder per test, removed afterwards.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path = fs::temp_directory_path() /
+           ("mlpbench_safetensors_" + std::to_string(::getpid()) + "_" + info->test_suite_name() + "_" + info->name());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+void write_file(const std::string& path, const Bytes& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+void put_u64_le(Bytes& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+// The raw file: 8-byte LE header length, the header text, the data.
+Bytes raw_file(const std::string& header, const Bytes& data) {
+  Bytes out;
+  put_u64_le(out, header.size());
+  out.insert(out.end(), header.begin(), header.end());
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+void put_f32(Bytes& out, float v) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &v, 4);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(bits >> (8 * i)));
+}
+
+void put_u16(Bytes& out, std::uint16_t v) {
+  out.push_back(static_cast<std::uint8_t>(v & 0xff));
+  out.push_back(static_cast<std::uint8_t>(v >> 8));
+}
+
+struct Entry {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  std::vector<float> values;
+};
+
+// An F32 file whose header lists `entries` in the given order and whose data holds them in `data_order`
+// (indices into entries), so the header order, the data order and the layer order can all differ.
+Bytes f32_file(const std::vector<Entry>& entries, const std::vector<std::size_t>& data_order) {
+  std::vector<std::uint64_t> begin(entries.size()), end(entries.size());
+  Bytes data;
+  for (std::size_t k : data_order) {
+    begin[k] = data.size();
+    for (float v : entries[k].values) put_f32(data, v);
+    end[k] = data.size();
+  }
+  OJson header = OJson::object();
+  for (std::size_t k = 0; k < entries.size(); ++k) {
+    header[entries[k].name] = {{"dtype", "F32"}, {"shape", entries[k].shape}, {"data_offsets", {begin[k], end[k]}}};
+  }
+  header["__metadata__"] = {{"format", "pt"}};
+  return raw_file(header.dump(), data);
+}
+
+Bytes f32_file(const std::vector<Entry>& entries) {
+  std::vector<std::size_t> order(entries.size());
+  for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+  return f32_file(entries, order);
+}
+
+// Values base, base + 1, ...: every tensor distinguishable by its values.
+std::vector<float> iota(std::size_t n, float base) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = base + static_cast<float>(i);
+  return v;
+}
+
+TensorMap parse(const Bytes& bytes) { return parse_safetensors(bytes.data(), bytes.size(), "test.safetensors"); }
+
+// Runs f, expects an InputError and returns its message (empty, with a failure, when it doesn't throw one).
+template <class F>
+std::string input_error(F&& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected InputError, got another exception: " << e.what();
+    return {};
+  }
+  ADD_FAILURE() << "expected InputError, nothing was thrown";
+  return {};
+}
+
+std::string parse_error(const Bytes& bytes) {
+  return input_error([&] { parse(bytes); });
+}
+
+std::string model_error(const Bytes& bytes) {
+  const TensorMap t = parse(bytes);
+  return input_error([&] { model_from_tensors(t, "test.safetensors"); });
+}
+
+// A header with one tensor "x", everything given as raw JSON text.
+std::string one_tensor_header(const std::string& dtype, const std::string& shape, const std::string& offsets) {
+  return "{\"x\": {\"dtype\": \"" + dtype + "\", \"shape\": " + shape + ", \"data_offsets\": " + offsets + "}}";
+}
+
+}  // namespace
+
+// ---- round trips ----
+
+TEST(Safetensors, SerializeParseRoundTripIsExact) {
+  TensorMap in;
+  in["a.weight"] = {"F32", {2, 3}, {1.0f, -2.5f, 0.0f, -0.0f, 1e-40f /* subnormal */, 3.4028235e38f}};
+  in["a.bias"] = {"F32", {2}, {0.125f, -7.0f}};
+  in["scalar"] = {"F32", {}, {42.0f}};
+  in["empty"] = {"F32", {0, 4}, {}};
+  const Bytes bytes = serialize_safetensors(in);
+
+  // Header length LE in the first 8 bytes; data starts 8-byte aligned.
+  std::uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
+  EXPECT_EQ((8 + header_len) % 8, 0u);
+  EXPECT_EQ(bytes.size(), 8 + header_len + 4 * (6 + 2 + 1));
+
+  const TensorMap out = parse(bytes);
+  ASSERT_EQ(out.size(), in.size());
+  for (const auto& [name, t] : in) {
+    SCOPED_TRACE(name);
+    ASSERT_EQ(out.count(name), 1u);
+    const Tensor& r = out.at(name);
+    EXPECT_EQ(r.dtype, "F32");
+    EXPECT_EQ(r.shape, t.shape);
+    ASSERT_EQ(r.data.size(), t.data.size());
+    // Bit-exact, so -0.0 and the subnormal count.
+    EXPECT_EQ(0, std::memcmp(r.data.data(), t.data.data(), 4 * t.data.size()));
+  }
+  EXPECT_TRUE(std::signbit(out.at("a.weight").data[3]));
+}
+
+TEST(Safetensors, RoundTripThroughAFile) {
+  TempDir dir;
+  TensorMap in;
+  in["0.weight"] = {"F32", {3, 2}, iota(6, 1.5f)};
+  in["0.bias"] = {"F32", {3}, iota(3, -10.0f)};
+  const std::string path = dir.file("model.safetensors");
+  write_file(path, serialize_safetensors(in));
+  const TensorMap out = read_safetensors(path);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out.at("0.weight").shape, (std::vector<std::int64_t>{3, 2}));
+  EXPECT_EQ(out.at("0.weight").data, iota(6, 1.5f));
+  EXPECT_EQ(out.at("0.bias").data, iota(3, -10.0f));
+}
+
+TEST(Safetensors, SerializeRejectsShapeThatDoesNotMatchValues) {
+  TensorMap in;
+  in["w"] = {"F32", {2, 2}, {1.0f, 2.0f, 3.0f}};
+  const std::string msg = input_error([&] { serialize_safetensors(in); });
+  EXPECT_THAT(msg, HasSubstr("'w'"));
+  EXPECT_THAT(msg, HasSubstr("3 values"));
+}
+
+TEST(Safetensors, MetadataIsIgnored) {
+  const Bytes bytes = f32_file({{"t", {2}, {1.0f, 2.0f}}});
+  const TensorMap out = parse(bytes);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out.count("__metadata__"), 0u);
+  EXPECT_EQ(out.at("t").data, (std::vector<float>{1.0f, 2.0f}));
+}
+
+// ---- f16 / bf16 ----
+
+TEST(Safetensors, HalfToFloatIsExact) {
+  EXPECT_EQ(half_to_float(0x3C00), 1.0f);
+  EXPECT_EQ(half_to_float(0xC100), -2.5f);
+  EXPECT_EQ(half_to_float(0x3800), 0.5f);
+  EXPECT_EQ(half_to_float(0x7BFF), 65504.0f);              // largest finite
+  EXPECT_EQ(half_to_float(0x0400), std::ldexp(1.0f, -14));  // smallest normal
+  EXPECT_EQ(half_to_float(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
+  EXPECT_EQ(half_to_float(0x03FF), std::ldexp(1023.0f, -24));  // largest subnormal
+  EXPECT_EQ(half_to_float(0x8001), -std::ldexp(1.0f, -24));
+  EXPECT_EQ(half_to_float(0x3555), 0.333251953125f);        // 1365 * 2^-12
+  EXPECT_EQ(half_to_float(0x0000), 0.0f);
+  EXPECT_FALSE(std::signbit(half_to_float(0x0000)));
+  EXPECT_EQ(half_to_float(0x8000), 0.0f);
+  EXPECT_TRUE(std::signbit(half_to_float(0x8000)));
+  EXPECT_EQ(half_to_float(0x7C00), std::numeric_limits<float>::infinity());
+  EXPECT_EQ(half_to_float(0xFC00), -std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(half_to_float(0x7E00)));
+  EXPECT_TRUE(std::isnan(half_to_float(0x7C01)));  // signalling pattern is still NaN
+  EXPECT_TRUE(std::isnan(half_to_float(0xFE00)));
+}
+
+TEST(Safetensors, HalfToFloatMatchesTheFormulaForEveryFiniteValue) {
+  for (std::uint32_t h = 0; h < 0x10000; ++h) {
+    const int sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    if (exp == 31) continue;
+    const double expected = (sign ? -1.0 : 1.0) * (exp == 0 ? mant * std::ldexp(1.0, -24) : (1.0 + mant / 1024.0) * std::ldexp(1.0, exp - 15));
+    ASSERT_EQ(static_cast<double>(half_to_float(static_cast<std::uint16_t>(h))), expected) << "h = 0x" << std::hex << h;
+  }
+}
+
+TEST(Safetensors, Bfloat16ToFloatIsExact) {
+  EXPECT_EQ(bfloat16_to_float(0x4049), 3.140625f);
+  EXPECT_EQ(bfloat16_to_float(0x3F80), 1.0f);
+  EXPECT_EQ(bfloat16_to_float(0xC020), -2.5f);
+  EXPECT_EQ(bfloat16_to_float(0x3F00), 0.5f);
+  EXPECT_EQ(bfloat16_to_float(0x7F7F), 3.38953139e38f);  // largest finite
+  EXPECT_EQ(bfloat16_to_float(0x0001), std::ldexp(1.0f, -133));  // smallest subnormal
+  EXPECT_TRUE(std::signbit(bfloat16_to_float(0x8000)));
+  EXPECT_EQ(bfloat16_to_float(0x8000), 0.0f);
+  EXPECT_EQ(bfloat16_to_float(0x7F80), std::numeric_limits<float>::infinity());
+  EXPECT_EQ(bfloat16_to_float(0xFF80), -std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(bfloat16_to_float(0x7FC0)));
+  EXPECT_TRUE(std::isnan(bfloat16_to_float(0xFFC1)));
+}
+
+TEST(Safetensors, ReadsF16TensorsExactly) {
+  const std::vector<std::uint16_t> h = {0x3C00, 0xC100, 0x3800, 0x7BFF, 0x0001, 0x8000};
+  Bytes data;
+  for (auto v : h) put_u16(data, v);
+  const Bytes bytes = raw_file(one_tensor_header("F16", "[2, 3]", "[0, 12]"), data);
+  const TensorMap t = parse(bytes);
+  const Tensor& x = t.at("x");
+  EXPECT_EQ(x.dtype, "F16");
+  EXPECT_EQ(x.shape, (std::vector<std::int64_t>{2, 3}));
+  ASSERT_EQ(x.data.size(), 6u);
+  EXPECT_EQ(x.data[0], 1.0f);
+  EXPECT_EQ(x.data[1], -2.5f);
+  EXPECT_EQ(x.data[2], 0.5f);
+  EXPECT_EQ(x.data[3], 65504.0f);
+  EXPECT_EQ(x.data[4], 5.9604644775390625e-8f);  // 2^-24
+  EXPECT_EQ(x.data[5], 0.0f);
+  EXPECT_TRUE(std::signbit(x.data[5]));
+}
+
+TEST(Safetensors, ReadsBf16TensorsExactly) {
+  const std::vector<std::uint16_t> b = {0x4049, 0x3F80, 0xC020, 0x3F00};
+  Bytes data;
+  for (auto v : b) put_u16(data, v);
+  const Bytes bytes = raw_file(one_tensor_header("BF16", "[4]", "[0, 8]"), data);
+  const TensorMap t = parse(bytes);
+  const Tensor& x = t.at("x");
+  EXPECT_EQ(x.dtype, "BF16");
+  EXPECT_EQ(x.data, (std::vector<float>{3.140625f, 1.0f, -2.5f, 0.5f}));
+}
+
+TEST(Safetensors, MixedDtypesAtNonZeroOffsetsBuildAModel) {
+  // 0.weight F16 [2, 1] at bytes 0-4, 0.bias BF16 [2] at 4-8, data in that order; header order reversed.
+  Bytes data;
+  put_u16(data, 0x3C00);  // 1.0
+  put_u16(data, 0xC100);  // -2.5
+  put_u16(data, 0x4049);  // 3.140625
+  put_u16(data, 0x3F00);  // 0.5
+  const std::string header =
+      "{\"0.bias\": {\"dtype\": \"BF16\", \"shape\": [2], \"data_offsets\": [4, 8]},"
+      " \"0.weight\": {\"dtype\": \"F16\", \"shape\": [2, 1], \"data_offsets\": [0, 4]}}";
+  const Model m = model_from_tensors(parse(raw_file(header, data)), "mixed");
+  ASSERT_EQ(m.layers.size(), 1u);
+  EXPECT_EQ(m.layers[0].in, 1);
+  EXPECT_EQ(m.layers[0].out, 2);
+  EXPECT_EQ(m.layers[0].weight, (std::vector<float>{1.0f, -2.5f}));
+  EXPECT_EQ(m.layers[0].bias, (std::vector<float>{3.140625f, 0.5f}));
+}
+
+// ---- layer order ----
+
+TEST(Safetensors, LayersAreChainedByIndexNotByFileOrder) {
+  // nn.Sequential(Linear(2,3), ReLU, Linear(3,4), ReLU, Linear(4,1)): indices 0, 2, 4.
+  const std::vector<Entry> entries = {
+      {"4.weight", {1, 4}, iota(4, 500)}, {"4.bias", {1}, iota(1, 510)},
+      {"0.weight", {3, 2}, iota(6, 100)}, {"0.bias", {3}, iota(3, 110)},
+      {"2.weight", {4, 3}, iota(12, 300)}, {"2.bias", {4}, iota(4, 320)},
+  };
+  // Data in yet another order: 2.bias, 0.weight, 4.bias, 2.weight, 0.bias, 4.weight.
+  const Bytes bytes = f32_file(entries, {5, 2, 1, 4, 3, 0});
+  const Model m = model_from_tensors(parse(bytes), "seq");
+  ASSERT_EQ(m.layers.size(), 3u);
+  EXPECT_EQ(m.widths(), (std::vector<int>{2, 3, 4, 1}));
+  EXPECT_EQ(m.layers[0].weight, iota(6, 100));
+  EXPECT_EQ(m.layers[0].bias, iota(3, 110));
+  EXPECT_EQ(m.layers[1].weight, iota(12, 300));
+  EXPECT_EQ(m.layers[1].bias, iota(4, 320));
+  EXPECT_EQ(m.layers[2].weight, iota(4, 500));
+  EXPECT_EQ(m.layers[2].bias, iota(1, 510));
+}
+
+TEST(Safetensors, LayerIndicesCompareAsNumbers) {
+  // "10" sorts before "2" as text; as numbers 2 comes first, and only that order chains (2 -> 3 -> 1).
+  const std::vector<Entry> entries = {
+      {"10.weight", {1, 3}, iota(3, 1000)}, {"10.bias", {1}, iota(1, 1100)},
+      {"2.weight", {3, 2}, iota(6, 200)}, {"2.bias", {3}, iota(3, 210)},
+  };
+  const Model m = model_from_tensors(parse(f32_file(entries, {0, 1, 2, 3})), "natural");
+  ASSERT_EQ(m.layers.size(), 2u);
+  EXPECT_EQ(m.widths(), (std::vector<int>{2, 3, 1}));
+  EXPECT_EQ(m.layers[0].weight, iota(6, 200));
+  EXPECT_EQ(m.layers[0].bias, iota(3, 210));
+  EXPECT_EQ(m.layers[1].weight, iota(3, 1000));
+  EXPECT_EQ(m.layers[1].bias, iota(1, 1100));
+}
+
+TEST(Safetensors, NamedPrefixesCompareAsNumbersToo) {
+  // fc2 < fc10 < fc11, and "layers.9" < "layers.10" inside a dotted prefix.
+  {
+    const std::vector<Entry> entries = {
+        {"fc10.weight", {4, 3}, iota(12, 10)}, {"fc10.bias", {4}, iota(4, 20)},
+        {"fc11.weight", {1, 4}, iota(4, 30)},  {"fc11.bias", {1}, iota(1, 40)},
+        {"fc2.weight", {3, 2}, iota(6, 50)},   {"fc2.bias", {3}, iota(3, 60)},
+    };
+    const Model m = model_from_tensors(parse(f32_file(entries)), "fc");
+    EXPECT_EQ(m.widths(), (std::vector<int>{2, 3, 4, 1}));
+    EXPECT_EQ(m.layers[0].weight, iota(6, 50));
+    EXPECT_EQ(m.layers[2].bias, iota(1, 40));
+  }
+  {
+    const std::vector<Entry> entries = {
+        {"net.layers.10.weight", {1, 5}, iota(5, 10)}, {"net.layers.10.bias", {1}, iota(1, 20)},
+        {"net.layers.9.weight", {5, 2}, iota(10, 30)}, {"net.layers.9.bias", {5}, iota(5, 40)},
+    };
+    const Model m = model_from_tensors(parse(f32_file(entries)), "dotted");
+    EXPECT_EQ(m.widths(), (std::vector<int>{2, 5, 1}));
+    EXPECT_EQ(m.layers[0].weight, iota(10, 30));
+    EXPECT_EQ(m.layers[1].weight, iota(5, 10));
+  }
+}
+
+// ---- malformed files ----
+
+TEST(SafetensorsMalformed, FileShorterThanTheHeaderLength) {
+  const Bytes bytes = {1, 2, 3, 4, 5};
+  const std::string msg = parse_error(bytes);
+  EXPECT_THAT(msg, HasSubstr("test.safetensors"));
+  EXPECT_THAT(msg, HasSubstr("5 bytes"));
+  EXPECT_THAT(msg, HasSubstr("shorter than the 8-byte header length"));
+  EXPECT_THAT(parse_error(Bytes{}), HasSubstr("0 bytes"));
+}
+
+TEST(SafetensorsMalformed, HeaderLengthBeyondTheFile) {
+  Bytes bytes;
+  put_u64_le(bytes, 1000);
+  const std::string h = "{}";
+  bytes.insert(bytes.end(), h.begin(), h.end());
+  const std::string msg = parse_error(bytes);
+  EXPECT_THAT(msg, HasSubstr("header length 1000 runs past the end of the file (10 bytes)"));
+
+  // A length near 2^64 must not wrap around.
+  Bytes huge;
+  put_u64_le(huge, std::numeric_limits<std::uint64_t>::max());
+  huge.insert(huge.end(), h.begin(), h.end());
+  EXPECT_THAT(parse_error(huge), HasSubstr("runs past the end of the file"));
+}
+
+TEST(SafetensorsMalformed, HeaderNotJson) {
+  const std::string msg = parse_error(raw_file("{\"x\": nope", {}));
+  EXPECT_THAT(msg, HasSubstr("header is not valid JSON"));
+  EXPECT_THAT(msg, HasSubstr("test.safetensors"));
+}
+
+TEST(SafetensorsMalformed, HeaderNotAnObject) {
+  EXPECT_THAT(parse_error(raw_file("[1, 2, 3]", {})), HasSubstr("header is not a JSON object"));
+  EXPECT_THAT(parse_error(raw_file("42", {})), HasSubstr("header is not a JSON object"));
+}
+
+TEST(SafetensorsMalformed, TensorEntryWithoutItsFields) {
+  EXPECT_THAT(parse_error(raw_file("{\"x\": 5}", {})), HasSubstr("tensor 'x': entry is not an object"));
+  EXPECT_THAT(parse_error(raw_file("{\"x\": {\"shape\": [1], \"data_offsets\": [0, 4]}}", Bytes(4))), HasSubstr("missing \"dtype\""));
+  EXPECT_THAT(parse_error(raw_file("{\"x\": {\"dtype\": \"F32\", \"data_offsets\": [0, 4]}}", Bytes(4))), HasSubstr("missing \"shape\""));
+  EXPECT_THAT(parse_error(raw_file("{\"x\": {\"dtype\": \"F32\", \"shape\": [1]}}", Bytes(4))), HasSubstr("\"data_offsets\" must be [begin, end]"));
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("F32", "[1]", "[0, 4, 8]"), Bytes(8))), HasSubstr("\"data_offsets\" must be [begin, end]"));
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("F32", "[1]", "[0, -4]"), Bytes(4))), HasSubstr("data_offsets must be non-negative integers"));
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("F32", "[1]", "[0, 4.5]"), Bytes(8))), HasSubstr("data_offsets must be non-negative integers"));
+}
+
+TEST(SafetensorsMalformed, OffsetsPastTheEndOfTheData) {
+  const std::string msg = parse_error(raw_file(one_tensor_header("F32", "[4]", "[0, 16]"), Bytes(8)));
+  EXPECT_THAT(msg, HasSubstr("tensor 'x'"));
+  EXPECT_THAT(msg, HasSubstr("data_offsets end 16 is past the end of the data (8 bytes)"));
+}
+
+TEST(SafetensorsMalformed, ReversedOffsets) {
+  const std::string msg = parse_error(raw_file(one_tensor_header("F32", "[2]", "[8, 0]"), Bytes(8)));
+  EXPECT_THAT(msg, HasSubstr("tensor 'x'"));
+  EXPECT_THAT(msg, HasSubstr("data_offsets [8, 0] are reversed"));
+}
+
+TEST(SafetensorsMalformed, OffsetsThatOverflow) {
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("F32", "[2]", "[0, 18446744073709551615]"), Bytes(8))),
+              HasSubstr("data_offsets end 18446744073709551615 is past the end of the data"));
+  // begin + size would wrap to a small number: still rejected.
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("F32", "[2]", "[18446744073709551612, 4]"), Bytes(8))), HasSubstr("are reversed"));
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("F32", "[0]", "[18446744073709551615, 18446744073709551615]"), Bytes(8))),
+              HasSubstr("is past the end of the data"));
+  // A value beyond uint64 is not a non-negative integer nlohmann can hold exactly.
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("F32", "[2]", "[0, 18446744073709551616]"), Bytes(8))),
+              HasSubstr("tensor 'x': data_offsets must be non-negative integers"));
+}
+
+TEST(SafetensorsMalformed, ShapesWhoseElementCountOverflows) {
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("F32", "[4294967296, 4294967296]", "[0, 0]"), {})), HasSubstr("shape is too large"));
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("F32", "[18446744073709551615]", "[0, 4]"), Bytes(4))), HasSubstr("shape is too large"));
+}
+
+TEST(SafetensorsMalformed, UnknownDtype) {
+  const std::string msg = parse_error(raw_file(one_tensor_header("Q7", "[2]", "[0, 8]"), Bytes(8)));
+  EXPECT_THAT(msg, HasSubstr("tensor 'x'"));
+  EXPECT_THAT(msg, HasSubstr("dtype Q7 is unknown"));
+}
+
+TEST(SafetensorsMalformed, UnsupportedKnownDtype) {
+  for (const char* d : {"F64", "I64", "I8", "BOOL", "F8_E4M3"}) {
+    SCOPED_TRACE(d);
+    const std::string msg = parse_error(raw_file(one_tensor_header(d, "[1]", "[0, 8]"), Bytes(8)));
+    EXPECT_THAT(msg, HasSubstr(std::string("dtype ") + d + " is not supported (F32, F16 or BF16)"));
+  }
+}
+
+TEST(SafetensorsMalformed, ShapeThatDoesNotMatchTheByteCount) {
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("F32", "[3]", "[0, 8]"), Bytes(8))),
+              HasSubstr("shape [3] of F32 needs 12 bytes, data_offsets hold 8"));
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("F16", "[2, 3]", "[0, 8]"), Bytes(8))),
+              HasSubstr("shape [2, 3] of F16 needs 12 bytes, data_offsets hold 8"));
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("BF16", "[]", "[0, 4]"), Bytes(4))),
+              HasSubstr("shape [] of BF16 needs 2 bytes, data_offsets hold 4"));
+}
+
+TEST(SafetensorsMalformed, NegativeShapeEntry) {
+  const std::string msg = parse_error(raw_file(one_tensor_header("F32", "[-2, 1]", "[0, 8]"), Bytes(8)));
+  EXPECT_THAT(msg, HasSubstr("tensor 'x'"));
+  EXPECT_THAT(msg, HasSubstr("shape holds a value that is not a non-negative integer"));
+  EXPECT_THAT(parse_error(raw_file(one_tensor_header("F32", "[2.5]", "[0, 8]"), Bytes(8))),
+              HasSubstr("shape holds a value that is not a non-negative integer"));
+}
+
+TEST(SafetensorsMalformed, MissingBias) {
+  const std::string msg = model_error(f32_file({{"0.weight", {3, 2}, iota(6, 0)}}));
+  EXPECT_THAT(msg, HasSubstr("test.safetensors"));
+  EXPECT_THAT(msg, HasSubstr("layer '0' has a weight but no '0.bias'"));
+}
+
+TEST(SafetensorsMalformed, BiasWithoutWeight) {
+  const std::string msg = model_error(f32_file({{"0.weight", {3, 2}, iota(6, 0)}, {"0.bias", {3}, iota(3, 0)}, {"1.bias", {3}, iota(3, 0)}}));
+  EXPECT_THAT(msg, HasSubstr("tensor '1.bias' has no matching '1.weight'"));
+}
+
+TEST(SafetensorsMalformed, BiasWithWrongShape) {
+  EXPECT_THAT(model_error(f32_file({{"0.weight", {3, 2}, iota(6, 0)}, {"0.bias", {2}, iota(2, 0)}})),
+              HasSubstr("'0.bias' has shape [2], expected [3]"));
+  EXPECT_THAT(model_error(f32_file({{"0.weight", {3, 2}, iota(6, 0)}, {"0.bias", {3, 1}, iota(3, 0)}})),
+              HasSubstr("'0.bias' has shape [3, 1], expected [3]"));
+}
+
+TEST(SafetensorsMalformed, WeightNot2D) {
+  EXPECT_THAT(model_error(f32_file({{"0.weight", {6}, iota(6, 0)}, {"0.bias", {6}, iota(6, 0)}})),
+              HasSubstr("'0.weight' has shape [6], expected [out, in]"));
+  EXPECT_THAT(model_error(f32_file({{"0.weight", {2, 3, 1}, iota(6, 0)}, {"0.bias", {2}, iota(2, 0)}})),
+              HasSubstr("'0.weight' has shape [2, 3, 1], expected [out, in]"));
+  EXPECT_THAT(model_error(f32_file({{"0.weight", {}, {1.0f}}, {"0.bias", {1}, {1.0f}}})), HasSubstr("'0.weight' has shape [], expected [out, in]"));
+}
+
+TEST(SafetensorsMalformed, ZeroWidthWeight) {
+  EXPECT_THAT(model_error(f32_file({{"0.weight", {0, 2}, {}}, {"0.bias", {0}, {}}})),
+              HasSubstr("'0.weight' has shape [0, 2], each width must be in [1, 65536]"));
+}
+
+TEST(SafetensorsMalformed, LayersThatDoNotChain) {
+  const std::string msg = model_error(f32_file({
+      {"0.weight", {3, 2}, iota(6, 0)}, {"0.bias", {3}, iota(3, 0)},
+      {"1.weight", {4, 5}, iota(20, 0)}, {"1.bias", {4}, iota(4, 0)},
+  }));
+  EXPECT_THAT(msg, HasSubstr("layers don't chain: '1.weight' takes 5 inputs but the layer before gives 3"));
+}
+
+TEST(SafetensorsMalformed, TextOrderWouldNotChain) {
+  // Sorted as text, "10" would come before "2" and these would not chain: accepted only in numeric order.
+  EXPECT_NO_THROW(model_from_tensors(parse(f32_file({
+                                         {"2.weight", {3, 2}, iota(6, 0)}, {"2.bias", {3}, iota(3, 0)},
+                                         {"10.weight", {1, 3}, iota(3, 0)}, {"10.bias", {1}, iota(1, 0)},
+                                     })),
+                                     "t"));
+}
+
+TEST(SafetensorsMalformed, NamesThatAreNotLinearParameters) {
+  for (const char* name : {"weight", ".weight", "0.running_mean", "0.Weight", "0.weight.extra"}) {
+    SCOPED_TRACE(name);
+    const std::string msg = model_error(f32_file({{"0.weight", {1, 1}, {1.0f}}, {"0.bias", {1}, {1.0f}}, {name, {1}, {1.0f}}}));
+    EXPECT_THAT(msg, HasSubstr(std::string("tensor '") + name + "' is not an nn.Linear '<prefix>.weight' or '<prefix>.bias'"));
+  }
+}
+
+TEST(SafetensorsMalformed, FileHoldingNoWeight) {
+  EXPECT_THAT(model_error(raw_file("{\"__metadata__\": {\"format\": \"pt\"}}", {})), HasSubstr("holds no '<prefix>.weight' tensor"));
+  EXPECT_THAT(model_error(raw_file("{}", {})), HasSubstr("holds no '<prefix>.weight' tensor"));
+}
+
+TEST(SafetensorsMalformed, NonFiniteWeight) {
+  const std::string msg = model_error(f32_file({{"0.weight", {1, 2}, {1.0f, std::numeric_limits<float>::quiet_NaN()}}, {"0.bias", {1}, {0.0f}}}));
+  EXPECT_THAT(msg, HasSubstr("test.safetensors"));
+  EXPECT_THAT(msg, HasSubstr("non-finite"));
+}
+
+TEST(SafetensorsMalformed, MissingFile) {
+  TempDir dir;
+  const std::string path = dir.file("does_not_exist.safetensors");
+  const std::string msg = input_error([&] { read_safetensors(path); });
+  EXPECT_THAT(msg, HasSubstr(path));
+  EXPECT_THAT(msg, HasSubstr("cannot open"));
+  EXPECT_THAT(input_error([&] { load_model(path); }), HasSubstr("cannot open"));
+  EXPECT_THAT(input_error([&] { sha256_file(path); }), HasSubstr("cannot open"));
+}
+
+TEST(SafetensorsMalformed, DirectoryInsteadOfAFile) {
+  // A folder opens like a file on Linux: it must be named as such, not read (a huge bogus size) or hashed as empty.
+  TempDir dir;
+  const std::string path = dir.path.string();
+  EXPECT_THAT(input_error([&] { read_safetensors(path); }), HasSubstr(path + ": is a directory"));
+  EXPECT_THAT(input_error([&] { load_model(path); }), HasSubstr("is a directory"));
+  EXPECT_THAT(input_error([&] { sha256_file(path); }), HasSubstr(path + ": is a directory"));
+}
+
+TEST(SafetensorsMalformed, TruncatedFileOnDisk) {
+  TempDir dir;
+  TensorMap in;
+  in["0.weight"] = {"F32", {2, 2}, iota(4, 1)};
+  in["0.bias"] = {"F32", {2}, iota(2, 1)};
+  Bytes bytes = serialize_safetensors(in);
+  bytes.resize(bytes.size() - 4);  // the last value cut off
+  const std::string path = dir.file("cut.safetensors");
+  write_file(path, bytes);
+  const std::string msg = input_error([&] { read_safetensors(path); });
+  EXPECT_THAT(msg, HasSubstr(path));
+  EXPECT_THAT(msg, HasSubstr("is past the end of the data"));
+}
+
+// ---- sha256 and load_model ----
+
+TEST(Safetensors, Sha256OfKnownContents) {
+  TempDir dir;
+  const std::string abc = dir.file("abc.txt"), empty = dir.file("empty.txt"), million = dir.file("million.txt");
+  write_file(abc, Bytes{'a', 'b', 'c'});
+  write_file(empty, Bytes{});
+  write_file(million, Bytes(1000000, 'a'));  // spans several read buffers
+  EXPECT_EQ(sha256_file(abc), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_file(empty), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_file(million), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Safetensors, LoadModelRecordsTheFileAndItsDigest) {
+  TempDir dir;
+  TensorMap in;
+  in["layers.0.weight"] = {"F32", {3, 2}, iota(6, 1)};
+  in["layers.0.bias"] = {"F32", {3}, iota(3, 10)};
+  in["layers.1.weight"] = {"F32", {2, 3}, iota(6, 20)};
+  in["layers.1.bias"] = {"F32", {2}, iota(2, 30)};
+  const std::string path = dir.file("mlp.safetensors");
+  write_file(path, serialize_safetensors(in));
+  const Model m = load_model(path);
+  EXPECT_EQ(m.origin.kind, "file");
+  EXPECT_EQ(m.origin.file, path);
+  EXPECT_EQ(m.origin.sha256, sha256_file(path));
+  EXPECT_EQ(m.origin.sha256.size(), 64u);
+  EXPECT_EQ(m.origin.sha256.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(m.widths(), (std::vector<int>{2, 3, 2}));
+  EXPECT_EQ(m.layers[0].weight, iota(6, 1));
+  EXPECT_EQ(m.layers[1].bias, iota(2, 30));
+
+  // Another file's digest differs.
+  in["layers.1.bias"] = {"F32", {2}, iota(2, 31)};
+  const std::string other = dir.file("other.safetensors");
+  write_file(other, serialize_safetensors(in));
+  EXPECT_NE(load_model(other).origin.sha256, m.origin.sha256);
+}
+
+TEST(Safetensors, LoadModelNamesTheFileInErrors) {
+  TempDir dir;
+  const std::string path = dir.file("bad.safetensors");
+  write_file(path, f32_file({{"0.weight", {3, 2}, iota(6, 0)}}));
+  const std::string msg = input_error([&] { load_model(path); });
+  EXPECT_THAT(msg, HasSubstr(path));
+  EXPECT_THAT(msg, HasSubstr("no '0.bias'"));
+}

@@ -1,7 +1,10 @@
 // make_gpu_backends() for CUDA builds: finds the device and says why there is none when the CUDA runtime
-// can't give one ("CUDA driver version is insufficient", "no CUDA-capable device is detected", ...).
+// can't give one ("CUDA driver version is insufficient", "no CUDA-capable device is detected", ...);
+// otherwise every backend (cuda-naive, cuda-tiled, cuda-fused, cublaslt), each also as "+graph".
+// A backend that can't serve a model says why in prepare(); the run then leaves it out with that reason.
 #include <cuda_runtime.h>
 
+#include "cuda_backend.cuh"
 #include "cuda_check.cuh"
 #include "mlpbench/backend.hpp"
 
@@ -12,7 +15,7 @@ std::string version_text(int v) { return std::to_string(v / 1000) + "." + std::t
 
 }  // namespace
 
-GpuBackends make_gpu_backends() {
+GpuBackends make_gpu_backends(Precision precision) {
   GpuBackends g;
   g.built_with_cuda = version_text(CUDART_VERSION);
   int count = 0;
@@ -39,7 +42,20 @@ GpuBackends make_gpu_backends() {
     g.unavailable = e.what();
     return g;
   }
-  g.unavailable = "no GPU backends in this build yet";
+  // Every backend twice: plain stream launches, and one CUDA graph per forward.
+  for (bool graph : {false, true}) {
+    if (precision == Precision::FP32) {
+      g.backends.push_back(cuda::make_naive_backend(graph));
+      g.backends.push_back(cuda::make_tiled_backend(graph));
+      g.backends.push_back(cuda::make_fused_backend(graph));
+    }
+    g.backends.push_back(cuda::make_cublaslt_backend(graph, precision));
+  }
+  if (precision != Precision::FP32) {
+    for (const char* k : {"cuda-naive", "cuda-tiled", "cuda-fused"}) {
+      g.skipped.push_back(std::string(k) + " (and +graph) left out: fp32 only, asked for " + precision_name(precision));
+    }
+  }
   return g;
 }
 

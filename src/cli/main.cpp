@@ -89,7 +89,8 @@ std::string default_reference() {
 }
 
 int cmd_run(const ModelOptions& mo, const std::string& batch_sizes_text, const std::string& batch_size_text, const std::string& device,
-            std::string reference, std::string out, bool force, bool quick, const std::string& cmdline) {
+            const std::string& precision_text, std::string reference, std::string out, bool force, bool quick, const std::string& cmdline) {
+  const Precision precision = parse_precision(precision_text);
   std::vector<int> sizes = parse_int_list(batch_sizes_text, "--batch-sizes", 1, kMaxBatch);
   const int headline_batch = static_cast<int>(parse_int(batch_size_text, "--batch-size", 1, kMaxBatch));
   sizes.push_back(headline_batch);  // the headline batch size is always measured
@@ -110,7 +111,8 @@ int cmd_run(const ModelOptions& mo, const std::string& batch_sizes_text, const s
   config.reference_file = reference;
   config.quick = quick;
   config.input_seed = mo.seed_value();
-  GpuBackends gpu = device == "cpu" ? GpuBackends{} : make_gpu_backends();
+  config.precision = precision;
+  GpuBackends gpu = device == "cpu" ? GpuBackends{} : make_gpu_backends(precision);
   if (device == "gpu" && gpu.backends.empty()) throw RuntimeError("--device gpu: no usable GPU: " + gpu.unavailable);
   if (device == "cpu") gpu.unavailable = "--device cpu";
 
@@ -119,15 +121,19 @@ int cmd_run(const ModelOptions& mo, const std::string& batch_sizes_text, const s
   r.run["command"] = cmdline;
   r.run["batch_sizes"] = sizes;
   r.run["device"] = device;
+  r.run["precision"] = precision_name(precision);
   r.run["quick"] = quick;
   r.run["input_seed"] = config.input_seed;
 
   write_text_atomic(out, dump_json(to_json(r)), force);
-  std::cout << headline(r.table, headline_batch) << provenance_notes(r) << "\n" << table_text(r.table) << "\nResults written to " << out << "\n";
+  std::cout << headline(r.table, headline_batch) << provenance_notes(r) << "\n" << table_text(r.table) << backend_details(r.table)
+            << "\nResults written to " << out << "\n";
   return kExitOk;
 }
 
-int cmd_infer(const ModelOptions& mo, const std::string& input, const std::string& output, const std::string& device, bool force) {
+int cmd_infer(const ModelOptions& mo, const std::string& input, const std::string& output, const std::string& device,
+              const std::string& precision_text, bool force) {
+  const Precision precision = parse_precision(precision_text);
   if (!force && std::filesystem::exists(output)) throw InputError("output '" + output + "' exists; pass --force to replace it");
   const TensorMap tensors = read_safetensors(input);
   const auto it = tensors.find("input");
@@ -150,15 +156,29 @@ int cmd_infer(const ModelOptions& mo, const std::string& input, const std::strin
   y.data.resize(static_cast<std::size_t>(batch) * model.output_width());
   check_cpu_backend(*cpu, model, x.data, batch, y.data);
   if (device == "gpu") {
-    GpuBackends gpu = make_gpu_backends();
+    // The first GPU backend that runs and agrees with the CPU computes the output.
+    GpuBackends gpu = make_gpu_backends(precision);
     if (gpu.backends.empty()) throw RuntimeError("--device gpu: no usable GPU: " + gpu.unavailable);
-    Backend& g = *gpu.backends.front();
-    g.prepare(model, batch);
-    std::vector<float> gy(y.data.size());
-    g.forward(x.data.data(), gy.data(), batch);
-    const CheckResult c = check_close(gy.data(), y.data.data(), gy.size(), kToleranceF32);
-    if (!c.ok) throw RuntimeError("GPU backend " + g.name() + " disagrees with the CPU: " + c.first_mismatches);
-    y.data = std::move(gy);
+    std::string failures;
+    bool done = false;
+    for (auto& g : gpu.backends) {
+      try {
+        g->prepare(model, batch);
+        std::vector<float> gy(y.data.size());
+        g->forward(x.data.data(), gy.data(), batch);
+        const CheckResult c = check_close(gy.data(), y.data.data(), gy.size(), tolerance_for(precision));
+        if (c.ok) {
+          y.data = std::move(gy);
+          std::cerr << "mlpbench: output computed by GPU backend " << g->name() << " (" << precision_name(precision) << ")\n";
+          done = true;
+          break;
+        }
+        failures += "; " + g->name() + " disagrees with the CPU: " + c.first_mismatches;
+      } catch (const std::exception& e) {
+        failures += "; " + g->name() + ": " + e.what();
+      }
+    }
+    if (!done) throw RuntimeError("--device gpu: no GPU backend produced a correct output" + failures);
   }
   write_binary_atomic(output, serialize_safetensors({{"output", y}}), force);
   std::cout << "Wrote output [" << batch << ", " << model.output_width() << "] to " << output << "\n";
@@ -173,7 +193,7 @@ int cmd_report(const std::string& from, const std::string& batch_size_text) {
     for (int b : r.table.batch_sizes) have += (have.empty() ? "" : ",") + std::to_string(b);
     throw InputError("--batch-size " + std::to_string(batch) + ": " + from + " has batch sizes " + have);
   }
-  std::cout << headline(r.table, batch) << provenance_notes(r) << "\n" << table_text(r.table);
+  std::cout << headline(r.table, batch) << provenance_notes(r) << "\n" << table_text(r.table) << backend_details(r.table);
   return kExitOk;
 }
 
@@ -186,7 +206,7 @@ int main_impl(int argc, char** argv) {
   app.require_subcommand(1);
 
   ModelOptions run_model, infer_model;
-  std::string batch_sizes = "1,10,100", batch_size = "10", device = "all", reference, out;
+  std::string batch_sizes = "1,10,100", batch_size = "10", device = "all", precision = "fp32", reference, out;
   bool force = false, quick = false;
   CLI::App* run = app.add_subcommand("run", "Measure every cell of the table, print the verdict for one batch size, write results JSON");
   run_model.add(*run);
@@ -197,16 +217,22 @@ int main_impl(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--reference", reference, "Results file the unmeasured column comes from (default results/reference.json)");
   run->add_option("--out", out, "Results file to write (default results/<host>-<UTC time>.json)");
+  run->add_option("--precision", precision, "GPU matrix-product precision: fp32 (as the CPU), tf32 or bf16 (cuBLASLt)")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+      ->capture_default_str();
   run->add_flag("--force", force, "Replace --out if it exists");
   run->add_flag("--quick", quick, "Cap the whole run at a few seconds (CI)");
 
-  std::string input, output, infer_device = "cpu";
+  std::string input, output, infer_device = "cpu", infer_precision = "fp32";
   bool infer_force = false;
   CLI::App* infer = app.add_subcommand("infer", "One forward pass: tensor 'input' [batch, in] from a safetensors file -> tensor 'output' [batch, out]");
   infer_model.add(*infer);
   infer->add_option("--input", input, "safetensors file holding tensor 'input' [batch, in]")->required();
   infer->add_option("--output", output, "safetensors file to write tensor 'output' [batch, out] (F32) to")->required();
   infer->add_option("--device", infer_device, "Where to run the pass")->check(CLI::IsMember({"cpu", "gpu"}))->capture_default_str();
+  infer->add_option("--precision", infer_precision, "GPU precision with --device gpu: fp32, tf32 or bf16")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+      ->capture_default_str();
   infer->add_flag("--force", infer_force, "Replace --output if it exists");
 
   std::string from, report_batch = "10";
@@ -227,8 +253,8 @@ int main_impl(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (*run) return cmd_run(run_model, batch_sizes, batch_size, device, reference, out, force, quick, command_line(argc, argv));
-  if (*infer) return cmd_infer(infer_model, input, output, infer_device, infer_force);
+  if (*run) return cmd_run(run_model, batch_sizes, batch_size, device, precision, reference, out, force, quick, command_line(argc, argv));
+  if (*infer) return cmd_infer(infer_model, input, output, infer_device, infer_precision, infer_force);
   return cmd_report(from, report_batch);
 }
 

@@ -7,12 +7,26 @@
 #include <string>
 #include <vector>
 
+#include "mlpbench/check.hpp"
+#include "mlpbench/measure.hpp"
 #include "mlpbench/model.hpp"
 
 namespace mlpbench {
 
 enum class Device { CPU, GPU };
 inline const char* device_name(Device d) { return d == Device::CPU ? "CPU" : "GPU"; }
+
+// Arithmetic precision of a GPU backend's matrix products (the CPU runs fp32). Storage stays f32.
+enum class Precision { FP32, TF32, BF16 };
+const char* precision_name(Precision p);         // "fp32", "tf32", "bf16"
+Precision parse_precision(const std::string& s);  // throws InputError
+// Tolerance of a backend's output against the fp32 CPU output (|d| <= atol + rtol * |ref|):
+// fp32 1e-4 + 1e-4 |ref| (summation order only); tf32 (10-bit mantissa) 2e-2 + 2e-2 |ref|;
+// bf16 (7-bit mantissa) 1e-1 + 5e-2 |ref|, for activations of order 1 and reductions up to a few thousand.
+Tolerance tolerance_for(Precision p);
+
+// One phase of a GPU forward, for the H2D / compute / D2H split.
+enum class Phase { H2D, Compute, D2H };
 
 class Backend {
  public:
@@ -26,6 +40,14 @@ class Backend {
   // x [batch, in] row-major in host memory -> y [batch, out] row-major in host memory, synchronized:
   // y is complete when forward returns.
   virtual void forward(const float* x, float* y, int batch) = 0;
+  // Optional: readies everything a forward at this batch size needs (GPU: algorithm choice, CUDA graph
+  // capture) so none of it is timed. Called after prepare for each batch size; forward plans on first use.
+  virtual void plan(int batch) { (void)batch; }
+  // Optional: a timer of one phase alone, by device events (x is the input it copies). Empty for the CPU.
+  virtual TimedRun phase_timer(Phase phase, const float* x, int batch) {
+    (void)phase, (void)x, (void)batch;
+    return {};
+  }
 };
 
 // The Eigen + OpenMP backend ("eigen"): output neurons split across `threads` OpenMP threads
@@ -46,7 +68,8 @@ struct GpuBackends {
   std::string built_with_cuda;     // the CUDA toolkit version this program was compiled with, "" without CUDA
 };
 
-// Defined in kernels/: by the CUDA build, or by the stub when CUDA is off.
-GpuBackends make_gpu_backends();
+// Defined in kernels/: by the CUDA build, or by the stub when CUDA is off. Backends at the given precision;
+// those that can't run it are listed in `skipped` with why.
+GpuBackends make_gpu_backends(Precision precision = Precision::FP32);
 
 }  // namespace mlpbench

@@ -97,4 +97,26 @@ std::string table_text(const Table& table) {
   return out.str();
 }
 
+std::string backend_details(const Table& table) {
+  std::ostringstream out;
+  for (const char* dev : kDevices) {
+    for (int b : table.batch_sizes) {
+      const Cell* c = table.find(dev, b);
+      if (!c || c->source != Source::Measured || (c->runs.size() < 2 && !c->split)) continue;
+      out << "\n" << dev << " backends at batch " << b << " (median end to end";
+      if (c->split) out << "; device-only, H2D, D2H by events";
+      out << "):\n";
+      for (const BackendRun& r : c->runs) {
+        out << "  " << (r.backend == c->backend ? "* " : "  ") << r.backend << ": " << format_ms(r.stats.median_ms) << " ms";
+        if (r.split) {
+          out << " (device " << format_ms(r.split->compute_ms) << " ms, H2D " << format_ms(r.split->h2d_ms) << " ms, D2H "
+              << format_ms(r.split->d2h_ms) << " ms)";
+        }
+        out << "\n";
+      }
+    }
+  }
+  return out.str();
+}
+
 }  // namespace mlpbench

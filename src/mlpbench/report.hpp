@@ -20,4 +20,8 @@ std::string provenance_notes(const Results& results);
 // The whole table: one row per batch size, for each device the median, its source and noise.
 std::string table_text(const Table& table);
 
+// For every measured cell timed with more than one backend or with a device split, one line per backend:
+// its median and, on a GPU, device-only time and the copies. Empty when there is nothing to add.
+std::string backend_details(const Table& table);
+
 }  // namespace mlpbench

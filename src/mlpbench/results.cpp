@@ -32,6 +32,12 @@ double round6(double v) {
   return std::strtod(buf, nullptr);
 }
 
+void split_to_json(const DeviceSplit& d, Json& j) {
+  j["device_ms"] = round6(d.compute_ms);
+  j["h2d_ms"] = round6(d.h2d_ms);
+  j["d2h_ms"] = round6(d.d2h_ms);
+}
+
 Json cell_to_json(const Cell& c) {
   Json j;
   j["source"] = source_name(c.source);
@@ -54,6 +60,23 @@ Json cell_to_json(const Cell& c) {
   j["samples"] = s.samples;
   j["passes_per_sample"] = s.passes_per_sample;
   j["converged"] = s.converged;
+  if (c.split) split_to_json(*c.split, j);
+  if (c.runs.size() > 1) {
+    // Every backend timed for this cell, fastest first by construction of the headline.
+    Json runs = Json::object();
+    for (const BackendRun& r : c.runs) {
+      Json b;
+      if (!r.config.empty()) b["config"] = r.config;
+      b["median_ms"] = round6(r.stats.median_ms);
+      b["p90_ms"] = round6(r.stats.p90_ms);
+      b["min_ms"] = round6(r.stats.min_ms);
+      b["cv"] = round6(r.stats.cv);
+      b["samples"] = r.stats.samples;
+      if (r.split) split_to_json(*r.split, b);
+      runs[r.backend] = std::move(b);
+    }
+    j["backends"] = std::move(runs);
+  }
   Json arr = Json::array();
   for (double v : s.samples_ms) arr.push_back(round6(v));
   j["samples_ms"] = std::move(arr);
@@ -129,6 +152,30 @@ Cell cell_from_json(const Json& j, const std::string& what, const std::string& f
   if (j.contains("converged")) {
     if (!j["converged"].is_boolean()) bad(what, "\"converged\" must be true or false");
     s.converged = j["converged"].get<bool>();
+  }
+  if (j.contains("device_ms")) {
+    DeviceSplit d;
+    d.compute_ms = number(j, "device_ms", what, false);
+    d.h2d_ms = number(j, "h2d_ms", what, false);
+    d.d2h_ms = number(j, "d2h_ms", what, false);
+    c.split = d;
+  }
+  if (j.contains("backends")) {
+    const Json& runs = j["backends"];
+    if (!runs.is_object()) bad(what, "\"backends\" must be an object");
+    for (const auto& [name, b] : runs.items()) {
+      const std::string where = what + ".backends." + name;
+      BackendRun r;
+      r.backend = name;
+      if (b.contains("config")) r.config = string_member(b, "config", where);
+      r.stats.median_ms = number(b, "median_ms", where, true);
+      r.stats.p90_ms = number(b, "p90_ms", where, true);
+      r.stats.min_ms = number(b, "min_ms", where, true);
+      r.stats.cv = number(b, "cv", where, false);
+      r.stats.samples = static_cast<int>(number(b, "samples", where, true));
+      if (b.contains("device_ms")) r.split = DeviceSplit{number(b, "h2d_ms", where, false), number(b, "device_ms", where, false), number(b, "d2h_ms", where, false)};
+      c.runs.push_back(std::move(r));
+    }
   }
   if (j.contains("samples_ms")) {
     const Json& arr = j["samples_ms"];

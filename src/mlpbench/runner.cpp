@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <sstream>
 
@@ -24,12 +25,6 @@ std::string format_error(double e) {
   s << e;
   return s.str();
 }
-
-// The median of the fastest backend becomes the cell; ties keep the first (the simpler backend).
-struct Candidate {
-  Backend* backend;
-  Stats stats;
-};
 
 void fill_reference(Results& r, const std::string& device, const RunConfig& config, const Results& ref) {
   for (int b : config.batch_sizes) {
@@ -102,9 +97,12 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
     check_cpu_backend(*cpu, model, inputs.back(), b, expected.back());
   }
 
-  // Correctness gate for the GPU: each backend at each batch size against the CPU's output.
+  // Correctness gate for the GPU: each backend at each batch size against the CPU's output, after
+  // planning that batch size (algorithm choice, graph capture), so what is checked is what is timed.
+  const Tolerance tol = tolerance_for(config.precision);
   std::vector<Backend*> gpu_ok;
   if (want_gpu) {
+    for (const std::string& s : gpu.skipped) r.notes.push_back("GPU backend " + s);
     for (auto& g : gpu.backends) {
       std::string failure;
       try {
@@ -112,9 +110,10 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
         std::vector<float> y;
         for (std::size_t i = 0; i < config.batch_sizes.size() && failure.empty(); ++i) {
           const int b = config.batch_sizes[i];
-          y.assign(static_cast<std::size_t>(b) * out, 0.0f);
+          g->plan(b);
+          y.assign(static_cast<std::size_t>(b) * out, NAN);
           g->forward(inputs[i].data(), y.data(), b);
-          const CheckResult c = check_close(y.data(), expected[i].data(), y.size(), kToleranceF32);
+          const CheckResult c = check_close(y.data(), expected[i].data(), y.size(), tol);
           if (!c.ok) failure = "wrong at batch " + std::to_string(b) + " (max abs error " + format_error(c.max_abs_error) + "): " + c.first_mismatches;
         }
       } catch (const std::exception& e) {
@@ -128,36 +127,42 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
       }
     }
     if (!gpu.backends.empty() && gpu_ok.empty()) {
-      throw RuntimeError("no GPU backend passed its check against the CPU: " + r.notes.front());
+      throw RuntimeError("no GPU backend passed its check against the CPU: " + r.notes.back());
     }
   }
 
   const int timed_backends = (want_cpu ? 1 : 0) + static_cast<int>(gpu_ok.size());
   const MeasureConfig mc = config.quick ? quick_config(timed_backends * static_cast<int>(config.batch_sizes.size())) : MeasureConfig{};
+  // Phases are secondary figures: a shorter budget each.
+  MeasureConfig phase_mc = mc;
+  phase_mc.min_time_s = std::min(mc.min_time_s, 0.1);
+  phase_mc.max_time_s = std::min(mc.max_time_s, 0.5);
+  phase_mc.warmup_s = std::min(mc.warmup_s, 0.05);
 
   for (std::size_t i = 0; i < config.batch_sizes.size(); ++i) {
     const int b = config.batch_sizes[i];
     std::vector<float> y(static_cast<std::size_t>(b) * out);
-    auto time_backend = [&](Backend* be) {
+    auto run_backend = [&](Backend* be) {
       say(config, "measuring " + be->name() + " at batch " + std::to_string(b));
-      return measure(wall_clock([&] { be->forward(inputs[i].data(), y.data(), b); }), mc);
+      BackendRun run;
+      run.backend = be->name();
+      run.config = be->config();
+      run.stats = measure(wall_clock([&] { be->forward(inputs[i].data(), y.data(), b); }), mc);
+      const TimedRun h2d = be->phase_timer(Phase::H2D, inputs[i].data(), b);
+      if (h2d) {
+        DeviceSplit d;
+        d.h2d_ms = measure(h2d, phase_mc).median_ms;
+        d.compute_ms = measure(be->phase_timer(Phase::Compute, inputs[i].data(), b), phase_mc).median_ms;
+        d.d2h_ms = measure(be->phase_timer(Phase::D2H, inputs[i].data(), b), phase_mc).median_ms;
+        run.split = d;
+      }
+      return run;
     };
-    if (want_cpu) {
-      Cell cell;
-      cell.backend = cpu->name();
-      cell.config = cpu->config();
-      cell.stats = time_backend(cpu.get());
-      r.table.set("CPU", b, std::move(cell));
-    }
+    if (want_cpu) r.table.set("CPU", b, best_of({run_backend(cpu.get())}));
     if (!gpu_ok.empty()) {
-      std::vector<Candidate> runs;
-      for (Backend* g : gpu_ok) runs.push_back({g, time_backend(g)});
-      const auto best = std::min_element(runs.begin(), runs.end(), [](const Candidate& a, const Candidate& c) { return a.stats.median_ms < c.stats.median_ms; });
-      Cell cell;
-      cell.backend = best->backend->name();
-      cell.config = best->backend->config();
-      cell.stats = best->stats;
-      r.table.set("GPU", b, std::move(cell));
+      std::vector<BackendRun> runs;
+      for (Backend* g : gpu_ok) runs.push_back(run_backend(g));
+      r.table.set("GPU", b, best_of(std::move(runs)));
     }
   }
   r.table.batch_sizes = config.batch_sizes;

@@ -16,6 +16,7 @@ struct RunConfig {
   std::vector<int> batch_sizes{1, 10, 100};
   std::string device = "all";     // "cpu", "gpu" or "all": which columns to measure
   int threads = 0;                // CPU threads; 0: all available cores
+  Precision precision = Precision::FP32;  // GPU matrix-product precision (the CPU runs fp32)
   std::string reference_file;     // where missing columns come from
   bool quick = false;             // whole run within a few seconds (CI)
   std::uint64_t input_seed = 1;   // inputs are U(-1, 1) from this seed

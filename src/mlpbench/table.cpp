@@ -20,6 +20,19 @@ void Table::set(const std::string& device, int batch, Cell cell) {
   }
 }
 
+Cell best_of(std::vector<BackendRun> runs) {
+  const auto best = std::min_element(runs.begin(), runs.end(),
+                                     [](const BackendRun& a, const BackendRun& b) { return a.stats.median_ms < b.stats.median_ms; });
+  Cell c;
+  c.source = Source::Measured;
+  c.backend = best->backend;
+  c.config = best->config;
+  c.stats = best->stats;
+  c.split = best->split;
+  c.runs = std::move(runs);
+  return c;
+}
+
 std::optional<std::string> faster_at(const Table& table, int batch) {
   const Cell* cpu = table.find("CPU", batch);
   const Cell* gpu = table.find("GPU", batch);

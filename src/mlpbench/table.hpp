@@ -14,15 +14,35 @@ namespace mlpbench {
 enum class Source { Measured, Reference };
 inline const char* source_name(Source s) { return s == Source::Measured ? "measured" : "reference"; }
 
+// Where a GPU forward's time goes: medians of each phase alone, timed by device events.
+struct DeviceSplit {
+  double h2d_ms = 0;      // input copy, pinned host -> device
+  double compute_ms = 0;  // every layer: the device-only time
+  double d2h_ms = 0;      // output copy, device -> pinned host
+};
+
+// One backend's measurement of a cell: the cell keeps every backend's, and its headline is the fastest.
+struct BackendRun {
+  std::string backend;
+  std::string config;
+  Stats stats;
+  std::optional<DeviceSplit> split;
+};
+
 struct Cell {
   Source source = Source::Measured;
   std::string backend;         // the backend that ran (or that the reference file names)
   std::string config;          // how it ran, e.g. "threads=2" (measured)
   Stats stats;                 // measured: every field; reference: median_ms only
   std::string reference_file;  // reference: the file the number came from
+  std::optional<DeviceSplit> split;  // measured on a GPU: the headline backend's phases
+  std::vector<BackendRun> runs;      // measured: every backend timed for this cell, headline included
 
   double median_ms() const { return stats.median_ms; }
 };
+
+// The cell of the fastest run (smallest median; the first on a tie). `runs` must not be empty.
+Cell best_of(std::vector<BackendRun> runs);
 
 inline const char* kDevices[] = {"CPU", "GPU"};
 

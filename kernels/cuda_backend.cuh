@@ -1,0 +1,73 @@
+// CudaBackend: what every GPU backend shares. prepare() uploads the weights once and allocates device
+// activations and pinned host staging buffers; forward() copies the input to pinned memory, runs
+// H2D copy -> every layer -> D2H copy on one stream (or as one CUDA graph launch), synchronizes and copies
+// the output out: end-to-end wall time as an application sees it. Subclasses only enqueue the layers.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cuda_raii.cuh"
+#include "mlpbench/backend.hpp"
+
+namespace mlpbench::cuda {
+
+// A layer's weights on the device: w [out, in] row-major, b [out].
+struct DeviceLayer {
+  const float* w = nullptr;
+  const float* b = nullptr;
+  int in = 0;
+  int out = 0;
+};
+
+class CudaBackend : public Backend {
+ public:
+  CudaBackend(std::string kernel, bool graph, Precision precision);
+  std::string name() const override { return graph_ ? kernel_ + "+graph" : kernel_; }
+  Device device() const override { return Device::GPU; }
+  std::string config() const override { return std::string("precision=") + precision_name(precision_); }
+  void prepare(const Model& model, int max_batch) override;
+  void plan(int batch) override;
+  void forward(const float* x, float* y, int batch) override;
+  TimedRun phase_timer(Phase phase, const float* x, int batch) override;
+
+ protected:
+  // Subclass hooks. enqueue_layers: d_in [batch, in] -> d_out [batch, out] on `stream`, every launch
+  // followed by CUDA_CHECK_LAUNCH(); it may be captured into a graph, so it must not synchronize.
+  virtual void enqueue_layers(int batch, cudaStream_t stream) = 0;
+  virtual void prepare_layers() {}       // after the weights are on the device
+  virtual void plan_layers(int batch) { (void)batch; }  // per batch size, before any enqueue of it
+
+  // Layer li reads layer_input(li) and writes layer_output(li): d_in, ping-pong activations, d_out.
+  const float* layer_input(int li) const;
+  float* layer_output(int li) const;
+
+  Precision precision_;
+  std::vector<DeviceLayer> layers_;
+  int max_batch_ = 0;
+  int max_width_ = 0;
+
+ private:
+  void enqueue_h2d(int batch, cudaStream_t s);
+  void enqueue_d2h(int batch, cudaStream_t s);
+  void check_batch(int batch) const;
+
+  std::string kernel_;
+  bool graph_;
+  Stream stream_;
+  DeviceBuffer<float> weights_;  // every layer's w and b, one allocation
+  DeviceBuffer<float> d_in_, d_out_, act_[2];
+  PinnedBuffer<float> h_in_, h_out_;
+  std::map<int, GraphExec> graphs_;  // by batch size
+  std::map<int, bool> planned_;
+};
+
+// The factories of kernels/mlp_kernels.cu and kernels/cublaslt_backend.cu.
+std::unique_ptr<Backend> make_naive_backend(bool graph);
+std::unique_ptr<Backend> make_tiled_backend(bool graph);
+std::unique_ptr<Backend> make_fused_backend(bool graph);
+std::unique_ptr<Backend> make_cublaslt_backend(bool graph, Precision precision);
+
+}  // namespace mlpbench::cuda

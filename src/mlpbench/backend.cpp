@@ -1,0 +1,33 @@
+// Precision names and tolerances (see backend.hpp).
+#include "mlpbench/backend.hpp"
+
+#include "mlpbench/errors.hpp"
+
+namespace mlpbench {
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::FP32: return "fp32";
+    case Precision::TF32: return "tf32";
+    case Precision::BF16: return "bf16";
+  }
+  return "?";
+}
+
+Precision parse_precision(const std::string& s) {
+  if (s == "fp32") return Precision::FP32;
+  if (s == "tf32") return Precision::TF32;
+  if (s == "bf16") return Precision::BF16;
+  throw InputError("--precision: '" + s + "' is not fp32, tf32 or bf16");
+}
+
+Tolerance tolerance_for(Precision p) {
+  switch (p) {
+    case Precision::FP32: return kToleranceF32;
+    case Precision::TF32: return {2e-2, 2e-2};
+    case Precision::BF16: return {1e-1, 5e-2};
+  }
+  return kToleranceF32;
+}
+
+}  // namespace mlpbench

@@ -5,6 +5,7 @@
 // Layout: cuBLASLt is column-major. Row-major y [M, N] = x [M, K] W^T, with W [N, K] row-major, is the
 // column-major y^T [N, M] = op(A) B with A = W seen column-major ([K, N], ld K, op = T) and B = x seen
 // column-major ([K, M], ld K): m = N, n = M, k = K, and the bias runs along m (one per output neuron).
+#include <cstdint>
 #include <map>
 #include <vector>
 
@@ -32,6 +33,13 @@ Layout make_layout(std::uint64_t rows, std::uint64_t cols, std::int64_t ld) {
   cublasLtMatrixLayout_t l = nullptr;
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, CUDA_R_32F, rows, cols, ld));
   return Layout(l);
+}
+
+// The largest power of two up to 256 that divides the address.
+std::uint32_t alignment(const void* p) {
+  std::uint32_t a = 256;
+  while (reinterpret_cast<std::uintptr_t>(p) % a != 0) a /= 2;
+  return a;
 }
 
 cublasComputeType_t compute_type(Precision p) {
@@ -88,6 +96,12 @@ class CublasLtBackend final : public CudaBackend {
       Preference pref(pref_raw);
       const std::uint64_t ws = kWorkspaceBytes;
       CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_raw, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+      // The heuristic assumes 256-byte aligned operands unless told: tell it what the pointers really are.
+      const std::uint32_t align_a = alignment(l.w), align_b = alignment(layer_input(li)), align_d = alignment(layer_output(li));
+      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_raw, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof align_a));
+      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_raw, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof align_b));
+      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_raw, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d, sizeof align_d));
+      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref_raw, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d, sizeof align_d));
       cublasLtMatmulHeuristicResult_t result{};
       int found = 0;
       CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_.get(), desc, p.a.get(), p.b.get(), p.d.get(), p.d.get(), pref_raw, 1, &result, &found));

@@ -4,6 +4,7 @@
 // the output out: end-to-end wall time as an application sees it. Subclasses only enqueue the layers.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,6 +54,7 @@ class CudaBackend : public Backend {
   void enqueue_h2d(int batch, cudaStream_t s);
   void enqueue_d2h(int batch, cudaStream_t s);
   void check_batch(int batch) const;
+  GraphExec capture(const std::function<void(cudaStream_t)>& enqueue);
 
   std::string kernel_;
   bool graph_;
@@ -60,7 +62,8 @@ class CudaBackend : public Backend {
   DeviceBuffer<float> weights_;  // every layer's w and b, one allocation
   DeviceBuffer<float> d_in_, d_out_, act_[2];
   PinnedBuffer<float> h_in_, h_out_;
-  std::map<int, GraphExec> graphs_;  // by batch size
+  std::map<int, GraphExec> graphs_;          // by batch size: H2D, layers, D2H
+  std::map<int, GraphExec> compute_graphs_;  // by batch size: layers only (device-only timer)
   std::map<int, bool> planned_;
 };
 

@@ -173,8 +173,8 @@ class TiledBackend final : public CudaBackend {
  protected:
   void prepare_layers() override {
     // gridDim.y carries the row tiles.
-    if ((max_batch_ + SmallM::BM - 1) / SmallM::BM > 65535) {
-      throw InputError("cuda-tiled serves batch sizes up to " + std::to_string(65535 * SmallM::BM) + ", not " + std::to_string(max_batch_));
+    if ((max_batch_ + LargeM::BM - 1) / LargeM::BM > 65535) {
+      throw InputError("cuda-tiled serves batch sizes up to " + std::to_string(65535 * LargeM::BM) + ", not " + std::to_string(max_batch_));
     }
   }
   void enqueue_layers(int batch, cudaStream_t s) override {

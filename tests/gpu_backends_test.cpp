@@ -76,6 +76,7 @@ TEST_P(GpuBackend, OddShapes) {
   expect_correct(*be_, {37, 129, 65, 3}, 100, kToleranceF32);
   expect_correct(*be_, {3, 17, 5}, 33, kToleranceF32);
   expect_correct(*be_, {1, 1}, 1, kToleranceF32);
+  expect_correct(*be_, {33, 63, 128, 10}, 10, kToleranceF32);  // layer 2's weights at a 4-byte-aligned offset in a packed layout
   expect_correct(*be_, {1024, 2048, 2048, 1024}, 33, {1e-3, 1e-3});  // K = 2048: longer sums, looser atol
 }
 

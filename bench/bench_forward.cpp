@@ -1,4 +1,4 @@
-// BM_forward/<backend>/<batch>: one forward pass of the default MLP (784-512-512-10, or MLPBENCH_LAYERS),
+// BM_forward/<backend>/<batch> (eigen, eigen-omp-packed, then every GPU backend): one forward pass of the default MLP (784-512-512-10, or MLPBENCH_LAYERS),
 // input and output in host memory, synchronized. Each backend is checked against the CPU reference before
 // it is timed; a wrong one is reported with SkipWithError. Time comes from the measurement core
 // (wall_clock + calibrate_passes, as `mlpbench run` uses) through UseManualTime, so bench/ and the CLI agree.
@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
     static const Model model = make_seeded_model(bench_widths(), 1);
     static std::vector<std::unique_ptr<Backend>> backends;
     backends.push_back(make_cpu_backend(0));
+    backends.push_back(make_cpu_packed_backend(0));
     GpuBackends gpu = make_gpu_backends();
     for (auto& g : gpu.backends) backends.push_back(std::move(g));
     std::string layers;
@@ -76,8 +77,7 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("mlpbench.layers", layers);
     benchmark::AddCustomContext("mlpbench.gpu", gpu.gpu_name.empty() ? "none: " + gpu.unavailable : gpu.gpu_name);
     for (auto& b : backends) {
-      const std::string label = b->device() == Device::CPU ? "cpu" : b->name();
-      benchmark::RegisterBenchmark(("BM_forward/" + label).c_str(), BM_forward, b.get(), &model)
+      benchmark::RegisterBenchmark(("BM_forward/" + b->name()).c_str(), BM_forward, b.get(), &model)
           ->Arg(1)->Arg(10)->Arg(100)->UseManualTime()->Unit(benchmark::kMicrosecond);
     }
   } catch (const std::exception& e) {

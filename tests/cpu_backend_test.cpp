@@ -1,5 +1,6 @@
-// The Eigen + OpenMP backend against the plain double-precision reference, on odd shapes and the default
-// one, with several thread counts; and forward() allocates nothing.
+// The CPU backends (eigen, eigen-omp-packed) against the plain double-precision reference, on odd shapes
+// and the default one, with several thread counts; and forward() allocates nothing.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -39,49 +40,61 @@ struct Case {
   int threads;
 };
 
-void expect_matches_reference(const Case& c) {
+using Factory = std::unique_ptr<Backend> (*)(int);
+const Factory kFactories[] = {make_cpu_backend, make_cpu_packed_backend};
+
+void expect_matches_reference(const Case& c, Factory make) {
   const Model m = make_seeded_model(c.widths, 7);
   const std::vector<float> x = make_seeded_input(c.batch, m.input_width(), 3);
-  auto be = make_cpu_backend(c.threads);
+  auto be = make(c.threads);
   be->prepare(m, c.batch);
   std::vector<float> y(static_cast<std::size_t>(c.batch) * m.output_width(), NAN);
   be->forward(x.data(), y.data(), c.batch);
   const std::vector<double> ref = reference_forward(m, x.data(), c.batch);
   const CheckResult r = check_close(y.data(), ref.data(), ref.size(), kToleranceF32);
-  EXPECT_TRUE(r.ok) << "threads=" << c.threads << " batch=" << c.batch << ": " << r.mismatches << " mismatches, " << r.first_mismatches;
+  EXPECT_TRUE(r.ok) << be->name() << " threads=" << c.threads << " batch=" << c.batch << ": " << r.mismatches << " mismatches, " << r.first_mismatches;
 }
 
 }  // namespace
 
 class CpuBackendShapes : public ::testing::TestWithParam<Case> {};
 
-TEST_P(CpuBackendShapes, MatchesDoubleReference) { expect_matches_reference(GetParam()); }
+TEST_P(CpuBackendShapes, MatchesDoubleReference) {
+  for (Factory make : kFactories) expect_matches_reference(GetParam(), make);
+}
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, CpuBackendShapes,
     ::testing::Values(Case{{3, 17, 5}, 7, 1}, Case{{3, 17, 5}, 7, 2}, Case{{3, 17, 5}, 7, 3}, Case{{37, 129, 65, 3}, 13, 2},
                       Case{{1, 1}, 1, 2}, Case{{5, 40, 33}, 1, 4}, Case{{784, 512, 512, 10}, 1, 2}, Case{{784, 512, 512, 10}, 10, 2},
-                      Case{{784, 512, 512, 10}, 100, 2}, Case{{784, 512, 512, 10}, 100, 1}));
+                      Case{{784, 512, 512, 10}, 100, 2}, Case{{784, 512, 512, 10}, 100, 1},
+                      // Packed panels: widths just under, at and over a panel (64 on AVX-512, 32 on AVX2), rows past
+                      // a micro-kernel's 6, more threads than panels.
+                      Case{{65, 63, 64, 65, 129}, 13, 2}, Case{{16, 200, 7}, 25, 3}, Case{{100, 33}, 1, 8}));
 
 TEST(CpuBackend, SmallerBatchThanPreparedGivesTheSameRows) {
+  for (Factory make : kFactories) {
   const Model m = make_seeded_model({20, 33, 4}, 1);
   const std::vector<float> x = make_seeded_input(9, 20, 1);
-  auto be = make_cpu_backend(2);
+  auto be = make(2);
   be->prepare(m, 9);
   std::vector<float> all(9 * 4), first(3 * 4);
   be->forward(x.data(), all.data(), 9);
   be->forward(x.data(), first.data(), 3);
   // Eigen may pick another kernel for another row count: equal up to rounding, not bit for bit.
-  for (int i = 0; i < 12; ++i) EXPECT_NEAR(all[i], first[i], 1e-5 * (1 + std::fabs(all[i]))) << i;
+  for (int i = 0; i < 12; ++i) EXPECT_NEAR(all[i], first[i], 1e-5 * (1 + std::fabs(all[i]))) << be->name() << " " << i;
+  }
 }
 
 TEST(CpuBackend, RejectsBatchBeyondPrepared) {
-  const Model m = make_seeded_model({4, 4}, 1);
-  auto be = make_cpu_backend(1);
-  be->prepare(m, 2);
-  std::vector<float> x(12), y(12);
-  EXPECT_THROW(be->forward(x.data(), y.data(), 3), InputError);
-  EXPECT_THROW(be->forward(x.data(), y.data(), 0), InputError);
+  for (Factory make : kFactories) {
+    const Model m = make_seeded_model({4, 4}, 1);
+    auto be = make(1);
+    be->prepare(m, 2);
+    std::vector<float> x(12), y(12);
+    EXPECT_THROW(be->forward(x.data(), y.data(), 3), InputError) << be->name();
+    EXPECT_THROW(be->forward(x.data(), y.data(), 0), InputError) << be->name();
+  }
 }
 
 TEST(CpuBackend, NamesItselfAndItsThreads) {
@@ -90,6 +103,10 @@ TEST(CpuBackend, NamesItselfAndItsThreads) {
   EXPECT_EQ(be->device(), Device::CPU);
   EXPECT_EQ(be->config(), "threads=3");
   EXPECT_EQ(make_cpu_backend(0)->config(), "threads=" + std::to_string(available_cores()));
+  auto packed = make_cpu_packed_backend(1);
+  EXPECT_EQ(packed->name(), "eigen-omp-packed");
+  EXPECT_EQ(packed->device(), Device::CPU);
+  EXPECT_THAT(packed->config(), ::testing::StartsWith("threads=1"));
 }
 
 TEST(CpuBackend, ForwardAllocatesNothing) {
@@ -102,12 +119,14 @@ TEST(CpuBackend, ForwardAllocatesNothing) {
     const Model m = make_seeded_model(s.widths, 1);
     const std::vector<float> x = make_seeded_input(s.batch, m.input_width(), 1);
     std::vector<float> y(static_cast<std::size_t>(s.batch) * m.output_width());
-    auto be = make_cpu_backend(2);
-    be->prepare(m, s.batch);
-    be->forward(x.data(), y.data(), s.batch);  // first call: the OpenMP pool starts
-    const long before = g_mallocs.load();
-    for (int i = 0; i < 3; ++i) be->forward(x.data(), y.data(), s.batch);
-    EXPECT_EQ(g_mallocs.load() - before, 0) << "width " << s.widths[1] << " batch " << s.batch;
+    for (Factory make : kFactories) {
+      auto be = make(2);
+      be->prepare(m, s.batch);
+      be->forward(x.data(), y.data(), s.batch);  // first call: the OpenMP pool starts
+      const long before = g_mallocs.load();
+      for (int i = 0; i < 3; ++i) be->forward(x.data(), y.data(), s.batch);
+      EXPECT_EQ(g_mallocs.load() - before, 0) << be->name() << " width " << s.widths[1] << " batch " << s.batch;
+    }
   }
   // The counter itself works: an allocation is seen.
   const long before = g_mallocs.load();

@@ -56,7 +56,8 @@ struct ModelOptions {
                              "'<prefix>.weight' [out, in] and '<prefix>.bias' [out], ordered by the number in the prefix");
     l->excludes(w);
     app.add_option("--seed", seed, "Seed of the weights (with --layers) and of the inputs")->capture_default_str();
-    app.add_option("--threads", threads, "CPU threads; 0 means every core this process may use")->capture_default_str();
+    app.add_option("--threads", threads, "CPU thread counts, e.g. 1,2 (run: each is measured, the best is the headline); 0 means every core")
+        ->capture_default_str();
   }
 
   // The widths of the seeded model (checked before any weight is made), or of the weights file.
@@ -77,7 +78,17 @@ struct ModelOptions {
     return make_seeded_model(widths, seed_value());
   }
   std::uint64_t seed_value() const { return static_cast<std::uint64_t>(parse_int(seed, "--seed", 0, INT64_MAX)); }
-  int thread_count() const { return static_cast<int>(parse_int(threads, "--threads", 0, 4096)); }
+  std::vector<int> thread_counts() const {
+    std::vector<int> t = parse_int_list(threads, "--threads", 0, 4096);
+    std::sort(t.begin(), t.end());
+    t.erase(std::unique(t.begin(), t.end()), t.end());
+    return t;
+  }
+  int thread_count() const {
+    const std::vector<int> t = thread_counts();
+    if (t.size() != 1) throw InputError("--threads: infer takes one thread count, not '" + threads + "'");
+    return t.front();
+  }
 };
 
 std::string default_reference() {
@@ -96,7 +107,7 @@ int cmd_run(const ModelOptions& mo, const std::string& batch_sizes_text, const s
   sizes.push_back(headline_batch);  // the headline batch size is always measured
   std::sort(sizes.begin(), sizes.end());
   sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
-  const int threads = mo.thread_count();
+  const std::vector<int> threads = mo.thread_counts();
   const Model model = mo.model(sizes);
 
   const std::time_t start = std::time(nullptr);
@@ -124,6 +135,7 @@ int cmd_run(const ModelOptions& mo, const std::string& batch_sizes_text, const s
   r.run["precision"] = precision_name(precision);
   r.run["quick"] = quick;
   r.run["input_seed"] = config.input_seed;
+  r.run["threads"] = threads;
 
   write_text_atomic(out, dump_json(to_json(r)), force);
   std::cout << headline(r.table, headline_batch) << provenance_notes(r) << "\n" << table_text(r.table) << backend_details(r.table)

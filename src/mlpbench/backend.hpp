@@ -54,6 +54,10 @@ class Backend {
 // (threads <= 0: all cores available to this process), bias + ReLU applied per block.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
+// The fast CPU backend ("eigen-omp-packed"): weights packed once into the layout its register-blocked
+// packet-math kernel reads, bias + ReLU fused, OpenMP threads pinned to cores, one parallel region per forward.
+std::unique_ptr<Backend> make_cpu_packed_backend(int threads);
+
 // Cores this process may run on (sched affinity), at least 1.
 int available_cores();
 

@@ -1,14 +1,14 @@
 // The "eigen" CPU backend: Eigen products on OpenMP threads, each thread owning a block of output
 // neurons of every layer, bias + ReLU applied to the block while it is in cache. One parallel region
-// per forward, a barrier between layers; Eigen's own threading is off (EIGEN_DONT_PARALLELIZE).
-#include <sched.h>
-
+// per forward, a barrier between layers; Eigen's own threading is off (EIGEN_DONT_PARALLELIZE). Threads are
+// pinned to cores at prepare (see threads.hpp), as for the packed backend, so the two compare fairly.
 #include <Eigen/Core>
 #include <algorithm>
 #include <omp.h>
 
 #include "mlpbench/backend.hpp"
 #include "mlpbench/errors.hpp"
+#include "mlpbench/threads.hpp"
 
 namespace mlpbench {
 namespace {
@@ -26,7 +26,7 @@ class EigenBackend final : public Backend {
 
   std::string name() const override { return "eigen"; }
   Device device() const override { return Device::CPU; }
-  std::string config() const override { return "threads=" + std::to_string(threads_); }
+  std::string config() const override { return "threads=" + std::to_string(threads_) + (pinned_ ? ",pinned" : ""); }
 
   void prepare(const Model& model, int max_batch) override {
     validate_model(model);
@@ -41,6 +41,7 @@ class EigenBackend final : public Backend {
     }
     max_batch_ = max_batch;
     for (auto& b : buffers_) b.assign(static_cast<std::size_t>(max_batch) * model.max_width(), 0.0f);
+    pinned_ = pin_omp_threads(threads_);
   }
 
   void forward(const float* x, float* y, int batch) override {
@@ -95,6 +96,7 @@ class EigenBackend final : public Backend {
   }
 
   int threads_;
+  bool pinned_ = false;
   int max_batch_ = 0;
   std::vector<RowMatrix> weights_;             // [out, in] per layer
   std::vector<Eigen::RowVectorXf> biases_;     // [out] per layer
@@ -103,13 +105,6 @@ class EigenBackend final : public Backend {
 };
 
 }  // namespace
-
-int available_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1, omp_get_num_procs());
-}
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<EigenBackend>(threads); }
 

@@ -107,7 +107,10 @@ std::string backend_details(const Table& table) {
       if (c->split) out << "; device-only, H2D, D2H by events";
       out << "):\n";
       for (const BackendRun& r : c->runs) {
-        out << "  " << (r.backend == c->backend ? "* " : "  ") << r.backend << ": " << format_ms(r.stats.median_ms) << " ms";
+        const bool headline = r.backend == c->backend && r.config == c->config;
+        out << "  " << (headline ? "* " : "  ") << r.backend;
+        if (!r.config.empty()) out << " [" << r.config << "]";
+        out << ": " << format_ms(r.stats.median_ms) << " ms, cv " << format_ms(100 * r.stats.cv) << "%";
         if (r.split) {
           out << " (device " << format_ms(r.split->compute_ms) << " ms, H2D " << format_ms(r.split->h2d_ms) << " ms, D2H "
               << format_ms(r.split->d2h_ms) << " ms)";

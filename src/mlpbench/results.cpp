@@ -62,10 +62,11 @@ Json cell_to_json(const Cell& c) {
   j["converged"] = s.converged;
   if (c.split) split_to_json(*c.split, j);
   if (c.runs.size() > 1) {
-    // Every backend timed for this cell, fastest first by construction of the headline.
-    Json runs = Json::object();
+    // Every backend (and thread count) timed for this cell; the headline is the fastest of them.
+    Json runs = Json::array();
     for (const BackendRun& r : c.runs) {
       Json b;
+      b["backend"] = r.backend;
       if (!r.config.empty()) b["config"] = r.config;
       b["median_ms"] = round6(r.stats.median_ms);
       b["p90_ms"] = round6(r.stats.p90_ms);
@@ -73,7 +74,7 @@ Json cell_to_json(const Cell& c) {
       b["cv"] = round6(r.stats.cv);
       b["samples"] = r.stats.samples;
       if (r.split) split_to_json(*r.split, b);
-      runs[r.backend] = std::move(b);
+      runs.push_back(std::move(b));
     }
     j["backends"] = std::move(runs);
   }
@@ -162,11 +163,12 @@ Cell cell_from_json(const Json& j, const std::string& what, const std::string& f
   }
   if (j.contains("backends")) {
     const Json& runs = j["backends"];
-    if (!runs.is_object()) bad(what, "\"backends\" must be an object");
-    for (const auto& [name, b] : runs.items()) {
-      const std::string where = what + ".backends." + name;
+    if (!runs.is_array()) bad(what, "\"backends\" must be an array");
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      const Json& b = runs[i];
+      const std::string where = what + ".backends[" + std::to_string(i) + "]";
       BackendRun r;
-      r.backend = name;
+      r.backend = string_member(b, "backend", where);
       if (b.contains("config")) r.config = string_member(b, "config", where);
       r.stats.median_ms = number(b, "median_ms", where, true);
       r.stats.p90_ms = number(b, "p90_ms", where, true);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -88,7 +89,8 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
   if (!want_cpu || !gpu_measurable) reference = read_results(config.reference_file);
 
   // The CPU backend always runs once per batch size: it is the reference every GPU backend must match.
-  auto cpu = make_cpu_backend(config.threads);
+  // The plain Eigen backend (all cores) is the reference; every CPU backend is timed at every thread count.
+  auto cpu = make_cpu_backend(0);
   cpu->prepare(model, max_batch);
   std::vector<std::vector<float>> inputs, expected;
   for (int b : config.batch_sizes) {
@@ -131,7 +133,27 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
     }
   }
 
-  const int timed_backends = (want_cpu ? 1 : 0) + static_cast<int>(gpu_ok.size());
+  std::vector<std::unique_ptr<Backend>> cpu_backends;
+  if (want_cpu) {
+    for (int t : config.threads) {
+      cpu_backends.push_back(make_cpu_backend(t));
+      cpu_backends.push_back(make_cpu_packed_backend(t));
+    }
+    for (auto& c : cpu_backends) {
+      c->prepare(model, max_batch);
+      for (std::size_t i = 0; i < config.batch_sizes.size(); ++i) {
+        const int b = config.batch_sizes[i];
+        std::vector<float> y(static_cast<std::size_t>(b) * out, NAN);
+        c->forward(inputs[i].data(), y.data(), b);
+        const CheckResult check = check_close(y.data(), expected[i].data(), y.size(), kToleranceF32);
+        if (!check.ok) {
+          throw RuntimeError("CPU backend " + c->name() + " (" + c->config() + ") is wrong at batch " + std::to_string(b) + " (max abs error " +
+                             format_error(check.max_abs_error) + "): " + check.first_mismatches + "; not timed");
+        }
+      }
+    }
+  }
+  const int timed_backends = static_cast<int>(cpu_backends.size() + gpu_ok.size());
   const MeasureConfig mc = config.quick ? quick_config(timed_backends * static_cast<int>(config.batch_sizes.size())) : MeasureConfig{};
   // Phases are secondary figures: a shorter budget each.
   MeasureConfig phase_mc = mc;
@@ -158,7 +180,11 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
       }
       return run;
     };
-    if (want_cpu) r.table.set("CPU", b, best_of({run_backend(cpu.get())}));
+    if (want_cpu) {
+      std::vector<BackendRun> runs;
+      for (auto& c : cpu_backends) runs.push_back(run_backend(c.get()));
+      r.table.set("CPU", b, best_of(std::move(runs)));
+    }
     if (!gpu_ok.empty()) {
       std::vector<BackendRun> runs;
       for (Backend* g : gpu_ok) runs.push_back(run_backend(g));
@@ -177,7 +203,9 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
     fill_reference(r, "GPU", config, *reference);
     r.not_measured["GPU"] = !want_gpu ? "--device cpu" : gpu.unavailable.empty() ? "no GPU backend available" : gpu.unavailable;
   }
-  r.machine = collect_machine_info(config.threads > 0 ? config.threads : available_cores(), &gpu);
+  int most_threads = 0;
+  for (int t : config.threads) most_threads = std::max(most_threads, t > 0 ? t : available_cores());
+  r.machine = collect_machine_info(most_threads, &gpu);
   r.build = build_info(gpu.built_with_cuda);
   return r;
 }

@@ -15,7 +15,7 @@ namespace mlpbench {
 struct RunConfig {
   std::vector<int> batch_sizes{1, 10, 100};
   std::string device = "all";     // "cpu", "gpu" or "all": which columns to measure
-  int threads = 0;                // CPU threads; 0: all available cores
+  std::vector<int> threads{0};    // CPU thread counts to measure, each with every CPU backend; 0: all cores
   Precision precision = Precision::FP32;  // GPU matrix-product precision (the CPU runs fp32)
   std::string reference_file;     // where missing columns come from
   bool quick = false;             // whole run within a few seconds (CI)

@@ -6,6 +6,8 @@
 // parallel region per forward, a barrier between layers; threads are pinned to cores once, at prepare.
 #include <Eigen/Core>
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cstring>
 #include <omp.h>
 
@@ -26,47 +28,63 @@ static_assert(MR * NV + NV + 1 <= EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS || P ==
 
 using AlignedVector = std::vector<float, Eigen::aligned_allocator<float>>;
 
-// y[0..rows, 0..cols) = relu?(x[0..rows, 0..K) W_panel^T + bias), rows <= MR, cols <= NR.
-// x row stride ldx, y row stride ldy; panel [K][NR] and bias [NR] aligned, zero-padded past cols.
-template <int ROWS>
+// y[0..ROWS, 0..cols) = relu?(x[0..ROWS, 0..K) W_panel^T + bias) for a panel of W packets (W * P neurons).
+// x row stride ldx, y row stride ldy; panel [K][W * P] and bias [W * P] aligned, zero-padded past cols.
+template <int ROWS, int W>
 void micro_kernel(const float* x, int ldx, const float* panel, const float* bias, float* y, int ldy, int K, int cols, bool relu) {
   using namespace Eigen::internal;
-  Packet acc[ROWS][NV];
-  for (int v = 0; v < NV; ++v) {
+  constexpr int width = W * P;
+  Packet acc[ROWS][W];
+  for (int v = 0; v < W; ++v) {
     const Packet b = pload<Packet>(bias + v * P);
     for (int r = 0; r < ROWS; ++r) acc[r][v] = b;
   }
   const float* w = panel;
-  for (int k = 0; k < K; ++k, w += NR) {
-    Packet wv[NV];
-    for (int v = 0; v < NV; ++v) wv[v] = pload<Packet>(w + v * P);
+  for (int k = 0; k < K; ++k, w += width) {
+    // Few rows: the loop streams weights from L3, so fetch a few rows ahead of use.
+    if (ROWS <= 2) prefetch(w + 8 * width);
+    Packet wv[W];
+    for (int v = 0; v < W; ++v) wv[v] = pload<Packet>(w + v * P);
     for (int r = 0; r < ROWS; ++r) {
       const Packet xb = pset1<Packet>(x[r * ldx + k]);
-      for (int v = 0; v < NV; ++v) acc[r][v] = pmadd(xb, wv[v], acc[r][v]);
+      for (int v = 0; v < W; ++v) acc[r][v] = pmadd(xb, wv[v], acc[r][v]);
     }
   }
   const Packet zero = pset1<Packet>(0.0f);
   for (int r = 0; r < ROWS; ++r) {
     if (relu) {
-      for (int v = 0; v < NV; ++v) acc[r][v] = pmax(acc[r][v], zero);
+      for (int v = 0; v < W; ++v) acc[r][v] = pmax(acc[r][v], zero);
     }
-    if (cols == NR) {
-      for (int v = 0; v < NV; ++v) pstoreu(y + r * ldy + v * P, acc[r][v]);
-    } else {  // the last, partial panel of a layer
-      alignas(64) float tmp[NR];
-      for (int v = 0; v < NV; ++v) pstore(tmp + v * P, acc[r][v]);
+    if (cols == width) {
+      for (int v = 0; v < W; ++v) pstoreu(y + r * ldy + v * P, acc[r][v]);
+    } else {  // the last panel of a layer whose width is not a multiple of P
+      alignas(64) float tmp[width];
+      for (int v = 0; v < W; ++v) pstore(tmp + v * P, acc[r][v]);
       std::memcpy(y + r * ldy, tmp, sizeof(float) * cols);
     }
   }
 }
 
 using MicroKernel = void (*)(const float*, int, const float*, const float*, float*, int, int, int, bool);
-constexpr MicroKernel kKernels[MR + 1] = {nullptr, micro_kernel<1>, micro_kernel<2>, micro_kernel<3>, micro_kernel<4>, micro_kernel<5>, micro_kernel<6>};
 
+template <int ROWS, int... Ws>
+constexpr std::array<MicroKernel, NV + 1> kernels_for_rows(std::integer_sequence<int, 0, Ws...>) {
+  return {nullptr, micro_kernel<ROWS, Ws>...};
+}
+template <int... Rs>
+constexpr std::array<std::array<MicroKernel, NV + 1>, MR + 1> kernel_table(std::integer_sequence<int, 0, Rs...>) {
+  return {std::array<MicroKernel, NV + 1>{}, kernels_for_rows<Rs>(std::make_integer_sequence<int, NV + 1>{})...};
+}
+// kKernels[rows][packets]: rows in [1, MR], packets in [1, NV].
+constexpr auto kKernels = kernel_table(std::make_integer_sequence<int, MR + 1>{});
+
+// A layer's weights as panels of NR neurons, the last one only as wide as it needs (whole packets):
+// a 10-neuron output layer reads one 16-wide panel on AVX-512, not a 64-wide one.
 struct PackedLayer {
   int in = 0, out = 0, panels = 0;
-  AlignedVector w;     // [panels][in][NR]
-  AlignedVector bias;  // [panels * NR]
+  AlignedVector w;     // panel p at p * in * NR: [in][width(p)]
+  AlignedVector bias;  // panel p at p * NR: [width(p)]
+  int packets(int panel) const { return std::min(NV, (out - panel * NR + P - 1) / P); }
 };
 
 PackedLayer pack(const Layer& l) {
@@ -77,11 +95,11 @@ PackedLayer pack(const Layer& l) {
   p.w.assign(static_cast<std::size_t>(p.panels) * l.in * NR, 0.0f);
   p.bias.assign(static_cast<std::size_t>(p.panels) * NR, 0.0f);
   for (int n = 0; n < l.out; ++n) {
-    const int panel = n / NR, j = n % NR;
+    const int panel = n / NR, j = n % NR, width = p.packets(panel) * P;
     float* dst = p.w.data() + static_cast<std::size_t>(panel) * l.in * NR + j;
     const float* src = l.weight.data() + static_cast<std::size_t>(n) * l.in;
-    for (int k = 0; k < l.in; ++k) dst[static_cast<std::size_t>(k) * NR] = src[k];
-    p.bias[n] = l.bias[n];
+    for (int k = 0; k < l.in; ++k) dst[static_cast<std::size_t>(k) * width] = src[k];
+    p.bias[static_cast<std::size_t>(panel) * NR + j] = l.bias[n];
   }
   return p;
 }
@@ -132,9 +150,11 @@ class PackedBackend final : public Backend {
     const long long begin = items * t / nt, end = items * (t + 1) / nt;
     for (long long item = begin; item < end; ++item) {
       const int panel = static_cast<int>(item / chunks), chunk = static_cast<int>(item % chunks);
-      const int m0 = chunk * MR, rows = std::min(MR, batch - m0);
+      // Rows split evenly over the chunks (10 = 5 + 5, not 6 + 4): every call keeps as many rows busy as it can.
+      const int base = batch / chunks, extra = batch % chunks;
+      const int m0 = chunk * base + std::min(chunk, extra), rows = base + (chunk < extra ? 1 : 0);
       const int n0 = panel * NR, cols = std::min(NR, l.out - n0);
-      kKernels[rows](in + static_cast<std::size_t>(m0) * l.in, l.in, l.w.data() + static_cast<std::size_t>(panel) * l.in * NR,
+      kKernels[rows][l.packets(panel)](in + static_cast<std::size_t>(m0) * l.in, l.in, l.w.data() + static_cast<std::size_t>(panel) * l.in * NR,
                      l.bias.data() + static_cast<std::size_t>(panel) * NR, out + static_cast<std::size_t>(m0) * l.out + n0, l.out, l.in, cols, relu);
     }
   }

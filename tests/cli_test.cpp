@@ -284,3 +284,15 @@ TEST_F(Cli, HelpExplainsAndExitsZero) {
   EXPECT_THAT(r.out, HasSubstr("--batch-sizes"));
   EXPECT_THAT(r.out, HasSubstr("--reference"));
 }
+
+TEST_F(Cli, ExportedWeightsAreTheSeededModel) {
+  ASSERT_EQ(mlpbench("export-weights --layers 37,129,65,3 --seed 4 --out w.safetensors").code, 0);
+  const Model exported = load_model((dir_ / "w.safetensors").string());
+  const Model seeded = make_seeded_model({37, 129, 65, 3}, 4);
+  ASSERT_EQ(exported.layers.size(), seeded.layers.size());
+  for (std::size_t i = 0; i < seeded.layers.size(); ++i) {
+    EXPECT_EQ(exported.layers[i].weight, seeded.layers[i].weight) << i;
+    EXPECT_EQ(exported.layers[i].bias, seeded.layers[i].bias) << i;
+  }
+  expect_usage_error(mlpbench("export-weights --out w.safetensors"), "--force");
+}

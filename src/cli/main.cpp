@@ -49,14 +49,14 @@ struct ModelOptions {
   std::string seed = "1";
   std::string threads = "0";
 
-  void add(CLI::App& app) {
+  void add(CLI::App& app, bool with_threads = true) {
     auto* l = app.add_option("--layers", layers, "Widths of a seeded MLP, input first: 784,512,512,10")->capture_default_str();
     auto* w = app.add_option("--weights", weights,
                              "A PyTorch state_dict of nn.Linear layers saved as safetensors (F32, F16 or BF16): "
                              "'<prefix>.weight' [out, in] and '<prefix>.bias' [out], ordered by the number in the prefix");
     l->excludes(w);
     app.add_option("--seed", seed, "Seed of the weights (with --layers) and of the inputs")->capture_default_str();
-    app.add_option("--threads", threads, "CPU thread counts, e.g. 1,2 (run: each is measured, the best is the headline); 0 means every core")
+    if (with_threads) app.add_option("--threads", threads, "CPU thread counts, e.g. 1,2 (run: each is measured, the best is the headline); 0 means every core")
         ->capture_default_str();
   }
 
@@ -197,6 +197,21 @@ int cmd_infer(const ModelOptions& mo, const std::string& input, const std::strin
   return kExitOk;
 }
 
+// The model as a PyTorch-style state_dict ("0.weight", "0.bias", "2.weight", ...: nn.Sequential numbering,
+// with a ReLU between the Linear layers), so a peer framework can run exactly the weights we run.
+int cmd_export(const ModelOptions& mo, const std::string& out, bool force) {
+  const Model model = mo.model({1});
+  TensorMap t;
+  for (std::size_t i = 0; i < model.layers.size(); ++i) {
+    const Layer& l = model.layers[i];
+    t[std::to_string(2 * i) + ".weight"] = Tensor{"F32", {l.out, l.in}, l.weight};
+    t[std::to_string(2 * i) + ".bias"] = Tensor{"F32", {l.out}, l.bias};
+  }
+  write_binary_atomic(out, serialize_safetensors(t), force);
+  std::cout << "Wrote " << model.layers.size() << " layers (" << model.parameter_count() << " parameters) to " << out << "\n";
+  return kExitOk;
+}
+
 int cmd_report(const std::string& from, const std::string& batch_size_text) {
   const Results r = read_results(from);
   const int batch = static_cast<int>(parse_int(batch_size_text, "--batch-size", 1, kMaxBatch));
@@ -247,6 +262,14 @@ int main_impl(int argc, char** argv) {
       ->capture_default_str();
   infer->add_flag("--force", infer_force, "Replace --output if it exists");
 
+  ModelOptions export_model;
+  std::string export_out;
+  bool export_force = false;
+  CLI::App* exp = app.add_subcommand("export-weights", "Write the seeded model as a PyTorch-style state_dict (safetensors), for peers");
+  export_model.add(*exp, /*with_threads=*/false);
+  exp->add_option("--out", export_out, "safetensors file to write")->required();
+  exp->add_flag("--force", export_force, "Replace --out if it exists");
+
   std::string from, report_batch = "10";
   CLI::App* report = app.add_subcommand("report", "Print the three headline lines and the table of a results file");
   report->add_option("--from", from, "Results JSON written by `mlpbench run` (or results/reference.json)")->required();
@@ -266,6 +289,7 @@ int main_impl(int argc, char** argv) {
   }
 
   if (*run) return cmd_run(run_model, batch_sizes, batch_size, device, precision, reference, out, force, quick, command_line(argc, argv));
+  if (*exp) return cmd_export(export_model, export_out, export_force);
   if (*infer) return cmd_infer(infer_model, input, output, infer_device, infer_precision, infer_force);
   return cmd_report(from, report_batch);
 }

@@ -11,3 +11,11 @@ GpuBackends make_gpu_backends(Precision) {
 }
 
 }  // namespace mlpbench
+
+#include "mlpbench/machine.hpp"
+
+namespace mlpbench {
+
+std::optional<GpuRoof> measure_gpu_roof() { return std::nullopt; }
+
+}  // namespace mlpbench

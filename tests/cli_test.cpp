@@ -36,6 +36,9 @@ std::string slurp(const fs::path& p) {
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
+    // One machine measurement for the whole binary, kept out of the user's cache.
+    static const std::string cache = (fs::temp_directory_path() / ("mlpbench_cli_cache_" + std::to_string(::getpid()))).string();
+    ::setenv("MLPBENCH_CACHE_DIR", cache.c_str(), 1);
     dir_ = fs::temp_directory_path() / ("mlpbench_cli_" + std::to_string(::getpid()) + "_" +
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);

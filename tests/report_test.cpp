@@ -200,8 +200,11 @@ TEST(ReportTableText, RowPerBatchSizeWithSources) {
   for (int i = 0; i < 3; ++i) {
     SCOPED_TRACE(lines[2 + i]);
     std::istringstream cols(lines[2 + i]);
-    std::string batch, bar1, cpu, cpu_source, cpu_backend, cv, bar2, gpu, gpu_source, gpu_backend, gpu_cv, bar3, faster;
-    cols >> batch >> bar1 >> cpu >> cpu_source >> cpu_backend >> cv >> bar2 >> gpu >> gpu_source >> gpu_backend >> gpu_cv >> bar3 >> faster;
+    std::string batch, bar1, cpu, cpu_source, cpu_backend, cv, cpu_floor, bar2, gpu, gpu_source, gpu_backend, gpu_cv, gpu_floor, bar3, faster;
+    cols >> batch >> bar1 >> cpu >> cpu_source >> cpu_backend >> cv >> cpu_floor >> bar2 >> gpu >> gpu_source >> gpu_backend >> gpu_cv >> gpu_floor >>
+        bar3 >> faster;
+    EXPECT_EQ(cpu_floor, "-");  // no floor known for these cells
+    EXPECT_EQ(gpu_floor, "-");
     EXPECT_EQ(batch, rows[i].batch);
     EXPECT_EQ(cpu, rows[i].cpu);
     EXPECT_EQ(cpu_source, "measured");
@@ -224,14 +227,26 @@ TEST(ReportTableText, MissingCellShowsADash) {
   const auto lines = lines_of(table_text(t));
   ASSERT_EQ(lines.size(), 4u);
   std::istringstream cols(lines[2]);
-  std::string batch, bar1, cpu, cpu_source, cpu_backend, cv, bar2, gpu, bar3, faster, extra;
-  cols >> batch >> bar1 >> cpu >> cpu_source >> cpu_backend >> cv >> bar2 >> gpu >> bar3 >> faster >> extra;
+  std::string batch, bar1, cpu, cpu_source, cpu_backend, cv, cpu_floor, bar2, gpu, bar3, faster, extra;
+  cols >> batch >> bar1 >> cpu >> cpu_source >> cpu_backend >> cv >> cpu_floor >> bar2 >> gpu >> bar3 >> faster >> extra;
   EXPECT_EQ(batch, "1");
   EXPECT_EQ(gpu, "-");
   EXPECT_EQ(bar3, "|");
   EXPECT_EQ(faster, "-");
   EXPECT_EQ(extra, "");
   EXPECT_THAT(lines[3], HasSubstr("reference"));
+}
+
+TEST(ReportTableText, ShareOfTheFloorIsShown) {
+  Table t;
+  Cell c = measured_cell(1.0);
+  c.floor_ms = 0.5;
+  c.floor_bound = "L3";
+  t.set("CPU", 1, c);
+  const auto lines = lines_of(table_text(t));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_THAT(lines[2], HasSubstr(" 50% |"));
+  EXPECT_DOUBLE_EQ(c.efficiency(), 0.5);
 }
 
 TEST(ReportTableText, CvIsShownAsAPercentage) {

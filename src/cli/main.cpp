@@ -15,6 +15,7 @@
 #include "mlpbench/build_info.hpp"
 #include "mlpbench/check.hpp"
 #include "mlpbench/errors.hpp"
+#include "mlpbench/machine.hpp"
 #include "mlpbench/parse.hpp"
 #include "mlpbench/report.hpp"
 #include "mlpbench/results.hpp"
@@ -25,6 +26,8 @@ namespace mlpbench {
 namespace {
 
 constexpr int kMaxBatch = 1 << 24;
+
+const char* kFloorLegend = "(floor: the machine's floor for the cell / its median; 100% is as fast as this machine allows, see `mlpbench machine`)\n";
 
 const char* kExitCodes =
     "Exit codes: 0 ok, 2 bad usage or input (one line on stderr says what and where), 3 runtime or device failure.";
@@ -126,6 +129,9 @@ int cmd_run(const ModelOptions& mo, const std::string& batch_sizes_text, const s
   GpuBackends gpu = device == "cpu" ? GpuBackends{} : make_gpu_backends(precision);
   if (device == "gpu" && gpu.backends.empty()) throw RuntimeError("--device gpu: no usable GPU: " + gpu.unavailable);
   if (device == "cpu") gpu.unavailable = "--device cpu";
+  // The machine's roof gives every measured cell its floor (cached after the first run).
+  const MachineRoof roof = machine_roof(threads, gpu.backends.empty() ? "" : gpu.gpu_name, measure_gpu_roof, /*refresh=*/false);
+  config.roof = &roof;
 
   Results r = run_benchmark(model, config, std::move(gpu));
   r.run["started_utc"] = utc_iso8601(start);
@@ -136,10 +142,11 @@ int cmd_run(const ModelOptions& mo, const std::string& batch_sizes_text, const s
   r.run["quick"] = quick;
   r.run["input_seed"] = config.input_seed;
   r.run["threads"] = threads;
+  r.machine["roof"] = roof_to_json(roof);
 
   write_text_atomic(out, dump_json(to_json(r)), force);
-  std::cout << headline(r.table, headline_batch) << provenance_notes(r) << "\n" << table_text(r.table) << backend_details(r.table)
-            << "\nResults written to " << out << "\n";
+  std::cout << headline(r.table, headline_batch) << provenance_notes(r) << "\n"
+            << table_text(r.table) << kFloorLegend << backend_details(r.table) << "\nResults written to " << out << "\n";
   return kExitOk;
 }
 
@@ -212,6 +219,15 @@ int cmd_export(const ModelOptions& mo, const std::string& out, bool force) {
   return kExitOk;
 }
 
+int cmd_machine(const std::string& threads_text, bool refresh) {
+  std::vector<int> threads = parse_int_list(threads_text, "--threads", 0, 4096);
+  const GpuBackends gpu = make_gpu_backends();
+  std::string cache;
+  const MachineRoof roof = machine_roof(threads, gpu.gpu_name, measure_gpu_roof, refresh, &cache);
+  std::cout << roof_text(roof) << (cache.empty() ? std::string("Not cached (no writable cache folder).\n") : "Cached in " + cache + "\n");
+  return kExitOk;
+}
+
 int cmd_report(const std::string& from, const std::string& batch_size_text) {
   const Results r = read_results(from);
   const int batch = static_cast<int>(parse_int(batch_size_text, "--batch-size", 1, kMaxBatch));
@@ -220,7 +236,7 @@ int cmd_report(const std::string& from, const std::string& batch_size_text) {
     for (int b : r.table.batch_sizes) have += (have.empty() ? "" : ",") + std::to_string(b);
     throw InputError("--batch-size " + std::to_string(batch) + ": " + from + " has batch sizes " + have);
   }
-  std::cout << headline(r.table, batch) << provenance_notes(r) << "\n" << table_text(r.table) << backend_details(r.table);
+  std::cout << headline(r.table, batch) << provenance_notes(r) << "\n" << table_text(r.table) << kFloorLegend << backend_details(r.table);
   return kExitOk;
 }
 
@@ -270,6 +286,12 @@ int main_impl(int argc, char** argv) {
   exp->add_option("--out", export_out, "safetensors file to write")->required();
   exp->add_flag("--force", export_force, "Replace --out if it exists");
 
+  std::string machine_threads = "0";
+  bool machine_refresh = false;
+  CLI::App* mach = app.add_subcommand("machine", "Measure this machine's roof (FMA peak, read bandwidth per cache level, OpenMP costs; GPU peaks, L2/HBM bandwidth, graph launch) and cache it");
+  mach->add_option("--threads", machine_threads, "Thread counts to measure (0: every core); 1 and all cores are always measured")->capture_default_str();
+  mach->add_flag("--refresh", machine_refresh, "Measure again even if cached");
+
   std::string from, report_batch = "10";
   CLI::App* report = app.add_subcommand("report", "Print the three headline lines and the table of a results file");
   report->add_option("--from", from, "Results JSON written by `mlpbench run` (or results/reference.json)")->required();
@@ -289,6 +311,7 @@ int main_impl(int argc, char** argv) {
   }
 
   if (*run) return cmd_run(run_model, batch_sizes, batch_size, device, precision, reference, out, force, quick, command_line(argc, argv));
+  if (*mach) return cmd_machine(machine_threads, machine_refresh);
   if (*exp) return cmd_export(export_model, export_out, export_force);
   if (*infer) return cmd_infer(infer_model, input, output, infer_device, infer_precision, infer_force);
   return cmd_report(from, report_batch);

@@ -35,6 +35,8 @@ class Backend {
   virtual Device device() const = 0;
   // A short description of how it is configured, e.g. "threads=2"; recorded beside the cell.
   virtual std::string config() const { return {}; }
+  // CPU threads it runs on (0: not a CPU backend).
+  virtual int threads() const { return 0; }
   // Copies/packs the weights and allocates every buffer a forward of up to max_batch rows needs.
   virtual void prepare(const Model& model, int max_batch) = 0;
   // x [batch, in] row-major in host memory -> y [batch, out] row-major in host memory, synchronized:

@@ -26,6 +26,7 @@ class EigenBackend final : public Backend {
 
   std::string name() const override { return "eigen"; }
   Device device() const override { return Device::CPU; }
+  int threads() const override { return threads_; }
   std::string config() const override { return "threads=" + std::to_string(threads_) + (pinned_ ? ",pinned" : ""); }
 
   void prepare(const Model& model, int max_batch) override {

@@ -110,6 +110,7 @@ class PackedBackend final : public Backend {
 
   std::string name() const override { return "eigen-omp-packed"; }
   Device device() const override { return Device::CPU; }
+  int threads() const override { return threads_; }
   std::string config() const override { return "threads=" + std::to_string(threads_) + (pinned_ ? ",pinned" : ""); }
 
   void prepare(const Model& model, int max_batch) override {

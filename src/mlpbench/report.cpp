@@ -65,12 +65,12 @@ std::string table_text(const Table& table) {
   // batch | CPU ms  source  noise | GPU ms  source  noise | faster
   std::ostringstream out;
   char line[256];
-  std::snprintf(line, sizeof line, "%7s | %10s %-9s %-16s %8s | %10s %-9s %-16s %8s | %s\n", "batch", "CPU ms", "source", "backend", "cv",
-                "GPU ms", "source", "backend", "cv", "faster");
+  std::snprintf(line, sizeof line, "%7s | %10s %-9s %-16s %6s %6s | %10s %-9s %-16s %6s %6s | %s\n", "batch", "CPU ms", "source", "backend",
+                "cv", "floor", "GPU ms", "source", "backend", "cv", "floor", "faster");
   out << line;
   out << std::string(std::string(line).size() - 1, '-') << "\n";
   for (int b : table.batch_sizes) {
-    std::string cols[2][4];
+    std::string cols[2][5];
     for (int d = 0; d < 2; ++d) {
       const Cell* c = table.find(kDevices[d], b);
       if (!c) {
@@ -84,14 +84,23 @@ std::string table_text(const Table& table) {
         char cv[32];
         std::snprintf(cv, sizeof cv, "%.1f%%", 100.0 * c->stats.cv);
         cols[d][3] = cv;
+        // The share of the floor reached: 100% would be as fast as this machine allows.
+        if (c->floor_ms > 0) {
+          char eff[32];
+          std::snprintf(eff, sizeof eff, "%.0f%%", 100.0 * c->efficiency());
+          cols[d][4] = eff;
+        } else {
+          cols[d][4] = "-";
+        }
       } else {
         cols[d][3] = "-";
+        cols[d][4] = "-";
       }
     }
     const auto f = faster_at(table, b);
-    std::snprintf(line, sizeof line, "%7d | %10s %-9s %-16s %8s | %10s %-9s %-16s %8s | %s\n", b, cols[0][0].c_str(), cols[0][1].c_str(),
-                  cols[0][2].c_str(), cols[0][3].c_str(), cols[1][0].c_str(), cols[1][1].c_str(), cols[1][2].c_str(), cols[1][3].c_str(),
-                  f ? f->c_str() : "-");
+    std::snprintf(line, sizeof line, "%7d | %10s %-9s %-16s %6s %6s | %10s %-9s %-16s %6s %6s | %s\n", b, cols[0][0].c_str(), cols[0][1].c_str(),
+                  cols[0][2].c_str(), cols[0][3].c_str(), cols[0][4].c_str(), cols[1][0].c_str(), cols[1][1].c_str(), cols[1][2].c_str(),
+                  cols[1][3].c_str(), cols[1][4].c_str(), f ? f->c_str() : "-");
     out << line;
   }
   return out.str();

@@ -61,6 +61,11 @@ Json cell_to_json(const Cell& c) {
   j["passes_per_sample"] = s.passes_per_sample;
   j["converged"] = s.converged;
   if (c.split) split_to_json(*c.split, j);
+  if (c.floor_ms > 0) {
+    j["floor_ms"] = round6(c.floor_ms);
+    j["floor_bound"] = c.floor_bound;
+    j["efficiency"] = round6(c.efficiency());
+  }
   if (c.runs.size() > 1) {
     // Every backend (and thread count) timed for this cell; the headline is the fastest of them.
     Json runs = Json::array();
@@ -153,6 +158,10 @@ Cell cell_from_json(const Json& j, const std::string& what, const std::string& f
   if (j.contains("converged")) {
     if (!j["converged"].is_boolean()) bad(what, "\"converged\" must be true or false");
     s.converged = j["converged"].get<bool>();
+  }
+  if (j.contains("floor_ms")) {
+    c.floor_ms = number(j, "floor_ms", what, true);
+    c.floor_bound = j.contains("floor_bound") ? string_member(j, "floor_bound", what) : "";
   }
   if (j.contains("device_ms")) {
     DeviceSplit d;

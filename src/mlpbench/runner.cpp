@@ -169,6 +169,7 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
       BackendRun run;
       run.backend = be->name();
       run.config = be->config();
+      run.threads = be->threads();
       run.stats = measure(wall_clock([&] { be->forward(inputs[i].data(), y.data(), b); }), mc);
       const TimedRun h2d = be->phase_timer(Phase::H2D, inputs[i].data(), b);
       if (h2d) {
@@ -183,12 +184,26 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
     if (want_cpu) {
       std::vector<BackendRun> runs;
       for (auto& c : cpu_backends) runs.push_back(run_backend(c.get()));
-      r.table.set("CPU", b, best_of(std::move(runs)));
+      Cell cell = best_of(std::move(runs));
+      if (config.roof) {
+        if (auto f = cpu_floor(config.roof->cpu, cell.threads, model, b)) {
+          cell.floor_ms = f->ms;
+          cell.floor_bound = f->bound;
+        }
+      }
+      r.table.set("CPU", b, std::move(cell));
     }
     if (!gpu_ok.empty()) {
       std::vector<BackendRun> runs;
       for (Backend* g : gpu_ok) runs.push_back(run_backend(g));
-      r.table.set("GPU", b, best_of(std::move(runs)));
+      Cell cell = best_of(std::move(runs));
+      if (config.roof && config.roof->gpu) {
+        if (auto f = gpu_floor(*config.roof->gpu, config.precision, model, b)) {
+          cell.floor_ms = f->ms;
+          cell.floor_bound = f->bound;
+        }
+      }
+      r.table.set("GPU", b, std::move(cell));
     }
   }
   r.table.batch_sizes = config.batch_sizes;

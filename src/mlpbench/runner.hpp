@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mlpbench/backend.hpp"
+#include "mlpbench/machine.hpp"
 #include "mlpbench/results.hpp"
 
 namespace mlpbench {
@@ -21,6 +22,7 @@ struct RunConfig {
   bool quick = false;             // whole run within a few seconds (CI)
   std::uint64_t input_seed = 1;   // inputs are U(-1, 1) from this seed
   std::function<void(const std::string&)> log;  // progress lines; may be empty
+  const MachineRoof* roof = nullptr;  // when given, every measured cell gets its floor
 };
 
 // Throws InputError when the model (widths, input first) at the largest batch size would need more than

@@ -27,6 +27,7 @@ Cell best_of(std::vector<BackendRun> runs) {
   c.source = Source::Measured;
   c.backend = best->backend;
   c.config = best->config;
+  c.threads = best->threads;
   c.stats = best->stats;
   c.split = best->split;
   c.runs = std::move(runs);

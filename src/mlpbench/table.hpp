@@ -25,6 +25,7 @@ struct DeviceSplit {
 struct BackendRun {
   std::string backend;
   std::string config;
+  int threads = 0;  // CPU threads it ran on
   Stats stats;
   std::optional<DeviceSplit> split;
 };
@@ -33,10 +34,14 @@ struct Cell {
   Source source = Source::Measured;
   std::string backend;         // the backend that ran (or that the reference file names)
   std::string config;          // how it ran, e.g. "threads=2" (measured)
+  int threads = 0;             // CPU threads of the headline run (measured)
   Stats stats;                 // measured: every field; reference: median_ms only
   std::string reference_file;  // reference: the file the number came from
   std::optional<DeviceSplit> split;  // measured on a GPU: the headline backend's phases
   std::vector<BackendRun> runs;      // measured: every backend timed for this cell, headline included
+  double floor_ms = 0;               // measured: the least time this forward could take here (machine.hpp); 0: unknown
+  std::string floor_bound;           // what sets the floor: compute, L2, L3, DRAM, HBM
+  double efficiency() const { return floor_ms > 0 && stats.median_ms > 0 ? floor_ms / stats.median_ms : 0; }
 
   double median_ms() const { return stats.median_ms; }
 };

@@ -1,0 +1,120 @@
+// The GPU's roof for `mlpbench machine` and the floors: peak FLOP/s from SM count x clock x the
+// architecture's dense rate per SM, read bandwidth within L2 and from HBM (measured with a streaming
+// read kernel), and the cost of launching a graph that holds a 4-byte H2D and D2H copy, synchronized.
+#include <chrono>
+
+#include "cuda_raii.cuh"
+#include "mlpbench/machine.hpp"
+
+namespace mlpbench {
+namespace {
+
+// Dense FLOP per clock per SM: (fp32, tf32, bf16) by compute capability; zeros where we don't know.
+struct PerSm {
+  double fp32, tf32, bf16;
+};
+PerSm per_sm(int major, int minor) {
+  if (major == 8 && minor == 0) return {128, 1024, 2048};  // A100
+  if (major == 8) return {256, 512, 1024};                 // GA10x, AD10x
+  if (major == 9) return {256, 2048, 4096};                // H100, H200
+  return {0, 0, 0};
+}
+
+__global__ void read_stream(const float4* __restrict__ p, std::size_t n, float* __restrict__ sink) {
+  float4 acc = make_float4(0, 0, 0, 0);
+  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
+    const float4 v = p[i];
+    acc.x += v.x;
+    acc.y += v.y;
+    acc.z += v.z;
+    acc.w += v.w;
+  }
+  if (acc.x + acc.y + acc.z + acc.w == 12345.678f) *sink = acc.x;  // keeps the loads
+}
+
+// GB/s reading `bytes` repeatedly, best of 3 event-timed batches of passes.
+double read_gbs(std::size_t bytes, int sms, cudaStream_t s) {
+  using namespace cuda;
+  const std::size_t n = bytes / sizeof(float4);
+  DeviceBuffer<float4> buf(n);
+  DeviceBuffer<float> sink(1);
+  CUDA_CHECK(cudaMemsetAsync(buf.get(), 0, n * sizeof(float4), s));
+  Event start, stop;
+  double best = 0;
+  const int reps = 20;
+  for (int t = 0; t < 4; ++t) {  // the first is a warm-up
+    CUDA_CHECK(cudaEventRecord(start.get(), s));
+    for (int r = 0; r < reps; ++r) {
+      read_stream<<<sms * 4, 512, 0, s>>>(buf.get(), n, sink.get());
+      CUDA_CHECK_LAUNCH();
+    }
+    CUDA_CHECK(cudaEventRecord(stop.get(), s));
+    CUDA_CHECK(cudaEventSynchronize(stop.get()));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+    if (t > 0) best = std::max(best, static_cast<double>(n * sizeof(float4)) * reps / (ms * 1e-3) / 1e9);
+  }
+  return best;
+}
+
+// Microseconds for one launch + sync of a graph holding a 4-byte H2D and D2H copy: the floor of any
+// end-to-end GPU forward.
+double graph_round_trip_us(cudaStream_t s) {
+  using namespace cuda;
+  PinnedBuffer<float> host(2);
+  DeviceBuffer<float> dev(1);
+  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  cudaGraph_t raw = nullptr;
+  const cudaError_t e1 = cudaMemcpyAsync(dev.get(), host.get(), sizeof(float), cudaMemcpyHostToDevice, s);
+  const cudaError_t e2 = cudaMemcpyAsync(host.get() + 1, dev.get(), sizeof(float), cudaMemcpyDeviceToHost, s);
+  CUDA_CHECK(cudaStreamEndCapture(s, &raw));
+  Graph graph(raw);
+  CUDA_CHECK(e1);
+  CUDA_CHECK(e2);
+  cudaGraphExec_t exec_raw = nullptr;
+  CUDA_CHECK(cudaGraphInstantiate(&exec_raw, graph.get(), 0));
+  GraphExec exec(exec_raw);
+  double best = 1e30;
+  for (int t = 0; t < 4; ++t) {
+    const int n = 2000;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) {
+      CUDA_CHECK(cudaGraphLaunch(exec.get(), s));
+      CUDA_CHECK(cudaStreamSynchronize(s));
+    }
+    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / n;
+    if (t > 0) best = std::min(best, us);
+  }
+  return best;
+}
+
+}  // namespace
+
+std::optional<GpuRoof> measure_gpu_roof() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    return std::nullopt;
+  }
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  int clock_khz = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
+  GpuRoof g;
+  g.name = prop.name;
+  g.sms = prop.multiProcessorCount;
+  g.clock_ghz = clock_khz * 1e-6;
+  const PerSm rate = per_sm(prop.major, prop.minor);
+  const double per_clock = g.sms * g.clock_ghz * 1e9 / 1e12;  // TFLOP/s per FLOP/clk/SM
+  g.fp32_tflops = rate.fp32 * per_clock;
+  g.tf32_tflops = rate.tf32 * per_clock;
+  g.bf16_tflops = rate.bf16 * per_clock;
+  g.l2_bytes = prop.l2CacheSize;
+  cuda::Stream stream;
+  g.l2_gbs = read_gbs(static_cast<std::size_t>(prop.l2CacheSize) / 2, g.sms, stream.get());
+  g.hbm_gbs = read_gbs(static_cast<std::size_t>(prop.l2CacheSize) * 4, g.sms, stream.get());
+  g.graph_us = graph_round_trip_us(stream.get());
+  return g;
+}
+
+}  // namespace mlpbench

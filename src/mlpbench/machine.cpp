@@ -1,0 +1,393 @@
+// Measuring the machine's roof (FMA peak, read bandwidth per cache level, OpenMP costs), caching it, and
+// the floor of a cell. See machine.hpp.
+#include "mlpbench/machine.hpp"
+
+#include <unistd.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <omp.h>
+#include <sstream>
+
+#include "mlpbench/errors.hpp"
+#include "mlpbench/threads.hpp"
+
+namespace mlpbench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Packet = Eigen::internal::packet_traits<float>::type;
+constexpr int P = Eigen::internal::packet_traits<float>::size;
+using AlignedVector = std::vector<float, Eigen::aligned_allocator<float>>;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// `iters` x 24 independent FMA chains of one packet each: enough chains to cover the FMA latency on
+// every core we know (4 cycles x 2 pipes x 3). Returns a value the compiler must keep.
+__attribute__((noinline)) float fma_chains(long iters) {
+  using namespace Eigen::internal;
+  Packet acc[24];
+  const Packet a = pset1<Packet>(0.999f), b = pset1<Packet>(0.001f);
+  for (int i = 0; i < 24; ++i) acc[i] = pset1<Packet>(static_cast<float>(i));
+  for (long it = 0; it < iters; ++it) {
+#pragma GCC unroll 24
+    for (int i = 0; i < 24; ++i) acc[i] = pmadd(a, acc[i], b);
+  }
+  Packet s = acc[0];
+  for (int i = 1; i < 24; ++i) s = padd(s, acc[i]);
+  return predux(s);
+}
+
+// Sums n floats with 8 independent packet accumulators: a pure read stream.
+__attribute__((noinline)) float read_sum(const float* p, std::size_t n) {
+  using namespace Eigen::internal;
+  Packet a[8];
+  for (auto& v : a) v = pset1<Packet>(0.0f);
+  for (std::size_t i = 0; i + 8 * P <= n; i += 8 * P) {
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) a[j] = padd(a[j], pload<Packet>(p + i + j * P));
+  }
+  for (int j = 1; j < 8; ++j) a[0] = padd(a[0], a[j]);
+  return predux(a[0]);
+}
+
+// The best of three tries of `run` (which returns units done per second).
+template <class F>
+double best_of_3(F run) {
+  double best = 0;
+  for (int i = 0; i < 3; ++i) best = std::max(best, run());
+  return best;
+}
+
+double fma_peak_per_core(int threads) {
+  return best_of_3([&] {
+    long iters = 1 << 16;
+    double total = 0, elapsed = 0;
+    for (;;) {  // grow until a try lasts 30 ms
+      const auto t0 = Clock::now();
+      float sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+      sink += fma_chains(iters);
+      elapsed = seconds_since(t0);
+      total = 2.0 * 24 * P * static_cast<double>(iters) * threads;  // FLOPs
+      asm volatile("" : : "r"(sink));
+      if (elapsed > 0.03) break;
+      iters *= 4;
+    }
+    return total / elapsed / 1e9 / threads;
+  });
+}
+
+// Read bandwidth (GB/s, all threads together) over a working set of `bytes` split across the threads.
+double read_bandwidth(std::size_t bytes, int threads) {
+  const std::size_t per_thread = std::max<std::size_t>(bytes / threads / sizeof(float) / (8 * P), 1) * 8 * P;
+  std::vector<AlignedVector> buffers(threads);
+#pragma omp parallel num_threads(threads)
+  buffers[omp_get_thread_num()].assign(per_thread, 1.0f);  // first touch by the thread that reads it
+  return best_of_3([&] {
+    int reps = 1;
+    for (;;) {
+      const auto t0 = Clock::now();
+      float sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+      {
+        const AlignedVector& b = buffers[omp_get_thread_num()];
+        for (int r = 0; r < reps; ++r) {
+          asm volatile("" : : "r"(b.data()) : "memory");  // every pass really reads
+          sink += read_sum(b.data(), b.size());
+        }
+      }
+      const double elapsed = seconds_since(t0);
+      asm volatile("" : : "r"(sink));
+      if (elapsed > 0.03) return static_cast<double>(per_thread) * sizeof(float) * threads * reps / elapsed / 1e9;
+      reps *= 2;
+    }
+  });
+}
+
+double fork_join_us(int threads) {
+  return 1e6 / best_of_3([&] {
+    const int n = 20000;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+#pragma omp parallel num_threads(threads)
+      asm volatile("");
+    }
+    return n / seconds_since(t0);
+  });
+}
+
+double barrier_us(int threads) {
+  if (threads < 2) return 0;
+  return 1e6 / best_of_3([&] {
+    const int n = 20000;
+    const auto t0 = Clock::now();
+#pragma omp parallel num_threads(threads)
+    for (int i = 0; i < n; ++i) {
+#pragma omp barrier
+    }
+    return n / seconds_since(t0);
+  });
+}
+
+std::string first_cpuinfo(const char* key) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0 && line.find(':') != std::string::npos) {
+      std::string v = line.substr(line.find(':') + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
+  }
+  return "unknown";
+}
+
+// Size in bytes of the unified/data cache of `level` as Linux's sysfs reports it for CPU 0 (more
+// trustworthy than sysconf, which some VMs scale by the number of sharing cores); 0 if unknown.
+double cache_bytes(int level) {
+  for (int i = 0; i < 8; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    std::ifstream lv(dir + "level"), ty(dir + "type"), sz(dir + "size");
+    int l = 0;
+    std::string type, size;
+    if (!(lv >> l) || !(ty >> type) || !(sz >> size)) continue;
+    if (l != level || type == "Instruction" || size.empty()) continue;
+    double v = std::atof(size.c_str());
+    if (size.back() == 'K') v *= 1024;
+    if (size.back() == 'M') v *= 1024 * 1024;
+    return v;
+  }
+  const long s = ::sysconf(level == 2 ? _SC_LEVEL2_CACHE_SIZE : _SC_LEVEL3_CACHE_SIZE);
+  return s > 0 ? static_cast<double>(s) : 0;
+}
+
+std::filesystem::path cache_dir() {
+  if (const char* d = std::getenv("MLPBENCH_CACHE_DIR")) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "mlpbench";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".cache" / "mlpbench";
+  return {};
+}
+
+std::string file_key(std::string s) {
+  for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : '-';
+  return s;
+}
+
+double weight_bytes(const Model& m, double bytes_per_weight) {
+  double params = 0;
+  for (const Layer& l : m.layers) params += static_cast<double>(l.in) * l.out;
+  double bias = 0;
+  for (const Layer& l : m.layers) bias += l.out;
+  return params * bytes_per_weight + bias * 4;
+}
+
+}  // namespace
+
+const CpuThreadsRoof* CpuRoof::find(int threads) const {
+  for (const CpuThreadsRoof& t : by_threads) {
+    if (t.threads == threads) return &t;
+  }
+  return nullptr;
+}
+
+CpuRoof measure_cpu_roof(const std::vector<int>& thread_counts) {
+  CpuRoof r;
+  r.model = first_cpuinfo("model name");
+  r.cores = available_cores();
+  const double l2 = cache_bytes(2), l3 = cache_bytes(3);
+  r.l2_bytes_per_core = l2 > 0 ? l2 : 1 << 20;
+  r.l3_bytes = l3 > 0 ? l3 : 32 << 20;
+  std::vector<int> counts = thread_counts;
+  counts.push_back(1);
+  counts.push_back(r.cores);
+  std::sort(counts.begin(), counts.end());
+  counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
+  for (int t : counts) {
+    if (t < 1) continue;
+    CpuThreadsRoof m;
+    m.threads = t;
+    m.fma_gflops_per_core = fma_peak_per_core(t);
+    const int cores_used = std::min(t, r.cores);
+    m.l2_gbs = read_bandwidth(static_cast<std::size_t>(0.5 * r.l2_bytes_per_core * cores_used), t);
+    m.l3_gbs = read_bandwidth(static_cast<std::size_t>(std::max(0.5 * r.l3_bytes, 2.0 * r.l2_bytes_per_core * cores_used)), t);
+    m.dram_gbs = read_bandwidth(static_cast<std::size_t>(4 * r.l3_bytes), t);
+    m.fork_join_us = fork_join_us(t);
+    m.barrier_us = barrier_us(t);
+    r.by_threads.push_back(m);
+  }
+  return r;
+}
+
+Json roof_to_json(const MachineRoof& roof) {
+  Json j;
+  j["schema"] = "mlpbench-machine/1";
+  Json c;
+  c["model"] = roof.cpu.model;
+  c["cores"] = roof.cpu.cores;
+  c["l2_bytes_per_core"] = roof.cpu.l2_bytes_per_core;
+  c["l3_bytes"] = roof.cpu.l3_bytes;
+  Json by = Json::array();
+  for (const CpuThreadsRoof& t : roof.cpu.by_threads) {
+    by.push_back({{"threads", t.threads},
+                  {"fma_gflops_per_core", t.fma_gflops_per_core},
+                  {"l2_gbs", t.l2_gbs},
+                  {"l3_gbs", t.l3_gbs},
+                  {"dram_gbs", t.dram_gbs},
+                  {"fork_join_us", t.fork_join_us},
+                  {"barrier_us", t.barrier_us}});
+  }
+  c["by_threads"] = std::move(by);
+  j["cpu"] = std::move(c);
+  if (roof.gpu) {
+    const GpuRoof& g = *roof.gpu;
+    j["gpu"] = {{"name", g.name},         {"sms", g.sms},           {"clock_ghz", g.clock_ghz}, {"fp32_tflops", g.fp32_tflops},
+                {"tf32_tflops", g.tf32_tflops}, {"bf16_tflops", g.bf16_tflops}, {"l2_bytes", g.l2_bytes}, {"l2_gbs", g.l2_gbs},
+                {"hbm_gbs", g.hbm_gbs},   {"graph_us", g.graph_us}};
+  } else {
+    j["gpu"] = nullptr;
+  }
+  return j;
+}
+
+MachineRoof roof_from_json(const Json& j) {
+  try {
+    if (j.at("schema") != "mlpbench-machine/1") throw InputError("machine cache: unknown schema");
+    MachineRoof r;
+    const Json& c = j.at("cpu");
+    r.cpu.model = c.at("model").get<std::string>();
+    r.cpu.cores = c.at("cores").get<int>();
+    r.cpu.l2_bytes_per_core = c.at("l2_bytes_per_core").get<double>();
+    r.cpu.l3_bytes = c.at("l3_bytes").get<double>();
+    for (const Json& t : c.at("by_threads")) {
+      r.cpu.by_threads.push_back({t.at("threads").get<int>(), t.at("fma_gflops_per_core").get<double>(), t.at("l2_gbs").get<double>(),
+                                  t.at("l3_gbs").get<double>(), t.at("dram_gbs").get<double>(), t.at("fork_join_us").get<double>(),
+                                  t.at("barrier_us").get<double>()});
+    }
+    if (j.contains("gpu") && j["gpu"].is_object()) {
+      const Json& g = j["gpu"];
+      GpuRoof gr;
+      gr.name = g.at("name").get<std::string>();
+      gr.sms = g.at("sms").get<int>();
+      gr.clock_ghz = g.at("clock_ghz").get<double>();
+      gr.fp32_tflops = g.at("fp32_tflops").get<double>();
+      gr.tf32_tflops = g.at("tf32_tflops").get<double>();
+      gr.bf16_tflops = g.at("bf16_tflops").get<double>();
+      gr.l2_bytes = g.at("l2_bytes").get<double>();
+      gr.l2_gbs = g.at("l2_gbs").get<double>();
+      gr.hbm_gbs = g.at("hbm_gbs").get<double>();
+      gr.graph_us = g.at("graph_us").get<double>();
+      r.gpu = gr;
+    }
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(std::string("machine cache: ") + e.what());
+  }
+}
+
+MachineRoof machine_roof(const std::vector<int>& thread_counts, const std::string& gpu, std::optional<GpuRoof> (*measure_gpu)(), bool refresh,
+                         std::string* cache_file) {
+  std::vector<int> counts;
+  for (int t : thread_counts) counts.push_back(t > 0 ? t : available_cores());
+  const std::string cpu_model = first_cpuinfo("model name");
+  // The GPU's name is part of the key; without CUDA or a device there is none.
+  const bool want_gpu = !gpu.empty() && measure_gpu != nullptr;
+  const std::string gpu_name = want_gpu ? gpu : "nogpu";
+  const std::filesystem::path dir = cache_dir();
+  const std::filesystem::path file =
+      dir.empty() ? std::filesystem::path() : dir / ("machine-" + file_key(cpu_model + "-" + std::to_string(available_cores()) + "c-" + gpu_name) + ".json");
+  if (cache_file) *cache_file = file.string();
+
+  if (!refresh && !file.empty()) {
+    try {
+      std::ifstream in(file);
+      if (in) {
+        MachineRoof cached = roof_from_json(Json::parse(in));
+        const bool has_counts = std::all_of(counts.begin(), counts.end(), [&](int t) { return cached.cpu.find(t) != nullptr; });
+        if (has_counts && (!want_gpu || cached.gpu)) return cached;
+      }
+    } catch (const std::exception&) {
+      // A damaged cache is measured anew and rewritten.
+    }
+  }
+  MachineRoof r;
+  r.cpu = measure_cpu_roof(counts);
+  if (want_gpu) r.gpu = measure_gpu();
+  if (!file.empty()) {
+    try {
+      write_text_atomic(file.string(), dump_json(roof_to_json(r)), /*force=*/true);
+    } catch (const std::exception&) {
+      if (cache_file) cache_file->clear();  // not cached; the run goes on with what it measured
+    }
+  }
+  return r;
+}
+
+std::optional<Floor> cpu_floor(const CpuRoof& roof, int threads, const Model& model, int batch, double bytes_per_weight) {
+  const CpuThreadsRoof* t = roof.find(threads);
+  if (!t || t->fma_gflops_per_core <= 0) return std::nullopt;
+  const double flops = model.flops_per_sample() * batch;
+  const double compute_s = flops / (t->fma_gflops_per_core * 1e9 * threads);
+  const double io = 4.0 * batch * (model.input_width() + model.output_width());
+  const double bytes = weight_bytes(model, bytes_per_weight) + io;
+  const int cores_used = std::min(threads, roof.cores);
+  double memory_s;
+  std::string level;
+  if (bytes <= roof.l2_bytes_per_core * cores_used) {
+    memory_s = bytes / (t->l2_gbs * 1e9);
+    level = "L2";
+  } else if (bytes <= roof.l3_bytes) {
+    memory_s = bytes / (t->l3_gbs * 1e9);
+    level = "L3";
+  } else {  // at best L3 holds what it can and the rest streams from DRAM
+    memory_s = roof.l3_bytes / (t->l3_gbs * 1e9) + (bytes - roof.l3_bytes) / (t->dram_gbs * 1e9);
+    level = "DRAM";
+  }
+  const double overhead_s = (t->fork_join_us + (static_cast<double>(model.layers.size()) - 1) * t->barrier_us) * 1e-6;
+  Floor f;
+  f.ms = (std::max(compute_s, memory_s) + overhead_s) * 1e3;
+  f.bound = compute_s >= memory_s ? "compute" : level;
+  return f;
+}
+
+std::optional<Floor> gpu_floor(const GpuRoof& roof, Precision precision, const Model& model, int batch) {
+  const double peak = precision == Precision::FP32 ? roof.fp32_tflops : precision == Precision::TF32 ? roof.tf32_tflops : roof.bf16_tflops;
+  if (peak <= 0 || roof.hbm_gbs <= 0) return std::nullopt;
+  const double compute_s = model.flops_per_sample() * batch / (peak * 1e12);
+  const double bytes = weight_bytes(model, 4) + 4.0 * batch * (model.input_width() + model.output_width());
+  const bool in_l2 = bytes <= roof.l2_bytes && roof.l2_gbs > 0;
+  const double memory_s = bytes / ((in_l2 ? roof.l2_gbs : roof.hbm_gbs) * 1e9);
+  Floor f;
+  f.ms = (std::max(compute_s, memory_s) + roof.graph_us * 1e-6) * 1e3;
+  f.bound = compute_s >= memory_s ? "compute" : in_l2 ? "L2" : "HBM";
+  return f;
+}
+
+std::string roof_text(const MachineRoof& roof) {
+  std::ostringstream out;
+  out.precision(4);
+  const CpuRoof& c = roof.cpu;
+  out << "CPU: " << c.model << ", " << c.cores << " cores, L2 " << c.l2_bytes_per_core / (1 << 20) << " MiB/core, L3 " << c.l3_bytes / (1 << 20)
+      << " MiB\n";
+  for (const CpuThreadsRoof& t : c.by_threads) {
+    out << "  threads " << t.threads << ": fp32 FMA peak " << t.fma_gflops_per_core << " GFLOP/s per core (" << t.fma_gflops_per_core * t.threads
+        << " total); read " << t.l2_gbs << " GB/s (L2), " << t.l3_gbs << " GB/s (L3), " << t.dram_gbs << " GB/s (DRAM); fork/join "
+        << t.fork_join_us << " us, barrier " << t.barrier_us << " us\n";
+  }
+  if (roof.gpu) {
+    const GpuRoof& g = *roof.gpu;
+    out << "GPU: " << g.name << ", " << g.sms << " SMs at " << g.clock_ghz << " GHz: fp32 " << g.fp32_tflops << ", tf32 " << g.tf32_tflops
+        << ", bf16 " << g.bf16_tflops << " TFLOP/s dense (0: unknown architecture); L2 " << g.l2_bytes / (1 << 20) << " MiB read at "
+        << g.l2_gbs << " GB/s, HBM " << g.hbm_gbs << " GB/s; graph launch + copies + sync " << g.graph_us << " us\n";
+  } else {
+    out << "GPU: none measured\n";
+  }
+  return out.str();
+}
+
+}  // namespace mlpbench

@@ -1,0 +1,88 @@
+// What this machine can do at best, measured once and cached (`mlpbench machine`), and the floor of a cell:
+// the least time a forward pass could take here.
+//
+//   floor = max(FLOPs / peak, bytes / bandwidth of the level the weights live in) + unavoidable overheads
+//
+// CPU: peak = measured per-core FMA peak x threads; the weights (+ input and output) are read from L2 if
+// they fit the threads' L2, else from L3, else what exceeds L3 from DRAM; overheads = one OpenMP fork/join
+// + a barrier between layers. GPU: peak from the device's SM count and clock for the precision; weights
+// from L2 if they fit it, else HBM (both measured); overhead = a measured graph launch holding a 4-byte
+// H2D and D2H copy, synchronized.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mlpbench/backend.hpp"
+#include "mlpbench/results.hpp"
+
+namespace mlpbench {
+
+// Measured with a given number of threads.
+struct CpuThreadsRoof {
+  int threads = 0;
+  double fma_gflops_per_core = 0;  // fp32 FMA peak per core (24 independent chains of packets)
+  double l2_gbs = 0;               // read bandwidth, all `threads` together, working set within their L2
+  double l3_gbs = 0;               // within L3
+  double dram_gbs = 0;             // 4x L3
+  double fork_join_us = 0;         // an empty OpenMP parallel region
+  double barrier_us = 0;           // one OpenMP barrier
+};
+
+struct CpuRoof {
+  std::string model;
+  int cores = 0;
+  double l2_bytes_per_core = 0;
+  double l3_bytes = 0;
+  std::vector<CpuThreadsRoof> by_threads;  // 1 and all cores (and any count asked for)
+  const CpuThreadsRoof* find(int threads) const;
+};
+
+struct GpuRoof {
+  std::string name;
+  int sms = 0;
+  double clock_ghz = 0;
+  double fp32_tflops = 0, tf32_tflops = 0, bf16_tflops = 0;  // dense peaks from SMs x clock x per-SM rate; 0: unknown arch
+  double l2_bytes = 0;
+  double l2_gbs = 0;    // measured: read within L2
+  double hbm_gbs = 0;   // measured: read of 4x L2
+  double graph_us = 0;  // measured: launch + sync of a graph with a 4-byte H2D and D2H copy
+};
+
+struct MachineRoof {
+  CpuRoof cpu;
+  std::optional<GpuRoof> gpu;
+};
+
+// CPU side, measured now (about a second per thread count).
+CpuRoof measure_cpu_roof(const std::vector<int>& thread_counts);
+
+// GPU side, measured now: defined in kernels/ (nullopt without CUDA or a device).
+std::optional<GpuRoof> measure_gpu_roof();
+
+// From the cache (keyed by CPU model, cores and GPU name) when it has every thread count asked for, else
+// measured and stored there. Cache: $MLPBENCH_CACHE_DIR, else $XDG_CACHE_HOME/mlpbench, else
+// ~/.cache/mlpbench. `refresh` measures anew. A cache that can't be read or written is measured around.
+// gpu_name: the device's name, "" for none (then the GPU is not measured); measure_gpu: measure_gpu_roof
+// (passed in, so this library never links the CUDA side).
+MachineRoof machine_roof(const std::vector<int>& thread_counts, const std::string& gpu_name, std::optional<GpuRoof> (*measure_gpu)(),
+                         bool refresh, std::string* cache_file = nullptr);
+
+Json roof_to_json(const MachineRoof& roof);
+MachineRoof roof_from_json(const Json& j);  // throws InputError
+
+struct Floor {
+  double ms = 0;
+  std::string bound;  // "compute", "L2", "L3", "DRAM", "HBM": what the floor is set by
+};
+
+// The floor of one forward of `model` at `batch` rows. CPU: with `threads` threads (fp32 weights, or
+// bytes_per_weight = 2 for bf16). GPU: at `precision`. nullopt when the roof lacks what it needs.
+std::optional<Floor> cpu_floor(const CpuRoof& roof, int threads, const Model& model, int batch, double bytes_per_weight = 4);
+std::optional<Floor> gpu_floor(const GpuRoof& roof, Precision precision, const Model& model, int batch);
+
+// A text summary for `mlpbench machine`.
+std::string roof_text(const MachineRoof& roof);
+
+}  // namespace mlpbench

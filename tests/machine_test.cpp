@@ -1,0 +1,137 @@
+// The roof and floors: floor arithmetic on a synthetic roof (compute-, L2-, L3- and DRAM-bound cells),
+// the cache round trip, and a real (short) measurement that must give positive, ordered figures.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "mlpbench/errors.hpp"
+#include "mlpbench/machine.hpp"
+
+using namespace mlpbench;
+
+namespace {
+
+// 100 GFLOP/s per core, 1 MiB L2 per core, 32 MiB L3; L2 200 GB/s, L3 100 GB/s, DRAM 20 GB/s (2 threads);
+// fork/join 1 us, barrier 0.5 us.
+CpuRoof synthetic_cpu() {
+  CpuRoof r;
+  r.model = "test cpu";
+  r.cores = 2;
+  r.l2_bytes_per_core = 1 << 20;
+  r.l3_bytes = 32 << 20;
+  r.by_threads.push_back({2, 100, 200, 100, 20, 1.0, 0.5});
+  return r;
+}
+
+}  // namespace
+
+TEST(CpuFloor, ComputeBoundAtLargeBatch) {
+  const Model m = make_seeded_model({784, 512, 512, 10}, 1);
+  const auto f = cpu_floor(synthetic_cpu(), 2, m, 100);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->bound, "compute");
+  // 100 x 1.3396 MFLOP / 200 GFLOP/s = 669.8 us, + 1 us fork/join + 2 barriers x 0.5 us.
+  EXPECT_NEAR(f->ms, (100 * m.flops_per_sample() / 200e9 + 2e-6) * 1e3, 1e-9);
+}
+
+TEST(CpuFloor, WeightsFromTheLevelTheyFit) {
+  const CpuRoof roof = synthetic_cpu();
+  // 0.42 MB of weights: within two 1 MiB L2s.
+  const Model small = make_seeded_model({256, 256, 256, 10}, 1);
+  auto f = cpu_floor(roof, 2, small, 1);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->bound, "L2");
+  const double bytes = 4.0 * small.parameter_count() + 4.0 * (256 + 10);
+  EXPECT_NEAR(f->ms, (bytes / 200e9 + 2e-6) * 1e3, 1e-9);
+  // 2.68 MB: L3.
+  f = cpu_floor(roof, 2, make_seeded_model({784, 512, 512, 10}, 1), 1);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->bound, "L3");
+  // 40 MB: 32 MiB at L3 speed, the rest from DRAM.
+  const Model big = make_seeded_model({2500, 2000, 2500}, 1);
+  f = cpu_floor(roof, 2, big, 1);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->bound, "DRAM");
+  const double big_bytes = 4.0 * big.parameter_count() + 4.0 * (2500 + 2500);
+  EXPECT_NEAR(f->ms, ((32 << 20) / 100e9 + (big_bytes - (32 << 20)) / 20e9 + 1.5e-6) * 1e3, 1e-9);
+  // bf16 weights halve the weight bytes.
+  const auto half = cpu_floor(roof, 2, big, 1, 2.0);
+  ASSERT_TRUE(half);
+  EXPECT_LT(half->ms, f->ms);
+}
+
+TEST(CpuFloor, UnknownThreadCountHasNoFloor) { EXPECT_FALSE(cpu_floor(synthetic_cpu(), 3, make_seeded_model({4, 4}, 1), 1)); }
+
+TEST(GpuFloor, PeakForThePrecisionAndL2OrHbm) {
+  GpuRoof g;
+  g.name = "test gpu";
+  g.fp32_tflops = 50;
+  g.tf32_tflops = 400;
+  g.bf16_tflops = 800;
+  g.l2_bytes = 50e6;
+  g.l2_gbs = 10000;
+  g.hbm_gbs = 4000;
+  g.graph_us = 8;
+  const Model m = make_seeded_model({784, 512, 512, 10}, 1);
+  auto f = gpu_floor(g, Precision::FP32, m, 100);
+  ASSERT_TRUE(f);
+  const double bytes = 4.0 * m.parameter_count() + 4.0 * 100 * (784 + 10);
+  EXPECT_EQ(f->bound, "compute");  // 134 MFLOP / 50 TFLOP/s = 2.7 us > 3.0 MB / 10 TB/s = 0.3 us
+  EXPECT_NEAR(f->ms, (std::max(100 * m.flops_per_sample() / 50e12, bytes / 10000e9) + 8e-6) * 1e3, 1e-12);
+  EXPECT_EQ(gpu_floor(g, Precision::FP32, m, 1)->bound, "L2");  // 2.7 MB from L2: 0.27 us > 0.027 us of math
+  GpuRoof small_l2 = g;
+  small_l2.l2_bytes = 1e6;
+  EXPECT_EQ(gpu_floor(small_l2, Precision::FP32, m, 1)->bound, "HBM");
+  const auto bf16 = gpu_floor(g, Precision::BF16, m, 100);
+  ASSERT_TRUE(bf16);
+  EXPECT_LE(bf16->ms, f->ms);
+  g.fp32_tflops = 0;  // unknown architecture
+  EXPECT_FALSE(gpu_floor(g, Precision::FP32, m, 100));
+}
+
+TEST(Roof, JsonRoundTrip) {
+  MachineRoof r;
+  r.cpu = synthetic_cpu();
+  GpuRoof g;
+  g.name = "x";
+  g.sms = 132;
+  g.clock_ghz = 1.98;
+  g.fp32_tflops = 67;
+  g.graph_us = 7.5;
+  r.gpu = g;
+  const MachineRoof back = roof_from_json(Json::parse(dump_json(roof_to_json(r))));
+  ASSERT_EQ(back.cpu.by_threads.size(), 1u);
+  EXPECT_EQ(back.cpu.by_threads[0].l3_gbs, 100);
+  EXPECT_EQ(back.cpu.l3_bytes, 32 << 20);
+  ASSERT_TRUE(back.gpu);
+  EXPECT_EQ(back.gpu->sms, 132);
+  EXPECT_EQ(back.gpu->graph_us, 7.5);
+  EXPECT_THROW(roof_from_json(Json::parse("{\"schema\": \"other\"}")), InputError);
+  EXPECT_THROW(roof_from_json(Json::parse("{\"schema\": \"mlpbench-machine/1\"}")), InputError);
+}
+
+TEST(Roof, MeasuredHereIsPositiveAndCached) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("mlpbench_roof_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  ::setenv("MLPBENCH_CACHE_DIR", dir.c_str(), 1);
+  std::string file;
+  const MachineRoof r = machine_roof({1}, "", nullptr, false, &file);
+  ASSERT_FALSE(file.empty());
+  EXPECT_TRUE(std::filesystem::exists(file));
+  const CpuThreadsRoof* one = r.cpu.find(1);
+  ASSERT_NE(one, nullptr);
+  EXPECT_GT(one->fma_gflops_per_core, 0.1);
+  EXPECT_GT(one->l2_gbs, 0.1);
+  EXPECT_GT(one->l3_gbs, 0.1);
+  EXPECT_GT(one->dram_gbs, 0.1);
+  EXPECT_GT(one->fork_join_us, 0);
+  EXPECT_GT(r.cpu.l3_bytes, r.cpu.l2_bytes_per_core);
+  EXPECT_FALSE(r.gpu);
+  // The second call reads the cache: the very same figures.
+  const MachineRoof again = machine_roof({1}, "", nullptr, false);
+  EXPECT_EQ(again.cpu.find(1)->fma_gflops_per_core, one->fma_gflops_per_core);
+  std::filesystem::remove_all(dir);
+  ::unsetenv("MLPBENCH_CACHE_DIR");
+}

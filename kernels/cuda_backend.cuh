@@ -29,6 +29,7 @@ class CudaBackend : public Backend {
   std::string name() const override { return graph_ ? kernel_ + "+graph" : kernel_; }
   Device device() const override { return Device::GPU; }
   std::string config() const override { return std::string("precision=") + precision_name(precision_); }
+  Precision precision() const override { return precision_; }
   void prepare(const Model& model, int max_batch) override;
   void plan(int batch) override;
   void forward(const float* x, float* y, int batch) override;

@@ -42,6 +42,8 @@ struct Case {
 
 using Factory = std::unique_ptr<Backend> (*)(int);
 const Factory kFactories[] = {make_cpu_backend, make_cpu_packed_backend};
+// The bf16 backend is checked on its own tolerance (Bf16WeightsStayWithinTheBf16Tolerance) and for
+// allocations (ForwardAllocatesNothing).
 
 void expect_matches_reference(const Case& c, Factory make) {
   const Model m = make_seeded_model(c.widths, 7);
@@ -109,6 +111,26 @@ TEST(CpuBackend, NamesItselfAndItsThreads) {
   EXPECT_THAT(packed->config(), ::testing::StartsWith("threads=1"));
 }
 
+TEST(CpuBackend, Bf16WeightsStayWithinTheBf16Tolerance) {
+  auto be = make_cpu_packed_bf16_backend(2);
+  ASSERT_NE(be, nullptr) << "this build has bf16 SIMD packets (AVX-512, AVX2 or NEON)";
+  EXPECT_EQ(be->name(), "eigen-omp-packed-bf16");
+  for (const Case& c : {Case{{784, 512, 512, 10}, 1, 2}, Case{{784, 512, 512, 10}, 100, 2}, Case{{65, 63, 64, 65, 129}, 13, 2}}) {
+    const Model m = make_seeded_model(c.widths, 7);
+    const std::vector<float> x = make_seeded_input(c.batch, m.input_width(), 3);
+    be->prepare(m, c.batch);
+    std::vector<float> y(static_cast<std::size_t>(c.batch) * m.output_width(), NAN);
+    be->forward(x.data(), y.data(), c.batch);
+    const std::vector<double> ref = reference_forward(m, x.data(), c.batch);
+    const CheckResult bf16 = check_close(y.data(), ref.data(), ref.size(), tolerance_for(Precision::BF16));
+    EXPECT_TRUE(bf16.ok) << bf16.first_mismatches;
+    // And it really is bf16: it differs from the fp32 result by more than fp32 rounding somewhere.
+    const CheckResult f32 = check_close(y.data(), ref.data(), ref.size(), kToleranceF32);
+    EXPECT_FALSE(f32.ok) << "bf16 weights should not match fp32 to 1e-4";
+    EXPECT_GT(bf16.max_abs_error, 0.0);
+  }
+}
+
 TEST(CpuBackend, ForwardAllocatesNothing) {
   struct Shape {
     std::vector<int> widths;
@@ -119,8 +141,9 @@ TEST(CpuBackend, ForwardAllocatesNothing) {
     const Model m = make_seeded_model(s.widths, 1);
     const std::vector<float> x = make_seeded_input(s.batch, m.input_width(), 1);
     std::vector<float> y(static_cast<std::size_t>(s.batch) * m.output_width());
-    for (Factory make : kFactories) {
+    for (Factory make : {make_cpu_backend, make_cpu_packed_backend, make_cpu_packed_bf16_backend}) {
       auto be = make(2);
+      ASSERT_NE(be, nullptr);
       be->prepare(m, s.batch);
       be->forward(x.data(), y.data(), s.batch);  // first call: the OpenMP pool starts
       const long before = g_mallocs.load();

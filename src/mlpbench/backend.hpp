@@ -37,6 +37,10 @@ class Backend {
   virtual std::string config() const { return {}; }
   // CPU threads it runs on (0: not a CPU backend).
   virtual int threads() const { return 0; }
+  // Bytes each weight takes in the form the backend streams it (4 for f32, 2 for bf16): for its floor.
+  virtual double bytes_per_weight() const { return 4; }
+  // The arithmetic it is checked at: its output must match the fp32 CPU within tolerance_for(precision()).
+  virtual Precision precision() const { return Precision::FP32; }
   // Copies/packs the weights and allocates every buffer a forward of up to max_batch rows needs.
   virtual void prepare(const Model& model, int max_batch) = 0;
   // x [batch, in] row-major in host memory -> y [batch, out] row-major in host memory, synchronized:
@@ -59,6 +63,11 @@ std::unique_ptr<Backend> make_cpu_backend(int threads);
 // The fast CPU backend ("eigen-omp-packed"): weights packed once into the layout its register-blocked
 // packet-math kernel reads, bias + ReLU fused, OpenMP threads pinned to cores, one parallel region per forward.
 std::unique_ptr<Backend> make_cpu_packed_backend(int threads);
+
+// The same with weights stored as bfloat16 ("eigen-omp-packed-bf16"): half the bytes, each packet widened
+// to f32 as it is loaded, f32 accumulation. Checked with tolerance_for(Precision::BF16). nullptr where
+// Eigen has no bf16 packet as wide as its float packet (a build without SIMD).
+std::unique_ptr<Backend> make_cpu_packed_bf16_backend(int threads);
 
 // Cores this process may run on (sched affinity), at least 1.
 int available_cores();

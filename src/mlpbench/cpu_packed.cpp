@@ -1,6 +1,7 @@
 // The "eigen-omp-packed" CPU backend: the fast path. At prepare time each layer's weights are packed into
 // panels of NR output neurons laid out k-major ([K][NR], the order the inner loop reads them), bias padded
-// alike. A register-blocked micro-kernel written with Eigen's packet math (AVX-512, AVX2, NEON alike)
+// alike. "eigen-omp-packed-bf16" is the same with the weights stored as bfloat16 (half the bytes to stream;
+// each packet widened to f32 as it is loaded, f32 accumulation). A register-blocked micro-kernel written with Eigen's packet math (AVX-512, AVX2, NEON alike)
 // keeps MR x NR accumulators in registers, broadcasts one input per row and k, and applies bias + ReLU
 // before its only store. OpenMP threads split (panel, row-chunk) work items of every layer inside one
 // parallel region per forward, a barrier between layers; threads are pinned to cores once, at prepare.
@@ -9,6 +10,7 @@
 #include <array>
 #include <utility>
 #include <cstring>
+#include <type_traits>
 #include <omp.h>
 
 #include "mlpbench/backend.hpp"
@@ -28,10 +30,34 @@ static_assert(MR * NV + NV + 1 <= EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS || P ==
 
 using AlignedVector = std::vector<float, Eigen::aligned_allocator<float>>;
 
+// Weight storage: float, or bfloat16 widened to a float packet on load (Eigen's Bf16ToF32).
+template <class Weight>
+struct WeightLoad;
+template <>
+struct WeightLoad<float> {
+  static constexpr bool kAvailable = true;
+  static Packet load(const float* p) { return Eigen::internal::pload<Packet>(p); }
+  static float store(float v) { return v; }
+};
+using BfPacket = Eigen::internal::packet_traits<Eigen::bfloat16>::type;
+template <>
+struct WeightLoad<Eigen::bfloat16> {
+  // Needs a bf16 packet as wide as the float packet (AVX-512, AVX2/AVX, NEON in Eigen 3.4).
+  static constexpr bool kAvailable = Eigen::internal::unpacket_traits<BfPacket>::size == P && P > 1;
+  static Packet load(const Eigen::bfloat16* p) {
+    if constexpr (kAvailable) {
+      return Eigen::internal::Bf16ToF32(Eigen::internal::ploadu<BfPacket>(p));
+    } else {
+      return Eigen::internal::pset1<Packet>(static_cast<float>(*p));  // never used: the backend is not offered
+    }
+  }
+  static Eigen::bfloat16 store(float v) { return Eigen::bfloat16(v); }  // round to nearest even
+};
+
 // y[0..ROWS, 0..cols) = relu?(x[0..ROWS, 0..K) W_panel^T + bias) for a panel of W packets (W * P neurons).
 // x row stride ldx, y row stride ldy; panel [K][W * P] and bias [W * P] aligned, zero-padded past cols.
-template <int ROWS, int W>
-void micro_kernel(const float* x, int ldx, const float* panel, const float* bias, float* y, int ldy, int K, int cols, bool relu) {
+template <class Weight, int ROWS, int W>
+void micro_kernel(const float* x, int ldx, const Weight* panel, const float* bias, float* y, int ldy, int K, int cols, bool relu) {
   using namespace Eigen::internal;
   constexpr int width = W * P;
   Packet acc[ROWS][W];
@@ -39,12 +65,12 @@ void micro_kernel(const float* x, int ldx, const float* panel, const float* bias
     const Packet b = pload<Packet>(bias + v * P);
     for (int r = 0; r < ROWS; ++r) acc[r][v] = b;
   }
-  const float* w = panel;
+  const Weight* w = panel;
   for (int k = 0; k < K; ++k, w += width) {
     // Few rows: the loop streams weights from L3, so fetch a few rows ahead of use.
     if (ROWS <= 2) prefetch(w + 8 * width);
     Packet wv[W];
-    for (int v = 0; v < W; ++v) wv[v] = pload<Packet>(w + v * P);
+    for (int v = 0; v < W; ++v) wv[v] = WeightLoad<Weight>::load(w + v * P);
     for (int r = 0; r < ROWS; ++r) {
       const Packet xb = pset1<Packet>(x[r * ldx + k]);
       for (int v = 0; v < W; ++v) acc[r][v] = pmadd(xb, wv[v], acc[r][v]);
@@ -65,59 +91,66 @@ void micro_kernel(const float* x, int ldx, const float* panel, const float* bias
   }
 }
 
-using MicroKernel = void (*)(const float*, int, const float*, const float*, float*, int, int, int, bool);
+template <class Weight>
+using MicroKernel = void (*)(const float*, int, const Weight*, const float*, float*, int, int, int, bool);
 
-template <int ROWS, int... Ws>
-constexpr std::array<MicroKernel, NV + 1> kernels_for_rows(std::integer_sequence<int, 0, Ws...>) {
-  return {nullptr, micro_kernel<ROWS, Ws>...};
+template <class Weight, int ROWS, int... Ws>
+constexpr std::array<MicroKernel<Weight>, NV + 1> kernels_for_rows(std::integer_sequence<int, 0, Ws...>) {
+  return {nullptr, micro_kernel<Weight, ROWS, Ws>...};
 }
-template <int... Rs>
-constexpr std::array<std::array<MicroKernel, NV + 1>, MR + 1> kernel_table(std::integer_sequence<int, 0, Rs...>) {
-  return {std::array<MicroKernel, NV + 1>{}, kernels_for_rows<Rs>(std::make_integer_sequence<int, NV + 1>{})...};
+template <class Weight, int... Rs>
+constexpr std::array<std::array<MicroKernel<Weight>, NV + 1>, MR + 1> kernel_table(std::integer_sequence<int, 0, Rs...>) {
+  return {std::array<MicroKernel<Weight>, NV + 1>{}, kernels_for_rows<Weight, Rs>(std::make_integer_sequence<int, NV + 1>{})...};
 }
-// kKernels[rows][packets]: rows in [1, MR], packets in [1, NV].
-constexpr auto kKernels = kernel_table(std::make_integer_sequence<int, MR + 1>{});
+// kKernels<Weight>[rows][packets]: rows in [1, MR], packets in [1, NV].
+template <class Weight>
+constexpr auto kKernels = kernel_table<Weight>(std::make_integer_sequence<int, MR + 1>{});
 
 // A layer's weights as panels of NR neurons, the last one only as wide as it needs (whole packets):
 // a 10-neuron output layer reads one 16-wide panel on AVX-512, not a 64-wide one.
+template <class Weight>
 struct PackedLayer {
   int in = 0, out = 0, panels = 0;
-  AlignedVector w;     // panel p at p * in * NR: [in][width(p)]
+  std::vector<Weight, Eigen::aligned_allocator<Weight>> w;  // panel p at p * in * NR: [in][width(p)]
   AlignedVector bias;  // panel p at p * NR: [width(p)]
   int packets(int panel) const { return std::min(NV, (out - panel * NR + P - 1) / P); }
 };
 
-PackedLayer pack(const Layer& l) {
-  PackedLayer p;
+template <class Weight>
+PackedLayer<Weight> pack(const Layer& l) {
+  PackedLayer<Weight> p;
   p.in = l.in;
   p.out = l.out;
   p.panels = (l.out + NR - 1) / NR;
-  p.w.assign(static_cast<std::size_t>(p.panels) * l.in * NR, 0.0f);
+  p.w.assign(static_cast<std::size_t>(p.panels) * l.in * NR, WeightLoad<Weight>::store(0.0f));
   p.bias.assign(static_cast<std::size_t>(p.panels) * NR, 0.0f);
   for (int n = 0; n < l.out; ++n) {
     const int panel = n / NR, j = n % NR, width = p.packets(panel) * P;
-    float* dst = p.w.data() + static_cast<std::size_t>(panel) * l.in * NR + j;
+    Weight* dst = p.w.data() + static_cast<std::size_t>(panel) * l.in * NR + j;
     const float* src = l.weight.data() + static_cast<std::size_t>(n) * l.in;
-    for (int k = 0; k < l.in; ++k) dst[static_cast<std::size_t>(k) * width] = src[k];
+    for (int k = 0; k < l.in; ++k) dst[static_cast<std::size_t>(k) * width] = WeightLoad<Weight>::store(src[k]);
     p.bias[static_cast<std::size_t>(panel) * NR + j] = l.bias[n];
   }
   return p;
 }
 
+template <class Weight>
 class PackedBackend final : public Backend {
  public:
   explicit PackedBackend(int threads) : threads_(threads > 0 ? threads : available_cores()) {}
 
-  std::string name() const override { return "eigen-omp-packed"; }
+  std::string name() const override { return std::is_same_v<Weight, float> ? "eigen-omp-packed" : "eigen-omp-packed-bf16"; }
   Device device() const override { return Device::CPU; }
   int threads() const override { return threads_; }
+  double bytes_per_weight() const override { return sizeof(Weight); }
+  Precision precision() const override { return std::is_same_v<Weight, float> ? Precision::FP32 : Precision::BF16; }
   std::string config() const override { return "threads=" + std::to_string(threads_) + (pinned_ ? ",pinned" : ""); }
 
   void prepare(const Model& model, int max_batch) override {
     validate_model(model);
     if (max_batch < 1) throw InputError("prepare: max_batch must be >= 1");
     layers_.clear();
-    for (const Layer& l : model.layers) layers_.push_back(pack(l));
+    for (const Layer& l : model.layers) layers_.push_back(pack<Weight>(l));
     max_batch_ = max_batch;
     for (auto& b : buffers_) b.assign(static_cast<std::size_t>(max_batch) * model.max_width(), 0.0f);
     pinned_ = pin_omp_threads(threads_);
@@ -145,7 +178,7 @@ class PackedBackend final : public Backend {
  private:
   // Work items (panel, chunk of MR rows), panel-major so a thread keeps few panels hot in its cache;
   // thread t takes a contiguous share.
-  static void run_layer(const PackedLayer& l, const float* in, float* out, int batch, bool relu, int t, int nt) {
+  static void run_layer(const PackedLayer<Weight>& l, const float* in, float* out, int batch, bool relu, int t, int nt) {
     const int chunks = (batch + MR - 1) / MR;
     const long long items = static_cast<long long>(l.panels) * chunks;
     const long long begin = items * t / nt, end = items * (t + 1) / nt;
@@ -155,7 +188,7 @@ class PackedBackend final : public Backend {
       const int base = batch / chunks, extra = batch % chunks;
       const int m0 = chunk * base + std::min(chunk, extra), rows = base + (chunk < extra ? 1 : 0);
       const int n0 = panel * NR, cols = std::min(NR, l.out - n0);
-      kKernels[rows][l.packets(panel)](in + static_cast<std::size_t>(m0) * l.in, l.in, l.w.data() + static_cast<std::size_t>(panel) * l.in * NR,
+      kKernels<Weight>[rows][l.packets(panel)](in + static_cast<std::size_t>(m0) * l.in, l.in, l.w.data() + static_cast<std::size_t>(panel) * l.in * NR,
                      l.bias.data() + static_cast<std::size_t>(panel) * NR, out + static_cast<std::size_t>(m0) * l.out + n0, l.out, l.in, cols, relu);
     }
   }
@@ -163,12 +196,17 @@ class PackedBackend final : public Backend {
   int threads_;
   bool pinned_ = false;
   int max_batch_ = 0;
-  std::vector<PackedLayer> layers_;
+  std::vector<PackedLayer<Weight>> layers_;
   std::vector<float> buffers_[2];  // ping-pong activations [max_batch, max_width]
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_packed_backend(int threads) { return std::make_unique<PackedBackend>(threads); }
+std::unique_ptr<Backend> make_cpu_packed_backend(int threads) { return std::make_unique<PackedBackend<float>>(threads); }
+
+std::unique_ptr<Backend> make_cpu_packed_bf16_backend(int threads) {
+  if (!WeightLoad<Eigen::bfloat16>::kAvailable) return nullptr;
+  return std::make_unique<PackedBackend<Eigen::bfloat16>>(threads);
+}
 
 }  // namespace mlpbench

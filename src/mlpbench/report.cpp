@@ -65,7 +65,7 @@ std::string table_text(const Table& table) {
   // batch | CPU ms  source  noise | GPU ms  source  noise | faster
   std::ostringstream out;
   char line[256];
-  std::snprintf(line, sizeof line, "%7s | %10s %-9s %-16s %6s %6s | %10s %-9s %-16s %6s %6s | %s\n", "batch", "CPU ms", "source", "backend",
+  std::snprintf(line, sizeof line, "%7s | %10s %-9s %-21s %6s %6s | %10s %-9s %-21s %6s %6s | %s\n", "batch", "CPU ms", "source", "backend",
                 "cv", "floor", "GPU ms", "source", "backend", "cv", "floor", "faster");
   out << line;
   out << std::string(std::string(line).size() - 1, '-') << "\n";
@@ -98,7 +98,7 @@ std::string table_text(const Table& table) {
       }
     }
     const auto f = faster_at(table, b);
-    std::snprintf(line, sizeof line, "%7d | %10s %-9s %-16s %6s %6s | %10s %-9s %-16s %6s %6s | %s\n", b, cols[0][0].c_str(), cols[0][1].c_str(),
+    std::snprintf(line, sizeof line, "%7d | %10s %-9s %-21s %6s %6s | %10s %-9s %-21s %6s %6s | %s\n", b, cols[0][0].c_str(), cols[0][1].c_str(),
                   cols[0][2].c_str(), cols[0][3].c_str(), cols[0][4].c_str(), cols[1][0].c_str(), cols[1][1].c_str(), cols[1][2].c_str(),
                   cols[1][3].c_str(), cols[1][4].c_str(), f ? f->c_str() : "-");
     out << line;

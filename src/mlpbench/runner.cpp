@@ -133,19 +133,29 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
     }
   }
 
+  // Every CPU backend at every thread count, checked against the reference output before it is timed;
+  // with --precision bf16 also the bf16-weight backend (its own, looser tolerance).
   std::vector<std::unique_ptr<Backend>> cpu_backends;
   if (want_cpu) {
     for (int t : config.threads) {
       cpu_backends.push_back(make_cpu_backend(t));
       cpu_backends.push_back(make_cpu_packed_backend(t));
+      if (config.precision == Precision::BF16) {
+        if (auto bf16 = make_cpu_packed_bf16_backend(t)) {
+          cpu_backends.push_back(std::move(bf16));
+        } else if (t == config.threads.front()) {
+          r.notes.push_back("CPU backend eigen-omp-packed-bf16 not available: this build has no bf16 SIMD packets");
+        }
+      }
     }
-    for (auto& c : cpu_backends) {
+    for (auto& owned : cpu_backends) {
+      Backend* c = owned.get();
       c->prepare(model, max_batch);
       for (std::size_t i = 0; i < config.batch_sizes.size(); ++i) {
         const int b = config.batch_sizes[i];
         std::vector<float> y(static_cast<std::size_t>(b) * out, NAN);
         c->forward(inputs[i].data(), y.data(), b);
-        const CheckResult check = check_close(y.data(), expected[i].data(), y.size(), kToleranceF32);
+        const CheckResult check = check_close(y.data(), expected[i].data(), y.size(), tolerance_for(c->precision()));
         if (!check.ok) {
           throw RuntimeError("CPU backend " + c->name() + " (" + c->config() + ") is wrong at batch " + std::to_string(b) + " (max abs error " +
                              format_error(check.max_abs_error) + "): " + check.first_mismatches + "; not timed");
@@ -170,6 +180,7 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
       run.backend = be->name();
       run.config = be->config();
       run.threads = be->threads();
+      run.bytes_per_weight = be->bytes_per_weight();
       run.stats = measure(wall_clock([&] { be->forward(inputs[i].data(), y.data(), b); }), mc);
       const TimedRun h2d = be->phase_timer(Phase::H2D, inputs[i].data(), b);
       if (h2d) {
@@ -186,7 +197,7 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
       for (auto& c : cpu_backends) runs.push_back(run_backend(c.get()));
       Cell cell = best_of(std::move(runs));
       if (config.roof) {
-        if (auto f = cpu_floor(config.roof->cpu, cell.threads, model, b)) {
+        if (auto f = cpu_floor(config.roof->cpu, cell.threads, model, b, cell.bytes_per_weight)) {
           cell.floor_ms = f->ms;
           cell.floor_bound = f->bound;
         }

@@ -28,6 +28,7 @@ Cell best_of(std::vector<BackendRun> runs) {
   c.backend = best->backend;
   c.config = best->config;
   c.threads = best->threads;
+  c.bytes_per_weight = best->bytes_per_weight;
   c.stats = best->stats;
   c.split = best->split;
   c.runs = std::move(runs);

@@ -26,6 +26,7 @@ struct BackendRun {
   std::string backend;
   std::string config;
   int threads = 0;  // CPU threads it ran on
+  double bytes_per_weight = 4;
   Stats stats;
   std::optional<DeviceSplit> split;
 };
@@ -35,6 +36,7 @@ struct Cell {
   std::string backend;         // the backend that ran (or that the reference file names)
   std::string config;          // how it ran, e.g. "threads=2" (measured)
   int threads = 0;             // CPU threads of the headline run (measured)
+  double bytes_per_weight = 4; // as the headline run streams its weights
   Stats stats;                 // measured: every field; reference: median_ms only
   std::string reference_file;  // reference: the file the number came from
   std::optional<DeviceSplit> split;  // measured on a GPU: the headline backend's phases

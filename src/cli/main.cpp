@@ -5,6 +5,10 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <optional>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -26,8 +30,6 @@ namespace mlpbench {
 namespace {
 
 constexpr int kMaxBatch = 1 << 24;
-
-const char* kFloorLegend = "(floor: the machine's floor for the cell / its median; 100% is as fast as this machine allows, see `mlpbench machine`)\n";
 
 const char* kExitCodes =
     "Exit codes: 0 ok, 2 bad usage or input (one line on stderr says what and where), 3 runtime or device failure.";
@@ -102,51 +104,91 @@ std::string default_reference() {
   return local;  // reading it will say it is missing
 }
 
-int cmd_run(const ModelOptions& mo, const std::string& batch_sizes_text, const std::string& batch_size_text, const std::string& device,
-            const std::string& precision_text, std::string reference, std::string out, bool force, bool quick, const std::string& cmdline) {
-  const Precision precision = parse_precision(precision_text);
-  std::vector<int> sizes = parse_int_list(batch_sizes_text, "--batch-sizes", 1, kMaxBatch);
-  const int headline_batch = static_cast<int>(parse_int(batch_size_text, "--batch-size", 1, kMaxBatch));
+// What `run` takes besides the model.
+struct RunOptions {
+  std::string batch_sizes = "1,10,100";
+  std::string batch_size = "10";
+  std::string device = "all";
+  std::string precision = "fp32";
+  std::string reference;
+  std::string out;
+  bool force = false;
+  bool quick = false;
+};
+
+// --cpu-usd-per-hour and --gpu-usd-per-hour: both or neither.
+struct PriceOptions {
+  double cpu = 0, gpu = 0;
+  void add(CLI::App& app) {
+    app.add_option("--cpu-usd-per-hour", cpu, "Hourly price of the CPU machine: adds the cost per million inferences and the cheaper device")
+        ->check(CLI::PositiveNumber);
+    app.add_option("--gpu-usd-per-hour", gpu, "Hourly price of the GPU machine (give both prices)")->check(CLI::PositiveNumber);
+  }
+  std::optional<Prices> get() const {
+    if ((cpu > 0) != (gpu > 0)) throw InputError("--cpu-usd-per-hour and --gpu-usd-per-hour go together: give both or neither");
+    if (cpu <= 0) return std::nullopt;
+    return Prices{cpu, gpu};
+  }
+};
+
+// Progress lines on stderr while a run goes, only when stderr is a terminal.
+std::function<void(const std::string&)> progress_printer() {
+  if (!::isatty(STDERR_FILENO)) return {};
+  const auto start = std::chrono::steady_clock::now();
+  return [start](const std::string& line) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "\r\x1b[K[%6.1f s] %s", s, line.c_str());
+    std::fflush(stderr);
+  };
+}
+
+int cmd_run(const ModelOptions& mo, const RunOptions& ro, const PriceOptions& po, const std::string& cmdline) {
+  const Precision precision = parse_precision(ro.precision);
+  std::vector<int> sizes = parse_int_list(ro.batch_sizes, "--batch-sizes", 1, kMaxBatch);
+  const int headline_batch = static_cast<int>(parse_int(ro.batch_size, "--batch-size", 1, kMaxBatch));
   sizes.push_back(headline_batch);  // the headline batch size is always measured
   std::sort(sizes.begin(), sizes.end());
   sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
   const std::vector<int> threads = mo.thread_counts();
+  const std::optional<Prices> prices = po.get();
   const Model model = mo.model(sizes);
 
   const std::time_t start = std::time(nullptr);
-  if (out.empty()) out = "results/" + host_name() + "-" + utc_compact(start) + ".json";
-  if (!force && std::filesystem::exists(out)) throw InputError("output '" + out + "' exists; pass --force to replace it");
-  if (reference.empty()) reference = default_reference();
+  const std::string out = ro.out.empty() ? "results/" + host_name() + "-" + utc_compact(start) + ".json" : ro.out;
+  if (!ro.force && std::filesystem::exists(out)) throw InputError("output '" + out + "' exists; pass --force to replace it");
 
   RunConfig config;
   config.batch_sizes = sizes;
-  config.device = device;
+  config.device = ro.device;
   config.threads = threads;
-  config.reference_file = reference;
-  config.quick = quick;
+  config.reference_file = ro.reference.empty() ? default_reference() : ro.reference;
+  config.quick = ro.quick;
   config.input_seed = mo.seed_value();
   config.precision = precision;
-  GpuBackends gpu = device == "cpu" ? GpuBackends{} : make_gpu_backends(precision);
-  if (device == "gpu" && gpu.backends.empty()) throw RuntimeError("--device gpu: no usable GPU: " + gpu.unavailable);
-  if (device == "cpu") gpu.unavailable = "--device cpu";
+  config.log = progress_printer();
+  GpuBackends gpu = ro.device == "cpu" ? GpuBackends{} : make_gpu_backends(precision);
+  if (ro.device == "gpu" && gpu.backends.empty()) throw RuntimeError("--device gpu: no usable GPU: " + gpu.unavailable);
+  if (ro.device == "cpu") gpu.unavailable = "--device cpu";
   // The machine's roof gives every measured cell its floor (cached after the first run).
+  if (config.log) config.log("measuring the machine's roof (cached after the first run)");
   const MachineRoof roof = machine_roof(threads, gpu.backends.empty() ? "" : gpu.gpu_name, measure_gpu_roof, /*refresh=*/false);
   config.roof = &roof;
 
   Results r = run_benchmark(model, config, std::move(gpu));
+  if (config.log) std::fprintf(stderr, "\r\x1b[K");
+  if (prices) r.prices = *prices;
   r.run["started_utc"] = utc_iso8601(start);
   r.run["command"] = cmdline;
   r.run["batch_sizes"] = sizes;
-  r.run["device"] = device;
+  r.run["device"] = ro.device;
   r.run["precision"] = precision_name(precision);
-  r.run["quick"] = quick;
+  r.run["quick"] = ro.quick;
   r.run["input_seed"] = config.input_seed;
   r.run["threads"] = threads;
   r.machine["roof"] = roof_to_json(roof);
 
-  write_text_atomic(out, dump_json(to_json(r)), force);
-  std::cout << headline(r.table, headline_batch) << provenance_notes(r) << "\n"
-            << table_text(r.table) << kFloorLegend << backend_details(r.table) << "\nResults written to " << out << "\n";
+  write_text_atomic(out, dump_json(to_json(r)), ro.force);
+  std::cout << text_report(r, headline_batch) << "\nResults written to " << out << "\n";
   return kExitOk;
 }
 
@@ -228,15 +270,18 @@ int cmd_machine(const std::string& threads_text, bool refresh) {
   return kExitOk;
 }
 
-int cmd_report(const std::string& from, const std::string& batch_size_text) {
-  const Results r = read_results(from);
+int cmd_report(const std::string& from, const std::string& batch_size_text, const std::string& format, const PriceOptions& po) {
+  Results r = read_results(from);
   const int batch = static_cast<int>(parse_int(batch_size_text, "--batch-size", 1, kMaxBatch));
   if (std::find(r.table.batch_sizes.begin(), r.table.batch_sizes.end(), batch) == r.table.batch_sizes.end()) {
     std::string have;
     for (int b : r.table.batch_sizes) have += (have.empty() ? "" : ",") + std::to_string(b);
     throw InputError("--batch-size " + std::to_string(batch) + ": " + from + " has batch sizes " + have);
   }
-  std::cout << headline(r.table, batch) << provenance_notes(r) << "\n" << table_text(r.table) << kFloorLegend << backend_details(r.table);
+  if (const std::optional<Prices> prices = po.get()) r.prices = *prices;  // prices given now replace stored ones
+  if (format == "json") std::cout << dump_json(to_json(r));
+  else if (format == "md") std::cout << markdown_report(r, batch);
+  else std::cout << text_report(r, batch);
   return kExitOk;
 }
 
@@ -249,22 +294,23 @@ int main_impl(int argc, char** argv) {
   app.require_subcommand(1);
 
   ModelOptions run_model, infer_model;
-  std::string batch_sizes = "1,10,100", batch_size = "10", device = "all", precision = "fp32", reference, out;
-  bool force = false, quick = false;
+  RunOptions ro;
+  PriceOptions run_prices, report_prices;
   CLI::App* run = app.add_subcommand("run", "Measure every cell of the table, print the verdict for one batch size, write results JSON");
   run_model.add(*run);
-  run->add_option("--batch-sizes", batch_sizes, "Batch sizes of the table")->capture_default_str();
-  run->add_option("--batch-size", batch_size, "Batch size of the three headline lines (added to the table if missing)")->capture_default_str();
-  run->add_option("--device", device, "Which columns to measure; the others come from --reference")
+  run->add_option("--batch-sizes", ro.batch_sizes, "Batch sizes of the table (any list, e.g. 1,2,4,...,1024)")->capture_default_str();
+  run->add_option("--batch-size", ro.batch_size, "Batch size of the three headline lines (added to the table if missing)")->capture_default_str();
+  run->add_option("--device", ro.device, "Which columns to measure; the others come from --reference")
       ->check(CLI::IsMember({"cpu", "gpu", "all"}))
       ->capture_default_str();
-  run->add_option("--reference", reference, "Results file the unmeasured column comes from (default results/reference.json)");
-  run->add_option("--out", out, "Results file to write (default results/<host>-<UTC time>.json)");
-  run->add_option("--precision", precision, "GPU matrix-product precision: fp32 (as the CPU), tf32 or bf16 (cuBLASLt)")
+  run->add_option("--precision", ro.precision, "Matrix-product precision: fp32 (default), tf32 (GPU) or bf16 (GPU, and CPU bf16 weights)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->capture_default_str();
-  run->add_flag("--force", force, "Replace --out if it exists");
-  run->add_flag("--quick", quick, "Cap the whole run at a few seconds (CI)");
+  run->add_option("--reference", ro.reference, "Results file the unmeasured column comes from (default results/reference.json)");
+  run->add_option("--out", ro.out, "Results file to write (default results/<host>-<UTC time>.json)");
+  run->add_flag("--force", ro.force, "Replace --out if it exists");
+  run->add_flag("--quick", ro.quick, "Cap the whole run at a few seconds (CI)");
+  run_prices.add(*run);
 
   std::string input, output, infer_device = "cpu", infer_precision = "fp32";
   bool infer_force = false;
@@ -292,10 +338,14 @@ int main_impl(int argc, char** argv) {
   mach->add_option("--threads", machine_threads, "Thread counts to measure (0: every core); 1 and all cores are always measured")->capture_default_str();
   mach->add_flag("--refresh", machine_refresh, "Measure again even if cached");
 
-  std::string from, report_batch = "10";
+  std::string from, report_batch = "10", report_format = "text";
   CLI::App* report = app.add_subcommand("report", "Print the three headline lines and the table of a results file");
   report->add_option("--from", from, "Results JSON written by `mlpbench run` (or results/reference.json)")->required();
   report->add_option("--batch-size", report_batch, "Batch size of the headline")->capture_default_str();
+  report->add_option("--format", report_format, "text, md (Markdown, for a pull-request comment) or json")
+      ->check(CLI::IsMember({"text", "md", "json"}))
+      ->capture_default_str();
+  report_prices.add(*report);
 
   try {
     app.parse(argc, argv);
@@ -310,11 +360,11 @@ int main_impl(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (*run) return cmd_run(run_model, batch_sizes, batch_size, device, precision, reference, out, force, quick, command_line(argc, argv));
+  if (*run) return cmd_run(run_model, ro, run_prices, command_line(argc, argv));
   if (*mach) return cmd_machine(machine_threads, machine_refresh);
   if (*exp) return cmd_export(export_model, export_out, export_force);
   if (*infer) return cmd_infer(infer_model, input, output, infer_device, infer_precision, infer_force);
-  return cmd_report(from, report_batch);
+  return cmd_report(from, report_batch, report_format, report_prices);
 }
 
 }  // namespace

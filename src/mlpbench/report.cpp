@@ -40,6 +40,21 @@ std::string headline(const Table& table, int batch) {
   return out.str();
 }
 
+std::string cost_lines(const Table& table, int batch, const Prices& prices) {
+  const auto cheaper = cheaper_at(table, batch, prices);
+  if (!cheaper) return "";
+  const double cpu = usd_per_million(prices.cpu_usd_per_hour, batch, table.find("CPU", batch)->median_ms());
+  const double gpu = usd_per_million(prices.gpu_usd_per_hour, batch, table.find("GPU", batch)->median_ms());
+  return "Cheaper hardware: " + *cheaper + "\n(USD per million inferences at batch " + std::to_string(batch) + ": CPU " + format_ms(cpu) +
+         ", GPU " + format_ms(gpu) + ")\n";
+}
+
+std::string crossover_line(const Table& table) {
+  const Crossover x = crossover(table);
+  if (x.batch) return "Crossover: the GPU is faster from batch size " + std::to_string(*x.batch) + " on (" + x.how + ")\n";
+  return "Crossover: none (" + x.how + ")\n";
+}
+
 std::string provenance_notes(const Results& r) {
   std::ostringstream out;
   for (const char* dev : kDevices) {
@@ -127,6 +142,46 @@ std::string backend_details(const Table& table) {
         out << "\n";
       }
     }
+  }
+  return out.str();
+}
+
+std::string text_report(const Results& r, int batch) {
+  return headline(r.table, batch) + cost_lines(r.table, batch, r.prices) + crossover_line(r.table) + provenance_notes(r) + "\n" +
+         table_text(r.table) +
+         "(floor: the machine's floor for the cell / its median; 100% is as fast as this machine allows, see `mlpbench machine`)\n" +
+         backend_details(r.table);
+}
+
+std::string markdown_report(const Results& r, int batch) {
+  std::ostringstream out;
+  // The three lines, each its own paragraph line.
+  std::istringstream lines(headline(r.table, batch) + cost_lines(r.table, batch, r.prices));
+  std::string line;
+  while (std::getline(lines, line)) out << "**" << line << "**  \n";
+  out << "\n" << crossover_line(r.table);
+  std::istringstream notes(provenance_notes(r));
+  bool first = true;
+  while (std::getline(notes, line)) {
+    out << (first ? "\n" : "") << "- " << line << "\n";  // one bullet per note
+    first = false;
+  }
+  out << "\n| batch | CPU ms | CPU source | CPU backend | CPU cv | GPU ms | GPU source | GPU backend | GPU cv | faster |\n";
+  out << "|---:|---:|---|---|---:|---:|---|---|---:|---|\n";
+  for (int b : r.table.batch_sizes) {
+    out << "| " << b << " |";
+    for (const char* dev : kDevices) {
+      const Cell* c = r.table.find(dev, b);
+      if (!c) {
+        out << " - | | | |";
+        continue;
+      }
+      char cv[32] = "-";
+      if (c->source == Source::Measured) std::snprintf(cv, sizeof cv, "%.1f%%", 100.0 * c->stats.cv);
+      out << " " << format_ms(c->median_ms()) << " | " << source_name(c->source) << " | `" << c->backend << "` | " << cv << " |";
+    }
+    const auto f = faster_at(r.table, b);
+    out << " " << (f ? *f : std::string("-")) << " |\n";
   }
   return out.str();
 }

@@ -14,11 +14,25 @@ std::string format_ms(double ms);
 // "n/a" with why, and then "Faster hardware: unknown".
 std::string headline(const Table& table, int batch);
 
+// "Cheaper hardware: Z\n" by cost per million inferences at this batch size (and the two costs on the next
+// line); "" without prices.
+std::string cost_lines(const Table& table, int batch, const Prices& prices);
+
+// "Crossover: ..." in one line.
+std::string crossover_line(const Table& table);
+
 // Lines saying which cells are not measured here and why (reference cells, the file, the reason).
 std::string provenance_notes(const Results& results);
 
 // The whole table: one row per batch size, for each device the median, its source and noise.
 std::string table_text(const Table& table);
+
+// Everything `run` and `report` print for one batch size: the three lines, the cost line (with prices),
+// the crossover, notes on unmeasured cells, the table with its legend, and each backend's figures.
+std::string text_report(const Results& results, int batch);
+
+// The same as Markdown, for a pull-request comment: the three lines in bold, a table per device column.
+std::string markdown_report(const Results& results, int batch);
 
 // For every measured cell timed with more than one backend or with a device split, one line per backend:
 // its median and, on a GPU, device-only time and the copies. Empty when there is nothing to add.

@@ -38,13 +38,14 @@ void split_to_json(const DeviceSplit& d, Json& j) {
   j["d2h_ms"] = round6(d.d2h_ms);
 }
 
-Json cell_to_json(const Cell& c) {
+Json cell_to_json(const Cell& c, int batch, double usd_per_hour) {
   Json j;
   j["source"] = source_name(c.source);
   j["backend"] = c.backend;
   if (c.source == Source::Reference) {
     j["median_ms"] = round6(c.stats.median_ms);
     j["file"] = c.reference_file;
+    if (usd_per_hour > 0) j["usd_per_million"] = round6(usd_per_million(usd_per_hour, batch, c.median_ms()));
     return j;
   }
   if (!c.config.empty()) j["config"] = c.config;
@@ -61,6 +62,7 @@ Json cell_to_json(const Cell& c) {
   j["passes_per_sample"] = s.passes_per_sample;
   j["converged"] = s.converged;
   if (c.split) split_to_json(*c.split, j);
+  if (usd_per_hour > 0) j["usd_per_million"] = round6(usd_per_million(usd_per_hour, batch, c.median_ms()));
   if (c.floor_ms > 0) {
     j["floor_ms"] = round6(c.floor_ms);
     j["floor_bound"] = c.floor_bound;
@@ -247,7 +249,7 @@ Json to_json(const Results& r) {
     for (int b : r.table.batch_sizes) {
       if (const Cell* cell = r.table.find(dev, b)) {
         t[std::to_string(b)] = round6(cell->median_ms());
-        c[std::to_string(b)] = cell_to_json(*cell);
+        c[std::to_string(b)] = cell_to_json(*cell, b, r.prices.given() ? r.prices.for_device(dev) : 0.0);
       }
     }
     times[dev] = std::move(t);
@@ -258,6 +260,16 @@ Json to_json(const Results& r) {
   }
   j["inference_times_ms"] = std::move(times);
   j["faster"] = std::move(faster);
+  const Crossover x = crossover(r.table);
+  j["crossover"] = x.batch ? Json{{"batch", *x.batch}, {"how", x.how}} : Json{{"batch", nullptr}, {"why", x.how}};
+  if (r.prices.given()) {
+    j["prices_usd_per_hour"] = {{"CPU", r.prices.cpu_usd_per_hour}, {"GPU", r.prices.gpu_usd_per_hour}};
+    Json cheaper = Json::object();
+    for (int b : r.table.batch_sizes) {
+      if (auto c = cheaper_at(r.table, b, r.prices)) cheaper[std::to_string(b)] = *c;
+    }
+    j["cheaper"] = std::move(cheaper);
+  }
   j["cells"] = std::move(cells);
   Json model;
   model["layers"] = r.model.layers;
@@ -372,6 +384,11 @@ Results results_from_json(const Json& j, const std::string& what) {
   if (j.contains("machine") && j["machine"].is_object()) r.machine = j["machine"];
   if (j.contains("build") && j["build"].is_object()) r.build = j["build"];
   if (j.contains("run") && j["run"].is_object()) r.run = j["run"];
+  if (j.contains("prices_usd_per_hour")) {
+    const Json& p = j["prices_usd_per_hour"];
+    r.prices.cpu_usd_per_hour = number(p, "CPU", what + ": prices_usd_per_hour", true);
+    r.prices.gpu_usd_per_hour = number(p, "GPU", what + ": prices_usd_per_hour", true);
+  }
   if (j.contains("not_measured") && j["not_measured"].is_object()) {
     for (const auto& [dev, why] : j["not_measured"].items()) {
       if (why.is_string()) r.not_measured[dev] = why.get<std::string>();

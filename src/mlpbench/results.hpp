@@ -35,6 +35,7 @@ struct Results {
   Json build = Json::object();     // build_info()
   Json run = Json::object();       // start time, command line
   Table table;
+  Prices prices;                   // when given: cost per million inferences per cell, and `cheaper`
   std::map<std::string, std::string> not_measured;  // device -> why its column is not measured here
   std::vector<std::string> notes;  // anything else the reader must know (a backend left out, ...)
 };

@@ -2,6 +2,8 @@
 #include "mlpbench/table.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 
 namespace mlpbench {
 
@@ -33,6 +35,73 @@ Cell best_of(std::vector<BackendRun> runs) {
   c.split = best->split;
   c.runs = std::move(runs);
   return c;
+}
+
+double usd_per_million(double usd_per_hour, int batch, double latency_ms) {
+  const double inferences_per_hour = 3600.0 * batch / (latency_ms * 1e-3);
+  return usd_per_hour / inferences_per_hour * 1e6;
+}
+
+std::optional<std::string> cheaper_at(const Table& table, int batch, const Prices& prices) {
+  const Cell* cpu = table.find("CPU", batch);
+  const Cell* gpu = table.find("GPU", batch);
+  if (!cpu || !gpu || !prices.given()) return std::nullopt;
+  const double c = usd_per_million(prices.cpu_usd_per_hour, batch, cpu->median_ms());
+  const double g = usd_per_million(prices.gpu_usd_per_hour, batch, gpu->median_ms());
+  return g < c ? "GPU" : "CPU";
+}
+
+Crossover crossover(const Table& table) {
+  // log(GPU / CPU) at every batch size with both cells: > 0 the CPU is faster, < 0 the GPU is.
+  std::vector<int> batches;
+  std::vector<double> d;
+  bool any_reference = false;
+  for (int b : table.batch_sizes) {
+    const Cell* cpu = table.find("CPU", b);
+    const Cell* gpu = table.find("GPU", b);
+    if (!cpu || !gpu) continue;
+    any_reference = any_reference || cpu->source == Source::Reference || gpu->source == Source::Reference;
+    batches.push_back(b);
+    d.push_back(std::log(gpu->median_ms() / cpu->median_ms()));
+  }
+  Crossover x;
+  if (batches.size() < 2) {
+    x.how = "needs both a CPU and a GPU cell at two or more batch sizes, has " + std::to_string(batches.size());
+    return x;
+  }
+  const auto gpu_faster = [&](std::size_t i) { return d[i] < 0; };
+  int changes = 0;
+  std::size_t last_change = 0;
+  for (std::size_t i = 1; i < d.size(); ++i) {
+    if (gpu_faster(i) != gpu_faster(i - 1)) {
+      ++changes;
+      last_change = i;
+    }
+  }
+  const std::string range = std::to_string(batches.front()) + " to " + std::to_string(batches.back());
+  if (changes == 0) {
+    x.how = std::string("the lines never cross: the ") + (gpu_faster(0) ? "GPU" : "CPU") + " is faster at every batch size from " + range;
+    return x;
+  }
+  if (changes > 1) {
+    x.how = "the lines cross " + std::to_string(changes) + " times between batch sizes " + range;
+    return x;
+  }
+  if (!gpu_faster(last_change)) {
+    x.how = "the GPU is faster only below batch size " + std::to_string(batches[last_change]) + "; the CPU from there to " +
+            std::to_string(batches.back());
+    return x;
+  }
+  // One change, CPU-faster below it and GPU-faster from it on: interpolate log(b) where d crosses 0.
+  const std::size_t i = last_change;
+  const double l0 = std::log(static_cast<double>(batches[i - 1])), l1 = std::log(static_cast<double>(batches[i]));
+  x.exact = std::exp(l0 + (l1 - l0) * d[i - 1] / (d[i - 1] - d[i]));
+  x.batch = static_cast<int>(std::ceil(x.exact - 1e-9));
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4g", x.exact);
+  x.how = "interpolated on log axes between batch " + std::to_string(batches[i - 1]) + " (CPU faster) and " + std::to_string(batches[i]) +
+          " (GPU faster): " + buf + (any_reference ? "; uses reference cells" : "");
+  return x;
 }
 
 std::optional<std::string> faster_at(const Table& table, int batch) {

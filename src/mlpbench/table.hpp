@@ -65,4 +65,31 @@ struct Table {
 // A tie (equal medians) goes to the CPU: no need to buy a GPU for no gain.
 std::optional<std::string> faster_at(const Table& table, int batch);
 
+// Where the GPU overtakes the CPU: the smallest batch size from which the GPU stays faster, interpolated on
+// log-log axes between the last batch size where the CPU is faster and the first where the GPU is (and
+// stays), rounded up to a whole batch. No batch (and why) when the lines never cross, cross more than once,
+// or fewer than two batch sizes have both cells.
+struct Crossover {
+  std::optional<int> batch;
+  double exact = 0;   // the interpolated point, before rounding up
+  std::string how;    // with batch: how it was found; without: why there is none
+};
+Crossover crossover(const Table& table);
+
+// Hourly prices of the two machines, for the cost of a million inferences.
+struct Prices {
+  double cpu_usd_per_hour = 0;
+  double gpu_usd_per_hour = 0;
+  bool given() const { return cpu_usd_per_hour > 0 && gpu_usd_per_hour > 0; }
+  double for_device(const std::string& device) const { return device == "GPU" ? gpu_usd_per_hour : cpu_usd_per_hour; }
+};
+
+// USD per million inferences on a machine at `usd_per_hour` when one forward of `batch` rows takes
+// `latency_ms`: price / (3600 * batch / latency_s) * 1e6.
+double usd_per_million(double usd_per_hour, int batch, double latency_ms);
+
+// "CPU" or "GPU" by the smaller cost per million inferences at this batch size; nullopt without both cells
+// or prices. A tie goes to the CPU.
+std::optional<std::string> cheaper_at(const Table& table, int batch, const Prices& prices);
+
 }  // namespace mlpbench

@@ -1,0 +1,107 @@
+// Deciding: the crossover on synthetic tables (crosses once, never, twice, reference-only columns) and the
+// cost arithmetic; the Markdown report's shape.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "mlpbench/report.hpp"
+#include "mlpbench/table.hpp"
+
+using namespace mlpbench;
+using ::testing::HasSubstr;
+
+namespace {
+
+Cell cell(double ms, Source source = Source::Measured) {
+  Cell c;
+  c.source = source;
+  c.backend = "test";
+  c.stats.median_ms = ms;
+  return c;
+}
+
+Table table_of(const std::vector<int>& batches, const std::vector<double>& cpu, const std::vector<double>& gpu) {
+  Table t;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    if (cpu[i] > 0) t.set("CPU", batches[i], cell(cpu[i]));
+    if (gpu[i] > 0) t.set("GPU", batches[i], cell(gpu[i]));
+  }
+  return t;
+}
+
+}  // namespace
+
+TEST(Crossover, CrossesOnceInterpolatedOnLogAxes) {
+  // CPU 1 ms at 10, 10 ms at 100; GPU 4 ms at both: log ratio +1.386 at 10, -0.916 at 100.
+  const Table t = table_of({1, 10, 100, 1000}, {0.1, 1, 10, 100}, {4, 4, 4, 8});
+  const Crossover x = crossover(t);
+  ASSERT_TRUE(x.batch) << x.how;
+  const double d0 = std::log(4.0 / 1), d1 = std::log(4.0 / 10);
+  const double expected = std::exp(std::log(10.0) + (std::log(100.0) - std::log(10.0)) * d0 / (d0 - d1));
+  EXPECT_NEAR(x.exact, expected, 1e-9);  // = 40 exactly: GPU and CPU both 4 ms there
+  EXPECT_NEAR(x.exact, 40.0, 1e-9);
+  EXPECT_EQ(*x.batch, 40);
+  EXPECT_THAT(x.how, HasSubstr("between batch 10 (CPU faster) and 100 (GPU faster)"));
+}
+
+TEST(Crossover, NeverCrosses) {
+  const Crossover gpu_always = crossover(table_of({1, 10, 100}, {50, 400, 3500}, {30, 100, 800}));
+  EXPECT_FALSE(gpu_always.batch);
+  EXPECT_THAT(gpu_always.how, HasSubstr("never cross: the GPU is faster at every batch size from 1 to 100"));
+  const Crossover cpu_always = crossover(table_of({1, 10, 100}, {0.01, 0.06, 0.6}, {30, 100, 800}));
+  EXPECT_FALSE(cpu_always.batch);
+  EXPECT_THAT(cpu_always.how, HasSubstr("the CPU is faster at every batch size"));
+}
+
+TEST(Crossover, CrossesTwiceOrTheWrongWay) {
+  const Crossover twice = crossover(table_of({1, 10, 100, 1000}, {1, 5, 10, 50}, {2, 2, 20, 20}));
+  EXPECT_FALSE(twice.batch);
+  EXPECT_THAT(twice.how, HasSubstr("cross 3 times"));
+  const Crossover wrong_way = crossover(table_of({1, 10, 100}, {2, 2, 2}, {1, 3, 4}));
+  EXPECT_FALSE(wrong_way.batch);
+  EXPECT_THAT(wrong_way.how, HasSubstr("the GPU is faster only below batch size 10"));
+}
+
+TEST(Crossover, ReferenceColumnWithoutCellsAtTheSweepsSizes) {
+  // A sweep at 2, 4, 8 against a reference GPU column that holds only 1, 10, 100: no batch has both.
+  Table t = table_of({2, 4, 8}, {1, 2, 4}, {0, 0, 0});
+  for (int b : {1, 10, 100}) t.set("GPU", b, cell(30, Source::Reference));
+  const Crossover x = crossover(t);
+  EXPECT_FALSE(x.batch);
+  EXPECT_THAT(x.how, HasSubstr("two or more batch sizes, has 0"));
+}
+
+TEST(Cost, UsdPerMillionInferences) {
+  // $3.6 an hour, 10 rows in 1 ms: 36e6 inferences an hour -> $0.1 per million.
+  EXPECT_NEAR(usd_per_million(3.6, 10, 1.0), 0.1, 1e-12);
+  EXPECT_NEAR(usd_per_million(0.1, 10, 400), 0.1 / 90000 * 1e6, 1e-12);
+  const Table t = table_of({10}, {400}, {100});
+  EXPECT_EQ(cheaper_at(t, 10, Prices{0.1, 3.0}), "CPU");  // $1.11 vs $8.33
+  EXPECT_EQ(cheaper_at(t, 10, Prices{1.0, 1.0}), "GPU");
+  EXPECT_FALSE(cheaper_at(t, 10, Prices{}));
+  EXPECT_FALSE(cheaper_at(t, 1, Prices{1, 1}));
+  EXPECT_EQ(cost_lines(t, 10, Prices{0.1, 3.0}), "Cheaper hardware: CPU\n(USD per million inferences at batch 10: CPU 1.111, GPU 8.333)\n");
+  EXPECT_EQ(cost_lines(t, 10, Prices{}), "");
+}
+
+TEST(Markdown, ThreeBoldLinesAndATableRowPerBatch) {
+  Results r;
+  r.table = table_of({1, 10, 100}, {50, 400, 3500}, {30, 100, 800});
+  const std::string md = markdown_report(r, 10);
+  EXPECT_THAT(md, ::testing::StartsWith("**CPU time: 400 ms**  \n**GPU time: 100 ms**  \n**Faster hardware: GPU**  \n"));
+  std::istringstream in(md);
+  std::string line;
+  int header = 0, rule = 0, rows = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("| batch |", 0) == 0) ++header;
+    else if (line.rfind("|---", 0) == 0) ++rule;
+    else if (line.rfind("| ", 0) == 0) {
+      ++rows;
+      EXPECT_EQ(std::count(line.begin(), line.end(), '|'), 11) << line;  // 10 columns
+    }
+  }
+  EXPECT_EQ(header, 1);
+  EXPECT_EQ(rule, 1);
+  EXPECT_EQ(rows, 3);
+}

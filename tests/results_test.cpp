@@ -231,8 +231,8 @@ TEST(Results, FileOriginAndNoteSurvive) {
 TEST(Results, KeyOrderIsStable) {
   const Results in = sample_results();
   const Json j = to_json(in);
-  EXPECT_EQ(keys_of(j), (std::vector<std::string>{"schema", "inference_times_ms", "faster", "cells", "model", "machine", "build", "run",
-                                                  "not_measured", "notes"}));
+  EXPECT_EQ(keys_of(j), (std::vector<std::string>{"schema", "inference_times_ms", "faster", "crossover", "cells", "model", "machine", "build",
+                                                  "run", "not_measured", "notes"}));
   EXPECT_EQ(j["schema"], "mlpbench/1");
   EXPECT_EQ(keys_of(j["inference_times_ms"]), (std::vector<std::string>{"CPU", "GPU"}));
   EXPECT_EQ(keys_of(j["inference_times_ms"]["CPU"]), (std::vector<std::string>{"1", "10", "100"}));  // numeric, not text order

@@ -1,0 +1,102 @@
+// What the bench/ programs share: the model (784-512-512-10, or MLPBENCH_LAYERS, seed 1), the failure flag
+// that makes a program exit 3, the check gate, the timing (the measurement core's wall_clock +
+// calibrate_passes through UseManualTime, as `mlpbench run` times), registration at batch 1, 10, 100,
+// BM_forward for a Backend, and main's common part. Header-only: each bench program is one translation unit.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "mlpbench/backend.hpp"
+#include "mlpbench/check.hpp"
+#include "mlpbench/measure.hpp"
+#include "mlpbench/parse.hpp"
+#include "mlpbench/runner.hpp"
+
+namespace mlpbench::bench {
+
+// Set when a benchmark fails its check or throws: the program then exits 3, so a smoke run can't pass on
+// a wrong backend (Google Benchmark itself exits 0 after SkipWithError).
+inline bool g_failed = false;
+
+inline void fail(benchmark::State& state, const std::string& why) {
+  g_failed = true;
+  state.SkipWithError(why.c_str());
+}
+
+// Whether an output passed its check; a failure is reported (SkipWithError, exit 3) and must not be timed.
+inline bool passed(benchmark::State& state, const CheckResult& c) {
+  if (!c.ok) fail(state, "wrong output, not timed: " + c.first_mismatches);
+  return c.ok;
+}
+
+inline std::vector<int> bench_widths() {
+  const char* env = std::getenv("MLPBENCH_LAYERS");
+  std::vector<int> w = env ? parse_int_list(env, "MLPBENCH_LAYERS", 1, kMaxWidth) : std::vector<int>{784, 512, 512, 10};
+  validate_widths(w);
+  return w;
+}
+
+// Times one forward pass (`pass`, already checked) of `batch` rows; `label` says how it is configured.
+inline void time_forward(benchmark::State& state, std::function<void()> pass, const Model& model, int batch, const std::string& label) {
+  const TimedRun timed = wall_clock(std::move(pass));
+  const int passes = calibrate_passes(timed, MeasureConfig{}.min_sample_s);
+  for (auto _ : state) state.SetIterationTime(timed(passes) / passes);
+  state.counters["FLOP/s"] = benchmark::Counter(model.flops_per_sample() * batch, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["passes/sample"] = passes;
+  state.SetLabel(label);
+}
+
+// Registers BM_forward/<name>/<batch> for batch 1, 10, 100: fn(state, args...), manual time, in us.
+template <class Fn, class... Args>
+void register_forward(const std::string& name, Fn fn, Args... args) {
+  benchmark::RegisterBenchmark(("BM_forward/" + name).c_str(), fn, args...)
+      ->Arg(1)->Arg(10)->Arg(100)->UseManualTime()->Unit(benchmark::kMicrosecond);
+}
+
+// x [batch, in] -> y [batch, out] through `backend`, after checking it against the CPU backend (itself
+// checked against the double-precision reference).
+inline void BM_forward(benchmark::State& state, Backend* backend, const Model* model) {
+  const int batch = static_cast<int>(state.range(0));
+  const std::vector<float> x = make_seeded_input(batch, model->input_width(), 1);
+  std::vector<float> y(static_cast<std::size_t>(batch) * model->output_width());
+  try {
+    backend->prepare(*model, batch);
+    auto cpu = make_cpu_backend(0);
+    cpu->prepare(*model, batch);
+    std::vector<float> expected(y.size());
+    check_cpu_backend(*cpu, *model, x, batch, expected);
+    backend->forward(x.data(), y.data(), batch);
+    if (!passed(state, check_close(y.data(), expected.data(), y.size(), tolerance_for(backend->precision())))) return;
+  } catch (const std::exception& e) {
+    return fail(state, e.what());
+  }
+  time_forward(state, [&] { backend->forward(x.data(), y.data(), batch); }, *model, batch, backend->config());
+}
+
+// A bench program's main: flags, the model, `add(model)` registers the benchmarks (the model lives until
+// exit), then runs them. Returns the exit code: 0, 2 (bad flag or setup), 3 (a benchmark failed its check).
+inline int bench_main(int argc, char** argv, const char* program, const std::function<void(const Model&)>& add) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  try {
+    static const Model model = make_seeded_model(bench_widths(), 1);
+    std::string layers;
+    for (int w : model.widths()) layers += (layers.empty() ? "" : ",") + std::to_string(w);
+    benchmark::AddCustomContext("mlpbench.layers", layers);
+    add(model);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", program, e.what());
+    return 2;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return g_failed ? 3 : 0;
+}
+
+}  // namespace mlpbench::bench

@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev       # results JSON, safetensors headers
   libcli11-dev             # the command line
   libgtest-dev googletest  # tests (GTest::gtest_main)
+  libexpat1-dev            # tests: plot_test parses the SVG chart (expat::expat)
   libbenchmark-dev         # bench/ (benchmark::benchmark)
   libssl-dev               # sha256 of weight files (OpenSSL::Crypto)
   libomp-dev               # OpenMP runtime for clang builds (GCC brings libgomp)

@@ -3,6 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -298,4 +304,24 @@ TEST_F(Cli, ExportedWeightsAreTheSeededModel) {
     EXPECT_EQ(exported.layers[i].bias, seeded.layers[i].bias) << i;
   }
   expect_usage_error(mlpbench("export-weights --out w.safetensors"), "--force");
+}
+
+TEST_F(Cli, InterruptedRunLeavesNoFile) {
+  // SIGINT, then SIGTERM, half a second into a run that would take seconds: no results file, no temporary file.
+  for (int sig : {SIGINT, SIGTERM}) {
+    const std::string out = (dir_ / "r.json").string();
+    const char* argv[] = {MLPBENCH_EXE, "run", "--batch-sizes", "1,2,3,4,5", "--out", out.c_str(), nullptr};
+    pid_t pid = 0;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    ASSERT_EQ(posix_spawn(&pid, MLPBENCH_EXE, &actions, nullptr, const_cast<char* const*>(argv), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    ::usleep(500000);
+    ASSERT_EQ(::kill(pid, sig), 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == sig) << "status " << status;
+    EXPECT_TRUE(files().empty()) << ::testing::PrintToString(files());
+  }
 }

@@ -45,17 +45,20 @@ TEST(CpuFloor, WeightsFromTheLevelTheyFit) {
   EXPECT_EQ(f->bound, "L2");
   const double bytes = 4.0 * small.parameter_count() + 4.0 * (256 + 10);
   EXPECT_NEAR(f->ms, (bytes / 200e9 + 2e-6) * 1e3, 1e-9);
-  // 2.68 MB: L3.
-  f = cpu_floor(roof, 2, make_seeded_model({784, 512, 512, 10}, 1), 1);
+  // 2.68 MB: 2 MiB from the two L2s, the rest from L3.
+  const Model mid = make_seeded_model({784, 512, 512, 10}, 1);
+  f = cpu_floor(roof, 2, mid, 1);
   ASSERT_TRUE(f);
   EXPECT_EQ(f->bound, "L3");
-  // 40 MB: 32 MiB at L3 speed, the rest from DRAM.
+  const double mid_bytes = 4.0 * mid.parameter_count() + 4.0 * (784 + 10);
+  EXPECT_NEAR(f->ms, ((2 << 20) / 200e9 + (mid_bytes - (2 << 20)) / 100e9 + 2e-6) * 1e3, 1e-9);
+  // 40 MB: 2 MiB from L2, 30 MiB from L3, the rest from DRAM.
   const Model big = make_seeded_model({2500, 2000, 2500}, 1);
   f = cpu_floor(roof, 2, big, 1);
   ASSERT_TRUE(f);
   EXPECT_EQ(f->bound, "DRAM");
   const double big_bytes = 4.0 * big.parameter_count() + 4.0 * (2500 + 2500);
-  EXPECT_NEAR(f->ms, ((32 << 20) / 100e9 + (big_bytes - (32 << 20)) / 20e9 + 1.5e-6) * 1e3, 1e-9);
+  EXPECT_NEAR(f->ms, ((2 << 20) / 200e9 + (30 << 20) / 100e9 + (big_bytes - (32 << 20)) / 20e9 + 1.5e-6) * 1e3, 1e-9);
   // bf16 weights halve the weight bytes.
   const auto half = cpu_floor(roof, 2, big, 1, 2.0);
   ASSERT_TRUE(half);

@@ -18,13 +18,16 @@
 #include "mlpbench/backend.hpp"
 #include "mlpbench/build_info.hpp"
 #include "mlpbench/check.hpp"
+#include "mlpbench/compare.hpp"
 #include "mlpbench/errors.hpp"
 #include "mlpbench/machine.hpp"
 #include "mlpbench/parse.hpp"
+#include "mlpbench/plot.hpp"
 #include "mlpbench/report.hpp"
 #include "mlpbench/results.hpp"
 #include "mlpbench/runner.hpp"
 #include "mlpbench/safetensors.hpp"
+#include "mlpbench/warnings.hpp"
 
 namespace mlpbench {
 namespace {
@@ -32,7 +35,8 @@ namespace {
 constexpr int kMaxBatch = 1 << 24;
 
 const char* kExitCodes =
-    "Exit codes: 0 ok, 2 bad usage or input (one line on stderr says what and where), 3 runtime or device failure.";
+    "Exit codes: 0 ok, 1 regression (compare: a measured cell significantly slower by more than --threshold), 2 bad usage or input (one "
+    "line on stderr says what and where), 3 runtime or device failure.";
 
 std::string shell_quote(const std::string& s) {
   if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=,:+") == std::string::npos) return s;
@@ -174,8 +178,15 @@ int cmd_run(const ModelOptions& mo, const RunOptions& ro, const PriceOptions& po
   const MachineRoof roof = machine_roof(threads, gpu.backends.empty() ? "" : gpu.gpu_name, measure_gpu_roof, /*refresh=*/false);
   config.roof = &roof;
 
+  const bool on_gpu = !gpu.backends.empty();
+  const GpuClocks clocks_start = on_gpu ? read_gpu_clocks() : GpuClocks{};
   Results r = run_benchmark(model, config, std::move(gpu));
+  const GpuClocks clocks_end = on_gpu ? read_gpu_clocks() : GpuClocks{};
   if (config.log) std::fprintf(stderr, "\r\x1b[K");
+  add_warnings(r, threads, clock_read_ns(), clocks_start, clocks_end);
+  if (clocks_start.valid) {
+    r.machine["gpu_clocks_mhz"] = {{"start", clocks_start.sm_mhz}, {"end", clocks_end.sm_mhz}, {"max", clocks_start.sm_max_mhz}};
+  }
   if (prices) r.prices = *prices;
   r.run["started_utc"] = utc_iso8601(start);
   r.run["command"] = cmdline;
@@ -285,6 +296,26 @@ int cmd_report(const std::string& from, const std::string& batch_size_text, cons
   return kExitOk;
 }
 
+std::vector<std::pair<std::string, Results>> read_all(const std::vector<std::string>& files) {
+  std::vector<std::pair<std::string, Results>> all;
+  for (const std::string& f : files) all.emplace_back(f, read_results(f));
+  return all;
+}
+
+int cmd_compare(const std::vector<std::string>& files, double threshold) {
+  if (files.size() < 2) throw InputError("compare: give a BASE and at least one NEW results file");
+  const Comparison c = compare_results(read_all(files), threshold);
+  std::cout << comparison_text(c);
+  return c.regression ? kExitRegression : kExitOk;
+}
+
+int cmd_plot(const std::vector<std::string>& files, const std::string& out, bool force) {
+  if (!force && std::filesystem::exists(out)) throw InputError("output '" + out + "' exists; pass --force to replace it");
+  write_text_atomic(out, plot_svg(read_all(files)), force);
+  std::cout << "Wrote " << out << "\n";
+  return kExitOk;
+}
+
 int main_impl(int argc, char** argv) {
   CLI::App app{
       "mlpbench: times a dense MLP forward pass on the CPU (Eigen + OpenMP) and on an NVIDIA GPU (CUDA, cuBLASLt) "
@@ -338,6 +369,22 @@ int main_impl(int argc, char** argv) {
   mach->add_option("--threads", machine_threads, "Thread counts to measure (0: every core); 1 and all cores are always measured")->capture_default_str();
   mach->add_flag("--refresh", machine_refresh, "Measure again even if cached");
 
+  std::vector<std::string> compare_files;
+  double threshold = 5;
+  CLI::App* cmp = app.add_subcommand("compare", "Compare results files cell by cell (Mann-Whitney U on the samples); exit 1 on a significant slowdown");
+  cmp->add_option("files", compare_files, "BASE.json NEW.json [MORE.json ...]: with more than two, one column per file")->required()->expected(2, -1);
+  cmp->add_option("--threshold", threshold, "Slowdown in percent that counts as a regression when significant")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+
+  std::vector<std::string> plot_files;
+  std::string plot_out;
+  bool plot_force = false;
+  CLI::App* plt = app.add_subcommand("plot", "Draw latency and throughput against batch size (log-log) as a standalone SVG");
+  plt->add_option("files", plot_files, "Results files, one line per device and file")->required()->expected(1, -1);
+  plt->add_option("--out", plot_out, "SVG file to write")->required();
+  plt->add_flag("--force", plot_force, "Replace --out if it exists");
+
   std::string from, report_batch = "10", report_format = "text";
   CLI::App* report = app.add_subcommand("report", "Print the three headline lines and the table of a results file");
   report->add_option("--from", from, "Results JSON written by `mlpbench run` (or results/reference.json)")->required();
@@ -361,6 +408,8 @@ int main_impl(int argc, char** argv) {
   }
 
   if (*run) return cmd_run(run_model, ro, run_prices, command_line(argc, argv));
+  if (*cmp) return cmd_compare(compare_files, threshold);
+  if (*plt) return cmd_plot(plot_files, plot_out, plot_force);
   if (*mach) return cmd_machine(machine_threads, machine_refresh);
   if (*exp) return cmd_export(export_model, export_out, export_force);
   if (*infer) return cmd_infer(infer_model, input, output, infer_device, infer_precision, infer_force);
@@ -372,6 +421,7 @@ int main_impl(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace mlpbench;
+  install_interrupt_cleanup();
   try {
     return main_impl(argc, argv);
   } catch (const InputError& e) {

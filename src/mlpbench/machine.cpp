@@ -335,19 +335,14 @@ std::optional<Floor> cpu_floor(const CpuRoof& roof, int threads, const Model& mo
   const double compute_s = flops / (t->fma_gflops_per_core * 1e9 * threads);
   const double io = 4.0 * batch * (model.input_width() + model.output_width());
   const double bytes = weight_bytes(model, bytes_per_weight) + io;
-  const int cores_used = std::min(threads, roof.cores);
-  double memory_s;
-  std::string level;
-  if (bytes <= roof.l2_bytes_per_core * cores_used) {
-    memory_s = bytes / (t->l2_gbs * 1e9);
-    level = "L2";
-  } else if (bytes <= roof.l3_bytes) {
-    memory_s = bytes / (t->l3_gbs * 1e9);
-    level = "L3";
-  } else {  // at best L3 holds what it can and the rest streams from DRAM
-    memory_s = roof.l3_bytes / (t->l3_gbs * 1e9) + (bytes - roof.l3_bytes) / (t->dram_gbs * 1e9);
-    level = "DRAM";
-  }
+  // At best each level holds what it can: the threads' L2s first, then L3, the rest from DRAM; each part
+  // is read at its level's bandwidth. The bound named is the slowest level touched.
+  const double l2 = roof.l2_bytes_per_core * std::min(threads, roof.cores);
+  const double in_l2 = std::min(bytes, l2);
+  const double in_l3 = std::min(bytes - in_l2, std::max(0.0, roof.l3_bytes - in_l2));
+  const double in_dram = bytes - in_l2 - in_l3;
+  const double memory_s = in_l2 / (t->l2_gbs * 1e9) + in_l3 / (t->l3_gbs * 1e9) + in_dram / (t->dram_gbs * 1e9);
+  const std::string level = in_dram > 0 ? "DRAM" : in_l3 > 0 ? "L3" : "L2";
   const double overhead_s = (t->fork_join_us + (static_cast<double>(model.layers.size()) - 1) * t->barrier_us) * 1e-6;
   Floor f;
   f.ms = (std::max(compute_s, memory_s) + overhead_s) * 1e3;

@@ -3,9 +3,9 @@
 //
 //   floor = max(FLOPs / peak, bytes / bandwidth of the level the weights live in) + unavoidable overheads
 //
-// CPU: peak = measured per-core FMA peak x threads; the weights (+ input and output) are read from L2 if
-// they fit the threads' L2, else from L3, else what exceeds L3 from DRAM; overheads = one OpenMP fork/join
-// + a barrier between layers. GPU: peak from the device's SM count and clock for the precision; weights
+// CPU: peak = measured per-core FMA peak x threads; the weights (+ input and output) are read at best from
+// the threads' L2s as far as they hold them, the rest from L3, what exceeds L3 from DRAM; overheads = one
+// OpenMP fork/join + a barrier between layers. GPU: peak from the device's SM count and clock for the precision; weights
 // from L2 if they fit it, else HBM (both measured); overhead = a measured graph launch holding a 4-byte
 // H2D and D2H copy, synchronized.
 #pragma once

@@ -49,6 +49,18 @@ int calibrate_passes(const TimedRun& timed, double min_sample_s) {
   return passes;
 }
 
+double clock_read_ns() {
+  std::vector<double> per_read;
+  for (int t = 0; t < 15; ++t) {
+    const int n = 1000;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) (void)Clock::now();
+    per_read.push_back(std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / (n + 1));
+  }
+  std::sort(per_read.begin(), per_read.end());
+  return per_read[per_read.size() / 2];
+}
+
 double quantile_sorted(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) throw std::invalid_argument("quantile of no samples");
   const double pos = q * static_cast<double>(sorted.size() - 1);

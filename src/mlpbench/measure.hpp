@@ -53,6 +53,9 @@ Stats measure(const TimedRun& timed, const MeasureConfig& config);
 // Statistics of samples given per pass in ms (at least one sample).
 Stats summarize(std::vector<double> samples_ms, int passes_per_sample);
 
+// Nanoseconds one steady_clock read costs here (the median of a few thousand back-to-back reads).
+double clock_read_ns();
+
 // Linear-interpolated quantile (type 7, as numpy's default) of sorted values, q in [0, 1].
 double quantile_sorted(const std::vector<double>& sorted, double q);
 

@@ -146,11 +146,26 @@ std::string backend_details(const Table& table) {
   return out.str();
 }
 
+// "Warning: ..." lines: the run's, then each cell's.
+std::string warning_lines(const Results& r) {
+  std::string out;
+  for (const std::string& w : r.warnings) out += "Warning: " + w + "\n";
+  for (const char* dev : kDevices) {
+    for (int b : r.table.batch_sizes) {
+      const Cell* c = r.table.find(dev, b);
+      if (!c) continue;
+      for (const std::string& w : c->warnings) out += "Warning: " + std::string(dev) + " batch " + std::to_string(b) + ": " + w + "\n";
+    }
+  }
+  return out;
+}
+
 std::string text_report(const Results& r, int batch) {
+  const std::string warnings = warning_lines(r);
   return headline(r.table, batch) + cost_lines(r.table, batch, r.prices) + crossover_line(r.table) + provenance_notes(r) + "\n" +
          table_text(r.table) +
          "(floor: the machine's floor for the cell / its median; 100% is as fast as this machine allows, see `mlpbench machine`)\n" +
-         backend_details(r.table);
+         backend_details(r.table) + (warnings.empty() ? "" : "\n" + warnings);
 }
 
 std::string markdown_report(const Results& r, int batch) {

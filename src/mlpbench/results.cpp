@@ -8,7 +8,9 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -63,6 +65,7 @@ Json cell_to_json(const Cell& c, int batch, double usd_per_hour) {
   j["converged"] = s.converged;
   if (c.split) split_to_json(*c.split, j);
   if (usd_per_hour > 0) j["usd_per_million"] = round6(usd_per_million(usd_per_hour, batch, c.median_ms()));
+  if (!c.warnings.empty()) j["warnings"] = c.warnings;
   if (c.floor_ms > 0) {
     j["floor_ms"] = round6(c.floor_ms);
     j["floor_bound"] = c.floor_bound;
@@ -161,6 +164,11 @@ Cell cell_from_json(const Json& j, const std::string& what, const std::string& f
     if (!j["converged"].is_boolean()) bad(what, "\"converged\" must be true or false");
     s.converged = j["converged"].get<bool>();
   }
+  if (j.contains("warnings") && j["warnings"].is_array()) {
+    for (const Json& w : j["warnings"]) {
+      if (w.is_string()) c.warnings.push_back(w.get<std::string>());
+    }
+  }
   if (j.contains("floor_ms")) {
     c.floor_ms = number(j, "floor_ms", what, true);
     c.floor_bound = j.contains("floor_bound") ? string_member(j, "floor_bound", what) : "";
@@ -203,6 +211,15 @@ Cell cell_from_json(const Json& j, const std::string& what, const std::string& f
 }
 
 std::string errno_text() { return std::strerror(errno); }
+
+// The temporary file being written, for the signal handler (a plain pointer: async-signal-safe to read).
+std::atomic<const char*> g_temp_file{nullptr};
+
+extern "C" void remove_temp_and_reraise(int sig) {
+  if (const char* p = g_temp_file.load()) ::unlink(p);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
 
 std::string read_file_text(const std::string& path) {
   std::error_code ec;  // a folder opens and reads as empty, which would be reported as invalid JSON
@@ -293,6 +310,7 @@ Json to_json(const Results& r) {
     j["not_measured"] = std::move(nm);
   }
   if (!r.notes.empty()) j["notes"] = r.notes;
+  if (!r.warnings.empty()) j["warnings"] = r.warnings;
   return j;
 }
 
@@ -394,6 +412,11 @@ Results results_from_json(const Json& j, const std::string& what) {
       if (why.is_string()) r.not_measured[dev] = why.get<std::string>();
     }
   }
+  if (j.contains("warnings") && j["warnings"].is_array()) {
+    for (const Json& w : j["warnings"]) {
+      if (w.is_string()) r.warnings.push_back(w.get<std::string>());
+    }
+  }
   if (j.contains("notes") && j["notes"].is_array()) {
     for (const Json& n : j["notes"]) {
       if (n.is_string()) r.notes.push_back(n.get<std::string>());
@@ -402,8 +425,7 @@ Results results_from_json(const Json& j, const std::string& what) {
   return r;
 }
 
-Results read_results(const std::string& path) {
-  const std::string text = read_file_text(path);
+Results parse_results_text(const std::string& text, const std::string& what) {
   Json j;
   try {
     j = Json::parse(text);
@@ -411,10 +433,16 @@ Results read_results(const std::string& path) {
     // nlohmann's message is "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
     std::string msg = e.what();
     const auto pos = msg.find("] ");
-    throw InputError("results file '" + path + "' is not valid JSON: " + (pos == std::string::npos ? msg : msg.substr(pos + 2)));
+    throw InputError(what + " is not valid JSON: " + (pos == std::string::npos ? msg : msg.substr(pos + 2)));
   }
-  return results_from_json(j, "results file '" + path + "'");
+  try {
+    return results_from_json(j, what);
+  } catch (const nlohmann::json::exception& e) {  // a value of the wrong type somewhere the checks don't name
+    throw InputError(what + ": " + e.what());
+  }
 }
+
+Results read_results(const std::string& path) { return parse_results_text(read_file_text(path), "results file '" + path + "'"); }
 
 void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes, bool force) {
   namespace fs = std::filesystem;
@@ -429,10 +457,12 @@ void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t
   std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
   const int fd = ::mkstemp(tmpl.data());
   if (fd < 0) throw RuntimeError("cannot write in '" + dir.string() + "': " + errno_text());
+  g_temp_file.store(tmpl.c_str());
   struct Cleanup {  // removes the temporary file on every path that doesn't rename it into place
     std::string path;
     bool armed = true;
     ~Cleanup() {
+      g_temp_file.store(nullptr);
       if (armed) ::unlink(path.c_str());
     }
   } cleanup{tmpl};
@@ -460,6 +490,14 @@ void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t
     ::unlink(tmpl.c_str());
   }
   cleanup.armed = false;
+}
+
+void install_interrupt_cleanup() {
+  struct sigaction sa {};
+  sa.sa_handler = remove_temp_and_reraise;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
 }
 
 void write_text_atomic(const std::string& path, const std::string& text, bool force) {

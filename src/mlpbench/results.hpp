@@ -38,6 +38,7 @@ struct Results {
   Prices prices;                   // when given: cost per million inferences per cell, and `cheaper`
   std::map<std::string, std::string> not_measured;  // device -> why its column is not measured here
   std::vector<std::string> notes;  // anything else the reader must know (a backend left out, ...)
+  std::vector<std::string> warnings;  // run-wide measurement warnings (warnings.hpp); cells hold their own
 };
 
 Json to_json(const Results& results);
@@ -49,11 +50,17 @@ std::string dump_json(const Json& json);
 // Validates and reads; `what` names the source in errors. Throws InputError.
 Results results_from_json(const Json& json, const std::string& what);
 Results read_results(const std::string& path);
+// The text of a results file (as read_results reads it): every JSON or schema error is an InputError.
+Results parse_results_text(const std::string& text, const std::string& what);
 
 // Writes JSON (two-space indent, trailing newline) through a temporary file in the target's folder.
 // Throws InputError if `path` exists and !force; RuntimeError if the folder can't be written.
 // Creates the parent folder if it is missing.
 void write_text_atomic(const std::string& path, const std::string& text, bool force);
+
+// SIGINT/SIGTERM handlers that remove the temporary file of a write in progress, then end the process as
+// the signal would: an interrupted run never leaves a partial or temporary file behind.
+void install_interrupt_cleanup();
 void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes, bool force);
 
 // CPU model, cores, threads used, OS/kernel, host; GPU name, driver, runtime when given.

@@ -43,6 +43,7 @@ struct Cell {
   std::vector<BackendRun> runs;      // measured: every backend timed for this cell, headline included
   double floor_ms = 0;               // measured: the least time this forward could take here (machine.hpp); 0: unknown
   std::string floor_bound;           // what sets the floor: compute, L2, L3, DRAM, HBM
+  std::vector<std::string> warnings; // measured: what makes this number less trustworthy (warnings.hpp)
   double efficiency() const { return floor_ms > 0 && stats.median_ms > 0 ? floor_ms / stats.median_ms : 0; }
 
   double median_ms() const { return stats.median_ms; }

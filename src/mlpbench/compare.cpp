@@ -1,0 +1,258 @@
+// See compare.hpp. Comparing results files cell by cell: the ratio NEW/BASE of the medians, a two-sided
+// Mann-Whitney U test on the stored samples (samples_ms) for significance, a verdict, and the text of it all.
+// The test needs no distribution and no equal variances: benchmark samples are skewed (a floor and a long
+// tail), which is why Google Benchmark's tools/compare.py uses the same test (through scipy).
+#include "mlpbench/compare.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+#include <utility>
+
+#include "mlpbench/errors.hpp"
+#include "mlpbench/report.hpp"
+
+namespace mlpbench {
+
+// Matches scipy.stats.mannwhitneyu(a, b, alternative='two-sided', method='asymptotic') (use_continuity=True,
+// its default), term by term as scipy computes it: ranks of the pooled samples with ties given their average
+// rank; U1 = R1 - n1(n1+1)/2 (scipy's returned statistic); mu = n1 n2 / 2; the tie-corrected variance
+// sigma^2 = n1 n2 / 12 * ((n+1) - sum(t^3 - t) / (n(n-1))) over the groups of t tied values; scipy takes
+// U = max(U1, U2) = mu + |U1 - mu|, z = (U - mu - 0.5) / sigma and p = 2 * sf(z) clipped to [0, 1]. So
+// z = (|U1 - mu| - 0.5) / sigma here, and p = erfc(z / sqrt 2) = 2 (1 - Phi(z)), clipped to 1 when z < 0
+// (|U1 - mu| = 0, where scipy also says 1). All values equal (sigma = 0): p = 1, as scipy's clipped result.
+// compare.py calls mannwhitneyu(x, y, alternative='two-sided'), whose default method='auto' is this asymptotic
+// test whenever both sides have more than 8 samples or there are ties; our runs take at least 10 samples.
+std::optional<MannWhitney> mann_whitney(const std::vector<double>& a, const std::vector<double>& b) {
+  const double n1 = static_cast<double>(a.size()), n2 = static_cast<double>(b.size()), n = n1 + n2;
+  if (a.size() < 3 || b.size() < 3) return std::nullopt;
+  std::vector<std::pair<double, bool>> pooled;  // (value, from a)
+  pooled.reserve(a.size() + b.size());
+  for (double v : a) pooled.emplace_back(v, true);
+  for (double v : b) pooled.emplace_back(v, false);
+  std::sort(pooled.begin(), pooled.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  double r1 = 0, ties = 0;  // rank sum of a; sum of t^3 - t over tie groups
+  for (std::size_t i = 0; i < pooled.size();) {
+    std::size_t j = i;
+    while (j < pooled.size() && pooled[j].first == pooled[i].first) ++j;
+    const double rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2;  // mean of ranks i+1 .. j
+    for (std::size_t k = i; k < j; ++k) r1 += pooled[k].second ? rank : 0.0;
+    const double t = static_cast<double>(j - i);
+    ties += t * t * t - t;
+    i = j;
+  }
+  MannWhitney m;
+  m.u = r1 - n1 * (n1 + 1) / 2;
+  const double sigma = std::sqrt(n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))));
+  if (!(sigma > 0)) return m;  // every value equal: no evidence of any difference, p = 1
+  const double z = (std::fabs(m.u - n1 * n2 / 2) - 0.5) / sigma;
+  m.p = std::min(1.0, std::erfc(z / std::sqrt(2.0)));
+  return m;
+}
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::Same: return "same";
+    case Verdict::Faster: return "faster";
+    case Verdict::Slower: return "slower";
+    case Verdict::Untested: return "untested";
+  }
+  return "untested";
+}
+
+namespace {
+
+CellChange change_of(const std::string& device, int batch, const Cell& base, const Cell& now, double threshold_pct, double alpha) {
+  CellChange c;
+  c.device = device;
+  c.batch = batch;
+  c.base_ms = base.median_ms();
+  c.new_ms = now.median_ms();
+  c.ratio = c.base_ms > 0 ? c.new_ms / c.base_ms : std::numeric_limits<double>::quiet_NaN();
+  c.reference = base.source == Source::Reference || now.source == Source::Reference;
+  if (c.reference) return c;  // a number from a table, not a measurement: nothing to test
+  const auto mw = mann_whitney(base.stats.samples_ms, now.stats.samples_ms);
+  if (!mw) return c;  // fewer than 3 samples on a side: untested
+  c.p = mw->p;
+  c.significant = mw->p < alpha;
+  c.verdict = !c.significant ? Verdict::Same : c.ratio < 1 ? Verdict::Faster : c.ratio > 1 ? Verdict::Slower : Verdict::Same;
+  c.regression = c.significant && c.ratio > 1 + threshold_pct / 100;
+  return c;
+}
+
+// What a results file says about its machine and model; "" when it doesn't say.
+std::string cpu_of(const Json& m) { return m.contains("cpu") && m["cpu"].is_string() ? m["cpu"].get<std::string>() : ""; }
+std::string gpu_of(const Json& m) {
+  if (!m.contains("gpu")) return "";
+  const Json& g = m["gpu"];
+  if (g.is_null()) return "none";
+  return g.is_object() && g.contains("name") && g["name"].is_string() ? g["name"].get<std::string>() : "";
+}
+std::string layers_of(const ModelInfo& m) {
+  std::string s;
+  for (int w : m.layers) s += (s.empty() ? "" : ",") + std::to_string(w);
+  return s;
+}
+std::string weights_of(const ModelInfo& m) {  // seeds compare by seed, files by content, not by path
+  if (m.origin.kind == "seed") return "seed " + std::to_string(m.origin.seed);
+  if (m.origin.kind == "file") return "file with sha256 " + m.origin.sha256.substr(0, 12);
+  return "";
+}
+
+// One note per difference that both files record; an unrecorded value (reference.json) is no difference.
+void difference_notes(const std::string& base_name, const Results& base, const std::string& name, const Results& now,
+                      std::vector<std::string>& notes) {
+  const auto note = [&](const std::string& what, const std::string& b, const std::string& n) {
+    if (!b.empty() && !n.empty() && b != n) notes.push_back(name + " " + what + " '" + n + "' vs '" + b + "' in " + base_name);
+  };
+  note("ran on another machine: CPU", cpu_of(base.machine), cpu_of(now.machine));
+  note("ran on another machine: GPU", gpu_of(base.machine), gpu_of(now.machine));
+  note("ran another model: layers", layers_of(base.model), layers_of(now.model));
+  note("ran other weights:", weights_of(base.model), weights_of(now.model));
+}
+
+std::string cells_only_in(const Table& t, const Table& other) {
+  std::string s;
+  for (const auto& [device, per_batch] : t.cells) {
+    for (const auto& [batch, cell] : per_batch) {
+      if (!other.find(device, batch)) s += (s.empty() ? "" : ", ") + device + " " + std::to_string(batch);
+    }
+  }
+  return s;
+}
+
+std::string ratio_text(double r) {
+  if (!std::isfinite(r)) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, r >= 100 ? "%.0fx" : r >= 0.01 ? "%.2fx" : "%.2gx", r);
+  return buf;
+}
+
+std::string p_text(const std::optional<double>& p) {
+  if (!p) return "-";
+  if (*p < 0.0001) return "<0.0001";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", *p);
+  return buf;
+}
+
+std::string verdict_text(const CellChange& c) {
+  std::string v = verdict_name(c.verdict);
+  if (c.regression) return v + ", regression";
+  if (c.reference) return v + " (reference cell)";
+  if (c.verdict == Verdict::Untested) return v + " (no samples)";
+  return v;
+}
+
+// Columns padded to their widest entry: the first two (device, batch) and the last left-aligned when `left_last`.
+std::string render(const std::vector<std::vector<std::string>>& rows, bool left_last) {
+  std::vector<std::size_t> width;
+  for (const auto& r : rows) {
+    width.resize(std::max(width.size(), r.size()));
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  std::string out;
+  for (const auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      const std::string pad(width[i] - r[i].size(), ' ');
+      const bool left = i == 0 || (left_last && i + 1 == r.size());
+      line += (i ? "  " : "") + (left ? r[i] + pad : pad + r[i]);
+    }
+    line.erase(line.find_last_not_of(' ') + 1);
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+Comparison compare_results(const std::vector<std::pair<std::string, Results>>& files, double threshold_pct, double alpha) {
+  if (files.size() < 2) throw InputError("compare: give a BASE and at least one NEW results file");
+  Comparison c;
+  c.threshold_pct = threshold_pct;
+  c.alpha = alpha;
+  const auto& [base_name, base] = files.front();
+  for (const auto& f : files) c.files.push_back(f.first);
+  for (std::size_t i = 1; i < files.size(); ++i) {
+    const auto& [name, now] = files[i];
+    difference_notes(base_name, base, name, now, c.notes);
+    std::vector<CellChange> changes;
+    for (const char* device : kDevices) {
+      for (int batch : base.table.batch_sizes) {
+        const Cell* b = base.table.find(device, batch);
+        const Cell* n = now.table.find(device, batch);
+        if (b && n) changes.push_back(change_of(device, batch, *b, *n, threshold_pct, alpha));
+      }
+    }
+    for (const CellChange& ch : changes) c.regression = c.regression || ch.regression;
+    c.vs.push_back(std::move(changes));
+    const std::string only_base = cells_only_in(base.table, now.table), only_new = cells_only_in(now.table, base.table);
+    if (!only_base.empty() || !only_new.empty()) {
+      std::string note = "not compared (in one file only):";
+      if (!only_base.empty()) note += " " + only_base + " only in " + base_name + (only_new.empty() ? "" : ";");
+      if (!only_new.empty()) note += " " + only_new + " only in " + name;
+      c.notes.push_back(note);
+    }
+  }
+  return c;
+}
+
+std::string comparison_text(const Comparison& c) {
+  std::ostringstream out;
+  char pct[32];
+  std::snprintf(pct, sizeof pct, "%g%%", c.threshold_pct);
+  std::vector<std::vector<std::string>> rows;
+  if (c.files.size() == 2) {
+    out << "BASE: " << c.files[0] << "\nNEW:  " << c.files[1] << "\n\n";
+    rows.push_back({"device", "batch", "base ms", "new ms", "ratio", "p", "verdict"});
+    for (const CellChange& ch : c.vs.at(0)) {
+      rows.push_back({ch.device, std::to_string(ch.batch), format_ms(ch.base_ms), format_ms(ch.new_ms), ratio_text(ch.ratio), p_text(ch.p),
+                      verdict_text(ch)});
+    }
+  } else {
+    // Fleet view: a row per (device, batch) that any NEW file shares with BASE, a column per NEW file.
+    out << "BASE: " << c.files[0] << "\n\n";
+    std::vector<std::pair<int, int>> keys;  // (device index in kDevices, batch): CPU rows first
+    for (const auto& changes : c.vs) {
+      for (const CellChange& ch : changes) keys.emplace_back(ch.device == kDevices[0] ? 0 : 1, ch.batch);
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    std::vector<std::string> header = {"device", "batch", "base ms"};
+    header.insert(header.end(), c.files.begin() + 1, c.files.end());
+    rows.push_back(header);
+    for (const auto& key : keys) {
+      const std::string device = kDevices[key.first];
+      const int batch = key.second;
+      std::vector<std::string> row = {device, std::to_string(batch), "-"};
+      for (const auto& changes : c.vs) {
+        const auto ch = std::find_if(changes.begin(), changes.end(), [&](const CellChange& x) { return x.device == device && x.batch == batch; });
+        if (ch == changes.end()) {
+          row.push_back("-");
+          continue;
+        }
+        row[2] = format_ms(ch->base_ms);
+        row.push_back(ratio_text(ch->ratio) + " " + verdict_name(ch->verdict) + (ch->regression ? ", regression" : ""));
+      }
+      rows.push_back(row);
+    }
+  }
+  out << render(rows, c.files.size() == 2);
+  char legend[256];
+  std::snprintf(legend, sizeof legend,
+                "\nratio: NEW/BASE of the medians; p: two-sided Mann-Whitney U test on the samples, significant below %g\n"
+                "regression: a measured cell significantly slower by more than %s\n",
+                c.alpha, pct);
+  out << legend;
+  for (const std::string& n : c.notes) out << "Note: " << n << "\n";
+  int regressions = 0;
+  for (const auto& changes : c.vs) regressions += static_cast<int>(std::count_if(changes.begin(), changes.end(), [](const CellChange& x) { return x.regression; }));
+  if (regressions == 0) out << "No regression.\n";
+  else out << "Regression: " << regressions << " cell(s) significantly slower by more than " << pct << "\n";
+  return out.str();
+}
+
+}  // namespace mlpbench

@@ -1,0 +1,56 @@
+// Comparing results files: per cell the ratio NEW/BASE of the medians, whether the difference is significant
+// (two-sided Mann-Whitney U on the stored samples at alpha 0.05, as Google Benchmark's compare.py), and a
+// verdict. A measured cell significantly slower by more than the threshold is a regression (exit 1).
+// Reference cells are shown but never count. Files from different machines are compared all the same, and
+// the comparison says so.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mlpbench/results.hpp"
+
+namespace mlpbench {
+
+// Two-sided Mann-Whitney U test (normal approximation with tie and continuity correction; exact for
+// small samples without ties is not needed at our sample counts). nullopt when either side has fewer
+// than 3 samples.
+struct MannWhitney {
+  double u = 0;  // U of the first sample
+  double p = 1;  // two-sided p-value
+};
+std::optional<MannWhitney> mann_whitney(const std::vector<double>& a, const std::vector<double>& b);
+
+enum class Verdict { Same, Faster, Slower, Untested };  // Untested: a reference cell, or no samples to test
+const char* verdict_name(Verdict v);                    // "same", "faster", "slower", "untested"
+
+struct CellChange {
+  std::string device;  // "CPU" or "GPU"
+  int batch = 0;
+  double base_ms = 0, new_ms = 0;
+  double ratio = 0;  // new / base
+  std::optional<double> p;  // Mann-Whitney p-value when both cells have samples
+  bool significant = false;  // p < alpha
+  Verdict verdict = Verdict::Untested;
+  bool reference = false;  // either side is a reference cell: shown, never a regression
+  bool regression = false; // measured, significantly slower by more than the threshold
+};
+
+struct Comparison {
+  std::vector<std::string> files;             // BASE first
+  std::vector<std::vector<CellChange>> vs;    // vs[i]: file i+1 against BASE, cells present in both
+  std::vector<std::string> notes;             // e.g. "NEW.json ran on another machine (...)"
+  bool regression = false;
+  double threshold_pct = 5;  // as given to compare_results, for the closing line
+  double alpha = 0.05;
+};
+
+// files: (name, results) with BASE first, at least two. threshold_pct: the slowdown that counts (5 = 5%).
+Comparison compare_results(const std::vector<std::pair<std::string, Results>>& files, double threshold_pct, double alpha = 0.05);
+
+// Text: with two files a table of every cell (device, batch, base, new, ratio, p, verdict); with more, one
+// column of ratios (and verdicts) per file: the fleet view. Then the notes and a closing line.
+std::string comparison_text(const Comparison& c);
+
+}  // namespace mlpbench

@@ -1,0 +1,72 @@
+// See warnings.hpp.
+#include "mlpbench/warnings.hpp"
+
+#include <cstdio>
+#include <fstream>
+
+#include "mlpbench/backend.hpp"
+
+namespace mlpbench {
+namespace {
+
+std::string percent(double share) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", 100 * share);
+  return buf;
+}
+
+}  // namespace
+
+std::string cpu_governor() {
+  std::ifstream in("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
+  std::string g;
+  in >> g;
+  return g;
+}
+
+std::vector<std::string> add_warnings(Results& r, const std::vector<int>& thread_counts, double clock_read_ns, const GpuClocks& gpu_start,
+                                      const GpuClocks& gpu_end) {
+  std::vector<std::string> lines;
+  for (const char* dev : kDevices) {
+    for (int b : r.table.batch_sizes) {
+      auto d = r.table.cells.find(dev);
+      if (d == r.table.cells.end()) continue;
+      auto it = d->second.find(b);
+      if (it == d->second.end() || it->second.source != Source::Measured) continue;
+      Cell& c = it->second;
+      const std::string where = std::string(dev) + " batch " + std::to_string(b) + ": ";
+      if (c.stats.cv > kMaxCv) {
+        c.warnings.push_back("cv " + percent(c.stats.cv) + " is above " + percent(kMaxCv) +
+                             ": run on an idle machine, with threads pinned (OMP_PROC_BIND=close) and a fixed clock");
+      }
+      // Two clock reads per sample, against the sample's length.
+      const double sample_ns = c.stats.median_ms * 1e6 * std::max(1, c.stats.passes_per_sample);
+      if (clock_read_ns > 0 && sample_ns > 0 && 2 * clock_read_ns / sample_ns > kMaxTimerShare) {
+        c.warnings.push_back("clock reads take " + percent(2 * clock_read_ns / sample_ns) + " of a sample, above " + percent(kMaxTimerShare));
+      }
+      for (const std::string& w : c.warnings) lines.push_back(where + w);
+    }
+  }
+  const std::string governor = cpu_governor();
+  if (!governor.empty() && governor != "performance") {
+    r.warnings.push_back("CPU frequency governor is '" + governor + "', not 'performance': clocks may change during the run");
+  }
+  for (int t : thread_counts) {
+    if (t > available_cores()) {
+      r.warnings.push_back(std::to_string(t) + " threads on " + std::to_string(available_cores()) + " cores: threads share cores, timings suffer");
+    }
+  }
+  for (const GpuClocks* g : {&gpu_start, &gpu_end}) {
+    if (g->valid && g->sm_max_mhz > 0 && g->sm_mhz < 0.75 * g->sm_max_mhz) {
+      r.warnings.push_back(std::string("GPU SM clock at the ") + (g == &gpu_start ? "start" : "end") + " was " + std::to_string(g->sm_mhz) +
+                           " MHz, below 75% of its " + std::to_string(g->sm_max_mhz) + " MHz maximum");
+    }
+  }
+  if (gpu_start.valid && gpu_end.valid && (gpu_end.reasons & ~gpu_start.reasons) != 0) {
+    r.warnings.push_back("GPU clock reasons appeared during the run: " + gpu_end.reasons_text);
+  }
+  for (const std::string& w : r.warnings) lines.push_back(w);
+  return lines;
+}
+
+}  // namespace mlpbench

@@ -1,0 +1,36 @@
+// Measurement warnings, as nvbench, trtexec and Google Benchmark give them: printed after the table and
+// stored in the results JSON, each where it belongs (a cell's, or the run's).
+//   cell: cv above 2%; clock reads above 0.1% of a sample;
+//   run:  CPU frequency governor not "performance" (where Linux shows it); more threads than cores;
+//         on a GPU, SM clock below 75% of its maximum at the start or end, or a throttle reason that appeared.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "mlpbench/results.hpp"
+
+namespace mlpbench {
+
+inline constexpr double kMaxCv = 0.02;              // trtexec warns above 1%, torch.utils.benchmark above 10%
+inline constexpr double kMaxTimerShare = 0.001;     // clock reads per sample / sample time
+
+// GPU clocks read through NVML (kernels/); valid = false where there is no NVML or device.
+struct GpuClocks {
+  bool valid = false;
+  unsigned sm_mhz = 0;
+  unsigned sm_max_mhz = 0;
+  unsigned long long reasons = 0;  // NVML clock event (throttle) reasons, as a bit mask
+  std::string reasons_text;        // e.g. "sw power cap, hw slowdown"
+};
+GpuClocks read_gpu_clocks();  // NVML loaded at run time; invalid without a driver (gpu_clocks.cpp)
+
+// The CPU frequency governor of cpu0 ("" where Linux doesn't show it).
+std::string cpu_governor();
+
+// Adds the warnings to `results` (cells' and the run's) and returns them as printable lines.
+// thread_counts: as asked (0 = all cores); clock_read_ns: the cost of one clock read (measure.hpp).
+std::vector<std::string> add_warnings(Results& results, const std::vector<int>& thread_counts, double clock_read_ns,
+                                      const GpuClocks& gpu_start, const GpuClocks& gpu_end);
+
+}  // namespace mlpbench

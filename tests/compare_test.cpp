@@ -1,0 +1,357 @@
+// mlpbench compare: the Mann-Whitney U test against scipy, verdicts and regressions on synthetic samples,
+// notes on files that differ, the fleet view, and the command's exit codes end to end.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <tuple>
+#include <unistd.h>
+
+#include "mlpbench/compare.hpp"
+#include "mlpbench/measure.hpp"
+#include "mlpbench/report.hpp"
+#include "mlpbench/results.hpp"
+
+using namespace mlpbench;
+using ::testing::HasSubstr;
+using ::testing::Not;
+namespace fs = std::filesystem;
+
+namespace {
+
+// n samples around `center` ms, each center * exp(N(0, sigma)): positive and right-skewed like timings.
+std::vector<double> noisy(double center, double sigma, int n, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> d(0.0, sigma);
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) v.push_back(center * std::exp(d(rng)));
+  return v;
+}
+
+std::vector<double> scaled(std::vector<double> v, double k) {
+  for (double& x : v) x *= k;
+  return v;
+}
+
+Cell measured(std::vector<double> samples_ms) {
+  Cell c;
+  c.source = Source::Measured;
+  c.backend = "eigen";
+  c.stats = summarize(std::move(samples_ms), 1);
+  return c;
+}
+
+Cell reference(double ms) {
+  Cell c;
+  c.source = Source::Reference;
+  c.backend = "illustrative";
+  c.stats.median_ms = ms;
+  c.reference_file = "results/reference.json";
+  return c;
+}
+
+Results results(const std::vector<std::tuple<std::string, int, Cell>>& cells, const std::string& cpu = "Test CPU") {
+  Results r;
+  r.model.layers = {784, 512, 10};
+  r.model.origin.kind = "seed";
+  r.model.origin.seed = 1;
+  r.machine = {{"host", "test"}, {"cpu", cpu}, {"cores", 2}, {"threads", 2}, {"gpu", nullptr}};
+  for (const auto& [device, batch, cell] : cells) r.table.set(device, batch, cell);
+  return r;
+}
+
+Results cpu1(Cell c) { return results({{"CPU", 1, std::move(c)}}); }
+
+Comparison compare2(const Results& base, const Results& now, double threshold = 5) {
+  return compare_results({{"base.json", base}, {"new.json", now}}, threshold);
+}
+
+}  // namespace
+
+// Expected values from scipy 1.17.1: scipy.stats.mannwhitneyu(a, b, alternative='two-sided',
+// method='asymptotic') (use_continuity=True by default); statistic is U of a, pvalue as printed by repr().
+TEST(MannWhitney, MatchesScipyAsymptoticTwoSided) {
+  struct Case {
+    const char* name;
+    std::vector<double> a, b;
+    double u, p;
+  };
+  const std::vector<double> lo = {0.101, 0.104, 0.099, 0.110, 0.102, 0.108, 0.097, 0.103, 0.105, 0.100, 0.112, 0.106};
+  const std::vector<double> hi = {0.109, 0.111, 0.104, 0.115, 0.107, 0.113, 0.102, 0.110, 0.118, 0.106, 0.114, 0.108};
+  const std::vector<Case> cases = {
+      {"separated", {1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}, 0.0, 0.012185780355344813},
+      {"ties", {1, 2, 2, 3, 3, 3, 4}, {3, 4, 4, 5, 5, 6}, 3.5, 0.012999854364387305},
+      {"U at its mean (continuity makes z < 0: p clipped to 1)", {1, 4, 5, 8}, {2, 3, 6, 7}, 8.0, 1.0},
+      {"all equal (sigma 0)", {2, 2, 2}, {2, 2, 2, 2}, 6.0, 1.0},
+      {"overlapping, with ties across", lo, hi, 26.5, 0.009297824658439039},
+      {"the same, swapped", hi, lo, 117.5, 0.009297824658439039},
+  };
+  for (const Case& c : cases) {
+    const auto m = mann_whitney(c.a, c.b);
+    ASSERT_TRUE(m.has_value()) << c.name;
+    EXPECT_DOUBLE_EQ(m->u, c.u) << c.name;
+    EXPECT_NEAR(m->p, c.p, 1e-12) << c.name;
+  }
+}
+
+TEST(MannWhitney, NeedsThreeSamplesOnEachSide) {
+  EXPECT_FALSE(mann_whitney({1, 2}, {3, 4, 5}).has_value());
+  EXPECT_FALSE(mann_whitney({1, 2, 3}, {}).has_value());
+  EXPECT_TRUE(mann_whitney({1, 2, 3}, {4, 5, 6}).has_value());
+}
+
+TEST(Compare, IdenticalSamplesAreTheSame) {
+  const std::vector<double> s = noisy(1.0, 0.05, 40, 1);
+  const Comparison c = compare2(cpu1(measured(s)), cpu1(measured(s)));
+  ASSERT_EQ(c.vs.size(), 1u);
+  ASSERT_EQ(c.vs[0].size(), 1u);
+  const CellChange& ch = c.vs[0][0];
+  EXPECT_EQ(ch.device, "CPU");
+  EXPECT_EQ(ch.batch, 1);
+  EXPECT_DOUBLE_EQ(ch.ratio, 1.0);
+  ASSERT_TRUE(ch.p.has_value());
+  EXPECT_DOUBLE_EQ(*ch.p, 1.0);
+  EXPECT_FALSE(ch.significant);
+  EXPECT_EQ(ch.verdict, Verdict::Same);
+  EXPECT_FALSE(ch.regression);
+  EXPECT_FALSE(c.regression);
+  EXPECT_TRUE(c.notes.empty());
+  EXPECT_THAT(comparison_text(c), HasSubstr("\nNo regression.\n"));
+}
+
+TEST(Compare, SlowdownOf1_6xIsASignificantRegression) {
+  const std::vector<double> base = noisy(0.2, 0.02, 50, 2);
+  const Comparison c = compare2(cpu1(measured(base)), cpu1(measured(scaled(base, 1.6))), 5);
+  const CellChange& ch = c.vs.at(0).at(0);
+  EXPECT_NEAR(ch.ratio, 1.6, 1e-12);
+  ASSERT_TRUE(ch.p.has_value());
+  EXPECT_LT(*ch.p, 1e-6);
+  EXPECT_TRUE(ch.significant);
+  EXPECT_EQ(ch.verdict, Verdict::Slower);
+  EXPECT_TRUE(ch.regression);
+  EXPECT_TRUE(c.regression);
+  const std::string text = comparison_text(c);
+  EXPECT_THAT(text, HasSubstr("1.60x"));
+  EXPECT_THAT(text, HasSubstr("slower, regression"));
+  EXPECT_THAT(text, HasSubstr("\nRegression: 1 cell(s) significantly slower by more than 5%\n"));
+
+  // The same slowdown under a 70% threshold: still slower, no longer a regression.
+  const Comparison loose = compare2(cpu1(measured(base)), cpu1(measured(scaled(base, 1.6))), 70);
+  EXPECT_EQ(loose.vs[0][0].verdict, Verdict::Slower);
+  EXPECT_FALSE(loose.vs[0][0].regression);
+  EXPECT_FALSE(loose.regression);
+  EXPECT_THAT(comparison_text(loose), HasSubstr("No regression."));
+}
+
+TEST(Compare, NoisySamplesOfOneDistributionAreNotSignificant) {
+  // 20% noise, two independent draws of the same distribution.
+  const Comparison c = compare2(cpu1(measured(noisy(1.0, 0.2, 50, 11))), cpu1(measured(noisy(1.0, 0.2, 50, 12))));
+  const CellChange& ch = c.vs.at(0).at(0);
+  ASSERT_TRUE(ch.p.has_value());
+  EXPECT_GE(*ch.p, 0.05);
+  EXPECT_FALSE(ch.significant);
+  EXPECT_EQ(ch.verdict, Verdict::Same);
+  EXPECT_FALSE(c.regression);
+
+  // And the test keeps its level: about 5% of such pairs come out significant at alpha 0.05, not many more.
+  int significant = 0;
+  const int pairs = 400;
+  for (int i = 0; i < pairs; ++i) {
+    const auto m = mann_whitney(noisy(1.0, 0.2, 30, 1000 + 2 * i), noisy(1.0, 0.2, 30, 1001 + 2 * i));
+    significant += m->p < 0.05;
+  }
+  EXPECT_GT(significant, 0.01 * pairs);
+  EXPECT_LT(significant, 0.09 * pairs);
+}
+
+TEST(Compare, SpeedupIsFasterNotARegression) {
+  const std::vector<double> base = noisy(2.0, 0.03, 30, 3);
+  const Comparison c = compare2(cpu1(measured(base)), cpu1(measured(scaled(base, 0.5))));
+  const CellChange& ch = c.vs.at(0).at(0);
+  EXPECT_NEAR(ch.ratio, 0.5, 1e-12);
+  EXPECT_TRUE(ch.significant);
+  EXPECT_EQ(ch.verdict, Verdict::Faster);
+  EXPECT_FALSE(ch.regression);
+  EXPECT_FALSE(c.regression);
+  EXPECT_THAT(comparison_text(c), HasSubstr("0.50x"));
+}
+
+TEST(Compare, ReferenceCellsNeverRegress) {
+  // Reference on both sides, and a measured BASE against a reference NEW: 1000x slower, still no regression.
+  const Results base = results({{"CPU", 1, measured(noisy(1.0, 0.05, 20, 4))}, {"GPU", 1, reference(1.0)}});
+  const Results now = results({{"CPU", 1, reference(1000.0)}, {"GPU", 1, reference(1000.0)}});
+  const Comparison c = compare2(base, now);
+  ASSERT_EQ(c.vs.at(0).size(), 2u);
+  for (const CellChange& ch : c.vs[0]) {
+    EXPECT_GT(ch.ratio, 900) << ch.device;
+    EXPECT_TRUE(ch.reference) << ch.device;
+    EXPECT_FALSE(ch.p.has_value()) << ch.device;
+    EXPECT_EQ(ch.verdict, Verdict::Untested) << ch.device;
+    EXPECT_FALSE(ch.regression) << ch.device;
+  }
+  EXPECT_FALSE(c.regression);
+  EXPECT_THAT(comparison_text(c), HasSubstr("untested (reference cell)"));
+}
+
+TEST(Compare, CellsWithoutSamplesAreUntested) {
+  Cell base = measured(noisy(1.0, 0.05, 20, 5));
+  Cell slow = measured(noisy(10.0, 0.05, 20, 6));
+  slow.stats.samples_ms.clear();  // an older file without samples
+  Comparison c = compare2(cpu1(base), cpu1(slow));
+  EXPECT_EQ(c.vs[0][0].verdict, Verdict::Untested);
+  EXPECT_FALSE(c.vs[0][0].reference);
+  EXPECT_FALSE(c.vs[0][0].p.has_value());
+  EXPECT_FALSE(c.regression) << "no samples, no evidence: never a regression";
+  const std::string text = comparison_text(c);
+  EXPECT_THAT(text, HasSubstr("untested (no samples)"));
+  EXPECT_THAT(text, HasSubstr("  -  "));  // the p column
+
+  slow = measured({10.0, 10.1});  // fewer than 3 samples
+  c = compare2(cpu1(base), cpu1(slow));
+  EXPECT_EQ(c.vs[0][0].verdict, Verdict::Untested);
+  EXPECT_FALSE(c.regression);
+}
+
+TEST(Compare, DifferentMachinesAndModelsAreComparedWithANoteEach) {
+  const std::vector<double> s = noisy(1.0, 0.05, 20, 7);
+  Results base = results({{"CPU", 1, measured(s)}}, "Intel Xeon");
+  Results now = results({{"CPU", 1, measured(s)}}, "AMD EPYC");
+  EXPECT_TRUE(compare2(base, base).notes.empty()) << "the same machine and model: no note";
+
+  now.machine["gpu"] = {{"name", "NVIDIA H200"}, {"driver", "570"}, {"cuda_runtime", "12.8"}};
+  now.model.layers = {784, 10};
+  now.model.origin.seed = 2;
+  const Comparison c = compare2(base, now);
+  ASSERT_EQ(c.vs.at(0).size(), 1u) << "the comparison never refuses";
+  EXPECT_THAT(c.notes, ::testing::ElementsAre("new.json ran on another machine: CPU 'AMD EPYC' vs 'Intel Xeon' in base.json",
+                                               "new.json ran on another machine: GPU 'NVIDIA H200' vs 'none' in base.json",
+                                               "new.json ran another model: layers '784,10' vs '784,512,10' in base.json",
+                                               "new.json ran other weights: 'seed 2' vs 'seed 1' in base.json"));
+  EXPECT_THAT(comparison_text(c), HasSubstr("Note: new.json ran on another machine: CPU 'AMD EPYC' vs 'Intel Xeon' in base.json\n"));
+
+  // A file that records no machine (results/reference.json) is not "another machine".
+  Results unknown = results({{"CPU", 1, measured(s)}});
+  unknown.machine = Json::object();
+  EXPECT_TRUE(compare2(unknown, base).notes.empty());
+}
+
+TEST(Compare, CellsInOnlyOneFileAreListedInANote) {
+  const std::vector<double> s = noisy(1.0, 0.05, 20, 8);
+  const Results base = results({{"CPU", 1, measured(s)}, {"CPU", 1000, measured(s)}});
+  const Results now = results({{"CPU", 1, measured(s)}, {"GPU", 5, measured(s)}});
+  const Comparison c = compare2(base, now);
+  ASSERT_EQ(c.vs.at(0).size(), 1u);
+  EXPECT_EQ(c.vs[0][0].batch, 1);
+  ASSERT_EQ(c.notes.size(), 1u);
+  EXPECT_EQ(c.notes[0], "not compared (in one file only): CPU 1000 only in base.json; GPU 5 only in new.json");
+}
+
+TEST(Compare, TwoFilesPrintOneRowPerCell) {
+  const std::vector<double> s = noisy(0.1766, 0.02, 30, 9);
+  const Results base = results({{"CPU", 1, measured(s)}, {"CPU", 10, measured(scaled(s, 10))}, {"GPU", 1, reference(30)}});
+  const Results now = results({{"CPU", 1, measured(scaled(s, 1.6))}, {"CPU", 10, measured(scaled(s, 10))}, {"GPU", 1, reference(30)}});
+  const Comparison c = compare2(base, now);
+  const std::string text = comparison_text(c);
+  const std::string median = format_ms(c.vs[0][0].base_ms), slow = format_ms(c.vs[0][0].new_ms), ten = format_ms(c.vs[0][1].base_ms);
+  std::ostringstream want;
+  want << "BASE: base.json\nNEW:  new.json\n\n";
+  // Widths: the numbers have 4 significant digits (6 characters here), the verdicts set the last column.
+  ASSERT_EQ(median.size(), 6u) << median;
+  ASSERT_EQ(slow.size(), 6u) << slow;
+  ASSERT_EQ(ten.size(), 5u) << ten;
+  want << "device  batch  base ms  new ms  ratio        p  verdict\n"
+       << "CPU         1   " << median << "  " << slow << "  1.60x  <0.0001  slower, regression\n"
+       << "CPU        10    " << ten << "   " << ten << "  1.00x   1.0000  same\n"
+       << "GPU         1       30      30  1.00x        -  untested (reference cell)\n";
+  EXPECT_THAT(text, ::testing::StartsWith(want.str()));
+  EXPECT_THAT(text, HasSubstr("\nRegression: 1 cell(s) significantly slower by more than 5%\n"));
+}
+
+TEST(Compare, AFleetOfThreeFilesHasAColumnPerNewFile) {
+  const std::vector<double> s = noisy(1.0, 0.05, 30, 10);
+  const Results base = results({{"CPU", 1, measured(s)}, {"CPU", 10, measured(scaled(s, 5))}});
+  const Results same = results({{"CPU", 1, measured(s)}, {"CPU", 10, measured(scaled(s, 5))}});
+  const Results slow = results({{"CPU", 1, measured(scaled(s, 1.6))}});  // no batch 10
+  const Comparison c = compare_results({{"base.json", base}, {"a.json", same}, {"b.json", slow}}, 5);
+  ASSERT_EQ(c.files.size(), 3u);
+  ASSERT_EQ(c.vs.size(), 2u);
+  EXPECT_EQ(c.vs[0].size(), 2u);
+  EXPECT_EQ(c.vs[1].size(), 1u);
+  EXPECT_TRUE(c.regression);
+  const std::string text = comparison_text(c);
+  std::istringstream lines(text);
+  std::string line;
+  std::vector<std::string> all;
+  while (std::getline(lines, line)) all.push_back(line);
+  ASSERT_GE(all.size(), 5u) << text;
+  EXPECT_EQ(all[0], "BASE: base.json");
+  EXPECT_THAT(all[2], ::testing::MatchesRegex("device +batch +base ms +a\\.json +b\\.json"));
+  EXPECT_THAT(all[3], ::testing::MatchesRegex("CPU +1 +[0-9.]+ +1\\.00x same +1\\.60x slower, regression"));
+  EXPECT_THAT(all[4], ::testing::MatchesRegex("CPU +10 +[0-9.]+ +1\\.00x same +-"));
+  EXPECT_THAT(text, Not(HasSubstr("new ms")));
+  EXPECT_THAT(text, HasSubstr("Regression: 1 cell(s)"));
+}
+
+// The command end to end: exit 0 without a regression, 1 with one, 2 for a missing or malformed file.
+class CompareCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("mlpbench_compare_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    const std::vector<double> s = noisy(0.5, 0.03, 40, 21);
+    write("base.json", results({{"CPU", 1, measured(s)}, {"CPU", 10, measured(scaled(s, 4))}}));
+    write("same.json", results({{"CPU", 1, measured(s)}, {"CPU", 10, measured(scaled(s, 4))}}));
+    write("slow.json", results({{"CPU", 1, measured(scaled(s, 1.6))}, {"CPU", 10, measured(scaled(s, 4))}}));
+    std::ofstream(dir_ / "bad.json") << "{\"schema\": \"mlpbench/1\", \"cells\": ";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void write(const std::string& name, const Results& r) const { std::ofstream(dir_ / name) << dump_json(to_json(r)); }
+
+  static std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  struct Outcome {
+    int code;
+    std::string out, err;
+  };
+  Outcome compare(const std::string& args) const {
+    const std::string cmd = "cd '" + dir_.string() + "' && " + MLPBENCH_EXE + " compare " + args + " >stdout.txt 2>stderr.txt";
+    const int status = std::system(cmd.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "stdout.txt"), slurp(dir_ / "stderr.txt")};
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(CompareCli, ExitCodes) {
+  Outcome o = compare("base.json same.json");
+  EXPECT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, HasSubstr("No regression."));
+
+  o = compare("base.json slow.json");
+  EXPECT_EQ(o.code, 1) << o.err;
+  EXPECT_THAT(o.out, HasSubstr("Regression: 1 cell(s) significantly slower by more than 5%"));
+  EXPECT_EQ(compare("base.json slow.json --threshold 70").code, 0);
+  EXPECT_EQ(compare("base.json same.json slow.json").code, 1) << "the fleet view regresses when any file does";
+
+  o = compare("base.json missing.json");
+  EXPECT_EQ(o.code, 2);
+  EXPECT_THAT(o.err, HasSubstr("missing.json"));
+  EXPECT_EQ(o.out, "");
+  o = compare("base.json bad.json");
+  EXPECT_EQ(o.code, 2);
+  EXPECT_THAT(o.err, HasSubstr("bad.json"));
+  EXPECT_EQ(compare("base.json").code, 2) << "one file is not a comparison";
+}

@@ -1,0 +1,320 @@
+// The SVG chart: a well-formed XML document (parsed with expat) with one series group per file and device,
+// reference series dashed and labelled, mixed series dashed only where a reference cell is, axis titles with
+// units and decade ticks, a crossover marker exactly when the table crosses, escaped labels, and InputError
+// when there is nothing to draw.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <expat.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mlpbench/errors.hpp"
+#include "mlpbench/plot.hpp"
+#include "mlpbench/results.hpp"
+#include "mlpbench/table.hpp"
+
+using namespace mlpbench;
+using ::testing::AllOf;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+// A minimal DOM: element name, attributes, text directly inside, children.
+struct Node {
+  std::string name;
+  std::map<std::string, std::string> attrs;
+  std::string text;
+  std::vector<std::unique_ptr<Node>> children;
+  Node* parent = nullptr;
+
+  std::string attr(const std::string& key) const {
+    const auto it = attrs.find(key);
+    return it == attrs.end() ? "" : it->second;
+  }
+  bool has_class(const std::string& c) const {
+    const std::string cls = " " + attr("class") + " ";
+    return cls.find(" " + c + " ") != std::string::npos;
+  }
+  // Every element below (and including) this one that matches.
+  std::vector<const Node*> all(const std::function<bool(const Node&)>& match) const {
+    std::vector<const Node*> out;
+    if (match(*this)) out.push_back(this);
+    for (const auto& c : children) {
+      auto sub = c->all(match);
+      out.insert(out.end(), sub.begin(), sub.end());
+    }
+    return out;
+  }
+  std::vector<const Node*> with_class(const std::string& c) const {
+    return all([&](const Node& n) { return n.has_class(c); });
+  }
+  std::vector<const Node*> named(const std::string& name) const {
+    return all([&](const Node& n) { return n.name == name; });
+  }
+  // The text of this element and everything inside it.
+  std::string all_text() const {
+    std::string t = text;
+    for (const auto& c : children) t += c->all_text();
+    return t;
+  }
+};
+
+struct Parsed {
+  std::unique_ptr<Node> root;
+  std::string error;  // empty when well-formed
+};
+
+// Parses with expat; an error names the line and what expat says.
+Parsed parse_xml(const std::string& xml) {
+  Parsed p;
+  Node* current = nullptr;
+  struct State {
+    Parsed* p;
+    Node** current;
+  } state{&p, &current};
+  XML_Parser parser = XML_ParserCreate("UTF-8");
+  XML_SetUserData(parser, &state);
+  XML_SetElementHandler(
+      parser,
+      [](void* data, const XML_Char* name, const XML_Char** atts) {
+        auto* s = static_cast<State*>(data);
+        auto node = std::make_unique<Node>();
+        node->name = name;
+        for (int i = 0; atts[i]; i += 2) node->attrs[atts[i]] = atts[i + 1];
+        Node* raw = node.get();
+        if (!*s->current) {
+          s->p->root = std::move(node);
+        } else {
+          raw->parent = *s->current;
+          (*s->current)->children.push_back(std::move(node));
+        }
+        *s->current = raw;
+      },
+      [](void* data, const XML_Char*) {
+        auto* s = static_cast<State*>(data);
+        *s->current = (*s->current)->parent;
+      });
+  XML_SetCharacterDataHandler(parser, [](void* data, const XML_Char* text, int len) {
+    auto* s = static_cast<State*>(data);
+    if (*s->current) (*s->current)->text.append(text, static_cast<std::size_t>(len));
+  });
+  if (XML_Parse(parser, xml.data(), static_cast<int>(xml.size()), 1) == XML_STATUS_ERROR) {
+    p.error = "line " + std::to_string(XML_GetCurrentLineNumber(parser)) + ": " + XML_ErrorString(XML_GetErrorCode(parser));
+  }
+  XML_ParserFree(parser);
+  return p;
+}
+
+Cell cell(double ms, Source source) {
+  Cell c;
+  c.source = source;
+  c.backend = source == Source::Reference ? "illustrative" : "eigen";
+  c.stats.median_ms = ms;
+  if (source == Source::Reference) c.reference_file = "results/reference.json";
+  return c;
+}
+
+// CPU and GPU columns at the given batch sizes.
+Results results(const std::vector<std::pair<int, double>>& cpu, Source cpu_source, const std::vector<std::pair<int, double>>& gpu,
+                Source gpu_source) {
+  Results r;
+  r.model.layers = {784, 512, 512, 10};
+  for (const auto& [b, ms] : cpu) r.table.set("CPU", b, cell(ms, cpu_source));
+  for (const auto& [b, ms] : gpu) r.table.set("GPU", b, cell(ms, gpu_source));
+  return r;
+}
+
+// CPU measured, GPU from the reference (as on a machine without a GPU); the CPU is faster throughout.
+Results cpu_measured_gpu_reference() {
+  return results({{1, 0.05}, {10, 0.2}, {100, 1.5}}, Source::Measured, {{1, 30}, {10, 100}, {100, 800}}, Source::Reference);
+}
+
+// Both measured; the CPU is faster at 1 and 10, the GPU at 100 and 1000.
+Results crossing() {
+  return results({{1, 0.1}, {10, 1}, {100, 10}, {1000, 100}}, Source::Measured, {{1, 1}, {10, 1.5}, {100, 2}, {1000, 5}},
+                 Source::Measured);
+}
+
+Parsed plot(const std::vector<std::pair<std::string, Results>>& files) {
+  Parsed p = parse_xml(plot_svg(files));
+  EXPECT_EQ(p.error, "");
+  EXPECT_TRUE(p.root);
+  return p;
+}
+
+std::vector<std::string> texts(const Node& root) {
+  std::vector<std::string> out;
+  for (const Node* t : root.named("text")) out.push_back(t->all_text());
+  return out;
+}
+
+}  // namespace
+
+TEST(Plot, IsAStandaloneSvgDocument) {
+  const std::string svg = plot_svg({{"run.json", cpu_measured_gpu_reference()}});
+  const Parsed p = parse_xml(svg);
+  ASSERT_EQ(p.error, "") << svg;
+  ASSERT_TRUE(p.root);
+  EXPECT_EQ(p.root->name, "svg");
+  EXPECT_EQ(p.root->attr("xmlns"), "http://www.w3.org/2000/svg");
+  EXPECT_EQ(p.root->attr("version"), "1.1");
+  EXPECT_NE(p.root->attr("viewBox"), "");
+  EXPECT_NE(p.root->attr("width"), "");
+  EXPECT_NE(p.root->attr("height"), "");
+  // Nothing fetched from elsewhere: no scripts, style sheets, images, links or web fonts.
+  for (const char* name : {"script", "style", "image", "a", "foreignObject"}) EXPECT_TRUE(p.root->named(name).empty()) << name;
+  EXPECT_THAT(svg, Not(HasSubstr("href")));
+  EXPECT_THAT(svg, Not(HasSubstr("@import")));
+  EXPECT_THAT(svg, Not(HasSubstr("url(")));
+}
+
+TEST(Plot, OneFileCpuMeasuredGpuReferenceHasTwoSeriesTheReferenceOneDashed) {
+  const Parsed p = plot({{"run.json", cpu_measured_gpu_reference()}});
+  const auto series = p.root->with_class("series");
+  ASSERT_EQ(series.size(), 2u);
+  std::map<std::string, const Node*> by_device;
+  for (const Node* s : series) by_device[s->attr("data-device")] = s;
+  ASSERT_TRUE(by_device.count("CPU") && by_device.count("GPU"));
+  const Node& cpu = *by_device["CPU"];
+  const Node& gpu = *by_device["GPU"];
+  EXPECT_EQ(cpu.attr("data-reference"), "false");
+  EXPECT_EQ(gpu.attr("data-reference"), "true");
+  EXPECT_EQ(cpu.attr("data-file"), "run.json");
+
+  // One polyline per panel; the reference one dashed, the measured one solid.
+  for (const Node* s : {&cpu, &gpu}) {
+    const auto lines = s->named("polyline");
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_EQ(s->with_class("latency").size(), 1u + 3u);  // the line and a marker per batch size
+    EXPECT_EQ(s->with_class("marker").size(), 6u);
+    EXPECT_EQ(s->named("circle").size(), 6u);
+    for (const Node* l : lines) EXPECT_EQ(l->attr("stroke-dasharray").empty(), s == &cpu) << s->attr("data-device");
+  }
+  // CPU and GPU differ in colour.
+  EXPECT_NE(cpu.named("polyline")[0]->attr("stroke"), gpu.named("polyline")[0]->attr("stroke"));
+
+  // The legend lists both, the reference one saying so.
+  const auto entries = p.root->with_class("legend-entry");
+  ASSERT_EQ(entries.size(), 2u);
+  std::vector<std::string> legend;
+  for (const Node* e : entries) legend.push_back(e->all_text());
+  EXPECT_THAT(legend, Contains(HasSubstr("run.json")).Times(2));
+  EXPECT_THAT(legend, Contains(AllOf(HasSubstr("GPU"), HasSubstr("(reference)"))));
+  EXPECT_THAT(legend, Contains(AllOf(HasSubstr("CPU"), Not(HasSubstr("reference")))));
+}
+
+TEST(Plot, TwoFilesGiveFourSeriesTellingTheFilesApart) {
+  const Parsed p = plot({{"old.json", cpu_measured_gpu_reference()}, {"new.json", crossing()}});
+  const auto series = p.root->with_class("series");
+  ASSERT_EQ(series.size(), 4u);
+  std::map<std::string, int> per_file;
+  std::map<std::string, std::string> width;  // file -> stroke width of its CPU line
+  for (const Node* s : series) {
+    ++per_file[s->attr("data-file")];
+    if (s->attr("data-device") == "CPU") width[s->attr("data-file")] = s->named("polyline")[0]->attr("stroke-width");
+  }
+  EXPECT_EQ(per_file, (std::map<std::string, int>{{"new.json", 2}, {"old.json", 2}}));
+  EXPECT_NE(width["old.json"], width["new.json"]);
+  EXPECT_EQ(p.root->with_class("legend-entry").size(), 4u);
+  // new.json's GPU is measured, old.json's is not.
+  for (const Node* s : series) {
+    EXPECT_EQ(s->attr("data-reference"), s->attr("data-file") == "old.json" && s->attr("data-device") == "GPU" ? "true" : "false");
+  }
+}
+
+TEST(Plot, MixedSeriesIsDashedOnlyWhereAReferenceCellIs) {
+  Results r = crossing();
+  r.table.set("CPU", 1, cell(0.1, Source::Reference));  // the segment 1-10 touches a reference cell; 10-100-1000 do not
+  const Parsed p = plot({{"mixed.json", r}});
+  for (const Node* s : p.root->with_class("series")) {
+    if (s->attr("data-device") != "CPU") continue;
+    EXPECT_EQ(s->attr("data-reference"), "false");
+    const auto lines = s->with_class("latency");
+    std::vector<std::string> dashes;
+    for (const Node* l : lines)
+      if (l->name == "polyline") dashes.push_back(l->attr("stroke-dasharray"));
+    ASSERT_EQ(dashes.size(), 2u);
+    EXPECT_NE(dashes[0], "");  // 1 -> 10
+    EXPECT_EQ(dashes[1], "");  // 10 -> 100 -> 1000
+  }
+  EXPECT_THAT(texts(*p.root), Contains(HasSubstr("(partly reference)")));
+}
+
+TEST(Plot, AxisTitlesWithUnitsAndDecadeTicks) {
+  const Parsed p = plot({{"x.json", crossing()}});
+  const auto t = texts(*p.root);
+  EXPECT_THAT(t, Contains("batch size (rows)").Times(2));
+  EXPECT_THAT(t, Contains("latency per forward (ms)"));
+  EXPECT_THAT(t, Contains("throughput (inferences/s)"));
+  // Batch 1..1000, latency 0.1..100 ms, throughput 1000 (GPU: 1 / 1 ms) .. 2e5 (GPU: 1000 / 5 ms) inferences/s.
+  std::vector<std::string> ticks;
+  for (const Node* n : p.root->with_class("tick")) ticks.push_back(n->all_text());
+  for (const char* want : {"1", "10", "100", "1000", "0.1", "10k", "100k", "1M"}) EXPECT_THAT(ticks, Contains(want)) << want;
+  EXPECT_THAT(ticks, Not(Contains("0.01")));
+  EXPECT_THAT(ticks, Not(Contains("10M")));
+}
+
+TEST(Plot, CrossoverMarkedWhenTheTableCrosses) {
+  const Results r = crossing();
+  const Crossover x = crossover(r.table);
+  ASSERT_TRUE(x.batch) << x.how;
+  const Parsed p = plot({{"x.json", r}});
+  const auto marks = p.root->with_class("crossover");
+  ASSERT_EQ(marks.size(), 1u);
+  EXPECT_EQ(marks[0]->named("line").size(), 1u);
+  EXPECT_NE(marks[0]->named("line")[0]->attr("stroke-dasharray"), "");
+  EXPECT_THAT(marks[0]->all_text(), HasSubstr("crossover ~" + std::to_string(*x.batch)));
+}
+
+TEST(Plot, NoCrossoverMarkWhenTheLinesDoNotCross) {
+  const Results r = cpu_measured_gpu_reference();
+  ASSERT_FALSE(crossover(r.table).batch);
+  const Parsed p = plot({{"x.json", r}});
+  EXPECT_TRUE(p.root->with_class("crossover").empty());
+  EXPECT_THAT(texts(*p.root), Not(Contains(HasSubstr("crossover"))));
+}
+
+TEST(Plot, OneCrossoverPerFileThatCrosses) {
+  const Parsed p = plot({{"a.json", crossing()}, {"b.json", cpu_measured_gpu_reference()}, {"c.json", crossing()}});
+  std::vector<std::string> files;
+  for (const Node* m : p.root->with_class("crossover")) files.push_back(m->attr("data-file"));
+  EXPECT_EQ(files, (std::vector<std::string>{"a.json", "c.json"}));
+}
+
+TEST(Plot, EscapesFileLabels) {
+  const std::string label = "runs/a&b <new> \"x\" 'y'.json";
+  const std::string svg = plot_svg({{label, crossing()}, {"plain.json", cpu_measured_gpu_reference()}});
+  EXPECT_THAT(svg, Not(HasSubstr("a&b")));
+  EXPECT_THAT(svg, Not(HasSubstr("<new>")));
+  const Parsed p = parse_xml(svg);
+  ASSERT_EQ(p.error, "") << svg;
+  int found = 0;
+  for (const Node* s : p.root->with_class("series")) found += s->attr("data-file") == label;
+  EXPECT_EQ(found, 2);
+  EXPECT_EQ(p.root->with_class("crossover").at(0)->attr("data-file"), label);
+  EXPECT_THAT(texts(*p.root), Contains(HasSubstr(label)));
+}
+
+TEST(Plot, NothingToDrawIsAnInputError) {
+  EXPECT_THROW(plot_svg({}), InputError);
+  EXPECT_THROW(plot_svg({{"empty.json", Results{}}}), InputError);
+  // A file with cells beside an empty one still plots.
+  const Parsed p = plot({{"empty.json", Results{}}, {"x.json", crossing()}});
+  EXPECT_EQ(p.root->with_class("series").size(), 2u);
+}
+
+TEST(Plot, SingleBatchSizeDrawsMarkersWithoutLines) {
+  const Parsed p = plot({{"one.json", results({{10, 1}}, Source::Measured, {}, Source::Measured)}});
+  const auto series = p.root->with_class("series");
+  ASSERT_EQ(series.size(), 1u);
+  EXPECT_TRUE(series[0]->named("polyline").empty());
+  EXPECT_EQ(series[0]->named("circle").size(), 2u);
+}

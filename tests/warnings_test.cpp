@@ -1,0 +1,92 @@
+// Measurement warnings on synthetic cells: noisy cells, clock reads too large a share of a sample, more
+// threads than cores, GPU clocks held back; quiet cells get none.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "mlpbench/backend.hpp"
+#include "mlpbench/warnings.hpp"
+
+using namespace mlpbench;
+using ::testing::HasSubstr;
+
+namespace {
+
+Results with_cpu_cell(double median_ms, double cv, int passes = 1) {
+  Results r;
+  Cell c;
+  c.source = Source::Measured;
+  c.backend = "test";
+  c.stats.median_ms = median_ms;
+  c.stats.cv = cv;
+  c.stats.passes_per_sample = passes;
+  r.table.set("CPU", 10, c);
+  Cell ref;
+  ref.source = Source::Reference;
+  ref.stats.median_ms = 1;
+  ref.stats.cv = 0.5;  // never warned about: not measured here
+  r.table.set("GPU", 10, ref);
+  return r;
+}
+
+}  // namespace
+
+TEST(Warnings, NoisyCellIsFlagged) {
+  Results r = with_cpu_cell(1.0, 0.05);
+  const auto lines = add_warnings(r, {1}, 25, {}, {});
+  ASSERT_EQ(r.table.find("CPU", 10)->warnings.size(), 1u);
+  EXPECT_THAT(r.table.find("CPU", 10)->warnings[0], HasSubstr("cv 5.0% is above 2.0%"));
+  EXPECT_TRUE(r.table.find("GPU", 10)->warnings.empty());
+  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("CPU batch 10: cv 5.0%")));
+}
+
+TEST(Warnings, QuietCellHasNone) {
+  Results r = with_cpu_cell(1.0, 0.01);
+  add_warnings(r, {1}, 25, {}, {});
+  EXPECT_TRUE(r.table.find("CPU", 10)->warnings.empty());
+}
+
+TEST(Warnings, ClockReadsTooLargeAShareOfASample) {
+  // 2 reads x 25 ns against a 20 us sample = 0.25% > 0.1%.
+  Results r = with_cpu_cell(0.01, 0.0, 2);
+  add_warnings(r, {1}, 25, {}, {});
+  ASSERT_EQ(r.table.find("CPU", 10)->warnings.size(), 1u);
+  EXPECT_THAT(r.table.find("CPU", 10)->warnings[0], HasSubstr("clock reads take 0.2% of a sample"));
+  // The same cell timed 10 passes per sample: 0.025%, fine.
+  Results ok = with_cpu_cell(0.01, 0.0, 10);
+  add_warnings(ok, {1}, 25, {}, {});
+  EXPECT_TRUE(ok.table.find("CPU", 10)->warnings.empty());
+}
+
+TEST(Warnings, MoreThreadsThanCores) {
+  Results r = with_cpu_cell(1.0, 0.0);
+  add_warnings(r, {available_cores() + 1}, 25, {}, {});
+  EXPECT_THAT(r.warnings, ::testing::Contains(HasSubstr("threads on " + std::to_string(available_cores()) + " cores")));
+  Results fine = with_cpu_cell(1.0, 0.0);
+  add_warnings(fine, {0, 1}, 25, {}, {});
+  for (const std::string& w : fine.warnings) EXPECT_THAT(w, ::testing::Not(HasSubstr("threads on")));
+}
+
+TEST(Warnings, GpuClocksHeldBack) {
+  GpuClocks start{true, 1980, 1980, 0, ""}, end{true, 1200, 1980, 0x40, "hw thermal slowdown"};
+  Results r = with_cpu_cell(1.0, 0.0);
+  add_warnings(r, {1}, 25, start, end);
+  EXPECT_THAT(r.warnings, ::testing::Contains(HasSubstr("SM clock at the end was 1200 MHz, below 75% of its 1980 MHz")));
+  EXPECT_THAT(r.warnings, ::testing::Contains(HasSubstr("appeared during the run: hw thermal slowdown")));
+  Results steady = with_cpu_cell(1.0, 0.0);
+  add_warnings(steady, {1}, 25, start, start);
+  for (const std::string& w : steady.warnings) EXPECT_THAT(w, ::testing::Not(HasSubstr("GPU")));
+}
+
+TEST(Warnings, GovernorIsReadWhereLinuxShowsIt) {
+  const std::string g = cpu_governor();  // "" on machines (VMs) without cpufreq
+  Results r = with_cpu_cell(1.0, 0.0);
+  add_warnings(r, {1}, 25, {}, {});
+  const bool warned = std::any_of(r.warnings.begin(), r.warnings.end(), [](const std::string& w) { return w.find("governor") != std::string::npos; });
+  EXPECT_EQ(warned, !g.empty() && g != "performance");
+}
+
+TEST(Warnings, NoNvmlMeansNoClocks) {
+  const GpuClocks c = read_gpu_clocks();
+  if (c.valid) GTEST_SKIP() << "NVML is present here";
+  EXPECT_EQ(c.sm_mhz, 0u);
+}

@@ -1,6 +1,7 @@
 // The mlpbench command: `run` (fill the CPU/GPU table and name the faster device), `infer` (one forward
-// pass on a user's input, to check our outputs against their framework) and `report` (print a results
-// file). Options are parsed here; the work is done by the library (runner, results, report).
+// pass on a user's input, to check our outputs against their framework), `report` (print a results file),
+// `compare` (results files side by side, exit 1 on a regression), `plot` (SVG chart), `machine` (measure
+// the roof) and `export-weights`. Options are parsed here; the work is done by the library.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -75,20 +76,22 @@ struct ModelOptions {
     validate_widths(w);
     return w;
   }
-  // Checks that the model fits in memory at these batch sizes, then makes or loads it.
-  Model model(const std::vector<int>& batch_sizes) const {
+  // Checks that the model fits in memory at these batch sizes with `backends` CPU backends, then makes or
+  // loads it.
+  Model model(const std::vector<int>& batch_sizes, int backends = 1) const {
     if (!weights.empty()) {
       Model m = load_model(weights);
-      check_memory(m.widths(), batch_sizes);
+      check_memory(m.widths(), batch_sizes, backends);
       return m;
     }
     const std::vector<int> widths = seeded_widths();
-    check_memory(widths, batch_sizes);
+    check_memory(widths, batch_sizes, backends);
     return make_seeded_model(widths, seed_value());
   }
   std::uint64_t seed_value() const { return static_cast<std::uint64_t>(parse_int(seed, "--seed", 0, INT64_MAX)); }
   std::vector<int> thread_counts() const {
     std::vector<int> t = parse_int_list(threads, "--threads", 0, 4096);
+    for (int& n : t) n = n == 0 ? available_cores() : n;  // so "0,2" on 2 cores is one count, not two
     std::sort(t.begin(), t.end());
     t.erase(std::unique(t.begin(), t.end()), t.end());
     return t;
@@ -155,11 +158,17 @@ int cmd_run(const ModelOptions& mo, const RunOptions& ro, const PriceOptions& po
   sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
   const std::vector<int> threads = mo.thread_counts();
   const std::optional<Prices> prices = po.get();
-  const Model model = mo.model(sizes);
+  // The reference backend, then eigen and eigen-omp-packed (and the bf16 one) at every thread count.
+  const int cpu_backends = 1 + static_cast<int>(threads.size()) * (precision == Precision::BF16 ? 3 : 2);
+  const Model model = mo.model(sizes, cpu_backends);
 
   const std::time_t start = std::time(nullptr);
   const std::string out = ro.out.empty() ? "results/" + host_name() + "-" + utc_compact(start) + ".json" : ro.out;
   if (!ro.force && std::filesystem::exists(out)) throw InputError("output '" + out + "' exists; pass --force to replace it");
+
+  // A --reference given is read now, whatever is measured: a bad file is an input error, not a surprise later.
+  if (!ro.reference.empty()) (void)read_results(ro.reference);
+  check_writable(out);
 
   RunConfig config;
   config.batch_sizes = sizes;
@@ -206,6 +215,9 @@ int cmd_run(const ModelOptions& mo, const RunOptions& ro, const PriceOptions& po
 int cmd_infer(const ModelOptions& mo, const std::string& input, const std::string& output, const std::string& device,
               const std::string& precision_text, bool force) {
   const Precision precision = parse_precision(precision_text);
+  if (device == "cpu" && precision != Precision::FP32) {
+    throw InputError("--precision " + precision_text + " applies to --device gpu; the CPU computes infer's output in fp32");
+  }
   if (!force && std::filesystem::exists(output)) throw InputError("output '" + output + "' exists; pass --force to replace it");
   const TensorMap tensors = read_safetensors(input);
   const auto it = tensors.find("input");

@@ -90,6 +90,11 @@ std::string gpu_of(const Json& m) {
   if (g.is_null()) return "none";
   return g.is_object() && g.contains("name") && g["name"].is_string() ? g["name"].get<std::string>() : "";
 }
+std::string text_of(const Json& section, const char* key) {  // a recorded setting as text, "" when absent
+  if (!section.is_object() || !section.contains(key)) return "";
+  const Json& v = section[key];
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
 std::string layers_of(const ModelInfo& m) {
   std::string s;
   for (int w : m.layers) s += (s.empty() ? "" : ",") + std::to_string(w);
@@ -111,6 +116,9 @@ void difference_notes(const std::string& base_name, const Results& base, const s
   note("ran on another machine: GPU", gpu_of(base.machine), gpu_of(now.machine));
   note("ran another model: layers", layers_of(base.model), layers_of(now.model));
   note("ran other weights:", weights_of(base.model), weights_of(now.model));
+  note("ran with other settings: precision", text_of(base.run, "precision"), text_of(now.run, "precision"));
+  note("ran with other settings: threads", text_of(base.run, "threads"), text_of(now.run, "threads"));
+  note("was built differently: build type", text_of(base.build, "build_type"), text_of(now.build, "build_type"));
 }
 
 std::string cells_only_in(const Table& t, const Table& other) {

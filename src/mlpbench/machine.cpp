@@ -14,6 +14,7 @@
 #include <omp.h>
 #include <sstream>
 
+#include "mlpbench/build_info.hpp"
 #include "mlpbench/errors.hpp"
 #include "mlpbench/threads.hpp"
 
@@ -300,7 +301,10 @@ MachineRoof machine_roof(const std::vector<int>& thread_counts, const std::strin
   const std::string gpu_name = want_gpu ? gpu : "nogpu";
   const std::filesystem::path dir = cache_dir();
   const std::filesystem::path file =
-      dir.empty() ? std::filesystem::path() : dir / ("machine-" + file_key(cpu_model + "-" + std::to_string(available_cores()) + "c-" + gpu_name) + ".json");
+      dir.empty() ? std::filesystem::path()
+                  : dir / ("machine-" + file_key(cpu_model + "-" + std::to_string(available_cores()) + "c-" + gpu_name + "-" + std::to_string(32 * P) +
+                                                 "bit-" + kBuildType) +
+                           ".json");  // the FMA peak depends on the build's vector width and optimization
   if (cache_file) *cache_file = file.string();
 
   if (!refresh && !file.empty()) {

@@ -198,6 +198,12 @@ std::string markdown_report(const Results& r, int batch) {
     const auto f = faster_at(r.table, b);
     out << " " << (f ? *f : std::string("-")) << " |\n";
   }
+  std::istringstream warnings(warning_lines(r));
+  first = true;
+  while (std::getline(warnings, line)) {
+    out << (first ? "\n" : "") << "- " << line << "\n";
+    first = false;
+  }
   return out.str();
 }
 

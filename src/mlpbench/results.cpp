@@ -478,7 +478,9 @@ void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t
     done += static_cast<std::size_t>(n);
   }
   ::fchmod(fd, 0644);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) throw RuntimeError("cannot write '" + path + "': " + errno_text());
+  const bool synced = ::fsync(fd) == 0;
+  const std::string sync_error = synced ? "" : errno_text();
+  if (::close(fd) != 0 || !synced) throw RuntimeError("cannot write '" + path + "': " + (synced ? errno_text() : sync_error));
   if (force) {
     if (::rename(tmpl.c_str(), path.c_str()) != 0) throw RuntimeError("cannot rename into '" + path + "': " + errno_text());
   } else {
@@ -490,6 +492,21 @@ void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t
     ::unlink(tmpl.c_str());
   }
   cleanup.armed = false;
+}
+
+void check_writable(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  std::error_code ec;
+  if (fs::is_directory(target, ec)) throw InputError("output '" + path + "' is a directory");
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  fs::create_directories(dir, ec);
+  if (ec) throw RuntimeError("cannot create folder '" + dir.string() + "': " + ec.message());
+  std::string probe = (dir / ".mlpbench-write-check.XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) throw RuntimeError("cannot write in '" + dir.string() + "': " + errno_text());
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 void install_interrupt_cleanup() {

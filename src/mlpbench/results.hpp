@@ -63,6 +63,11 @@ void write_text_atomic(const std::string& path, const std::string& text, bool fo
 void install_interrupt_cleanup();
 void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes, bool force);
 
+// Before a long run: that `path` is not a folder and that its folder exists (or can be made) and takes a
+// file. Throws InputError (a folder) or RuntimeError (the folder can't be written), so a run fails at once
+// rather than after measuring.
+void check_writable(const std::string& path);
+
 // CPU model, cores, threads used, OS/kernel, host; GPU name, driver, runtime when given.
 struct GpuBackends;
 Json collect_machine_info(int threads_used, const GpuBackends* gpu);

@@ -42,25 +42,26 @@ void fill_reference(Results& r, const std::string& device, const RunConfig& conf
 
 }  // namespace
 
-void check_memory(const std::vector<int>& widths, const std::vector<int>& batch_sizes) {
+void check_memory(const std::vector<int>& widths, const std::vector<int>& batch_sizes, int backends) {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
   const double machine = pages > 0 && page > 0 ? static_cast<double>(pages) * page : 16e9;
   const double gib = 1 << 30;
   double params = 0;
   for (std::size_t i = 0; i + 1 < widths.size(); ++i) params += (widths[i] + 1.0) * widths[i + 1];
   const int in = widths.front(), out = widths.back(), widest = *std::max_element(widths.begin(), widths.end());
-  for (int b : batch_sizes) {
-    // f32: weights twice; input, output, two activation buffers and the check's copies of the output.
-    const double weights = 2 * 4.0 * params;
-    const double buffers = 4.0 * b * (2.0 * in + 3.0 * out + 2.0 * widest);
-    if (weights + buffers > machine / 2) {
-      std::ostringstream s;
-      s.precision(3);
-      s << "batch size " << b << " on layers of up to " << widest << " wide needs " << (weights + buffers) / gib
-        << " GiB (weights " << weights / gib << " GiB, buffers " << buffers / gib << " GiB), more than half of this machine's "
-        << machine / gib << " GiB";
-      throw InputError(s.str());
-    }
+  const int most = *std::max_element(batch_sizes.begin(), batch_sizes.end());
+  // f32: the model's weights and every backend's copy; each backend's two activation buffers at the
+  // largest batch; every batch size's input, expected output and output, held together during a run.
+  const double weights = 4.0 * params * (1 + backends);
+  double buffers = 4.0 * backends * 2.0 * most * widest;
+  for (int b : batch_sizes) buffers += 4.0 * b * (in + 2.0 * out);
+  if (weights + buffers > machine / 2) {
+    std::ostringstream s;
+    s.precision(3);
+    s << "batch size " << most << " on layers of up to " << widest << " wide needs " << (weights + buffers) / gib << " GiB (weights "
+      << weights / gib << " GiB, buffers " << buffers / gib << " GiB, " << backends << " backends), more than half of this machine's "
+      << machine / gib << " GiB";
+    throw InputError(s.str());
   }
 }
 

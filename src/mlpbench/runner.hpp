@@ -25,10 +25,10 @@ struct RunConfig {
   const MachineRoof* roof = nullptr;  // when given, every measured cell gets its floor
 };
 
-// Throws InputError when the model (widths, input first) at the largest batch size would need more than
-// half of this machine's memory: weights twice (ours and the backend's copy) plus the batch's buffers.
-// Called before the weights are made or loaded, so a too-large request fails at once.
-void check_memory(const std::vector<int>& widths, const std::vector<int>& batch_sizes);
+// Throws InputError when the model (widths, input first) run by `backends` CPU backends at these batch
+// sizes would need more than half of this machine's memory (weights per backend, activations, inputs and
+// outputs). Called before the weights are made or loaded, so a too-large request fails at once.
+void check_memory(const std::vector<int>& widths, const std::vector<int>& batch_sizes, int backends);
 
 // The CPU backend against the double-precision reference on up to 8 rows (rows are independent, so a
 // subset checks the arithmetic at a fraction of the cost). Throws RuntimeError on a mismatch.

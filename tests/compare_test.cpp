@@ -140,9 +140,10 @@ TEST(Compare, SlowdownOf1_6xIsASignificantRegression) {
   EXPECT_THAT(text, HasSubstr("slower, regression"));
   EXPECT_THAT(text, HasSubstr("\nRegression: 1 cell(s) significantly slower by more than 5%\n"));
 
-  // The same slowdown under a 70% threshold: still slower, no longer a regression.
+  // The same slowdown under a 70% threshold: significant, but within the threshold: same, no regression.
   const Comparison loose = compare2(cpu1(measured(base)), cpu1(measured(scaled(base, 1.6))), 70);
-  EXPECT_EQ(loose.vs[0][0].verdict, Verdict::Slower);
+  EXPECT_TRUE(loose.vs[0][0].significant);
+  EXPECT_EQ(loose.vs[0][0].verdict, Verdict::Same);
   EXPECT_FALSE(loose.vs[0][0].regression);
   EXPECT_FALSE(loose.regression);
   EXPECT_THAT(comparison_text(loose), HasSubstr("No regression."));
@@ -167,6 +168,16 @@ TEST(Compare, NoisySamplesOfOneDistributionAreNotSignificant) {
   }
   EXPECT_GT(significant, 0.01 * pairs);
   EXPECT_LT(significant, 0.09 * pairs);
+}
+
+TEST(Compare, SignificantButSmallDifferencesAreTheSame) {
+  // Thousands of samples make a 1% shift significant; under a 5% threshold it is still the same.
+  const std::vector<double> base = noisy(1.0, 0.01, 2000, 11);
+  const Comparison c = compare2(cpu1(measured(base)), cpu1(measured(scaled(base, 1.01))));
+  const CellChange& ch = c.vs.at(0).at(0);
+  EXPECT_TRUE(ch.significant);
+  EXPECT_EQ(ch.verdict, Verdict::Same);
+  EXPECT_FALSE(ch.regression);
 }
 
 TEST(Compare, SpeedupIsFasterNotARegression) {

@@ -77,7 +77,10 @@ CellChange change_of(const std::string& device, int batch, const Cell& base, con
   if (!mw) return c;  // fewer than 3 samples on a side: untested
   c.p = mw->p;
   c.significant = mw->p < alpha;
-  c.verdict = !c.significant ? Verdict::Same : c.ratio < 1 ? Verdict::Faster : c.ratio > 1 ? Verdict::Slower : Verdict::Same;
+  // With thousands of samples a 1% difference is significant; a verdict also needs the difference to
+  // matter: beyond the threshold either way. Within it, or not significant, the cell is the same.
+  const bool beyond = std::fabs(c.ratio - 1) > threshold_pct / 100;
+  c.verdict = !c.significant || !beyond ? Verdict::Same : c.ratio < 1 ? Verdict::Faster : Verdict::Slower;
   c.regression = c.significant && c.ratio > 1 + threshold_pct / 100;
   return c;
 }
@@ -252,7 +255,7 @@ std::string comparison_text(const Comparison& c) {
   char legend[256];
   std::snprintf(legend, sizeof legend,
                 "\nratio: NEW/BASE of the medians; p: two-sided Mann-Whitney U test on the samples, significant below %g\n"
-                "regression: a measured cell significantly slower by more than %s\n",
+                "verdict: faster/slower when significant and beyond %s either way, else same; regression: slower, measured\n",
                 c.alpha, pct);
   out << legend;
   for (const std::string& n : c.notes) out << "Note: " << n << "\n";

@@ -1,6 +1,6 @@
 // Comparing results files: per cell the ratio NEW/BASE of the medians, whether the difference is significant
 // (two-sided Mann-Whitney U on the stored samples at alpha 0.05, as Google Benchmark's compare.py), and a
-// verdict. A measured cell significantly slower by more than the threshold is a regression (exit 1).
+// verdict: faster or slower when significant and beyond the threshold either way, else same. A measured cell significantly slower by more than the threshold is a regression (exit 1).
 // Reference cells are shown but never count. Files from different machines are compared all the same, and
 // the comparison says so.
 #pragma once

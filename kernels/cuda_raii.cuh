@@ -17,24 +17,39 @@ inline std::string bytes_text(std::size_t bytes) {
   return std::to_string(bytes) + " bytes (" + std::to_string(bytes >> 20) + " MiB)";
 }
 
-// Device memory for n elements of T.
-template <typename T>
-class DeviceBuffer {
+// Where a buffer's memory comes from: device memory, or page-locked host memory (what async copies and
+// graph memcpy nodes need).
+struct DeviceMemory {
+  static constexpr const char* kAlloc = "cudaMalloc";
+  static cudaError_t allocate(void** p, std::size_t bytes) { return cudaMalloc(p, bytes); }
+  static cudaError_t release(void* p) { return cudaFree(p); }
+};
+struct PinnedMemory {
+  static constexpr const char* kAlloc = "cudaMallocHost";
+  static cudaError_t allocate(void** p, std::size_t bytes) { return cudaMallocHost(p, bytes); }
+  static cudaError_t release(void* p) { return cudaFreeHost(p); }
+};
+
+// n elements of T in Memory; an allocation failure names the bytes asked for. Move-only.
+template <typename T, class Memory>
+class Buffer {
  public:
-  DeviceBuffer() = default;
-  explicit DeviceBuffer(std::size_t n) : n_(n) {
+  Buffer() = default;
+  explicit Buffer(std::size_t n) : n_(n) {
     if (n == 0) return;
-    const cudaError_t err = cudaMalloc(&p_, n * sizeof(T));
+    void* p = nullptr;
+    const cudaError_t err = Memory::allocate(&p, n * sizeof(T));
     if (err != cudaSuccess) {
       cudaGetLastError();
-      throw RuntimeError("cudaMalloc of " + bytes_text(n * sizeof(T)) + " failed: " + cudaGetErrorString(err));
+      throw RuntimeError(std::string(Memory::kAlloc) + " of " + bytes_text(n * sizeof(T)) + " failed: " + cudaGetErrorString(err));
     }
+    p_ = static_cast<T*>(p);
   }
-  ~DeviceBuffer() {
-    if (p_) CUDA_CHECK_NOTHROW(cudaFree(p_));
+  ~Buffer() {
+    if (p_) CUDA_CHECK_NOTHROW(Memory::release(p_));
   }
-  DeviceBuffer(DeviceBuffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
-  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+  Buffer(Buffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  Buffer& operator=(Buffer&& o) noexcept {
     std::swap(p_, o.p_);
     std::swap(n_, o.n_);
     return *this;
@@ -47,106 +62,59 @@ class DeviceBuffer {
   std::size_t n_ = 0;
 };
 
-// Page-locked host memory for n elements of T: what async copies and graph memcpy nodes need.
 template <typename T>
-class PinnedBuffer {
+using DeviceBuffer = Buffer<T, DeviceMemory>;
+template <typename T>
+using PinnedBuffer = Buffer<T, PinnedMemory>;
+
+// Owns one CUDA runtime handle of type T, destroyed by Destroy; move-only.
+template <class T, cudaError_t (*Destroy)(T)>
+class Handle {
  public:
-  PinnedBuffer() = default;
-  explicit PinnedBuffer(std::size_t n) : n_(n) {
-    if (n == 0) return;
-    const cudaError_t err = cudaMallocHost(&p_, n * sizeof(T));
-    if (err != cudaSuccess) {
-      cudaGetLastError();
-      throw RuntimeError("cudaMallocHost of " + bytes_text(n * sizeof(T)) + " failed: " + cudaGetErrorString(err));
-    }
+  Handle() = default;
+  explicit Handle(T h) : h_(h) {}
+  ~Handle() {
+    if (h_) CUDA_CHECK_NOTHROW(Destroy(h_));
   }
-  ~PinnedBuffer() {
-    if (p_) CUDA_CHECK_NOTHROW(cudaFreeHost(p_));
-  }
-  PinnedBuffer(PinnedBuffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
-  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
-    std::swap(p_, o.p_);
-    std::swap(n_, o.n_);
+  Handle(Handle&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  Handle& operator=(Handle&& o) noexcept {
+    std::swap(h_, o.h_);
     return *this;
   }
-  T* get() const { return p_; }
-  std::size_t size() const { return n_; }
+  T get() const { return h_; }
 
  private:
-  T* p_ = nullptr;
-  std::size_t n_ = 0;
+  T h_ = nullptr;
 };
 
-class Stream {
+// A captured graph, and an instantiated one.
+using Graph = Handle<cudaGraph_t, cudaGraphDestroy>;
+using GraphExec = Handle<cudaGraphExec_t, cudaGraphExecDestroy>;
+
+// A non-blocking stream, created with the object.
+class Stream : public Handle<cudaStream_t, cudaStreamDestroy> {
  public:
-  Stream() { CUDA_CHECK(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking)); }
-  ~Stream() {
-    if (s_) CUDA_CHECK_NOTHROW(cudaStreamDestroy(s_));
-  }
-  Stream(Stream&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
-  Stream& operator=(Stream&& o) noexcept {
-    std::swap(s_, o.s_);
-    return *this;
-  }
-  cudaStream_t get() const { return s_; }
+  Stream() : Handle(create()) {}
 
  private:
-  cudaStream_t s_ = nullptr;
+  static cudaStream_t create() {
+    cudaStream_t s = nullptr;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    return s;
+  }
 };
 
-class Event {
+// A timing event, created with the object.
+class Event : public Handle<cudaEvent_t, cudaEventDestroy> {
  public:
-  Event() { CUDA_CHECK(cudaEventCreate(&e_)); }
-  ~Event() {
-    if (e_) CUDA_CHECK_NOTHROW(cudaEventDestroy(e_));
-  }
-  Event(Event&& o) noexcept : e_(std::exchange(o.e_, nullptr)) {}
-  Event& operator=(Event&& o) noexcept {
-    std::swap(e_, o.e_);
-    return *this;
-  }
-  cudaEvent_t get() const { return e_; }
+  Event() : Handle(create()) {}
 
  private:
-  cudaEvent_t e_ = nullptr;
-};
-
-// An instantiated CUDA graph.
-class GraphExec {
- public:
-  GraphExec() = default;
-  explicit GraphExec(cudaGraphExec_t g) : g_(g) {}
-  ~GraphExec() {
-    if (g_) CUDA_CHECK_NOTHROW(cudaGraphExecDestroy(g_));
+  static cudaEvent_t create() {
+    cudaEvent_t e = nullptr;
+    CUDA_CHECK(cudaEventCreate(&e));
+    return e;
   }
-  GraphExec(GraphExec&& o) noexcept : g_(std::exchange(o.g_, nullptr)) {}
-  GraphExec& operator=(GraphExec&& o) noexcept {
-    std::swap(g_, o.g_);
-    return *this;
-  }
-  cudaGraphExec_t get() const { return g_; }
-
- private:
-  cudaGraphExec_t g_ = nullptr;
-};
-
-// A captured (not yet instantiated) graph.
-class Graph {
- public:
-  Graph() = default;
-  explicit Graph(cudaGraph_t g) : g_(g) {}
-  ~Graph() {
-    if (g_) CUDA_CHECK_NOTHROW(cudaGraphDestroy(g_));
-  }
-  Graph(Graph&& o) noexcept : g_(std::exchange(o.g_, nullptr)) {}
-  Graph& operator=(Graph&& o) noexcept {
-    std::swap(g_, o.g_);
-    return *this;
-  }
-  cudaGraph_t get() const { return g_; }
-
- private:
-  cudaGraph_t g_ = nullptr;
 };
 
 }  // namespace mlpbench::cuda

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <climits>
 #include <cstdint>
 #include <string>
@@ -13,23 +15,11 @@
 #include "mlpbench/parse.hpp"
 
 using namespace mlpbench;
+using mlpbench::testing::input_error;
 using ::testing::HasSubstr;
 
 namespace {
 
-template <class F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected InputError, got another exception: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "expected InputError, nothing was thrown";
-  return {};
-}
 
 std::string list_error(const std::string& text, int min = 1, int max = kMaxWidth) {
   return input_error([&] { parse_int_list(text, "--layers", min, max); });

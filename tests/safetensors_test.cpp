@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <unistd.h>
 
 #include <cmath>
@@ -19,6 +21,8 @@
 #include "mlpbench/safetensors.hpp"
 
 using namespace mlpbench;
+using mlpbench::testing::input_error;
+using mlpbench::testing::TempDir;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
@@ -27,22 +31,6 @@ namespace {
 using OJson = nlohmann::ordered_json;
 using Bytes = std::vector<std::uint8_t>;
 
-// A fresh folder per test, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path = fs::temp_directory_path() /
-           ("mlpbench_safetensors_" + std::to_string(::getpid()) + "_" + info->test_suite_name() + "_" + info->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 void write_file(const std::string& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -113,20 +101,6 @@ std::vector<float> iota(std::size_t n, float base) {
 
 TensorMap parse(const Bytes& bytes) { return parse_safetensors(bytes.data(), bytes.size(), "test.safetensors"); }
 
-// Runs f, expects an InputError and returns its message (empty, with a failure, when it doesn't throw one).
-template <class F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected InputError, got another exception: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "expected InputError, nothing was thrown";
-  return {};
-}
 
 std::string parse_error(const Bytes& bytes) {
   return input_error([&] { parse(bytes); });

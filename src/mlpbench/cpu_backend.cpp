@@ -4,7 +4,6 @@
 // pinned to cores at prepare (see threads.hpp), as for the packed backend, so the two compare fairly.
 #include <Eigen/Core>
 #include <algorithm>
-#include <omp.h>
 
 #include "mlpbench/backend.hpp"
 #include "mlpbench/errors.hpp"
@@ -20,18 +19,14 @@ struct Block {
   int size = 0;   // neurons in the block (0: this thread idles on this layer)
 };
 
-class EigenBackend final : public Backend {
+class EigenBackend final : public OmpBackend {
  public:
-  explicit EigenBackend(int threads) : threads_(threads > 0 ? threads : available_cores()) {}
+  explicit EigenBackend(int threads) : OmpBackend(threads) {}
 
   std::string name() const override { return "eigen"; }
-  Device device() const override { return Device::CPU; }
-  int threads() const override { return threads_; }
-  std::string config() const override { return "threads=" + std::to_string(threads_) + (pinned_ ? ",pinned" : ""); }
 
   void prepare(const Model& model, int max_batch) override {
     validate_model(model);
-    if (max_batch < 1) throw InputError("prepare: max_batch must be >= 1");
     weights_.clear();
     biases_.clear();
     blocks_.clear();
@@ -40,27 +35,12 @@ class EigenBackend final : public Backend {
       biases_.push_back(Eigen::Map<const Eigen::RowVectorXf>(l.bias.data(), l.out));
       blocks_.push_back(split(l.out));
     }
-    max_batch_ = max_batch;
-    for (auto& b : buffers_) b.assign(static_cast<std::size_t>(max_batch) * model.max_width(), 0.0f);
-    pinned_ = pin_omp_threads(threads_);
+    prepare_threads(model, max_batch);
   }
 
-  void forward(const float* x, float* y, int batch) override {
-    if (batch < 1 || batch > max_batch_) {
-      throw InputError("forward: batch " + std::to_string(batch) + " outside [1, " + std::to_string(max_batch_) + "]");
-    }
-    const int layers = static_cast<int>(weights_.size());
-#pragma omp parallel num_threads(threads_)
-    {
-      const int t = omp_get_thread_num();
-      const int nt = omp_get_num_threads();  // may be fewer than asked (OMP_THREAD_LIMIT, nesting)
-      for (int li = 0; li < layers; ++li) {
-        const float* in = li == 0 ? x : buffers_[(li - 1) % 2].data();
-        float* out = li == layers - 1 ? y : buffers_[li % 2].data();
-        for (int bi = t; bi < threads_; bi += nt) layer_block(li, blocks_[li][bi], in, out, batch, li < layers - 1);
-#pragma omp barrier
-      }
-    }
+ protected:
+  void run_layer(int li, const float* in, float* out, int batch, bool relu, int t, int nt) const override {
+    for (int bi = t; bi < threads_; bi += nt) layer_block(li, blocks_[li][bi], in, out, batch, relu);
   }
 
  private:
@@ -96,13 +76,9 @@ class EigenBackend final : public Backend {
     }
   }
 
-  int threads_;
-  bool pinned_ = false;
-  int max_batch_ = 0;
   std::vector<RowMatrix> weights_;             // [out, in] per layer
   std::vector<Eigen::RowVectorXf> biases_;     // [out] per layer
   std::vector<std::vector<Block>> blocks_;     // per layer, per thread
-  std::vector<float> buffers_[2];              // ping-pong activations [max_batch, max_width]
 };
 
 }  // namespace

@@ -11,7 +11,6 @@
 #include <utility>
 #include <cstring>
 #include <type_traits>
-#include <omp.h>
 
 #include "mlpbench/backend.hpp"
 #include "mlpbench/errors.hpp"
@@ -135,50 +134,30 @@ PackedLayer<Weight> pack(const Layer& l) {
 }
 
 template <class Weight>
-class PackedBackend final : public Backend {
+class PackedBackend final : public OmpBackend {
  public:
-  explicit PackedBackend(int threads) : threads_(threads > 0 ? threads : available_cores()) {}
+  explicit PackedBackend(int threads) : OmpBackend(threads) {}
 
   std::string name() const override { return std::is_same_v<Weight, float> ? "eigen-omp-packed" : "eigen-omp-packed-bf16"; }
-  Device device() const override { return Device::CPU; }
-  int threads() const override { return threads_; }
   double bytes_per_weight() const override { return sizeof(Weight); }
   Precision precision() const override { return std::is_same_v<Weight, float> ? Precision::FP32 : Precision::BF16; }
-  std::string config() const override { return "threads=" + std::to_string(threads_) + (pinned_ ? ",pinned" : ""); }
 
   void prepare(const Model& model, int max_batch) override {
     validate_model(model);
-    if (max_batch < 1) throw InputError("prepare: max_batch must be >= 1");
     layers_.clear();
     for (const Layer& l : model.layers) layers_.push_back(pack<Weight>(l));
-    max_batch_ = max_batch;
-    for (auto& b : buffers_) b.assign(static_cast<std::size_t>(max_batch) * model.max_width(), 0.0f);
-    pinned_ = pin_omp_threads(threads_);
+    prepare_threads(model, max_batch);
   }
 
-  void forward(const float* x, float* y, int batch) override {
-    if (batch < 1 || batch > max_batch_) {
-      throw InputError("forward: batch " + std::to_string(batch) + " outside [1, " + std::to_string(max_batch_) + "]");
-    }
-    const int count = static_cast<int>(layers_.size());
-#pragma omp parallel num_threads(threads_)
-    {
-      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      for (int li = 0; li < count; ++li) {
-        const float* in = li == 0 ? x : buffers_[(li - 1) % 2].data();
-        float* out = li == count - 1 ? y : buffers_[li % 2].data();
-        run_layer(layers_[li], in, out, batch, li < count - 1, t, nt);
-        if (li < count - 1) {
-#pragma omp barrier
-        }
-      }
-    }
+ protected:
+  void run_layer(int li, const float* in, float* out, int batch, bool relu, int t, int nt) const override {
+    run_packed_layer(layers_[li], in, out, batch, relu, t, nt);
   }
 
  private:
   // Work items (panel, chunk of MR rows), panel-major so a thread keeps few panels hot in its cache;
   // thread t takes a contiguous share.
-  static void run_layer(const PackedLayer<Weight>& l, const float* in, float* out, int batch, bool relu, int t, int nt) {
+  static void run_packed_layer(const PackedLayer<Weight>& l, const float* in, float* out, int batch, bool relu, int t, int nt) {
     const int chunks = (batch + MR - 1) / MR;
     const long long items = static_cast<long long>(l.panels) * chunks;
     const long long begin = items * t / nt, end = items * (t + 1) / nt;
@@ -193,11 +172,7 @@ class PackedBackend final : public Backend {
     }
   }
 
-  int threads_;
-  bool pinned_ = false;
-  int max_batch_ = 0;
   std::vector<PackedLayer<Weight>> layers_;
-  std::vector<float> buffers_[2];  // ping-pong activations [max_batch, max_width]
 };
 
 }  // namespace

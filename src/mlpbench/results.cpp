@@ -521,21 +521,20 @@ void write_text_atomic(const std::string& path, const std::string& text, bool fo
   write_binary_atomic(path, std::vector<std::uint8_t>(text.begin(), text.end()), force);
 }
 
-std::string utc_iso8601(std::time_t t) {
+namespace {
+
+std::string utc_format(std::time_t t, const char* format) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::strftime(buf, sizeof buf, format, &tm);
   return buf;
 }
 
-std::string utc_compact(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
+}  // namespace
+
+std::string utc_iso8601(std::time_t t) { return utc_format(t, "%Y-%m-%dT%H:%M:%SZ"); }
+std::string utc_compact(std::time_t t) { return utc_format(t, "%Y%m%dT%H%M%SZ"); }
 
 std::string host_name() {
   char buf[256] = {};

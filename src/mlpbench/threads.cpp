@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include "mlpbench/backend.hpp"
+#include "mlpbench/errors.hpp"
 
 namespace mlpbench {
 namespace {
@@ -48,6 +49,35 @@ bool pin_omp_threads(int threads) {
     ok = sched_setaffinity(0, sizeof one, &one) == 0;
   }
   return ok;
+}
+
+OmpBackend::OmpBackend(int threads) : threads_(threads > 0 ? threads : available_cores()) {}
+
+void OmpBackend::prepare_threads(const Model& model, int max_batch) {
+  if (max_batch < 1) throw InputError("prepare: max_batch must be >= 1");
+  max_batch_ = max_batch;
+  layers_ = static_cast<int>(model.layers.size());
+  for (auto& b : buffers_) b.assign(static_cast<std::size_t>(max_batch) * model.max_width(), 0.0f);
+  pinned_ = pin_omp_threads(threads_);
+}
+
+void OmpBackend::forward(const float* x, float* y, int batch) {
+  if (batch < 1 || batch > max_batch_) {
+    throw InputError(name() + ": batch " + std::to_string(batch) + " outside [1, " + std::to_string(max_batch_) + "]");
+  }
+  const int count = layers_;
+#pragma omp parallel num_threads(threads_)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();  // nt may be fewer than asked (OMP_THREAD_LIMIT)
+    for (int li = 0; li < count; ++li) {
+      const float* in = li == 0 ? x : buffers_[(li - 1) % 2].data();
+      float* out = li == count - 1 ? y : buffers_[li % 2].data();
+      run_layer(li, in, out, batch, li < count - 1, t, nt);
+      if (li < count - 1) {
+#pragma omp barrier
+      }
+    }
+  }
 }
 
 }  // namespace mlpbench

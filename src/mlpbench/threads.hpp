@@ -1,8 +1,12 @@
-// CPU thread placement shared by the CPU backends: the cores this process may use (read once, at start-up,
-// before any thread is pinned) and pinning OpenMP thread t to the t-th of them.
+// What the CPU backends share: the cores this process may use (read once, at start-up, before any thread
+// is pinned), pinning OpenMP thread t to the t-th of them, and OmpBackend: one parallel region per forward
+// over ping-pong activation buffers, a barrier between layers; subclasses compute their share of a layer.
 #pragma once
 
+#include <string>
 #include <vector>
+
+#include "mlpbench/backend.hpp"
 
 namespace mlpbench {
 
@@ -12,5 +16,29 @@ const std::vector<int>& process_cpus();
 // Pins OpenMP thread t of a `threads`-wide team to process_cpus()[t], unless the user chose a binding
 // (OMP_PROC_BIND or OMP_PLACES set) or asked for more threads than CPUs. Returns whether it pinned.
 bool pin_omp_threads(int threads);
+
+class OmpBackend : public Backend {
+ public:
+  explicit OmpBackend(int threads);
+  Device device() const override { return Device::CPU; }
+  int threads() const override { return threads_; }
+  std::string config() const override { return "threads=" + std::to_string(threads_) + (pinned_ ? ",pinned" : ""); }
+  // x [batch, in] -> y [batch, out]: every thread runs run_layer for each layer, a barrier between layers.
+  void forward(const float* x, float* y, int batch) final;
+
+ protected:
+  // The subclass's prepare() checks and packs its weights, then calls this: buffers, pinning.
+  void prepare_threads(const Model& model, int max_batch);
+  // Thread t of nt computes its share of layer li: in [batch, layer in] -> out [batch, layer out].
+  virtual void run_layer(int li, const float* in, float* out, int batch, bool relu, int t, int nt) const = 0;
+
+  int threads_;
+
+ private:
+  bool pinned_ = false;
+  int max_batch_ = 0;
+  int layers_ = 0;
+  std::vector<float> buffers_[2];  // ping-pong activations [max_batch, max_width]
+};
 
 }  // namespace mlpbench

@@ -37,7 +37,7 @@ std::vector<std::string> add_warnings(Results& r, const std::vector<int>& thread
       const std::string where = std::string(dev) + " batch " + std::to_string(b) + ": ";
       if (c.stats.cv > kMaxCv) {
         c.warnings.push_back("cv " + percent(c.stats.cv) + " is above " + percent(kMaxCv) +
-                             ": run on an idle machine, with threads pinned (OMP_PROC_BIND=close) and a fixed clock");
+                             ": other work on the machine or a changing clock; an idle machine with a fixed CPU clock gives steadier numbers");
       }
       // Two clock reads per sample, against the sample's length.
       const double sample_ns = c.stats.median_ms * 1e6 * std::max(1, c.stats.passes_per_sample);

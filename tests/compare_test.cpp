@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -18,6 +20,7 @@
 #include "mlpbench/results.hpp"
 
 using namespace mlpbench;
+using mlpbench::testing::reference_cell;
 using ::testing::HasSubstr;
 using ::testing::Not;
 namespace fs = std::filesystem;
@@ -43,15 +46,6 @@ Cell measured(std::vector<double> samples_ms) {
   c.source = Source::Measured;
   c.backend = "eigen";
   c.stats = summarize(std::move(samples_ms), 1);
-  return c;
-}
-
-Cell reference(double ms) {
-  Cell c;
-  c.source = Source::Reference;
-  c.backend = "illustrative";
-  c.stats.median_ms = ms;
-  c.reference_file = "results/reference.json";
   return c;
 }
 
@@ -194,8 +188,8 @@ TEST(Compare, SpeedupIsFasterNotARegression) {
 
 TEST(Compare, ReferenceCellsNeverRegress) {
   // Reference on both sides, and a measured BASE against a reference NEW: 1000x slower, still no regression.
-  const Results base = results({{"CPU", 1, measured(noisy(1.0, 0.05, 20, 4))}, {"GPU", 1, reference(1.0)}});
-  const Results now = results({{"CPU", 1, reference(1000.0)}, {"GPU", 1, reference(1000.0)}});
+  const Results base = results({{"CPU", 1, measured(noisy(1.0, 0.05, 20, 4))}, {"GPU", 1, reference_cell(1.0)}});
+  const Results now = results({{"CPU", 1, reference_cell(1000.0)}, {"GPU", 1, reference_cell(1000.0)}});
   const Comparison c = compare2(base, now);
   ASSERT_EQ(c.vs.at(0).size(), 2u);
   for (const CellChange& ch : c.vs[0]) {
@@ -264,8 +258,8 @@ TEST(Compare, CellsInOnlyOneFileAreListedInANote) {
 
 TEST(Compare, TwoFilesPrintOneRowPerCell) {
   const std::vector<double> s = noisy(0.1766, 0.02, 30, 9);
-  const Results base = results({{"CPU", 1, measured(s)}, {"CPU", 10, measured(scaled(s, 10))}, {"GPU", 1, reference(30)}});
-  const Results now = results({{"CPU", 1, measured(scaled(s, 1.6))}, {"CPU", 10, measured(scaled(s, 10))}, {"GPU", 1, reference(30)}});
+  const Results base = results({{"CPU", 1, measured(s)}, {"CPU", 10, measured(scaled(s, 10))}, {"GPU", 1, reference_cell(30)}});
+  const Results now = results({{"CPU", 1, measured(scaled(s, 1.6))}, {"CPU", 10, measured(scaled(s, 10))}, {"GPU", 1, reference_cell(30)}});
   const Comparison c = compare2(base, now);
   const std::string text = comparison_text(c);
   const std::string median = format_ms(c.vs[0][0].base_ms), slow = format_ms(c.vs[0][0].new_ms), ten = format_ms(c.vs[0][1].base_ms);

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cstdio>
 #include <limits>
 #include <sstream>
@@ -15,19 +17,11 @@
 #include "mlpbench/table.hpp"
 
 using namespace mlpbench;
+using mlpbench::testing::reference_cell;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
 namespace {
-
-Cell reference_cell(double ms, const std::string& file = "results/reference.json") {
-  Cell c;
-  c.source = Source::Reference;
-  c.backend = "illustrative";
-  c.stats.median_ms = ms;
-  c.reference_file = file;
-  return c;
-}
 
 Cell measured_cell(double ms) {
   Cell c;

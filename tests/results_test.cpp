@@ -26,6 +26,7 @@
 
 using namespace mlpbench;
 using mlpbench::testing::input_error;
+using mlpbench::testing::reference_cell;
 using mlpbench::testing::TempDir;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
@@ -68,15 +69,6 @@ Cell measured_cell(double center, int passes) {
   c.stats = summarize(samples_around(center), passes);
   c.stats.converged = true;
   c.stats.total_s = 0.75;
-  return c;
-}
-
-Cell reference_cell(double ms) {
-  Cell c;
-  c.source = Source::Reference;
-  c.backend = "illustrative";
-  c.stats.median_ms = ms;
-  c.reference_file = "results/reference.json";
   return c;
 }
 

@@ -1,4 +1,5 @@
-// Helpers shared by the tests: a per-test temporary folder and "expect an InputError, give its message".
+// Helpers shared by the tests: a per-test temporary folder, "expect an InputError, give its message", and a
+// reference cell as results/reference.json holds them.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "mlpbench/errors.hpp"
+#include "mlpbench/table.hpp"
 
 namespace mlpbench::testing {
 
@@ -49,6 +51,16 @@ std::string input_error(F&& f) {
   }
   ADD_FAILURE() << "expected InputError, nothing was thrown";
   return {};
+}
+
+// A cell taken from a reference table: the illustrative backend, a median, the file it came from.
+inline Cell reference_cell(double ms, const std::string& file = "results/reference.json") {
+  Cell c;
+  c.source = Source::Reference;
+  c.backend = "illustrative";
+  c.stats.median_ms = ms;
+  c.reference_file = file;
+  return c;
 }
 
 }  // namespace mlpbench::testing

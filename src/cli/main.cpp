@@ -167,7 +167,8 @@ int cmd_run(const ModelOptions& mo, const RunOptions& ro, const PriceOptions& po
   if (!ro.force && std::filesystem::exists(out)) throw InputError("output '" + out + "' exists; pass --force to replace it");
 
   // A --reference given is read now, whatever is measured: a bad file is an input error, not a surprise later.
-  if (!ro.reference.empty()) (void)read_results(ro.reference);
+  std::optional<Results> reference;
+  if (!ro.reference.empty()) reference = read_results(ro.reference);
   check_writable(out);
 
   RunConfig config;
@@ -175,6 +176,7 @@ int cmd_run(const ModelOptions& mo, const RunOptions& ro, const PriceOptions& po
   config.device = ro.device;
   config.threads = threads;
   config.reference_file = ro.reference.empty() ? default_reference() : ro.reference;
+  config.reference = reference ? &*reference : nullptr;
   config.quick = ro.quick;
   config.input_seed = mo.seed_value();
   config.precision = precision;

@@ -14,7 +14,6 @@
 namespace mlpbench {
 
 enum class Device { CPU, GPU };
-inline const char* device_name(Device d) { return d == Device::CPU ? "CPU" : "GPU"; }
 
 // Arithmetic precision of a GPU backend's matrix products (the CPU runs fp32). Storage stays f32.
 enum class Precision { FP32, TF32, BF16 };

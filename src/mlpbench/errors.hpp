@@ -24,4 +24,12 @@ struct RuntimeError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An nlohmann::json exception's message without its "[json.exception.parse_error.101] " tag, for error lines
+// users read ("parse error at line 3, column 5: ...").
+inline std::string json_error_text(const std::exception& e) {
+  const std::string msg = e.what();
+  const auto pos = msg.find("] ");
+  return pos == std::string::npos ? msg : msg.substr(pos + 2);
+}
+
 }  // namespace mlpbench

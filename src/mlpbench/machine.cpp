@@ -136,19 +136,6 @@ double barrier_us(int threads) {
   });
 }
 
-std::string first_cpuinfo(const char* key) {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key, 0) == 0 && line.find(':') != std::string::npos) {
-      std::string v = line.substr(line.find(':') + 1);
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  }
-  return "unknown";
-}
-
 // Size in bytes of the unified/data cache of `level` as Linux's sysfs reports it for CPU 0 (more
 // trustworthy than sysconf, which some VMs scale by the number of sharing cores); 0 if unknown.
 double cache_bytes(int level) {
@@ -199,7 +186,7 @@ const CpuThreadsRoof* CpuRoof::find(int threads) const {
 
 CpuRoof measure_cpu_roof(const std::vector<int>& thread_counts) {
   CpuRoof r;
-  r.model = first_cpuinfo("model name");
+  r.model = cpu_model();
   r.cores = available_cores();
   const double l2 = cache_bytes(2), l3 = cache_bytes(3);
   r.l2_bytes_per_core = l2 > 0 ? l2 : 1 << 20;
@@ -295,14 +282,14 @@ MachineRoof machine_roof(const std::vector<int>& thread_counts, const std::strin
                          std::string* cache_file) {
   std::vector<int> counts;
   for (int t : thread_counts) counts.push_back(t > 0 ? t : available_cores());
-  const std::string cpu_model = first_cpuinfo("model name");
+  const std::string cpu = cpu_model();
   // The GPU's name is part of the key; without CUDA or a device there is none.
   const bool want_gpu = !gpu.empty() && measure_gpu != nullptr;
   const std::string gpu_name = want_gpu ? gpu : "nogpu";
   const std::filesystem::path dir = cache_dir();
   const std::filesystem::path file =
       dir.empty() ? std::filesystem::path()
-                  : dir / ("machine-" + file_key(cpu_model + "-" + std::to_string(available_cores()) + "c-" + gpu_name + "-" + std::to_string(32 * P) +
+                  : dir / ("machine-" + file_key(cpu + "-" + std::to_string(available_cores()) + "c-" + gpu_name + "-" + std::to_string(32 * P) +
                                                  "bit-" + kBuildType) +
                            ".json");  // the FMA peak depends on the build's vector width and optimization
   if (cache_file) *cache_file = file.string();

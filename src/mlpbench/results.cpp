@@ -232,21 +232,6 @@ std::string read_file_text(const std::string& path) {
   return ss.str();
 }
 
-std::string first_line_of(const std::string& path, const char* key) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key, 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      std::string v = line.substr(colon + 1);
-      v.erase(0, v.find_first_not_of(" \t"));
-      return v;
-    }
-  }
-  return {};
-}
-
 }  // namespace
 
 ModelInfo model_info(const Model& model) {
@@ -430,10 +415,7 @@ Results parse_results_text(const std::string& text, const std::string& what) {
   try {
     j = Json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    // nlohmann's message is "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
-    std::string msg = e.what();
-    const auto pos = msg.find("] ");
-    throw InputError(what + " is not valid JSON: " + (pos == std::string::npos ? msg : msg.substr(pos + 2)));
+    throw InputError(what + " is not valid JSON: " + json_error_text(e));
   }
   try {
     return results_from_json(j, what);
@@ -536,6 +518,20 @@ std::string utc_format(std::time_t t, const char* format) {
 std::string utc_iso8601(std::time_t t) { return utc_format(t, "%Y-%m-%dT%H:%M:%SZ"); }
 std::string utc_compact(std::time_t t) { return utc_format(t, "%Y%m%dT%H%M%SZ"); }
 
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (line.rfind("model name", 0) == 0 && colon != std::string::npos) {
+      std::string v = line.substr(colon + 1);
+      v.erase(0, v.find_first_not_of(" \t"));
+      return v;
+    }
+  }
+  return "unknown";
+}
+
 std::string host_name() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == 0) return "host";
@@ -545,8 +541,7 @@ std::string host_name() {
 Json collect_machine_info(int threads_used, const GpuBackends* gpu) {
   Json m;
   m["host"] = host_name();
-  std::string cpu = first_line_of("/proc/cpuinfo", "model name");
-  m["cpu"] = cpu.empty() ? "unknown" : cpu;
+  m["cpu"] = cpu_model();
   m["cores"] = available_cores();
   m["threads"] = threads_used;
   utsname u{};

@@ -79,5 +79,6 @@ Json build_info(const std::string& cuda_version);
 std::string utc_iso8601(std::time_t t);
 std::string utc_compact(std::time_t t);
 std::string host_name();
+std::string cpu_model();  // /proc/cpuinfo's first "model name", or "unknown"
 
 }  // namespace mlpbench

@@ -76,6 +76,28 @@ void check_cpu_backend(Backend& cpu, const Model& model, const std::vector<float
   }
 }
 
+namespace {
+
+// The gate every backend passes before it is timed: prepared for the largest batch, then at each batch size
+// planned, run and compared with the reference output at its precision's tolerance. Returns "" when it
+// passes, else what was wrong. Exceptions from the backend propagate.
+std::string check_backend(Backend& be, const Model& model, const std::vector<int>& batch_sizes, const std::vector<std::vector<float>>& inputs,
+                          const std::vector<std::vector<float>>& expected) {
+  be.prepare(model, *std::max_element(batch_sizes.begin(), batch_sizes.end()));
+  std::vector<float> y;
+  for (std::size_t i = 0; i < batch_sizes.size(); ++i) {
+    const int b = batch_sizes[i];
+    be.plan(b);
+    y.assign(expected[i].size(), NAN);
+    be.forward(inputs[i].data(), y.data(), b);
+    const CheckResult c = check_close(y.data(), expected[i].data(), y.size(), tolerance_for(be.precision()));
+    if (!c.ok) return "wrong at batch " + std::to_string(b) + " (max abs error " + format_error(c.max_abs_error) + "): " + c.first_mismatches;
+  }
+  return "";
+}
+
+}  // namespace
+
 Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends gpu) {
   Results r;
   r.model = model_info(model);
@@ -87,7 +109,8 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
   // Columns not measured here come from the reference table: read it first, so a bad file fails at once.
   const bool gpu_measurable = want_gpu && !gpu.backends.empty();
   std::optional<Results> reference;
-  if (!want_cpu || !gpu_measurable) reference = read_results(config.reference_file);
+  if (config.reference) reference = *config.reference;
+  else if (!want_cpu || !gpu_measurable) reference = read_results(config.reference_file);
 
   // The CPU backend always runs once per batch size: it is the reference every GPU backend must match.
   // The plain Eigen backend (all cores) is the reference; every CPU backend is timed at every thread count.
@@ -102,23 +125,14 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
 
   // Correctness gate for the GPU: each backend at each batch size against the CPU's output, after
   // planning that batch size (algorithm choice, graph capture), so what is checked is what is timed.
-  const Tolerance tol = tolerance_for(config.precision);
+  // A GPU backend that fails is left out with why; the run goes on with the others.
   std::vector<Backend*> gpu_ok;
   if (want_gpu) {
     for (const std::string& s : gpu.skipped) r.notes.push_back("GPU backend " + s);
     for (auto& g : gpu.backends) {
       std::string failure;
       try {
-        g->prepare(model, max_batch);
-        std::vector<float> y;
-        for (std::size_t i = 0; i < config.batch_sizes.size() && failure.empty(); ++i) {
-          const int b = config.batch_sizes[i];
-          g->plan(b);
-          y.assign(static_cast<std::size_t>(b) * out, NAN);
-          g->forward(inputs[i].data(), y.data(), b);
-          const CheckResult c = check_close(y.data(), expected[i].data(), y.size(), tol);
-          if (!c.ok) failure = "wrong at batch " + std::to_string(b) + " (max abs error " + format_error(c.max_abs_error) + "): " + c.first_mismatches;
-        }
+        failure = check_backend(*g, model, config.batch_sizes, inputs, expected);
       } catch (const std::exception& e) {
         failure = e.what();
       }
@@ -149,19 +163,10 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
         }
       }
     }
-    for (auto& owned : cpu_backends) {
-      Backend* c = owned.get();
-      c->prepare(model, max_batch);
-      for (std::size_t i = 0; i < config.batch_sizes.size(); ++i) {
-        const int b = config.batch_sizes[i];
-        std::vector<float> y(static_cast<std::size_t>(b) * out, NAN);
-        c->forward(inputs[i].data(), y.data(), b);
-        const CheckResult check = check_close(y.data(), expected[i].data(), y.size(), tolerance_for(c->precision()));
-        if (!check.ok) {
-          throw RuntimeError("CPU backend " + c->name() + " (" + c->config() + ") is wrong at batch " + std::to_string(b) + " (max abs error " +
-                             format_error(check.max_abs_error) + "): " + check.first_mismatches + "; not timed");
-        }
-      }
+    // A wrong CPU backend ends the run: the CPU column has no other source.
+    for (auto& c : cpu_backends) {
+      const std::string failure = check_backend(*c, model, config.batch_sizes, inputs, expected);
+      if (!failure.empty()) throw RuntimeError("CPU backend " + c->name() + " (" + c->config() + ") is " + failure + "; not timed");
     }
   }
   const int timed_backends = static_cast<int>(cpu_backends.size() + gpu_ok.size());

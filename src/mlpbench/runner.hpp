@@ -19,6 +19,7 @@ struct RunConfig {
   std::vector<int> threads{0};    // CPU thread counts to measure, each with every CPU backend; 0: all cores
   Precision precision = Precision::FP32;  // GPU matrix-product precision (the CPU runs fp32)
   std::string reference_file;     // where missing columns come from
+  const Results* reference = nullptr;  // reference_file already read by the caller (else read when needed)
   bool quick = false;             // whole run within a few seconds (CI)
   std::uint64_t input_seed = 1;   // inputs are U(-1, 1) from this seed
   std::function<void(const std::string&)> log;  // progress lines; may be empty

@@ -120,9 +120,7 @@ TensorMap parse_safetensors(const std::uint8_t* bytes, std::size_t size, const s
   try {
     header = json::parse(bytes + 8, bytes + 8 + header_len);
   } catch (const json::exception& e) {
-    std::string msg = e.what();
-    const auto pos = msg.find("] ");
-    bad(what, "header is not valid JSON: " + (pos == std::string::npos ? msg : msg.substr(pos + 2)));
+    bad(what, "header is not valid JSON: " + json_error_text(e));
   }
   if (!header.is_object()) bad(what, "header is not a JSON object");
 

@@ -108,6 +108,13 @@ end() {
   summary+=("$(printf '%-10s %-4s %5ss  %s' "$s" "$st" "$el" "$note")")
 }
 skip() { step_start=$SECONDS; hr; end "$1" SKIP "$2"; }
+# end_rc STEP RC: ends a step by a command's exit code (0 PASS, 124/137 the time limit, else the code).
+end_rc() {
+  if (($2 == 0)); then end "$1" PASS
+  elif timed_out "$2"; then end "$1" FAIL "time limit"
+  else end "$1" FAIL "exit $2"
+  fi
+}
 # Runs a command under the step's time limit; 124/137 mean the limit was hit.
 limited() { local secs=$1; shift; timeout -k 10 "$secs" "$@"; }
 timed_out() { [[ $1 -eq 124 || $1 -eq 137 ]]; }
@@ -254,10 +261,8 @@ configure() {
     grep -E '^(Eigen3_DIR|nlohmann_json_DIR|CLI11_DIR|GTest_DIR|benchmark_DIR|OPENSSL_CRYPTO_LIBRARY|OPENSSL_INCLUDE_DIR|CUDAToolkit_BIN_DIR|CMAKE_CUDA_COMPILER|CMAKE_CXX_COMPILER|CMAKE_CUDA_ARCHITECTURES|MLPBENCH_[A-Z_]+):' \
       "$build/CMakeCache.txt" | sed 's/^/  /'
     configure_ok=1
-    end configure PASS
-  elif timed_out "$rc"; then end configure FAIL "time limit"
-  else end configure FAIL "exit $rc"
   fi
+  end_rc configure "$rc"
 }
 
 build_all() {
@@ -267,11 +272,7 @@ build_all() {
   local keep_going=()
   [[ $generator == Ninja ]] && keep_going=(-- -k 0)
   limited "$limit" "$cmake_bin" --build "$build" -j "$jobs" "${keep_going[@]}"
-  local rc=$?
-  if ((rc == 0)); then end build PASS
-  elif timed_out "$rc"; then end build FAIL "time limit"
-  else end build FAIL "exit $rc"
-  fi
+  end_rc build $?
 }
 
 run_ctest() {
@@ -279,11 +280,7 @@ run_ctest() {
   no_time ctest "$limit" && return
   begin ctest "$limit"
   limited "$limit" "$ctest_bin" --test-dir "$build" --output-on-failure -j "$jobs"
-  local rc=$?
-  if ((rc == 0)); then end ctest PASS
-  elif timed_out "$rc"; then end ctest FAIL "time limit"
-  else end ctest FAIL "exit $rc"
-  fi
+  end_rc ctest $?
 }
 
 run_sanitizer() {

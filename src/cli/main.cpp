@@ -164,12 +164,11 @@ int cmd_run(const ModelOptions& mo, const RunOptions& ro, const PriceOptions& po
 
   const std::time_t start = std::time(nullptr);
   const std::string out = ro.out.empty() ? "results/" + host_name() + "-" + utc_compact(start) + ".json" : ro.out;
-  if (!ro.force && std::filesystem::exists(out)) throw InputError("output '" + out + "' exists; pass --force to replace it");
 
+  check_writable(out, ro.force);
   // A --reference given is read now, whatever is measured: a bad file is an input error, not a surprise later.
   std::optional<Results> reference;
   if (!ro.reference.empty()) reference = read_results(ro.reference);
-  check_writable(out);
 
   RunConfig config;
   config.batch_sizes = sizes;
@@ -220,7 +219,7 @@ int cmd_infer(const ModelOptions& mo, const std::string& input, const std::strin
   if (device == "cpu" && precision != Precision::FP32) {
     throw InputError("--precision " + precision_text + " applies to --device gpu; the CPU computes infer's output in fp32");
   }
-  if (!force && std::filesystem::exists(output)) throw InputError("output '" + output + "' exists; pass --force to replace it");
+  check_writable(output, force);
   const TensorMap tensors = read_safetensors(input);
   const auto it = tensors.find("input");
   if (it == tensors.end()) throw InputError(input + ": no tensor named 'input'");
@@ -324,7 +323,7 @@ int cmd_compare(const std::vector<std::string>& files, double threshold) {
 }
 
 int cmd_plot(const std::vector<std::string>& files, const std::string& out, bool force) {
-  if (!force && std::filesystem::exists(out)) throw InputError("output '" + out + "' exists; pass --force to replace it");
+  check_writable(out, force);
   write_text_atomic(out, plot_svg(read_all(files)), force);
   std::cout << "Wrote " << out << "\n";
   return kExitOk;

@@ -476,11 +476,12 @@ void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t
   cleanup.armed = false;
 }
 
-void check_writable(const std::string& path) {
+void check_writable(const std::string& path, bool force) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   std::error_code ec;
   if (fs::is_directory(target, ec)) throw InputError("output '" + path + "' is a directory");
+  if (!force && fs::exists(target, ec)) throw InputError("output '" + path + "' exists; pass --force to replace it");
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   fs::create_directories(dir, ec);
   if (ec) throw RuntimeError("cannot create folder '" + dir.string() + "': " + ec.message());

@@ -63,10 +63,10 @@ void write_text_atomic(const std::string& path, const std::string& text, bool fo
 void install_interrupt_cleanup();
 void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes, bool force);
 
-// Before a long run: that `path` is not a folder and that its folder exists (or can be made) and takes a
-// file. Throws InputError (a folder) or RuntimeError (the folder can't be written), so a run fails at once
-// rather than after measuring.
-void check_writable(const std::string& path);
+// Before the work that produces it: that `path` is not a folder, exists only if `force`, and that its
+// folder exists (or can be made) and takes a file. Throws InputError (a folder, an existing file) or
+// RuntimeError (the folder can't be written), so a run fails at once rather than after measuring.
+void check_writable(const std::string& path, bool force);
 
 // CPU model, cores, threads used, OS/kernel, host; GPU name, driver, runtime when given.
 struct GpuBackends;

@@ -66,13 +66,12 @@ inline void BM_forward(benchmark::State& state, Backend* backend, const Model* m
   const std::vector<float> x = make_seeded_input(batch, model->input_width(), 1);
   std::vector<float> y(static_cast<std::size_t>(batch) * model->output_width());
   try {
-    backend->prepare(*model, batch);
     auto cpu = make_cpu_backend(0);
     cpu->prepare(*model, batch);
     std::vector<float> expected(y.size());
     check_cpu_backend(*cpu, *model, x, batch, expected);
-    backend->forward(x.data(), y.data(), batch);
-    if (!passed(state, check_close(y.data(), expected.data(), y.size(), tolerance_for(backend->precision())))) return;
+    const std::string failure = check_backend(*backend, *model, {batch}, {x}, {expected});  // the same gate as `run`
+    if (!failure.empty()) return fail(state, "not timed: " + failure);
   } catch (const std::exception& e) {
     return fail(state, e.what());
   }

@@ -76,11 +76,6 @@ void check_cpu_backend(Backend& cpu, const Model& model, const std::vector<float
   }
 }
 
-namespace {
-
-// The gate every backend passes before it is timed: prepared for the largest batch, then at each batch size
-// planned, run and compared with the reference output at its precision's tolerance. Returns "" when it
-// passes, else what was wrong. Exceptions from the backend propagate.
 std::string check_backend(Backend& be, const Model& model, const std::vector<int>& batch_sizes, const std::vector<std::vector<float>>& inputs,
                           const std::vector<std::vector<float>>& expected) {
   be.prepare(model, *std::max_element(batch_sizes.begin(), batch_sizes.end()));
@@ -95,8 +90,6 @@ std::string check_backend(Backend& be, const Model& model, const std::vector<int
   }
   return "";
 }
-
-}  // namespace
 
 Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends gpu) {
   Results r;

@@ -35,6 +35,12 @@ void check_memory(const std::vector<int>& widths, const std::vector<int>& batch_
 // subset checks the arithmetic at a fraction of the cost). Throws RuntimeError on a mismatch.
 void check_cpu_backend(Backend& cpu, const Model& model, const std::vector<float>& x, int batch, std::vector<float>& y);
 
+// The gate every backend passes before it is timed (run and bench/ alike): prepared for the largest batch,
+// then at each batch size planned, run on inputs[i] and compared with expected[i] at tolerance_for(its
+// precision). Returns "" when it passes, else what was wrong. Exceptions from the backend propagate.
+std::string check_backend(Backend& backend, const Model& model, const std::vector<int>& batch_sizes, const std::vector<std::vector<float>>& inputs,
+                          const std::vector<std::vector<float>>& expected);
+
 // Runs everything; `gpu` is what make_gpu_backends() gave. Throws InputError (bad reference file, ...)
 // or RuntimeError (a backend failed its check and nothing else can fill the column).
 Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends gpu);

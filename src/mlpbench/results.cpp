@@ -426,7 +426,11 @@ Results parse_results_text(const std::string& text, const std::string& what) {
 
 Results read_results(const std::string& path) { return parse_results_text(read_file_text(path), "results file '" + path + "'"); }
 
-void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes, bool force) {
+namespace {
+
+// What every output goes through first: not a folder, not an existing file unless `force`, and its
+// folder made if missing. Returns the folder.
+std::filesystem::path output_folder(const std::string& path, bool force) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   std::error_code ec;
@@ -435,6 +439,15 @@ void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   fs::create_directories(dir, ec);
   if (ec) throw RuntimeError("cannot create folder '" + dir.string() + "': " + ec.message());
+  return dir;
+}
+
+}  // namespace
+
+void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes, bool force) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path dir = output_folder(path, force);
 
   std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
   const int fd = ::mkstemp(tmpl.data());
@@ -477,14 +490,7 @@ void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t
 }
 
 void check_writable(const std::string& path, bool force) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  std::error_code ec;
-  if (fs::is_directory(target, ec)) throw InputError("output '" + path + "' is a directory");
-  if (!force && fs::exists(target, ec)) throw InputError("output '" + path + "' exists; pass --force to replace it");
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  fs::create_directories(dir, ec);
-  if (ec) throw RuntimeError("cannot create folder '" + dir.string() + "': " + ec.message());
+  const std::filesystem::path dir = output_folder(path, force);
   std::string probe = (dir / ".mlpbench-write-check.XXXXXX").string();
   const int fd = ::mkstemp(probe.data());
   if (fd < 0) throw RuntimeError("cannot write in '" + dir.string() + "': " + errno_text());

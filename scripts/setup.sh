@@ -14,6 +14,7 @@ packages=(
   libexpat1-dev            # tests: plot_test parses the SVG chart (expat::expat)
   libbenchmark-dev         # bench/ (benchmark::benchmark)
   libssl-dev               # sha256 of weight files (OpenSSL::Crypto)
+  python3-numpy            # tests: peer_test.py (the Python peer scripts) on Debian's python3
   libomp-dev               # OpenMP runtime for clang builds (GCC brings libgomp)
 )
 

@@ -60,7 +60,7 @@ struct LayerPlan {
 
 class CublasLtBackend final : public CudaBackend {
  public:
-  CublasLtBackend(bool graph, Precision p) : CudaBackend("cublaslt", graph, p) {}
+  CublasLtBackend(bool graph, Precision p, GpuIo io) : CudaBackend("cublaslt", graph, p, io) {}
 
  protected:
   void prepare_layers() override {
@@ -134,6 +134,8 @@ class CublasLtBackend final : public CudaBackend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cublaslt_backend(bool graph, Precision precision) { return std::make_unique<CublasLtBackend>(graph, precision); }
+std::unique_ptr<Backend> make_cublaslt_backend(bool graph, Precision precision, GpuIo io) {
+  return std::make_unique<CublasLtBackend>(graph, precision, io);
+}
 
 }  // namespace mlpbench::cuda

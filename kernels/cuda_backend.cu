@@ -6,10 +6,27 @@
 
 namespace mlpbench::cuda {
 
-CudaBackend::CudaBackend(std::string kernel, bool graph, Precision precision)
-    : precision_(precision), kernel_(std::move(kernel)), graph_(graph) {}
+CudaBackend::CudaBackend(std::string kernel, bool graph, Precision precision, GpuIo io)
+    : precision_(precision), kernel_(std::move(kernel)), graph_(graph), io_(io) {}
+
+std::string CudaBackend::name() const { return kernel_ + (graph_ ? "+graph" : "") + (io_ == GpuIo::ZeroCopy ? "+zerocopy" : ""); }
+
+std::string CudaBackend::config() const {
+  std::string c = std::string("precision=") + precision_name(precision_) + ",io=" + gpu_io_name(io_);
+  if (can_use_pdl()) c += pdl_ ? ",pdl=on" : ",pdl=off";
+  return c;
+}
 
 namespace {
+
+// dst[i] = src[i] for i < n floats, src in mapped host memory (16-byte aligned, as dst): float4 loads, a
+// scalar tail.
+__global__ void stage_input(const float4* __restrict__ src, float4* __restrict__ dst, std::size_t n) {
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  const std::size_t first = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  for (std::size_t i = first; i < n / 4; i += stride) dst[i] = src[i];
+  for (std::size_t i = n / 4 * 4 + first; i < n; i += stride) reinterpret_cast<float*>(dst)[i] = reinterpret_cast<const float*>(src)[i];
+}
 
 // Every weight matrix and bias vector starts 256-byte aligned, as cuBLASLt's fastest kernels assume
 // (and as cudaMalloc gives a whole buffer): sizes are rounded up to 64 floats.
@@ -43,11 +60,29 @@ void CudaBackend::prepare(const Model& model, int max_batch) {
   const std::size_t in = static_cast<std::size_t>(max_batch) * model.input_width();
   const std::size_t out = static_cast<std::size_t>(max_batch) * model.output_width();
   const std::size_t act = static_cast<std::size_t>(max_batch) * widest;
-  d_in_ = DeviceBuffer<float>(in);
-  d_out_ = DeviceBuffer<float>(out);
   for (auto& a : act_) a = DeviceBuffer<float>(model.layers.size() > 1 ? act : 0);
-  h_in_ = PinnedBuffer<float>(in);
-  h_out_ = PinnedBuffer<float>(out);
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  d_in_ = DeviceBuffer<float>(in);
+  if (io_ == GpuIo::Copy) {
+    d_out_ = DeviceBuffer<float>(out);
+    h_in_ = PinnedBuffer<float>(in);
+    h_out_ = PinnedBuffer<float>(out);
+    host_in_ = h_in_.get(), host_out_ = h_out_.get();
+    dev_out_ = d_out_.get();
+  } else {
+    int can_map = 0;
+    CUDA_CHECK(cudaDeviceGetAttribute(&can_map, cudaDevAttrCanMapHostMemory, device));
+    if (!can_map) throw RuntimeError(name() + ": this device can't map host memory (zero-copy I/O)");
+    m_in_ = MappedBuffer<float>(in);
+    m_out_ = MappedBuffer<float>(out);
+    host_in_ = m_in_.get(), host_out_ = m_out_.get();
+    dev_out_ = device_pointer(m_out_);
+  }
+  int major = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  pdl_ = can_use_pdl() && major >= 9;
   layers_ = std::move(layers);
   max_width_ = widest;
   max_batch_ = max_batch;
@@ -63,9 +98,7 @@ void CudaBackend::prepare(const Model& model, int max_batch) {
 
 const float* CudaBackend::layer_input(int li) const { return li == 0 ? d_in_.get() : act_[(li - 1) % 2].get(); }
 
-float* CudaBackend::layer_output(int li) const {
-  return li == static_cast<int>(layers_.size()) - 1 ? d_out_.get() : act_[li % 2].get();
-}
+float* CudaBackend::layer_output(int li) const { return li == static_cast<int>(layers_.size()) - 1 ? dev_out_ : act_[li % 2].get(); }
 
 void CudaBackend::check_batch(int batch) const {
   if (layers_.empty()) throw RuntimeError(name() + ": forward before prepare");
@@ -75,11 +108,21 @@ void CudaBackend::check_batch(int batch) const {
 }
 
 void CudaBackend::enqueue_h2d(int batch, cudaStream_t s) {
-  const std::size_t bytes = static_cast<std::size_t>(batch) * layers_.front().in * sizeof(float);
-  CUDA_CHECK(cudaMemcpyAsync(d_in_.get(), h_in_.get(), bytes, cudaMemcpyHostToDevice, s));
+  const std::size_t n = static_cast<std::size_t>(batch) * layers_.front().in;
+  if (io_ == GpuIo::ZeroCopy) {
+    // A kernel reads the mapped input once, coalesced, into device memory: the layers may read their input
+    // many times (every tile, every block), which must not each cross the host link.
+    const std::size_t vec = n / 4;
+    const int blocks = static_cast<int>(std::min<std::size_t>((std::max<std::size_t>(vec, 1) + 255) / 256, 4u * sms_));
+    stage_input<<<blocks, 256, 0, s>>>(reinterpret_cast<const float4*>(device_pointer(m_in_)), reinterpret_cast<float4*>(d_in_.get()), n);
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
+  CUDA_CHECK(cudaMemcpyAsync(d_in_.get(), h_in_.get(), n * sizeof(float), cudaMemcpyHostToDevice, s));
 }
 
 void CudaBackend::enqueue_d2h(int batch, cudaStream_t s) {
+  if (io_ == GpuIo::ZeroCopy) return;  // the last layer wrote the mapped output itself, once per element
   const std::size_t bytes = static_cast<std::size_t>(batch) * layers_.back().out * sizeof(float);
   CUDA_CHECK(cudaMemcpyAsync(h_out_.get(), d_out_.get(), bytes, cudaMemcpyDeviceToHost, s));
 }
@@ -112,7 +155,8 @@ void CudaBackend::plan(int batch) {
   if (planned_[batch]) return;
   plan_layers(batch);
   if (graph_) {
-    // One graph per forward: H2D, every layer, D2H. A second, layers only, for the device-only timer.
+    // One graph per forward: H2D, every layer, D2H (zero-copy: the layers alone). A second, layers only,
+    // for the device-only timer.
     graphs_[batch] = capture([&](cudaStream_t s) {
       enqueue_h2d(batch, s);
       enqueue_layers(batch, s);
@@ -127,7 +171,7 @@ void CudaBackend::forward(const float* x, float* y, int batch) {
   check_batch(batch);
   if (!planned_[batch]) plan(batch);
   cudaStream_t s = stream_.get();
-  std::memcpy(h_in_.get(), x, static_cast<std::size_t>(batch) * layers_.front().in * sizeof(float));
+  std::memcpy(host_in_, x, static_cast<std::size_t>(batch) * layers_.front().in * sizeof(float));
   if (graph_) {
     CUDA_CHECK(cudaGraphLaunch(graphs_.at(batch).get(), s));
   } else {
@@ -136,7 +180,7 @@ void CudaBackend::forward(const float* x, float* y, int batch) {
     enqueue_d2h(batch, s);
   }
   CUDA_CHECK(cudaStreamSynchronize(s));
-  std::memcpy(y, h_out_.get(), static_cast<std::size_t>(batch) * layers_.back().out * sizeof(float));
+  std::memcpy(y, host_out_, static_cast<std::size_t>(batch) * layers_.back().out * sizeof(float));
 }
 
 namespace {
@@ -154,8 +198,9 @@ __global__ void hold_stream(const volatile int* release) {
 
 TimedRun CudaBackend::phase_timer(Phase phase, const float* x, int batch) {
   check_batch(batch);
+  if (io_ == GpuIo::ZeroCopy && phase == Phase::D2H) return {};  // the last layer writes the output: nothing to time apart
   if (!planned_[batch]) plan(batch);
-  std::memcpy(h_in_.get(), x, static_cast<std::size_t>(batch) * layers_.front().in * sizeof(float));
+  std::memcpy(host_in_, x, static_cast<std::size_t>(batch) * layers_.front().in * sizeof(float));
   // Shared by the returned timer, which must not outlive this backend.
   auto start = std::make_shared<Event>(), stop = std::make_shared<Event>();
   auto release = std::make_shared<PinnedBuffer<int>>(1);

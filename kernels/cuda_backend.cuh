@@ -1,7 +1,10 @@
 // CudaBackend: what every GPU backend shares. prepare() uploads the weights once and allocates device
-// activations and pinned host staging buffers; forward() copies the input to pinned memory, runs
+// activations and the host staging buffers; forward() copies the input into the staging buffer, runs
 // H2D copy -> every layer -> D2H copy on one stream (or as one CUDA graph launch), synchronizes and copies
-// the output out: end-to-end wall time as an application sees it. Subclasses only enqueue the layers.
+// the output out: end-to-end wall time as an application sees it. With zero-copy I/O the staging buffers
+// are mapped pinned memory: a kernel reads the input from it into device memory (no copy engine, so a
+// forward in a graph is kernels only) and the last layer writes the output straight into it (no D2H).
+// Subclasses only enqueue the layers.
 #pragma once
 
 #include <functional>
@@ -25,11 +28,14 @@ struct DeviceLayer {
 
 class CudaBackend : public Backend {
  public:
-  CudaBackend(std::string kernel, bool graph, Precision precision);
-  std::string name() const override { return graph_ ? kernel_ + "+graph" : kernel_; }
+  CudaBackend(std::string kernel, bool graph, Precision precision, GpuIo io);
+  // e.g. "cuda-gemv", "cuda-gemv+graph", "cuda-gemv+graph+zerocopy"
+  std::string name() const override;
   Device device() const override { return Device::GPU; }
-  std::string config() const override { return std::string("precision=") + precision_name(precision_); }
+  // e.g. "precision=fp32,io=copy", and ",pdl=on|off" for kernels that can use programmatic dependent launch
+  std::string config() const override;
   Precision precision() const override { return precision_; }
+  std::string io() const override { return gpu_io_name(io_); }
   void prepare(const Model& model, int max_batch) override;
   void plan(int batch) override;
   void forward(const float* x, float* y, int batch) override;
@@ -41,6 +47,7 @@ class CudaBackend : public Backend {
   virtual void enqueue_layers(int batch, cudaStream_t stream) = 0;
   virtual void prepare_layers() {}       // after the weights are on the device
   virtual void plan_layers(int batch) { (void)batch; }  // per batch size, before any enqueue of it
+  virtual bool can_use_pdl() const { return false; }    // launches with programmatic dependent launch (pdl_)
 
   // Layer li reads layer_input(li) and writes layer_output(li): d_in, ping-pong activations, d_out.
   const float* layer_input(int li) const;
@@ -50,6 +57,9 @@ class CudaBackend : public Backend {
   std::vector<DeviceLayer> layers_;
   int max_batch_ = 0;
   int max_width_ = 0;
+  int sms_ = 0;       // the device's multiprocessors
+  bool pdl_ = false;  // can_use_pdl() on a device that has it (sm_90+): layer kernels after the first may
+                      // start while the previous one ends (linear_device.cuh's pdl_wait)
 
  private:
   void enqueue_h2d(int batch, cudaStream_t s);
@@ -59,19 +69,25 @@ class CudaBackend : public Backend {
 
   std::string kernel_;
   bool graph_;
+  GpuIo io_;
   Stream stream_;
   DeviceBuffer<float> weights_;  // every layer's w and b, one allocation
   DeviceBuffer<float> d_in_, d_out_, act_[2];
-  PinnedBuffer<float> h_in_, h_out_;
+  PinnedBuffer<float> h_in_, h_out_;   // copy I/O: staging for the H2D and D2H copies
+  MappedBuffer<float> m_in_, m_out_;   // zero-copy I/O: read and written by the kernels themselves
+  float* host_in_ = nullptr;           // where forward() puts the input and finds the output (h_ or m_)
+  float* host_out_ = nullptr;
+  float* dev_out_ = nullptr;           // what the last layer writes: d_out_, or m_out_'s device address
   std::map<int, GraphExec> graphs_;          // by batch size: H2D, layers, D2H
   std::map<int, GraphExec> compute_graphs_;  // by batch size: layers only (device-only timer)
   std::map<int, bool> planned_;
 };
 
 // The factories of kernels/mlp_kernels.cu and kernels/cublaslt_backend.cu.
-std::unique_ptr<Backend> make_naive_backend(bool graph);
-std::unique_ptr<Backend> make_tiled_backend(bool graph);
-std::unique_ptr<Backend> make_fused_backend(bool graph);
-std::unique_ptr<Backend> make_cublaslt_backend(bool graph, Precision precision);
+std::unique_ptr<Backend> make_naive_backend(bool graph, GpuIo io);
+std::unique_ptr<Backend> make_tiled_backend(bool graph, GpuIo io);
+std::unique_ptr<Backend> make_gemv_backend(bool graph, GpuIo io);
+std::unique_ptr<Backend> make_fused_backend(bool graph, GpuIo io);
+std::unique_ptr<Backend> make_cublaslt_backend(bool graph, Precision precision, GpuIo io);
 
 }  // namespace mlpbench::cuda

@@ -1,4 +1,5 @@
-// RAII owners for CUDA resources: device and pinned host buffers, streams, events, executable graphs.
+// RAII owners for CUDA resources: device, pinned and mapped (zero-copy) host buffers, streams, events,
+// executable graphs.
 // Each constructor checks its call (an allocation failure names the bytes asked for); destructors use the
 // non-throwing check. Move-only.
 #pragma once
@@ -27,6 +28,13 @@ struct DeviceMemory {
 struct PinnedMemory {
   static constexpr const char* kAlloc = "cudaMallocHost";
   static cudaError_t allocate(void** p, std::size_t bytes) { return cudaMallocHost(p, bytes); }
+  static cudaError_t release(void* p) { return cudaFreeHost(p); }
+};
+// Page-locked host memory mapped into the device's address space: kernels read and write it over the
+// host link (zero-copy); device_pointer() gives the address a kernel uses.
+struct MappedMemory {
+  static constexpr const char* kAlloc = "cudaHostAlloc(cudaHostAllocMapped)";
+  static cudaError_t allocate(void** p, std::size_t bytes) { return cudaHostAlloc(p, bytes, cudaHostAllocMapped); }
   static cudaError_t release(void* p) { return cudaFreeHost(p); }
 };
 
@@ -66,6 +74,17 @@ template <typename T>
 using DeviceBuffer = Buffer<T, DeviceMemory>;
 template <typename T>
 using PinnedBuffer = Buffer<T, PinnedMemory>;
+template <typename T>
+using MappedBuffer = Buffer<T, MappedMemory>;
+
+// The device's address of mapped host memory (nullptr for an empty buffer).
+template <typename T>
+T* device_pointer(const MappedBuffer<T>& b) {
+  if (!b.get()) return nullptr;
+  void* d = nullptr;
+  CUDA_CHECK(cudaHostGetDevicePointer(&d, b.get(), 0));
+  return static_cast<T*>(d);
+}
 
 // Owns one CUDA runtime handle of type T, destroyed by Destroy; move-only.
 template <class T, cudaError_t (*Destroy)(T)>

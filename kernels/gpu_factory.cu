@@ -1,6 +1,7 @@
 // make_gpu_backends() for CUDA builds: finds the device and says why there is none when the CUDA runtime
 // can't give one ("CUDA driver version is insufficient", "no CUDA-capable device is detected", ...);
-// otherwise every backend (cuda-naive, cuda-tiled, cuda-fused, cublaslt), each also as "+graph".
+// otherwise every backend (cuda-naive, cuda-tiled, cuda-gemv, cuda-fused, cublaslt), each as plain stream
+// launches and "+graph" (copy I/O), and "+graph+zerocopy" (zero-copy I/O), as far as `io` asks.
 // A backend that can't serve a model says why in prepare(); the run then leaves it out with that reason.
 #include <cuda_runtime.h>
 
@@ -15,7 +16,7 @@ std::string version_text(int v) { return std::to_string(v / 1000) + "." + std::t
 
 }  // namespace
 
-GpuBackends make_gpu_backends(Precision precision) {
+GpuBackends make_gpu_backends(Precision precision, const std::vector<GpuIo>& io) {
   GpuBackends g;
   g.built_with_cuda = version_text(CUDART_VERSION);
   int count = 0;
@@ -42,18 +43,28 @@ GpuBackends make_gpu_backends(Precision precision) {
     g.unavailable = e.what();
     return g;
   }
-  // Every backend twice: plain stream launches, and one CUDA graph per forward.
-  for (bool graph : {false, true}) {
+  // Every kernel as stream launches and as one graph per forward with copies, then as a zero-copy graph.
+  struct Variant {
+    bool graph;
+    GpuIo io;
+  };
+  std::vector<Variant> variants;
+  for (GpuIo m : io) {
+    if (m == GpuIo::Copy) variants.insert(variants.end(), {{false, GpuIo::Copy}, {true, GpuIo::Copy}});
+    else variants.push_back({true, GpuIo::ZeroCopy});
+  }
+  for (const Variant& v : variants) {
     if (precision == Precision::FP32) {
-      g.backends.push_back(cuda::make_naive_backend(graph));
-      g.backends.push_back(cuda::make_tiled_backend(graph));
-      g.backends.push_back(cuda::make_fused_backend(graph));
+      g.backends.push_back(cuda::make_naive_backend(v.graph, v.io));
+      g.backends.push_back(cuda::make_tiled_backend(v.graph, v.io));
+      g.backends.push_back(cuda::make_gemv_backend(v.graph, v.io));
+      g.backends.push_back(cuda::make_fused_backend(v.graph, v.io));
     }
-    g.backends.push_back(cuda::make_cublaslt_backend(graph, precision));
+    g.backends.push_back(cuda::make_cublaslt_backend(v.graph, precision, v.io));
   }
   if (precision != Precision::FP32) {
-    for (const char* k : {"cuda-naive", "cuda-tiled", "cuda-fused"}) {
-      g.skipped.push_back(std::string(k) + " (and +graph) left out: fp32 only, asked for " + precision_name(precision));
+    for (const char* k : {"cuda-naive", "cuda-tiled", "cuda-gemv", "cuda-fused"}) {
+      g.skipped.push_back(std::string(k) + " (every variant) left out: fp32 only, asked for " + precision_name(precision));
     }
   }
   return g;

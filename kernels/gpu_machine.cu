@@ -1,7 +1,11 @@
 // The GPU's roof for `mlpbench machine` and the floors: peak FLOP/s from SM count x clock x the
-// architecture's dense rate per SM, read bandwidth within L2 and from HBM (measured with a streaming
-// read kernel), and the cost of launching a graph that holds a 4-byte H2D and D2H copy, synchronized.
+// architecture's dense rate per SM, and measured: the fp32 FMA rate (independent chains on every SM), read
+// bandwidth within L2 and from HBM (a streaming read kernel), host-to-device copy bandwidth, the cost of
+// launching and synchronizing a graph of one empty kernel (the least any forward costs) and one that holds
+// a 4-byte H2D and D2H copy. Each is the best of a few tries.
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 #include "cuda_raii.cuh"
 #include "mlpbench/machine.hpp"
@@ -57,20 +61,76 @@ double read_gbs(std::size_t bytes, int sms, cudaStream_t s) {
   return best;
 }
 
-// Microseconds for one launch + sync of a graph holding a 4-byte H2D and D2H copy: the floor of any
-// end-to-end GPU forward.
-double graph_round_trip_us(cudaStream_t s) {
+constexpr int kFmaChains = 8;  // per thread: covers the FMA latency (4 cycles) with 2 warps per scheduler
+
+__global__ void fma_chains(int iters, float* __restrict__ sink) {
+  float acc[kFmaChains];
+#pragma unroll
+  for (int i = 0; i < kFmaChains; ++i) acc[i] = threadIdx.x + i;
+  const float a = 0.999f, b = 0.001f;
+  for (int it = 0; it < iters; ++it) {
+#pragma unroll
+    for (int i = 0; i < kFmaChains; ++i) acc[i] = fmaf(a, acc[i], b);
+  }
+  float s = 0;
+#pragma unroll
+  for (int i = 0; i < kFmaChains; ++i) s += acc[i];
+  if (s == 12345.678f) *sink = s;  // keeps the arithmetic
+}
+
+// TFLOP/s of fp32 FMAs over every SM, best of 3 event-timed launches after a warm-up.
+double fma_tflops(int sms, cudaStream_t s) {
   using namespace cuda;
-  PinnedBuffer<float> host(2);
-  DeviceBuffer<float> dev(1);
+  DeviceBuffer<float> sink(1);
+  Event start, stop;
+  const int blocks = sms * 8, threads = 256, iters = 1 << 14;
+  double best = 0;
+  for (int t = 0; t < 4; ++t) {
+    CUDA_CHECK(cudaEventRecord(start.get(), s));
+    fma_chains<<<blocks, threads, 0, s>>>(iters, sink.get());
+    CUDA_CHECK_LAUNCH();
+    CUDA_CHECK(cudaEventRecord(stop.get(), s));
+    CUDA_CHECK(cudaEventSynchronize(stop.get()));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+    const double flops = 2.0 * kFmaChains * iters * static_cast<double>(blocks) * threads;
+    if (t > 0) best = std::max(best, flops / (ms * 1e-3) / 1e12);
+  }
+  return best;
+}
+
+// GB/s of a 64 MiB copy from pinned host memory to the device, best of 3 after a warm-up.
+double h2d_gbs(cudaStream_t s) {
+  using namespace cuda;
+  const std::size_t bytes = 64u << 20;
+  PinnedBuffer<std::uint8_t> host(bytes);
+  DeviceBuffer<std::uint8_t> dev(bytes);
+  Event start, stop;
+  double best = 0;
+  for (int t = 0; t < 4; ++t) {
+    CUDA_CHECK(cudaEventRecord(start.get(), s));
+    CUDA_CHECK(cudaMemcpyAsync(dev.get(), host.get(), bytes, cudaMemcpyHostToDevice, s));
+    CUDA_CHECK(cudaEventRecord(stop.get(), s));
+    CUDA_CHECK(cudaEventSynchronize(stop.get()));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+    if (t > 0) best = std::max(best, bytes / (ms * 1e-3) / 1e9);
+  }
+  return best;
+}
+
+__global__ void empty_kernel() {}
+
+// Microseconds for one launch + sync of the graph that `enqueue` captures, best of 3 x 2000 after a warm-up.
+template <class Enqueue>
+double graph_round_trip_us(cudaStream_t s, Enqueue enqueue) {
+  using namespace cuda;
   CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
   cudaGraph_t raw = nullptr;
-  const cudaError_t e1 = cudaMemcpyAsync(dev.get(), host.get(), sizeof(float), cudaMemcpyHostToDevice, s);
-  const cudaError_t e2 = cudaMemcpyAsync(host.get() + 1, dev.get(), sizeof(float), cudaMemcpyDeviceToHost, s);
+  const cudaError_t captured = enqueue();
   CUDA_CHECK(cudaStreamEndCapture(s, &raw));
   Graph graph(raw);
-  CUDA_CHECK(e1);
-  CUDA_CHECK(e2);
+  CUDA_CHECK(captured);
   cudaGraphExec_t exec_raw = nullptr;
   CUDA_CHECK(cudaGraphInstantiate(&exec_raw, graph.get(), 0));
   GraphExec exec(exec_raw);
@@ -111,9 +171,21 @@ std::optional<GpuRoof> measure_gpu_roof() {
   g.bf16_tflops = rate.bf16 * per_clock;
   g.l2_bytes = prop.l2CacheSize;
   cuda::Stream stream;
-  g.l2_gbs = read_gbs(static_cast<std::size_t>(prop.l2CacheSize) / 2, g.sms, stream.get());
-  g.hbm_gbs = read_gbs(static_cast<std::size_t>(prop.l2CacheSize) * 4, g.sms, stream.get());
-  g.graph_us = graph_round_trip_us(stream.get());
+  cudaStream_t s = stream.get();
+  g.fp32_fma_tflops = fma_tflops(g.sms, s);
+  g.l2_gbs = read_gbs(static_cast<std::size_t>(prop.l2CacheSize) / 2, g.sms, s);
+  g.hbm_gbs = read_gbs(static_cast<std::size_t>(prop.l2CacheSize) * 4, g.sms, s);
+  g.h2d_gbs = h2d_gbs(s);
+  g.launch_us = graph_round_trip_us(s, [&] {
+    empty_kernel<<<1, 1, 0, s>>>();
+    return cudaGetLastError();
+  });
+  cuda::PinnedBuffer<float> host(2);
+  cuda::DeviceBuffer<float> dev(1);
+  g.graph_us = graph_round_trip_us(s, [&] {
+    const cudaError_t e = cudaMemcpyAsync(dev.get(), host.get(), sizeof(float), cudaMemcpyHostToDevice, s);
+    return e != cudaSuccess ? e : cudaMemcpyAsync(host.get() + 1, dev.get(), sizeof(float), cudaMemcpyDeviceToHost, s);
+  });
   return g;
 }
 

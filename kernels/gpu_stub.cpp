@@ -4,7 +4,7 @@
 
 namespace mlpbench {
 
-GpuBackends make_gpu_backends(Precision) {
+GpuBackends make_gpu_backends(Precision, const std::vector<GpuIo>&) {
   GpuBackends g;
   g.unavailable = "built without CUDA";
   return g;

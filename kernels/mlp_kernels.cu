@@ -1,22 +1,33 @@
-// Our CUDA kernels for y = relu?(x W^T + b), x [M, K] row-major, W [N, K] row-major (PyTorch), b [N]:
+// Our CUDA kernels for y = relu?(x W^T + b), x [M, K] row-major, W [N, K] row-major (PyTorch), b [N]
+// (device building blocks in linear_device.cuh):
 //   cuda-naive  linear_naive: one thread per output element, bias + ReLU fused; the readable baseline.
 //   cuda-tiled  linear_tiled<Config>: shared-memory tiles of x and W, a register micro-tile per thread,
-//               bias + ReLU in the epilogue; two tile shapes, for M <= 16 and for larger M.
-//   cuda-fused  mlp_fused<Config>: every layer in one cooperative launch; blocks take tiles of a layer,
-//               then wait for each other at a grid barrier before the next layer. Activations stay in L2
-//               (a few hundred KB), never in host memory; weights are read from L2 after the first pass.
-// Each is checked against the CPU before it is timed (src/mlpbench/runner.cpp, tests/gpu_backends_test.cpp).
+//               bias + ReLU in the epilogue. Per layer and batch it picks the tile shape and, when the
+//               tiles alone can't cover the SMs, splits K over more blocks (partial sums in a workspace,
+//               added in a fixed order by reduce_splits, so results are deterministic).
+//   cuda-gemv   linear_gemv<R>: for small batches, a warp per output neuron, float4 weight loads, the
+//               batch's rows in shared memory, bias + ReLU fused; layer 1 of 784-512-512-10 runs 512 warps
+//               over 128 blocks, about one per SM. Batches above 16 run in row groups of 16.
+//   cuda-fused  mlp_fused<R>: every layer in one cooperative launch of a persistent grid (every SM, as many
+//               blocks as fit), a grid barrier between layers; each layer's work spread over all blocks:
+//               GEMV warps for up to 16 rows, tiles for more. Activations stay in L2.
+// On sm_90, cuda-tiled and cuda-gemv launch each layer kernel after the first with programmatic dependent
+// launch (also inside their CUDA graphs): it starts while the previous kernel ends and waits in pdl_wait().
+// Each backend is checked against the CPU before it is timed (src/mlpbench/runner.cpp, tests/gpu_backends_test.cpp).
 #include <cooperative_groups.h>
 
 #include <algorithm>
 
 #include "cuda_backend.cuh"
+#include "linear_device.cuh"
 #include "mlpbench/errors.hpp"
 
 namespace mlpbench::cuda {
 namespace {
 
 namespace cg = cooperative_groups;
+
+int ceil_div(long long a, long long b) { return static_cast<int>((a + b - 1) / b); }
 
 // ----------------------------------------------------------------------------------------------------
 // GPU kernels
@@ -36,105 +47,105 @@ __global__ void linear_naive(const float* __restrict__ x, const float* __restric
   }
 }
 
-// A tile shape: BM x BN outputs per block, BK-deep slices of K, TM x TN outputs per thread.
-template <int BM_, int BN_, int BK_, int TM_, int TN_>
-struct TileConfig {
-  static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_;
-  static constexpr int kThreadsM = BM / TM, kThreadsN = BN / TN;
-  static constexpr int kThreads = kThreadsM * kThreadsN;
-  static_assert(BM % TM == 0 && BN % TN == 0, "a tile must split evenly into per-thread micro-tiles");
-};
-using SmallM = TileConfig<16, 32, 64, 1, 2>;  // M <= 16: narrow tiles, more blocks over N
-using LargeM = TileConfig<64, 64, 16, 4, 4>;  // M > 16: 16 outputs per thread
-static_assert(SmallM::kThreads == 256 && LargeM::kThreads == 256, "launchers assume 256 threads");
-constexpr int kThreadsPerBlock = 256;
-
+// Block (blockIdx.x, blockIdx.y) = output tile (n, m); blockIdx.z = the slice of K, k_per_split wide. One
+// slice (gridDim.z == 1): y = relu?(x W^T + b). Several: the raw partial sums, ws [gridDim.z, M, N].
 template <class C>
-struct TileSmem {
-  float a[C::BK][C::BM + 1];  // x slice, transposed: a[k][m]
-  float w[C::BK][C::BN + 1];  // W slice, transposed: w[k][n]
-};
-
-// Output tile (tile_m, tile_n) of y = relu?(x W^T + b). All threads of the block must call it together.
-template <class C>
-__device__ void tile_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b,
-                            float* __restrict__ y, int M, int N, int K, bool relu, int tile_m, int tile_n, TileSmem<C>& sm) {
-  const int t = threadIdx.x;
-  const int tm = t / C::kThreadsN, tn = t % C::kThreadsN;
-  const int m0 = tile_m * C::BM, n0 = tile_n * C::BN;
-  float acc[C::TM][C::TN] = {};
-  for (int k0 = 0; k0 < K; k0 += C::BK) {
-    // Loads run along K (contiguous in both x and W), so a warp reads whole cache lines.
-    for (int e = t; e < C::BM * C::BK; e += C::kThreads) {
-      const int r = e / C::BK, c = e % C::BK, m = m0 + r, k = k0 + c;
-      sm.a[c][r] = (m < M && k < K) ? x[static_cast<long long>(m) * K + k] : 0.0f;
-    }
-    for (int e = t; e < C::BN * C::BK; e += C::kThreads) {
-      const int r = e / C::BK, c = e % C::BK, n = n0 + r, k = k0 + c;
-      sm.w[c][r] = (n < N && k < K) ? w[static_cast<long long>(n) * K + k] : 0.0f;
-    }
-    __syncthreads();
-#pragma unroll 8
-    for (int kk = 0; kk < C::BK; ++kk) {
-      float av[C::TM], wv[C::TN];
-      // Strided ownership (row tm + i * kThreadsM, column tn + j * kThreadsN): neighbouring threads read
-      // neighbouring shared-memory words, no bank conflicts.
-#pragma unroll
-      for (int i = 0; i < C::TM; ++i) av[i] = sm.a[kk][tm + i * C::kThreadsM];
-#pragma unroll
-      for (int j = 0; j < C::TN; ++j) wv[j] = sm.w[kk][tn + j * C::kThreadsN];
-#pragma unroll
-      for (int i = 0; i < C::TM; ++i)
-#pragma unroll
-        for (int j = 0; j < C::TN; ++j) acc[i][j] = fmaf(av[i], wv[j], acc[i][j]);
-    }
-    __syncthreads();
-  }
-  // Epilogue: bias + ReLU, straight to y.
-#pragma unroll
-  for (int i = 0; i < C::TM; ++i) {
-    const int m = m0 + tm + i * C::kThreadsM;
-    if (m >= M) continue;
-#pragma unroll
-    for (int j = 0; j < C::TN; ++j) {
-      const int n = n0 + tn + j * C::kThreadsN;
-      if (n >= N) continue;
-      const float v = acc[i][j] + b[n];
-      y[static_cast<long long>(m) * N + n] = relu ? fmaxf(v, 0.0f) : v;
-    }
+__global__ void __launch_bounds__(kThreadsPerBlock) linear_tiled(const float* __restrict__ x, const float* __restrict__ w,
+                                                                 const float* __restrict__ b, float* __restrict__ y, float* __restrict__ ws,
+                                                                 int M, int N, int K, bool relu, int k_per_split) {
+  __shared__ TileSmem<C> sm;
+  pdl_wait();
+  pdl_trigger();
+  const int k_begin = blockIdx.z * k_per_split, k_end = min(K, k_begin + k_per_split);
+  if (gridDim.z == 1) {
+    tile_linear<C>(x, w, b, y, M, N, K, relu, blockIdx.y, blockIdx.x, k_begin, k_end, sm);
+  } else {
+    tile_linear<C>(x, w, nullptr, ws + static_cast<long long>(blockIdx.z) * M * N, M, N, K, false, blockIdx.y, blockIdx.x, k_begin, k_end, sm);
   }
 }
 
-template <class C>
-__global__ void __launch_bounds__(kThreadsPerBlock) linear_tiled(const float* __restrict__ x, const float* __restrict__ w,
-                                                                 const float* __restrict__ b, float* __restrict__ y, int M, int N,
-                                                                 int K, bool relu) {
-  __shared__ TileSmem<C> sm;
-  tile_linear<C>(x, w, b, y, M, N, K, relu, blockIdx.y, blockIdx.x, sm);
+// y[m, n] = relu?(b[n] + sum over z = 0, 1, ... of ws[z, m, n]): the split-K partial sums, always added in
+// the same order.
+__global__ void reduce_splits(const float* __restrict__ ws, int splits, const float* __restrict__ b, float* __restrict__ y, int M, int N,
+                              bool relu) {
+  pdl_wait();
+  pdl_trigger();
+  const long long total = static_cast<long long>(M) * N;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    float v = b[i % N];
+    for (int z = 0; z < splits; ++z) v += ws[z * total + i];
+    y[i] = relu ? fmaxf(v, 0.0f) : v;
+  }
+}
+
+constexpr int kGemvWarps = 4;  // warps (output neurons) per block of linear_gemv
+
+// Block (blockIdx.x, blockIdx.y): neurons kGemvWarps * blockIdx.x + warp, rows R * blockIdx.y onwards.
+template <int R>
+__global__ void __launch_bounds__(kGemvWarps * kWarp) linear_gemv(const float* __restrict__ x, const float* __restrict__ w,
+                                                                  const float* __restrict__ b, float* __restrict__ y, int M, int N, int K,
+                                                                  bool relu) {
+  __shared__ float4 xs[kGemvSmemFloats / 4];
+  const int n = blockIdx.x * kGemvWarps + threadIdx.x / kWarp;
+  prefetch_row_l1(w, n, N, K, kGemvSmemFloats / R);  // the weights don't depend on the previous layer
+  pdl_wait();
+  pdl_trigger();
+  gemv_block<R>(x, w, b, y, M, N, K, relu, blockIdx.y * R, n, n < N, reinterpret_cast<float*>(xs));
 }
 
 // Everything the fused kernel needs, passed by value (kernel parameters live in constant memory).
 constexpr int kMaxFusedLayers = 32;
+enum FusedWork : int { kFusedGemv, kFusedSmallTiles, kFusedLargeTiles };
 struct FusedParams {
   const float* in[kMaxFusedLayers];
   float* out[kMaxFusedLayers];
   const float* w[kMaxFusedLayers];
   const float* b[kMaxFusedLayers];
-  int k[kMaxFusedLayers];  // layer input widths
-  int n[kMaxFusedLayers];  // layer output widths
+  int k[kMaxFusedLayers];     // layer input widths
+  int n[kMaxFusedLayers];     // layer output widths
+  int work[kMaxFusedLayers];  // FusedWork: how the layer's work is cut
   int layers;
   int M;
 };
 
+union FusedSmem {
+  float4 gemv[kGemvSmemFloats / 4];
+  TileSmem<SmallM> small;
+  TileSmem<LargeM> large;
+};
+
+// Every layer's tiles, a block at a time over the persistent grid (tile_linear ends with a barrier).
 template <class C>
-__global__ void __launch_bounds__(kThreadsPerBlock) mlp_fused(const FusedParams p) {
-  __shared__ TileSmem<C> sm;
+__device__ void fused_tiles(const FusedParams& p, int li, bool relu, TileSmem<C>& sm) {
+  const int tiles_m = (p.M + C::BM - 1) / C::BM, tiles_n = (p.n[li] + C::BN - 1) / C::BN;
+  for (int tile = blockIdx.x; tile < tiles_m * tiles_n; tile += gridDim.x) {
+    tile_linear<C>(p.in[li], p.w[li], p.b[li], p.out[li], p.M, p.n[li], p.k[li], relu, tile / tiles_n, tile % tiles_n, 0, p.k[li], sm);
+  }
+}
+
+// R: rows of the GEMV work (p.M <= R when a layer's work is kFusedGemv).
+template <int R>
+__global__ void __launch_bounds__(kThreadsPerBlock, 1) mlp_fused(const FusedParams p) {
+  __shared__ FusedSmem sm;
   cg::grid_group grid = cg::this_grid();
+  constexpr int kWarps = kThreadsPerBlock / kWarp;
   for (int li = 0; li < p.layers; ++li) {
-    const int tiles_m = (p.M + C::BM - 1) / C::BM, tiles_n = (p.n[li] + C::BN - 1) / C::BN;
     const bool relu = li + 1 < p.layers;
-    for (int tile = blockIdx.x; tile < tiles_m * tiles_n; tile += gridDim.x) {
-      tile_linear<C>(p.in[li], p.w[li], p.b[li], p.out[li], p.M, p.n[li], p.k[li], relu, tile / tiles_n, tile % tiles_n, sm);
+    const int N = p.n[li];
+    if (p.work[li] == kFusedGemv) {
+      // ceil(N / blocks) neurons a block (at most one a warp), so the neurons spread over every SM.
+      const int per_block = min(kWarps, (N + gridDim.x - 1) / gridDim.x);
+      const int warp = threadIdx.x / kWarp;
+      for (int item = blockIdx.x; item * per_block < N; item += gridDim.x) {
+        const int n = item * per_block + warp;
+        gemv_block<R>(p.in[li], p.w[li], p.b[li], p.out[li], p.M, N, p.k[li], relu, 0, n, warp < per_block && n < N,
+                      reinterpret_cast<float*>(sm.gemv));
+      }
+    } else if (p.work[li] == kFusedSmallTiles) {
+      fused_tiles<SmallM>(p, li, relu, sm.small);
+    } else {
+      fused_tiles<LargeM>(p, li, relu, sm.large);
     }
     if (li + 1 < p.layers) grid.sync();  // the next layer reads every block's output
   }
@@ -143,9 +154,33 @@ __global__ void __launch_bounds__(kThreadsPerBlock) mlp_fused(const FusedParams 
 // ----------------------------------------------------------------------------------------------------
 // Launchers and backends
 
+// kernel<<<grid, block, 0, s>>>(args...) through cudaLaunchKernelEx; with `pdl` it may start before the
+// previous kernel on the stream ends (it must pdl_wait()), with `cooperative` all its blocks are co-resident.
+template <typename... Params, typename... Args>
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, bool pdl, bool cooperative, Args... args) {
+  cudaLaunchAttribute attrs[2]{};
+  unsigned n = 0;
+  if (pdl) {
+    attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attrs[n++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (cooperative) {
+    attrs[n].id = cudaLaunchAttributeCooperative;
+    attrs[n++].val.cooperative = 1;
+  }
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.stream = s;
+  cfg.attrs = n ? attrs : nullptr;
+  cfg.numAttrs = n;
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...));
+  CUDA_CHECK_LAUNCH();
+}
+
 class NaiveBackend final : public CudaBackend {
  public:
-  explicit NaiveBackend(bool graph) : CudaBackend("cuda-naive", graph, Precision::FP32) {}
+  explicit NaiveBackend(bool graph, GpuIo io) : CudaBackend("cuda-naive", graph, Precision::FP32, io) {}
 
  protected:
   void enqueue_layers(int batch, cudaStream_t s) override {
@@ -159,36 +194,135 @@ class NaiveBackend final : public CudaBackend {
   }
 };
 
+// How cuda-tiled cuts one layer at one batch size: the tile shape, and K in `splits` slices of k_per_split.
+struct TiledPlan {
+  bool small = true;  // SmallM tiles, else LargeM
+  int splits = 1;
+  int k_per_split = 0;
+};
+
+constexpr int kMaxSplits = 16;
+
 template <class C>
-void launch_tiled(const float* x, const DeviceLayer& l, float* y, int M, bool relu, cudaStream_t s) {
-  const dim3 grid((l.out + C::BN - 1) / C::BN, (M + C::BM - 1) / C::BM);
-  linear_tiled<C><<<grid, C::kThreads, 0, s>>>(x, l.w, l.b, y, M, l.out, l.in, relu);
-  CUDA_CHECK_LAUNCH();
+TiledPlan plan_tiles(bool small, int M, int N, int K, int sms) {
+  const long long tiles = static_cast<long long>(ceil_div(M, C::BM)) * ceil_div(N, C::BN);
+  int splits = 1;
+  // Fewer tiles than SMs: cut K so that tiles x slices covers them, each slice at least one BK deep.
+  if (tiles < sms) splits = std::min({ceil_div(sms, tiles), kMaxSplits, ceil_div(K, C::BK)});
+  const int k_per_split = ceil_div(ceil_div(K, splits), C::BK) * C::BK;
+  return {small, ceil_div(K, k_per_split), k_per_split};
+}
+
+TiledPlan plan_layer(int M, int N, int K, int sms) {
+  return M <= SmallM::BM ? plan_tiles<SmallM>(true, M, N, K, sms) : plan_tiles<LargeM>(false, M, N, K, sms);
 }
 
 class TiledBackend final : public CudaBackend {
  public:
-  explicit TiledBackend(bool graph) : CudaBackend("cuda-tiled", graph, Precision::FP32) {}
+  explicit TiledBackend(bool graph, GpuIo io) : CudaBackend("cuda-tiled", graph, Precision::FP32, io) {}
 
  protected:
+  bool can_use_pdl() const override { return true; }
+
   void prepare_layers() override {
     // gridDim.y carries the row tiles.
     if ((max_batch_ + LargeM::BM - 1) / LargeM::BM > 65535) {
       throw InputError("cuda-tiled serves batch sizes up to " + std::to_string(65535 * LargeM::BM) + ", not " + std::to_string(max_batch_));
     }
+    // The split-K workspace: the most any batch size up to max_batch needs (splits only happen while the
+    // tiles are fewer than the SMs, i.e. for M below sms x 64), allocated once so captured graphs stay valid.
+    long long most = 0;
+    for (int m = 1; m <= std::min(max_batch_, sms_ * LargeM::BM); ++m) {
+      for (const DeviceLayer& l : layers_) {
+        const TiledPlan p = plan_layer(m, l.out, l.in, sms_);
+        if (p.splits > 1) most = std::max(most, static_cast<long long>(p.splits) * m * l.out);
+      }
+    }
+    workspace_ = DeviceBuffer<float>(static_cast<std::size_t>(most));
+    plans_.clear();
   }
+
+  void plan_layers(int batch) override {
+    std::vector<TiledPlan> plans;
+    for (const DeviceLayer& l : layers_) plans.push_back(plan_layer(batch, l.out, l.in, sms_));
+    plans_[batch] = std::move(plans);
+  }
+
   void enqueue_layers(int batch, cudaStream_t s) override {
     const int last = static_cast<int>(layers_.size()) - 1;
+    const std::vector<TiledPlan>& plans = plans_.at(batch);
     for (int li = 0; li <= last; ++li) {
-      if (batch <= SmallM::BM) launch_tiled<SmallM>(layer_input(li), layers_[li], layer_output(li), batch, li < last, s);
-      else launch_tiled<LargeM>(layer_input(li), layers_[li], layer_output(li), batch, li < last, s);
+      const DeviceLayer& l = layers_[li];
+      const TiledPlan& p = plans[li];
+      const bool relu = li < last;
+      const bool pdl = pdl_ && li > 0;
+      if (p.small) launch_tiles<SmallM>(li, batch, p, relu, pdl, s);
+      else launch_tiles<LargeM>(li, batch, p, relu, pdl, s);
+      if (p.splits > 1) {
+        const long long total = static_cast<long long>(batch) * l.out;
+        const int blocks = static_cast<int>(std::min<long long>((total + 255) / 256, 4LL * sms_));
+        launch(reduce_splits, dim3(blocks), dim3(256), s, pdl_, false, static_cast<const float*>(workspace_.get()), p.splits, l.b,
+               layer_output(li), batch, l.out, relu);
+      }
     }
+  }
+
+ private:
+  template <class C>
+  void launch_tiles(int li, int batch, const TiledPlan& p, bool relu, bool pdl, cudaStream_t s) {
+    const DeviceLayer& l = layers_[li];
+    const dim3 grid(ceil_div(l.out, C::BN), ceil_div(batch, C::BM), p.splits);
+    launch(linear_tiled<C>, grid, dim3(C::kThreads), s, pdl, false, layer_input(li), l.w, l.b, layer_output(li), workspace_.get(), batch, l.out,
+           l.in, relu, p.k_per_split);
+  }
+
+  DeviceBuffer<float> workspace_;
+  std::map<int, std::vector<TiledPlan>> plans_;  // by batch size
+};
+
+// linear_gemv<R> for the given rows per block (a power of two up to kGemvMaxRows).
+template <int R>
+void launch_gemv_rows(const float* x, const DeviceLayer& l, float* y, int M, bool relu, bool pdl, cudaStream_t s) {
+  const dim3 grid(ceil_div(l.out, kGemvWarps), ceil_div(M, R));
+  launch(linear_gemv<R>, grid, dim3(kGemvWarps * kWarp), s, pdl, false, x, l.w, l.b, y, M, l.out, l.in, relu);
+}
+
+void launch_gemv(const float* x, const DeviceLayer& l, float* y, int M, bool relu, bool pdl, cudaStream_t s) {
+  switch (gemv_rows_for(M)) {
+    case 1: return launch_gemv_rows<1>(x, l, y, M, relu, pdl, s);
+    case 2: return launch_gemv_rows<2>(x, l, y, M, relu, pdl, s);
+    case 4: return launch_gemv_rows<4>(x, l, y, M, relu, pdl, s);
+    case 8: return launch_gemv_rows<8>(x, l, y, M, relu, pdl, s);
+    default: return launch_gemv_rows<16>(x, l, y, M, relu, pdl, s);
+  }
+}
+
+class GemvBackend final : public CudaBackend {
+ public:
+  explicit GemvBackend(bool graph, GpuIo io) : CudaBackend("cuda-gemv", graph, Precision::FP32, io) {}
+
+ protected:
+  bool can_use_pdl() const override { return true; }
+
+  void prepare_layers() override {
+    // float4 weight loads assume every weight matrix starts 16-byte aligned (cuda_backend.cu pads to 256).
+    for (const DeviceLayer& l : layers_) {
+      if (reinterpret_cast<std::uintptr_t>(l.w) % 16 != 0) throw RuntimeError("cuda-gemv: a weight matrix is not 16-byte aligned");
+    }
+    if ((max_batch_ + kGemvMaxRows - 1) / kGemvMaxRows > 65535) {
+      throw InputError("cuda-gemv serves batch sizes up to " + std::to_string(65535 * kGemvMaxRows) + ", not " + std::to_string(max_batch_));
+    }
+  }
+
+  void enqueue_layers(int batch, cudaStream_t s) override {
+    const int last = static_cast<int>(layers_.size()) - 1;
+    for (int li = 0; li <= last; ++li) launch_gemv(layer_input(li), layers_[li], layer_output(li), batch, li < last, pdl_ && li > 0, s);
   }
 };
 
 class FusedBackend final : public CudaBackend {
  public:
-  explicit FusedBackend(bool graph) : CudaBackend("cuda-fused", graph, Precision::FP32) {}
+  explicit FusedBackend(bool graph, GpuIo io) : CudaBackend("cuda-fused", graph, Precision::FP32, io) {}
 
  protected:
   void prepare_layers() override {
@@ -199,24 +333,39 @@ class FusedBackend final : public CudaBackend {
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device));
     if (!cooperative) throw RuntimeError("cuda-fused needs cooperative launch, which this device does not support");
-    CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm_small_, mlp_fused<SmallM>, kThreadsPerBlock, 0));
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm_large_, mlp_fused<LargeM>, kThreadsPerBlock, 0));
-    if (per_sm_small_ < 1 || per_sm_large_ < 1) throw RuntimeError("cuda-fused: the kernel can't be resident on this device");
+    // The persistent grid: as many blocks as can be resident on every SM at once (the grid barrier needs
+    // them all resident), per instantiation.
+    blocks_[0] = resident_blocks(mlp_fused<1>);
+    blocks_[1] = resident_blocks(mlp_fused<2>);
+    blocks_[2] = resident_blocks(mlp_fused<4>);
+    blocks_[3] = resident_blocks(mlp_fused<8>);
+    blocks_[4] = resident_blocks(mlp_fused<16>);
   }
 
   void enqueue_layers(int batch, cudaStream_t s) override {
-    if (batch <= SmallM::BM) launch<SmallM>(batch, per_sm_small_, s);
-    else launch<LargeM>(batch, per_sm_large_, s);
+    // Up to 16 rows: GEMV warps (R rows); more: tiles, with R = 1 (its GEMV part unused).
+    switch (batch <= kGemvMaxRows ? gemv_rows_for(batch) : 1) {
+      case 1: return launch_fused<1>(batch, blocks_[0], s);
+      case 2: return launch_fused<2>(batch, blocks_[1], s);
+      case 4: return launch_fused<4>(batch, blocks_[2], s);
+      case 8: return launch_fused<8>(batch, blocks_[3], s);
+      default: return launch_fused<16>(batch, blocks_[4], s);
+    }
   }
 
  private:
-  template <class C>
-  void launch(int batch, int per_sm, cudaStream_t s) {
+  int resident_blocks(void (*kernel)(FusedParams)) const {
+    int per_sm = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreadsPerBlock, 0));
+    if (per_sm < 1) throw RuntimeError("cuda-fused: the kernel can't be resident on this device");
+    return per_sm * sms_;
+  }
+
+  template <int R>
+  void launch_fused(int batch, int blocks, cudaStream_t s) {
     FusedParams p{};
     p.layers = static_cast<int>(layers_.size());
     p.M = batch;
-    long long most_tiles = 1;
     for (int li = 0; li < p.layers; ++li) {
       const DeviceLayer& l = layers_[li];
       p.in[li] = layer_input(li);
@@ -225,31 +374,21 @@ class FusedBackend final : public CudaBackend {
       p.b[li] = l.b;
       p.k[li] = l.in;
       p.n[li] = l.out;
-      most_tiles = std::max(most_tiles, static_cast<long long>((batch + C::BM - 1) / C::BM) * ((l.out + C::BN - 1) / C::BN));
+      // Large tiles only where they alone give every block of the grid work; small tiles otherwise.
+      const long long large_tiles = static_cast<long long>(ceil_div(batch, LargeM::BM)) * ceil_div(l.out, LargeM::BN);
+      p.work[li] = batch <= kGemvMaxRows ? kFusedGemv : large_tiles >= blocks ? kFusedLargeTiles : kFusedSmallTiles;
     }
-    // Every block must be resident at once for the grid barrier: at most per_sm blocks on each SM,
-    // and no more blocks than the widest layer has tiles.
-    const int blocks = static_cast<int>(std::min<long long>(most_tiles, static_cast<long long>(per_sm) * sms_));
-    cudaLaunchAttribute attr{};
-    attr.id = cudaLaunchAttributeCooperative;
-    attr.val.cooperative = 1;
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = dim3(blocks);
-    cfg.blockDim = dim3(kThreadsPerBlock);
-    cfg.stream = s;
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
-    CUDA_CHECK(cudaLaunchKernelEx(&cfg, mlp_fused<C>, p));
-    CUDA_CHECK_LAUNCH();
+    launch(mlp_fused<R>, dim3(blocks), dim3(kThreadsPerBlock), s, false, true, p);
   }
 
-  int sms_ = 0, per_sm_small_ = 0, per_sm_large_ = 0;
+  int blocks_[5] = {};  // resident blocks of mlp_fused<1, 2, 4, 8, 16>
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_naive_backend(bool graph) { return std::make_unique<NaiveBackend>(graph); }
-std::unique_ptr<Backend> make_tiled_backend(bool graph) { return std::make_unique<TiledBackend>(graph); }
-std::unique_ptr<Backend> make_fused_backend(bool graph) { return std::make_unique<FusedBackend>(graph); }
+std::unique_ptr<Backend> make_naive_backend(bool graph, GpuIo io) { return std::make_unique<NaiveBackend>(graph, io); }
+std::unique_ptr<Backend> make_tiled_backend(bool graph, GpuIo io) { return std::make_unique<TiledBackend>(graph, io); }
+std::unique_ptr<Backend> make_gemv_backend(bool graph, GpuIo io) { return std::make_unique<GemvBackend>(graph, io); }
+std::unique_ptr<Backend> make_fused_backend(bool graph, GpuIo io) { return std::make_unique<FusedBackend>(graph, io); }
 
 }  // namespace mlpbench::cuda

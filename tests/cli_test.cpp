@@ -138,7 +138,17 @@ TEST_F(Cli, QuickRunMeasuresTheCpuAndTakesTheGpuFromTheReference) {
       EXPECT_EQ(g->reference_file, reference_json());
       EXPECT_THAT(o.out, HasSubstr("GPU times are reference values from " + reference_json() + ", not measured (" + gpu.unavailable + ")"));
     } else {
+      // As strict as the CPU column: measured, positive, every backend checked and timed.
       EXPECT_EQ(g->source, Source::Measured);
+      EXPECT_GT(g->median_ms(), 0);
+      EXPECT_EQ(g->stats.samples_ms.size(), static_cast<std::size_t>(g->stats.samples));
+      EXPECT_EQ(g->runs.size(), gpu.backends.size()) << "every GPU backend passes its check and is timed";
+      EXPECT_THAT(g->io, ::testing::AnyOf("copy", "zero-copy"));
+      ASSERT_TRUE(g->split) << "the device-only time";
+      EXPECT_GT(g->split->compute_ms, 0);
+      ASSERT_TRUE(g->energy) << "energy per inference, or why not";
+      EXPECT_TRUE(g->energy->joules_per_inference > 0 || !g->energy->unavailable.empty());
+      EXPECT_THAT(o.out, ::testing::Not(HasSubstr("reference values")));
     }
   }
   const Json j = Json::parse(slurp(dir_ / "r.json"));
@@ -158,8 +168,12 @@ TEST_F(Cli, QuickRunMeasuresTheCpuAndTakesTheGpuFromTheReference) {
   EXPECT_NE(slurp(dir_ / "r.json"), before);
   const Outcome rep = mlpbench("report --from r.json --batch-size 2");
   EXPECT_EQ(rep.code, 0) << rep.err;
-  EXPECT_THAT(rep.out, HasSubstr("GPU time: n/a"));  // the reference table has no batch 2
-  EXPECT_THAT(rep.out, HasSubstr("Faster hardware: unknown"));
+  if (gpu.backends.empty()) {
+    EXPECT_THAT(rep.out, HasSubstr("GPU time: n/a"));  // the reference table has no batch 2
+    EXPECT_THAT(rep.out, HasSubstr("Faster hardware: unknown"));
+  } else {
+    EXPECT_THAT(rep.out, ::testing::ContainsRegex("GPU time: [0-9.e-]+ ms\nFaster hardware: (CPU|GPU)\n"));  // measured at batch 2 too
+  }
 }
 
 TEST_F(Cli, DefaultOutputGoesUnderResultsNamedByHostAndTime) {
@@ -268,19 +282,41 @@ TEST_F(Cli, InferMatchesTheDoublePrecisionReference) {
   EXPECT_FALSE(fs::exists(dir_ / "z.safetensors"));
 }
 
-TEST_F(Cli, GpuRequestsWithoutAGpuExitThreeWithTheReason) {
+TEST_F(Cli, GpuRequestsExitThreeWithTheReasonOrRunOnTheGpu) {
   const GpuBackends gpu = make_gpu_backends();
-  if (!gpu.backends.empty()) GTEST_SKIP() << "a GPU is usable here (" << gpu.gpu_name << "): the no-GPU path can't be exercised";
-  write("w.safetensors", model_file(make_seeded_model({4, 3}, 1)));
-  write("x.safetensors", serialize_safetensors({{"input", Tensor{"F32", {2, 4}, std::vector<float>(8, 0.5f)}}}));
-  for (const std::string args : {"run --quick --device gpu --out r.json", "infer --device gpu --weights w.safetensors --input x.safetensors --output y.safetensors"}) {
-    SCOPED_TRACE(args);
-    const Outcome o = mlpbench(args);
-    EXPECT_EQ(o.code, 3);
-    EXPECT_THAT(o.err, HasSubstr("no usable GPU: " + gpu.unavailable));
-    EXPECT_FALSE(fs::exists(dir_ / "r.json"));
-    EXPECT_FALSE(fs::exists(dir_ / "y.safetensors"));
+  const Model m = make_seeded_model({4, 3}, 1);
+  write("w.safetensors", model_file(m));
+  const std::vector<float> x(8, 0.5f);
+  write("x.safetensors", serialize_safetensors({{"input", Tensor{"F32", {2, 4}, x}}}));
+  const std::string run = "run --quick --device gpu --batch-sizes 1,10,100 --reference " + reference_json() + " --out r.json";
+  const std::string infer = "infer --device gpu --weights w.safetensors --input x.safetensors --output y.safetensors";
+  if (gpu.backends.empty()) {
+    for (const std::string& args : {run, infer}) {
+      SCOPED_TRACE(args);
+      const Outcome o = mlpbench(args);
+      EXPECT_EQ(o.code, 3);
+      EXPECT_THAT(o.err, HasSubstr("no usable GPU: " + gpu.unavailable));
+      EXPECT_FALSE(fs::exists(dir_ / "r.json"));
+      EXPECT_FALSE(fs::exists(dir_ / "y.safetensors"));
+    }
+    return;
   }
+  // With a GPU: the GPU column measured, the CPU column from the reference; infer's output right.
+  const Outcome o = mlpbench(run);
+  ASSERT_EQ(o.code, 0) << o.err;
+  const Results r = read_results((dir_ / "r.json").string());
+  for (int b : {1, 10, 100}) {
+    ASSERT_TRUE(r.table.find("GPU", b) && r.table.find("CPU", b)) << b;
+    EXPECT_EQ(r.table.find("GPU", b)->source, Source::Measured);
+    EXPECT_GT(r.table.find("GPU", b)->median_ms(), 0);
+    EXPECT_EQ(r.table.find("CPU", b)->source, Source::Reference);
+  }
+  const Outcome i = mlpbench(infer);
+  ASSERT_EQ(i.code, 0) << i.err;
+  const TensorMap y = read_safetensors((dir_ / "y.safetensors").string());
+  const std::vector<double> ref = reference_forward(m, x.data(), 2);
+  const CheckResult c = check_close(y.at("output").data.data(), ref.data(), ref.size(), kToleranceF32);
+  EXPECT_TRUE(c.ok) << c.first_mismatches;
 }
 
 TEST_F(Cli, HelpExplainsAndExitsZero) {

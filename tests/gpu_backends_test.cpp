@@ -1,25 +1,32 @@
-// Every GPU backend against the CPU and the double-precision reference, at batch 1, 10, 100 and on odd
-// shapes; graph and no-graph agree; repeated runs give identical outputs; precisions stay within their
-// tolerances. Without a usable GPU every test skips, saying why (built without CUDA, no device, driver).
+// Every GPU backend against the CPU: the default model at batch 1, 10, 100; odd shapes; widths that break
+// vector paths (1, 3, 5, 1023, 4097) at batch sizes 1..17, 64, 100, 130; graph and stream launches bit-identical;
+// zero-copy and copy I/O identical; repeated runs identical; precisions within their tolerances. Without a
+// usable GPU every test skips, saying why (built without CUDA, no device, driver).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 
 #include "mlpbench/backend.hpp"
 #include "mlpbench/check.hpp"
 #include "mlpbench/errors.hpp"
+#include "mlpbench/machine.hpp"
 #include "mlpbench/model.hpp"
 
 using namespace mlpbench;
 
 namespace {
 
-const char* kBackends[] = {"cuda-naive", "cuda-naive+graph", "cuda-tiled", "cuda-tiled+graph",
-                           "cuda-fused", "cuda-fused+graph", "cublaslt",   "cublaslt+graph"};
+const char* kKernels[] = {"cuda-naive", "cuda-tiled", "cuda-gemv", "cuda-fused", "cublaslt"};
+// Every kernel in every variant: stream launches, a graph per forward, a zero-copy graph.
+const char* kBackends[] = {"cuda-naive",  "cuda-naive+graph",  "cuda-naive+graph+zerocopy",  "cuda-tiled", "cuda-tiled+graph",
+                           "cuda-tiled+graph+zerocopy", "cuda-gemv",   "cuda-gemv+graph",   "cuda-gemv+graph+zerocopy",  "cuda-fused",
+                           "cuda-fused+graph",  "cuda-fused+graph+zerocopy", "cublaslt",    "cublaslt+graph",    "cublaslt+graph+zerocopy"};
 
-// The named backend at this precision; skips the test when there is no GPU.
+// The named backend at this precision, or nullptr.
 std::unique_ptr<Backend> gpu_backend(const std::string& name, Precision p = Precision::FP32) {
   GpuBackends g = make_gpu_backends(p);
   for (auto& b : g.backends) {
@@ -34,23 +41,51 @@ std::unique_ptr<Backend> gpu_backend(const std::string& name, Precision p = Prec
     if (probe.backends.empty()) GTEST_SKIP() << "no usable GPU: " << probe.unavailable;      \
   } while (false)
 
-// Runs `be` on a seeded model and input, and checks it against the CPU backend and the double reference.
-void expect_correct(Backend& be, const std::vector<int>& widths, int batch, Tolerance tol) {
+// The CPU's output for a seeded model and input (the gate `run` uses), computed once per shape and batch.
+const std::vector<float>& cpu_output(const std::vector<int>& widths, int batch) {
+  static std::map<std::pair<std::vector<int>, int>, std::vector<float>> cache;
+  auto [it, fresh] = cache.try_emplace({widths, batch});
+  if (fresh) {
+    const Model m = make_seeded_model(widths, 3);
+    auto cpu = make_cpu_backend(0);
+    cpu->prepare(m, batch);
+    it->second.resize(static_cast<std::size_t>(batch) * m.output_width());
+    cpu->forward(make_seeded_input(batch, m.input_width(), batch).data(), it->second.data(), batch);
+  }
+  return it->second;
+}
+
+// `be`, prepared for the largest batch, at each batch size (planned first) against the CPU.
+void expect_correct(Backend& be, const std::vector<int>& widths, const std::vector<int>& batches, Tolerance tol = kToleranceF32) {
   const Model m = make_seeded_model(widths, 3);
-  const std::vector<float> x = make_seeded_input(batch, m.input_width(), 4);
-  be.prepare(m, batch);
-  std::vector<float> y(static_cast<std::size_t>(batch) * m.output_width(), NAN);
-  be.forward(x.data(), y.data(), batch);
-  auto cpu = make_cpu_backend(0);
-  cpu->prepare(m, batch);
-  std::vector<float> expected(y.size());
-  cpu->forward(x.data(), expected.data(), batch);
-  const CheckResult vs_cpu = check_close(y.data(), expected.data(), y.size(), tol);
-  EXPECT_TRUE(vs_cpu.ok) << be.name() << " batch " << batch << ": " << vs_cpu.mismatches << " mismatches, max abs error " << vs_cpu.max_abs_error
-                         << ": " << vs_cpu.first_mismatches;
-  const std::vector<double> ref = reference_forward(m, x.data(), batch);
-  const CheckResult vs_ref = check_close(y.data(), ref.data(), ref.size(), tol);
-  EXPECT_TRUE(vs_ref.ok) << be.name() << " vs double reference: " << vs_ref.first_mismatches;
+  be.prepare(m, *std::max_element(batches.begin(), batches.end()));
+  for (int batch : batches) {
+    const std::vector<float> x = make_seeded_input(batch, m.input_width(), batch);
+    std::vector<float> y(static_cast<std::size_t>(batch) * m.output_width(), NAN);
+    be.plan(batch);
+    be.forward(x.data(), y.data(), batch);
+    const CheckResult c = check_close(y.data(), cpu_output(widths, batch).data(), y.size(), tol);
+    EXPECT_TRUE(c.ok) << be.name() << " on " << ::testing::PrintToString(widths) << " at batch " << batch << ": " << c.mismatches
+                      << " mismatches, max abs error " << c.max_abs_error << ": " << c.first_mismatches;
+  }
+}
+
+// The outputs of `be` for a seeded model at each batch size.
+std::vector<std::vector<float>> outputs(Backend& be, const std::vector<int>& widths, const std::vector<int>& batches) {
+  const Model m = make_seeded_model(widths, 2);
+  be.prepare(m, *std::max_element(batches.begin(), batches.end()));
+  std::vector<std::vector<float>> ys;
+  for (int batch : batches) {
+    const std::vector<float> x = make_seeded_input(batch, m.input_width(), 9);
+    ys.emplace_back(static_cast<std::size_t>(batch) * m.output_width(), NAN);
+    be.forward(x.data(), ys.back().data(), batch);
+  }
+  return ys;
+}
+
+std::string test_name(std::string n) {  // "cuda-gemv+graph+zerocopy" -> "cuda_gemv_graph_zerocopy"
+  for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return n;
 }
 
 }  // namespace
@@ -58,26 +93,37 @@ void expect_correct(Backend& be, const std::vector<int>& widths, int batch, Tole
 class GpuBackend : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
-    const GpuBackends probe = make_gpu_backends();
-    if (probe.backends.empty()) GTEST_SKIP() << "no usable GPU: " << probe.unavailable;
+    SKIP_WITHOUT_GPU();
     be_ = gpu_backend(GetParam());
     ASSERT_NE(be_, nullptr) << "the factory offers no backend named " << GetParam();
   }
   std::unique_ptr<Backend> be_;
 };
 
-TEST_P(GpuBackend, DefaultModelAtBatch1_10_100) {
-  for (int batch : {1, 10, 100}) expect_correct(*be_, {784, 512, 512, 10}, batch, kToleranceF32);
+TEST_P(GpuBackend, DefaultModelAtBatch1_10_100) { expect_correct(*be_, {784, 512, 512, 10}, {1, 10, 100}); }
+
+// Small shapes (the sanitizer runs these): widths that are not multiples of 4, one wide, batches past a tile.
+TEST_P(GpuBackend, OddShapes) {
+  expect_correct(*be_, {37, 129, 65, 3}, {1, 7, 100});
+  expect_correct(*be_, {3, 17, 5}, {33});
+  expect_correct(*be_, {1, 1}, {1});
+  expect_correct(*be_, {33, 63, 128, 10}, {10});  // layer 2's weights at a 4-byte-aligned offset in a packed layout
 }
 
-TEST_P(GpuBackend, OddShapes) {
-  expect_correct(*be_, {37, 129, 65, 3}, 1, kToleranceF32);
-  expect_correct(*be_, {37, 129, 65, 3}, 7, kToleranceF32);
-  expect_correct(*be_, {37, 129, 65, 3}, 100, kToleranceF32);
-  expect_correct(*be_, {3, 17, 5}, 33, kToleranceF32);
-  expect_correct(*be_, {1, 1}, 1, kToleranceF32);
-  expect_correct(*be_, {33, 63, 128, 10}, 10, kToleranceF32);  // layer 2's weights at a 4-byte-aligned offset in a packed layout
-  expect_correct(*be_, {1024, 2048, 2048, 1024}, 33, {1e-3, 1e-3});  // K = 2048: longer sums, looser atol
+// Widths 1, 3, 5, 1023, 4097 as inputs and outputs (vector tails, unaligned weight rows, several staging chunks),
+// every batch size from 1 to 17 (each GEMV row count, tile edges) and 64, 100, 130.
+TEST_P(GpuBackend, BreaksVectorPaths) {
+  std::vector<int> batches;
+  for (int b = 1; b <= 17; ++b) batches.push_back(b);
+  for (int b : {64, 100, 130}) batches.push_back(b);
+  expect_correct(*be_, {37, 129, 65, 3}, batches);
+  expect_correct(*be_, {1023, 4097, 5, 3, 1}, batches);
+  expect_correct(*be_, {4097, 1023, 5}, batches);
+  expect_correct(*be_, {1, 3, 5, 1}, batches);
+}
+
+TEST_P(GpuBackend, LargeModel) {
+  expect_correct(*be_, {1024, 2048, 2048, 1024}, {33}, {1e-3, 1e-3});  // K = 2048: longer sums, looser atol
 }
 
 TEST_P(GpuBackend, SmallerBatchesThanPreparedAndEveryPlan) {
@@ -114,8 +160,13 @@ TEST_P(GpuBackend, PhaseTimersMeasureEachPhase) {
   const Model m = make_seeded_model({784, 512, 512, 10}, 1);
   const std::vector<float> x = make_seeded_input(10, 784, 1);
   be_->prepare(m, 10);
+  const bool zero_copy = be_->io() == "zero-copy";
   for (Phase p : {Phase::H2D, Phase::Compute, Phase::D2H}) {
     const TimedRun t = be_->phase_timer(p, x.data(), 10);
+    if (zero_copy && p == Phase::D2H) {
+      EXPECT_FALSE(t) << "zero-copy has no output copy to time";
+      continue;
+    }
     ASSERT_TRUE(t);
     const double s = t(5);
     EXPECT_GT(s, 0.0);
@@ -123,56 +174,89 @@ TEST_P(GpuBackend, PhaseTimersMeasureEachPhase) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, GpuBackend, ::testing::ValuesIn(kBackends), [](const auto& info) {
-  std::string n = info.param;
-  for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  return n;
-});
-
-TEST(GpuGraph, GraphAndStreamLaunchesAgreeBitForBit) {
-  SKIP_WITHOUT_GPU();
-  const Model m = make_seeded_model({784, 512, 512, 10}, 2);
-  for (const char* k : {"cuda-naive", "cuda-tiled", "cuda-fused", "cublaslt"}) {
-    auto plain = gpu_backend(k), graph = gpu_backend(std::string(k) + "+graph");
-    ASSERT_TRUE(plain && graph) << k;
-    for (int batch : {1, 10, 100}) {
-      const std::vector<float> x = make_seeded_input(batch, 784, 9);
-      plain->prepare(m, batch);
-      graph->prepare(m, batch);
-      std::vector<float> a(batch * 10), b(batch * 10);
-      plain->forward(x.data(), a.data(), batch);
-      graph->forward(x.data(), b.data(), batch);
-      EXPECT_EQ(a, b) << k << " batch " << batch;
-    }
+TEST_P(GpuBackend, NameConfigAndIoAgree) {
+  const std::string name = GetParam();
+  const bool zero_copy = name.find("+zerocopy") != std::string::npos;
+  EXPECT_EQ(be_->io(), zero_copy ? "zero-copy" : "copy");
+  be_->prepare(make_seeded_model({8, 4}, 1), 2);
+  EXPECT_THAT(be_->config(), ::testing::StartsWith(std::string("precision=fp32,io=") + (zero_copy ? "zero-copy" : "copy")));
+  // Our multi-kernel backends say whether they launch with programmatic dependent launch (on sm_90+).
+  if (name.rfind("cuda-tiled", 0) == 0 || name.rfind("cuda-gemv", 0) == 0) {
+    EXPECT_THAT(be_->config(), ::testing::ContainsRegex(",pdl=(on|off)$"));
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(All, GpuBackend, ::testing::ValuesIn(kBackends), [](const auto& info) { return test_name(info.param); });
+
+class GpuKernel : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override { SKIP_WITHOUT_GPU(); }
+};
+
+// A CUDA graph replays exactly what stream launches do: same kernels, same order, same bits.
+TEST_P(GpuKernel, GraphAndStreamLaunchesAgreeBitForBit) {
+  const std::string k = GetParam();
+  auto plain = gpu_backend(k), graph = gpu_backend(k + "+graph");
+  ASSERT_TRUE(plain && graph) << k;
+  EXPECT_EQ(outputs(*plain, {784, 512, 512, 10}, {1, 10, 100}), outputs(*graph, {784, 512, 512, 10}, {1, 10, 100}));
+  EXPECT_EQ(outputs(*plain, {37, 129, 65, 3}, {1, 5, 17}), outputs(*graph, {37, 129, 65, 3}, {1, 5, 17}));
+}
+
+// Zero-copy I/O changes where input and output live, never the arithmetic.
+TEST_P(GpuKernel, ZeroCopyMatchesCopyBitForBit) {
+  const std::string k = GetParam();
+  auto copy = gpu_backend(k + "+graph"), zero = gpu_backend(k + "+graph+zerocopy");
+  ASSERT_TRUE(copy && zero) << k;
+  EXPECT_EQ(outputs(*copy, {784, 512, 512, 10}, {1, 10, 100}), outputs(*zero, {784, 512, 512, 10}, {1, 10, 100}));
+  EXPECT_EQ(outputs(*copy, {37, 129, 65, 3}, {1, 5, 17}), outputs(*zero, {37, 129, 65, 3}, {1, 5, 17}));
+}
+
+INSTANTIATE_TEST_SUITE_P(All, GpuKernel, ::testing::ValuesIn(kKernels), [](const auto& info) { return test_name(info.param); });
 
 TEST(GpuPrecision, CublasLtTf32AndBf16StayWithinTheirTolerances) {
   SKIP_WITHOUT_GPU();
   for (Precision p : {Precision::TF32, Precision::BF16}) {
-    for (const char* name : {"cublaslt", "cublaslt+graph"}) {
+    for (const char* name : {"cublaslt", "cublaslt+graph", "cublaslt+graph+zerocopy"}) {
       auto be = gpu_backend(name, p);
       ASSERT_NE(be, nullptr) << name << " " << precision_name(p);
-      EXPECT_EQ(be->config(), std::string("precision=") + precision_name(p));
-      for (int batch : {1, 10, 100}) expect_correct(*be, {784, 512, 512, 10}, batch, tolerance_for(p));
+      expect_correct(*be, {784, 512, 512, 10}, {1, 10, 100}, tolerance_for(p));
+      EXPECT_THAT(be->config(), ::testing::StartsWith(std::string("precision=") + precision_name(p)));
     }
   }
 }
 
-TEST(GpuFactory, SaysWhyWhenThereIsNoGpu) {
+TEST(GpuFactory, OffersEveryVariantOrSaysWhyNot) {
   const GpuBackends g = make_gpu_backends();
   if (g.backends.empty()) {
     EXPECT_FALSE(g.unavailable.empty());
-  } else {
-    EXPECT_EQ(g.backends.size(), std::size(kBackends));
-    EXPECT_FALSE(g.gpu_name.empty());
-    EXPECT_FALSE(g.driver_version.empty());
+    return;
   }
+  std::vector<std::string> names;
+  for (const auto& b : g.backends) names.push_back(b->name());
+  std::vector<std::string> expected(std::begin(kBackends), std::end(kBackends));
+  std::sort(names.begin(), names.end());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(names, expected);
+  EXPECT_FALSE(g.gpu_name.empty());
+  EXPECT_FALSE(g.driver_version.empty());
+  // --gpu-io narrows the variants.
+  for (const auto& b : make_gpu_backends(Precision::FP32, {GpuIo::ZeroCopy}).backends) EXPECT_EQ(b->io(), "zero-copy") << b->name();
+  EXPECT_EQ(make_gpu_backends(Precision::FP32, {GpuIo::Copy}).backends.size(), 10u);
   // Our kernels are fp32 only: at tf32 the factory says so instead of offering them.
   const GpuBackends tf32 = make_gpu_backends(Precision::TF32);
-  if (!tf32.backends.empty()) {
-    EXPECT_EQ(tf32.backends.size(), 2u);
-    ASSERT_EQ(tf32.skipped.size(), 3u);
-    EXPECT_THAT(tf32.skipped[0], ::testing::HasSubstr("fp32 only"));
+  EXPECT_EQ(tf32.backends.size(), 3u);
+  ASSERT_EQ(tf32.skipped.size(), 4u);
+  EXPECT_THAT(tf32.skipped[0], ::testing::HasSubstr("fp32 only"));
+}
+
+TEST(GpuRoof, MeasuresEveryFigureOrIsAbsentWithoutAGpu) {
+  const GpuBackends g = make_gpu_backends();
+  const std::optional<GpuRoof> r = measure_gpu_roof();
+  if (g.backends.empty()) {
+    EXPECT_FALSE(r) << "no GPU, no roof";
+    return;
   }
+  ASSERT_TRUE(r);
+  for (double v : {r->fp32_tflops, r->fp32_fma_tflops, r->l2_gbs, r->hbm_gbs, r->h2d_gbs, r->launch_us, r->graph_us}) EXPECT_GT(v, 0);
+  EXPECT_EQ(r->name, g.gpu_name);
 }

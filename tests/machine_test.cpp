@@ -67,31 +67,76 @@ TEST(CpuFloor, WeightsFromTheLevelTheyFit) {
 
 TEST(CpuFloor, UnknownThreadCountHasNoFloor) { EXPECT_FALSE(cpu_floor(synthetic_cpu(), 3, make_seeded_model({4, 4}, 1), 1)); }
 
-TEST(GpuFloor, PeakForThePrecisionAndL2OrHbm) {
+GpuRoof synthetic_gpu() {
   GpuRoof g;
   g.name = "test gpu";
   g.fp32_tflops = 50;
+  g.fp32_fma_tflops = 40;
   g.tf32_tflops = 400;
   g.bf16_tflops = 800;
   g.l2_bytes = 50e6;
   g.l2_gbs = 10000;
   g.hbm_gbs = 4000;
+  g.h2d_gbs = 50;
+  g.launch_us = 1;
   g.graph_us = 8;
+  return g;
+}
+
+TEST(GpuFloor, TheSlowestOfComputeWeightsAndHostLinkPlusTheLaunch) {
+  GpuRoof g = synthetic_gpu();
   const Model m = make_seeded_model({784, 512, 512, 10}, 1);
+  const double weights = 4.0 * m.parameter_count();
+  // Batch 100: 134 MFLOP / 50 TFLOP/s = 2.7 us; 2.7 MB / 10 TB/s = 0.27 us; 318 KB / 50 GB/s = 6.4 us over the link.
   auto f = gpu_floor(g, Precision::FP32, m, 100);
   ASSERT_TRUE(f);
-  const double bytes = 4.0 * m.parameter_count() + 4.0 * 100 * (784 + 10);
-  EXPECT_EQ(f->bound, "compute");  // 134 MFLOP / 50 TFLOP/s = 2.7 us > 3.0 MB / 10 TB/s = 0.3 us
-  EXPECT_NEAR(f->ms, (std::max(100 * m.flops_per_sample() / 50e12, bytes / 10000e9) + 8e-6) * 1e3, 1e-12);
-  EXPECT_EQ(gpu_floor(g, Precision::FP32, m, 1)->bound, "L2");  // 2.7 MB from L2: 0.27 us > 0.027 us of math
-  GpuRoof small_l2 = g;
-  small_l2.l2_bytes = 1e6;
-  EXPECT_EQ(gpu_floor(small_l2, Precision::FP32, m, 1)->bound, "HBM");
+  EXPECT_EQ(f->bound, "host link");
+  EXPECT_NEAR(f->ms, (4.0 * 100 * (784 + 10) / 50e9 + 1e-6) * 1e3, 1e-12);
+  // A faster link: compute, at the larger of the spec and measured peaks.
+  g.h2d_gbs = 5000;
+  f = gpu_floor(g, Precision::FP32, m, 100);
+  EXPECT_EQ(f->bound, "compute");
+  EXPECT_NEAR(f->ms, (100 * m.flops_per_sample() / 50e12 + 1e-6) * 1e3, 1e-12);
+  g.fp32_fma_tflops = 60;
+  EXPECT_NEAR(gpu_floor(g, Precision::FP32, m, 100)->ms, (100 * m.flops_per_sample() / 60e12 + 1e-6) * 1e3, 1e-12);
+  // Batch 1: 0.27 us of weights from L2 against 1 us to launch: the launch sets it.
+  f = gpu_floor(g, Precision::FP32, m, 1);
+  EXPECT_EQ(f->bound, "launch");
+  EXPECT_NEAR(f->ms, (weights / 10000e9 + 1e-6) * 1e3, 1e-12);
+  GpuRoof cheap_launch = g;
+  cheap_launch.launch_us = 0.01;
+  EXPECT_EQ(gpu_floor(cheap_launch, Precision::FP32, m, 1)->bound, "L2");
+  cheap_launch.l2_bytes = 1e6;  // the weights don't fit: HBM
+  EXPECT_EQ(gpu_floor(cheap_launch, Precision::FP32, m, 1)->bound, "HBM");
   const auto bf16 = gpu_floor(g, Precision::BF16, m, 100);
   ASSERT_TRUE(bf16);
-  EXPECT_LE(bf16->ms, f->ms);
-  g.fp32_tflops = 0;  // unknown architecture
-  EXPECT_FALSE(gpu_floor(g, Precision::FP32, m, 100));
+  EXPECT_LE(bf16->ms, gpu_floor(g, Precision::FP32, m, 100)->ms);
+  GpuRoof unknown = g;
+  unknown.fp32_tflops = unknown.fp32_fma_tflops = 0;
+  EXPECT_FALSE(gpu_floor(unknown, Precision::FP32, m, 100));
+  GpuRoof old_cache = g;
+  old_cache.launch_us = 0;  // not measured
+  EXPECT_FALSE(gpu_floor(old_cache, Precision::FP32, m, 100));
+}
+
+TEST(Floor, ACellFasterThanItsFloorLowersItWithAWarning) {
+  Cell c;
+  c.stats.median_ms = 0.010;
+  apply_floor(c, Floor{0.008, "L2"});
+  EXPECT_EQ(c.floor_ms, 0.008);
+  EXPECT_EQ(c.floor_bound, "L2");
+  EXPECT_TRUE(c.warnings.empty());
+  EXPECT_DOUBLE_EQ(c.efficiency(), 0.8);
+  apply_floor(c, Floor{0.012, "compute"});  // the roof said 12 us; the cell did 10
+  EXPECT_EQ(c.floor_ms, 0.010);
+  EXPECT_EQ(c.efficiency(), 1.0) << "never above 100%";
+  EXPECT_EQ(c.floor_bound, "compute, lowered to the cell's median");
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_THAT(c.warnings[0], ::testing::HasSubstr("faster than its floor of 0.012 ms"));
+  Cell none;
+  none.stats.median_ms = 1;
+  apply_floor(none, std::nullopt);
+  EXPECT_EQ(none.floor_ms, 0);
 }
 
 TEST(Roof, JsonRoundTrip) {
@@ -102,6 +147,9 @@ TEST(Roof, JsonRoundTrip) {
   g.sms = 132;
   g.clock_ghz = 1.98;
   g.fp32_tflops = 67;
+  g.fp32_fma_tflops = 66;
+  g.h2d_gbs = 55;
+  g.launch_us = 2.5;
   g.graph_us = 7.5;
   r.gpu = g;
   const MachineRoof back = roof_from_json(Json::parse(dump_json(roof_to_json(r))));
@@ -111,6 +159,13 @@ TEST(Roof, JsonRoundTrip) {
   ASSERT_TRUE(back.gpu);
   EXPECT_EQ(back.gpu->sms, 132);
   EXPECT_EQ(back.gpu->graph_us, 7.5);
+  EXPECT_EQ(back.gpu->launch_us, 2.5);
+  EXPECT_EQ(back.gpu->fp32_fma_tflops, 66);
+  EXPECT_EQ(back.gpu->h2d_gbs, 55);
+  // A cache written before the launch and link were measured reads as damaged, so it is measured anew.
+  Json old = roof_to_json(r);
+  old["gpu"].erase("launch_us");
+  EXPECT_THROW(roof_from_json(old), InputError);
   EXPECT_THROW(roof_from_json(Json::parse("{\"schema\": \"other\"}")), InputError);
   EXPECT_THROW(roof_from_json(Json::parse("{\"schema\": \"mlpbench-machine/1\"}")), InputError);
 }

@@ -117,6 +117,7 @@ struct RunOptions {
   std::string batch_size = "10";
   std::string device = "all";
   std::string precision = "fp32";
+  std::string gpu_io = "both";
   std::string reference;
   std::string out;
   bool force = false;
@@ -180,7 +181,7 @@ int cmd_run(const ModelOptions& mo, const RunOptions& ro, const PriceOptions& po
   config.input_seed = mo.seed_value();
   config.precision = precision;
   config.log = progress_printer();
-  GpuBackends gpu = ro.device == "cpu" ? GpuBackends{} : make_gpu_backends(precision);
+  GpuBackends gpu = ro.device == "cpu" ? GpuBackends{} : make_gpu_backends(precision, parse_gpu_io(ro.gpu_io));
   if (ro.device == "gpu" && gpu.backends.empty()) throw RuntimeError("--device gpu: no usable GPU: " + gpu.unavailable);
   if (ro.device == "cpu") gpu.unavailable = "--device cpu";
   // The machine's roof gives every measured cell its floor (cached after the first run).
@@ -203,6 +204,7 @@ int cmd_run(const ModelOptions& mo, const RunOptions& ro, const PriceOptions& po
   r.run["batch_sizes"] = sizes;
   r.run["device"] = ro.device;
   r.run["precision"] = precision_name(precision);
+  r.run["gpu_io"] = ro.gpu_io;
   r.run["quick"] = ro.quick;
   r.run["input_seed"] = config.input_seed;
   r.run["threads"] = threads;
@@ -349,6 +351,11 @@ int main_impl(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--precision", ro.precision, "Matrix-product precision: fp32 (default), tf32 (GPU) or bf16 (GPU, and CPU bf16 weights)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+      ->capture_default_str();
+  run->add_option("--gpu-io", ro.gpu_io,
+                  "How GPU backends move input and output: copy (H2D/D2H copies around the layers), zero-copy (kernels read and "
+                  "write mapped host memory; a forward is a graph of kernels only) or both")
+      ->check(CLI::IsMember({"copy", "zero-copy", "both"}))
       ->capture_default_str();
   run->add_option("--reference", ro.reference, "Results file the unmeasured column comes from (default results/reference.json)");
   run->add_option("--out", ro.out, "Results file to write (default results/<host>-<UTC time>.json)");

@@ -21,6 +21,15 @@ Precision parse_precision(const std::string& s) {
   throw InputError("--precision: '" + s + "' is not fp32, tf32 or bf16");
 }
 
+const char* gpu_io_name(GpuIo io) { return io == GpuIo::Copy ? "copy" : "zero-copy"; }
+
+std::vector<GpuIo> parse_gpu_io(const std::string& s) {
+  if (s == "copy") return {GpuIo::Copy};
+  if (s == "zero-copy") return {GpuIo::ZeroCopy};
+  if (s == "both") return {GpuIo::Copy, GpuIo::ZeroCopy};
+  throw InputError("--gpu-io: '" + s + "' is not copy, zero-copy or both");
+}
+
 Tolerance tolerance_for(Precision p) {
   switch (p) {
     case Precision::FP32: return kToleranceF32;

@@ -27,6 +27,15 @@ Tolerance tolerance_for(Precision p);
 // One phase of a GPU forward, for the H2D / compute / D2H split.
 enum class Phase { H2D, Compute, D2H };
 
+// How a GPU forward's input and output cross between host and device. Copy: staged through pinned host
+// buffers with an H2D copy before the layers and a D2H copy after. ZeroCopy: the first layer reads the input
+// from, and the last layer writes the output to, mapped pinned host memory (no copies; a forward in a graph
+// is then kernels only). Either way a forward is host memory to host memory.
+enum class GpuIo { Copy, ZeroCopy };
+const char* gpu_io_name(GpuIo io);  // "copy", "zero-copy"
+// "copy", "zero-copy" or "both" (every GPU backend in each mode); throws InputError naming --gpu-io.
+std::vector<GpuIo> parse_gpu_io(const std::string& s);
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -40,6 +49,8 @@ class Backend {
   virtual double bytes_per_weight() const { return 4; }
   // The arithmetic it is checked at: its output must match the fp32 CPU within tolerance_for(precision()).
   virtual Precision precision() const { return Precision::FP32; }
+  // GPU backends: how input and output cross to the host ("copy" or "zero-copy"); "" for the CPU.
+  virtual std::string io() const { return {}; }
   // Copies/packs the weights and allocates every buffer a forward of up to max_batch rows needs.
   virtual void prepare(const Model& model, int max_batch) = 0;
   // x [batch, in] row-major in host memory -> y [batch, out] row-major in host memory, synchronized:
@@ -48,7 +59,8 @@ class Backend {
   // Optional: readies everything a forward at this batch size needs (GPU: algorithm choice, CUDA graph
   // capture) so none of it is timed. Called after prepare for each batch size; forward plans on first use.
   virtual void plan(int batch) { (void)batch; }
-  // Optional: a timer of one phase alone, by device events (x is the input it copies). Empty for the CPU.
+  // Optional: a timer of one phase alone, by device events (x is the input it copies). Empty for the CPU,
+  // and for the H2D and D2H phases of a zero-copy backend (it has no copies).
   virtual TimedRun phase_timer(Phase phase, const float* x, int batch) {
     (void)phase, (void)x, (void)batch;
     return {};
@@ -82,8 +94,9 @@ struct GpuBackends {
   std::string built_with_cuda;     // the CUDA toolkit version this program was compiled with, "" without CUDA
 };
 
-// Defined in kernels/: by the CUDA build, or by the stub when CUDA is off. Backends at the given precision;
-// those that can't run it are listed in `skipped` with why.
-GpuBackends make_gpu_backends(Precision precision = Precision::FP32);
+// Defined in kernels/: by the CUDA build, or by the stub when CUDA is off. Backends at the given precision,
+// each kernel as plain stream launches and as one CUDA graph per forward (copy I/O), and as a graph with
+// zero-copy I/O, as far as `io` asks; those that can't run the precision are listed in `skipped` with why.
+GpuBackends make_gpu_backends(Precision precision = Precision::FP32, const std::vector<GpuIo>& io = {GpuIo::Copy, GpuIo::ZeroCopy});
 
 }  // namespace mlpbench

@@ -234,9 +234,19 @@ Json roof_to_json(const MachineRoof& roof) {
   j["cpu"] = std::move(c);
   if (roof.gpu) {
     const GpuRoof& g = *roof.gpu;
-    j["gpu"] = {{"name", g.name},         {"sms", g.sms},           {"clock_ghz", g.clock_ghz}, {"fp32_tflops", g.fp32_tflops},
-                {"tf32_tflops", g.tf32_tflops}, {"bf16_tflops", g.bf16_tflops}, {"l2_bytes", g.l2_bytes}, {"l2_gbs", g.l2_gbs},
-                {"hbm_gbs", g.hbm_gbs},   {"graph_us", g.graph_us}};
+    j["gpu"] = {{"name", g.name},
+                {"sms", g.sms},
+                {"clock_ghz", g.clock_ghz},
+                {"fp32_tflops", g.fp32_tflops},
+                {"tf32_tflops", g.tf32_tflops},
+                {"bf16_tflops", g.bf16_tflops},
+                {"fp32_fma_tflops", g.fp32_fma_tflops},
+                {"l2_bytes", g.l2_bytes},
+                {"l2_gbs", g.l2_gbs},
+                {"hbm_gbs", g.hbm_gbs},
+                {"h2d_gbs", g.h2d_gbs},
+                {"launch_us", g.launch_us},
+                {"graph_us", g.graph_us}};
   } else {
     j["gpu"] = nullptr;
   }
@@ -266,9 +276,12 @@ MachineRoof roof_from_json(const Json& j) {
       gr.fp32_tflops = g.at("fp32_tflops").get<double>();
       gr.tf32_tflops = g.at("tf32_tflops").get<double>();
       gr.bf16_tflops = g.at("bf16_tflops").get<double>();
+      gr.fp32_fma_tflops = g.at("fp32_fma_tflops").get<double>();  // a cache from before these were measured: measured anew
       gr.l2_bytes = g.at("l2_bytes").get<double>();
       gr.l2_gbs = g.at("l2_gbs").get<double>();
       gr.hbm_gbs = g.at("hbm_gbs").get<double>();
+      gr.h2d_gbs = g.at("h2d_gbs").get<double>();
+      gr.launch_us = g.at("launch_us").get<double>();
       gr.graph_us = g.at("graph_us").get<double>();
       r.gpu = gr;
     }
@@ -342,16 +355,37 @@ std::optional<Floor> cpu_floor(const CpuRoof& roof, int threads, const Model& mo
 }
 
 std::optional<Floor> gpu_floor(const GpuRoof& roof, Precision precision, const Model& model, int batch) {
-  const double peak = precision == Precision::FP32 ? roof.fp32_tflops : precision == Precision::TF32 ? roof.tf32_tflops : roof.bf16_tflops;
-  if (peak <= 0 || roof.hbm_gbs <= 0) return std::nullopt;
+  const double peak = precision == Precision::FP32   ? std::max(roof.fp32_tflops, roof.fp32_fma_tflops)
+                      : precision == Precision::TF32 ? roof.tf32_tflops
+                                                     : roof.bf16_tflops;
+  if (peak <= 0 || roof.hbm_gbs <= 0 || roof.launch_us <= 0) return std::nullopt;
   const double compute_s = model.flops_per_sample() * batch / (peak * 1e12);
-  const double bytes = weight_bytes(model, 4) + 4.0 * batch * (model.input_width() + model.output_width());
-  const bool in_l2 = bytes <= roof.l2_bytes && roof.l2_gbs > 0;
-  const double memory_s = bytes / ((in_l2 ? roof.l2_gbs : roof.hbm_gbs) * 1e9);
+  // The weights from L2 when they fit (hot), else HBM; input and output cross the host link (each at best once).
+  const double weights = weight_bytes(model, 4);
+  const bool in_l2 = weights <= roof.l2_bytes && roof.l2_gbs > 0;
+  const double memory_s = weights / ((in_l2 ? roof.l2_gbs : roof.hbm_gbs) * 1e9);
+  const double link_s = roof.h2d_gbs > 0 ? 4.0 * batch * (model.input_width() + model.output_width()) / (roof.h2d_gbs * 1e9) : 0;
+  const double work_s = std::max({compute_s, memory_s, link_s});
+  const double overhead_s = roof.launch_us * 1e-6;
   Floor f;
-  f.ms = (std::max(compute_s, memory_s) + roof.graph_us * 1e-6) * 1e3;
-  f.bound = compute_s >= memory_s ? "compute" : in_l2 ? "L2" : "HBM";
+  f.ms = (work_s + overhead_s) * 1e3;
+  f.bound = overhead_s >= work_s ? "launch" : work_s == compute_s ? "compute" : work_s == link_s ? "host link" : in_l2 ? "L2" : "HBM";
   return f;
+}
+
+void apply_floor(Cell& cell, const std::optional<Floor>& f) {
+  if (!f) return;
+  cell.floor_ms = f->ms;
+  cell.floor_bound = f->bound;
+  if (cell.median_ms() < f->ms) {
+    std::ostringstream w;
+    w.precision(4);
+    w << "faster than its floor of " << f->ms << " ms (" << f->bound << "): the machine's roof under-estimates this machine "
+      << "(mlpbench machine --refresh measures it again); the floor is taken as the cell's median";
+    cell.warnings.push_back(w.str());
+    cell.floor_ms = cell.median_ms();
+    cell.floor_bound = f->bound + ", lowered to the cell's median";
+  }
 }
 
 std::string roof_text(const MachineRoof& roof) {
@@ -367,9 +401,10 @@ std::string roof_text(const MachineRoof& roof) {
   }
   if (roof.gpu) {
     const GpuRoof& g = *roof.gpu;
-    out << "GPU: " << g.name << ", " << g.sms << " SMs at " << g.clock_ghz << " GHz: fp32 " << g.fp32_tflops << ", tf32 " << g.tf32_tflops
-        << ", bf16 " << g.bf16_tflops << " TFLOP/s dense (0: unknown architecture); L2 " << g.l2_bytes / (1 << 20) << " MiB read at "
-        << g.l2_gbs << " GB/s, HBM " << g.hbm_gbs << " GB/s; graph launch + copies + sync " << g.graph_us << " us\n";
+    out << "GPU: " << g.name << ", " << g.sms << " SMs at " << g.clock_ghz << " GHz: fp32 " << g.fp32_tflops << " (measured FMA "
+        << g.fp32_fma_tflops << "), tf32 " << g.tf32_tflops << ", bf16 " << g.bf16_tflops << " TFLOP/s dense (0: unknown architecture); L2 "
+        << g.l2_bytes / (1 << 20) << " MiB read at " << g.l2_gbs << " GB/s, HBM " << g.hbm_gbs << " GB/s, host to device " << g.h2d_gbs
+        << " GB/s; graph of one empty kernel, launch + sync " << g.launch_us << " us; with a 4-byte copy each way " << g.graph_us << " us\n";
   } else {
     out << "GPU: none measured\n";
   }

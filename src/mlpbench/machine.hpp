@@ -5,9 +5,9 @@
 //
 // CPU: peak = measured per-core FMA peak x threads; the weights (+ input and output) are read at best from
 // the threads' L2s as far as they hold them, the rest from L3, what exceeds L3 from DRAM; overheads = one
-// OpenMP fork/join + a barrier between layers. GPU: peak from the device's SM count and clock for the precision; weights
-// from L2 if they fit it, else HBM (both measured); overhead = a measured graph launch holding a 4-byte
-// H2D and D2H copy, synchronized.
+// OpenMP fork/join + a barrier between layers. GPU: peak for the precision from the device's SM count and clock (fp32:
+// or the measured FMA peak, whichever is higher); the weights read from L2 if they fit it, else HBM; input and output
+// across the host link (all measured); overhead = a measured launch + sync of a graph holding one empty kernel.
 #pragma once
 
 #include <optional>
@@ -44,10 +44,13 @@ struct GpuRoof {
   int sms = 0;
   double clock_ghz = 0;
   double fp32_tflops = 0, tf32_tflops = 0, bf16_tflops = 0;  // dense peaks from SMs x clock x per-SM rate; 0: unknown arch
+  double fp32_fma_tflops = 0;  // measured: independent FMA chains on every SM (the floor uses the larger fp32 peak)
   double l2_bytes = 0;
-  double l2_gbs = 0;    // measured: read within L2
-  double hbm_gbs = 0;   // measured: read of 4x L2
-  double graph_us = 0;  // measured: launch + sync of a graph with a 4-byte H2D and D2H copy
+  double l2_gbs = 0;     // measured: read within L2
+  double hbm_gbs = 0;    // measured: read of 4x L2
+  double h2d_gbs = 0;    // measured: a 64 MiB copy from pinned host memory (the host link)
+  double launch_us = 0;  // measured: launch + sync of a graph holding one empty kernel (the least any forward costs)
+  double graph_us = 0;   // measured: launch + sync of a graph with a 4-byte H2D and D2H copy (copy latency included)
 };
 
 struct MachineRoof {
@@ -74,13 +77,18 @@ MachineRoof roof_from_json(const Json& j);  // throws InputError
 
 struct Floor {
   double ms = 0;
-  std::string bound;  // "compute", "L2", "L3", "DRAM", "HBM": what the floor is set by
+  std::string bound;  // "compute", "L2", "L3", "DRAM", "HBM", "host link", "launch": what the floor is set by
 };
 
 // The floor of one forward of `model` at `batch` rows. CPU: with `threads` threads (fp32 weights, or
 // bytes_per_weight = 2 for bf16). GPU: at `precision`. nullopt when the roof lacks what it needs.
 std::optional<Floor> cpu_floor(const CpuRoof& roof, int threads, const Model& model, int batch, double bytes_per_weight = 4);
 std::optional<Floor> gpu_floor(const GpuRoof& roof, Precision precision, const Model& model, int batch);
+
+// Gives a measured cell its floor. A cell faster than its floor proves the roof wrong (it under-estimates this
+// machine): the floor is lowered to the cell's median, with a warning in the cell, so efficiency is never
+// above 100%. Nothing without a floor.
+void apply_floor(Cell& cell, const std::optional<Floor>& floor);
 
 // A text summary for `mlpbench machine`.
 std::string roof_text(const MachineRoof& roof);

@@ -51,6 +51,7 @@ Json cell_to_json(const Cell& c, int batch, double usd_per_hour) {
     return j;
   }
   if (!c.config.empty()) j["config"] = c.config;
+  if (!c.io.empty()) j["io"] = c.io;
   const Stats& s = c.stats;
   j["median_ms"] = round6(s.median_ms);
   j["p90_ms"] = round6(s.p90_ms);
@@ -71,6 +72,12 @@ Json cell_to_json(const Cell& c, int batch, double usd_per_hour) {
     j["floor_bound"] = c.floor_bound;
     j["efficiency"] = round6(c.efficiency());
   }
+  if (c.energy) {
+    const Energy& e = *c.energy;
+    j["energy"] = e.unavailable.empty()
+                      ? Json{{"joules_per_inference", round6(e.joules_per_inference)}, {"watts", round6(e.watts)}, {"window_s", round6(e.window_s)}}
+                      : Json{{"unavailable", e.unavailable}};
+  }
   if (c.runs.size() > 1) {
     // Every backend (and thread count) timed for this cell; the headline is the fastest of them.
     Json runs = Json::array();
@@ -78,6 +85,7 @@ Json cell_to_json(const Cell& c, int batch, double usd_per_hour) {
       Json b;
       b["backend"] = r.backend;
       if (!r.config.empty()) b["config"] = r.config;
+      if (!r.io.empty()) b["io"] = r.io;
       b["median_ms"] = round6(r.stats.median_ms);
       b["p90_ms"] = round6(r.stats.p90_ms);
       b["min_ms"] = round6(r.stats.min_ms);
@@ -173,6 +181,20 @@ Cell cell_from_json(const Json& j, const std::string& what, const std::string& f
     c.floor_ms = number(j, "floor_ms", what, true);
     c.floor_bound = j.contains("floor_bound") ? string_member(j, "floor_bound", what) : "";
   }
+  if (j.contains("io")) c.io = string_member(j, "io", what);
+  if (j.contains("energy")) {
+    const Json& e = j["energy"];
+    const std::string where = what + ".energy";
+    Energy en;
+    if (e.is_object() && e.contains("unavailable")) {
+      en.unavailable = string_member(e, "unavailable", where);
+    } else {
+      en.joules_per_inference = number(e, "joules_per_inference", where, false);
+      en.watts = number(e, "watts", where, false);
+      en.window_s = number(e, "window_s", where, false);
+    }
+    c.energy = en;
+  }
   if (j.contains("device_ms")) {
     DeviceSplit d;
     d.compute_ms = number(j, "device_ms", what, false);
@@ -189,6 +211,7 @@ Cell cell_from_json(const Json& j, const std::string& what, const std::string& f
       BackendRun r;
       r.backend = string_member(b, "backend", where);
       if (b.contains("config")) r.config = string_member(b, "config", where);
+      if (b.contains("io")) r.io = string_member(b, "io", where);
       r.stats.median_ms = number(b, "median_ms", where, true);
       r.stats.p90_ms = number(b, "p90_ms", where, true);
       r.stats.min_ms = number(b, "min_ms", where, true);

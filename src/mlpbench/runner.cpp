@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "mlpbench/check.hpp"
 #include "mlpbench/errors.hpp"
 #include "mlpbench/measure.hpp"
+#include "mlpbench/nvml.hpp"
 
 namespace mlpbench {
 namespace {
@@ -26,6 +28,40 @@ std::string format_error(double e) {
   s << e;
   return s.str();
 }
+
+}  // namespace
+
+Energy measure_energy(EnergyCounter& meter, const std::function<void()>& forward, int batch, double window_s) {
+  Energy e;
+  const auto before = meter.joules();
+  if (!before) {
+    e.unavailable = meter.unavailable();
+    return e;
+  }
+  long long passes = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  while (elapsed < window_s) {
+    forward();
+    ++passes;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  const auto after = meter.joules();
+  if (!after) {
+    e.unavailable = meter.unavailable();
+    return e;
+  }
+  if (*after <= *before) {
+    e.unavailable = "NVML's energy counter did not advance over " + std::to_string(elapsed) + " s of forwards";
+    return e;
+  }
+  e.window_s = elapsed;
+  e.watts = (*after - *before) / elapsed;
+  e.joules_per_inference = (*after - *before) / (static_cast<double>(passes) * batch);
+  return e;
+}
+
+namespace {
 
 void fill_reference(Results& r, const std::string& device, const RunConfig& config, const Results& ref) {
   for (int b : config.batch_sizes) {
@@ -170,23 +206,29 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
   phase_mc.max_time_s = std::min(mc.max_time_s, 0.5);
   phase_mc.warmup_s = std::min(mc.warmup_s, 0.05);
 
+  std::unique_ptr<GpuEnergyMeter> energy_meter;
+  if (!gpu_ok.empty()) energy_meter = std::make_unique<GpuEnergyMeter>();
+  const double energy_window_s = config.quick ? 0.05 : 0.5;
+
   for (std::size_t i = 0; i < config.batch_sizes.size(); ++i) {
     const int b = config.batch_sizes[i];
     std::vector<float> y(static_cast<std::size_t>(b) * out);
+    const auto forward = [&](Backend* be) { be->forward(inputs[i].data(), y.data(), b); };
     auto run_backend = [&](Backend* be) {
       say(config, "measuring " + be->name() + " at batch " + std::to_string(b));
       BackendRun run;
       run.backend = be->name();
       run.config = be->config();
+      run.io = be->io();
       run.threads = be->threads();
       run.bytes_per_weight = be->bytes_per_weight();
-      run.stats = measure(wall_clock([&] { be->forward(inputs[i].data(), y.data(), b); }), mc);
-      const TimedRun h2d = be->phase_timer(Phase::H2D, inputs[i].data(), b);
-      if (h2d) {
+      run.stats = measure(wall_clock([&] { forward(be); }), mc);
+      // The device-only time, and the copies around it where the backend has them.
+      if (const TimedRun compute = be->phase_timer(Phase::Compute, inputs[i].data(), b)) {
         DeviceSplit d;
-        d.h2d_ms = measure(h2d, phase_mc).median_ms;
-        d.compute_ms = measure(be->phase_timer(Phase::Compute, inputs[i].data(), b), phase_mc).median_ms;
-        d.d2h_ms = measure(be->phase_timer(Phase::D2H, inputs[i].data(), b), phase_mc).median_ms;
+        d.compute_ms = measure(compute, phase_mc).median_ms;
+        if (const TimedRun h2d = be->phase_timer(Phase::H2D, inputs[i].data(), b)) d.h2d_ms = measure(h2d, phase_mc).median_ms;
+        if (const TimedRun d2h = be->phase_timer(Phase::D2H, inputs[i].data(), b)) d.d2h_ms = measure(d2h, phase_mc).median_ms;
         run.split = d;
       }
       return run;
@@ -195,24 +237,16 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
       std::vector<BackendRun> runs;
       for (auto& c : cpu_backends) runs.push_back(run_backend(c.get()));
       Cell cell = best_of(std::move(runs));
-      if (config.roof) {
-        if (auto f = cpu_floor(config.roof->cpu, cell.threads, model, b, cell.bytes_per_weight)) {
-          cell.floor_ms = f->ms;
-          cell.floor_bound = f->bound;
-        }
-      }
+      if (config.roof) apply_floor(cell, cpu_floor(config.roof->cpu, cell.threads, model, b, cell.bytes_per_weight));
       r.table.set("CPU", b, std::move(cell));
     }
     if (!gpu_ok.empty()) {
       std::vector<BackendRun> runs;
       for (Backend* g : gpu_ok) runs.push_back(run_backend(g));
       Cell cell = best_of(std::move(runs));
-      if (config.roof && config.roof->gpu) {
-        if (auto f = gpu_floor(*config.roof->gpu, config.precision, model, b)) {
-          cell.floor_ms = f->ms;
-          cell.floor_bound = f->bound;
-        }
-      }
+      if (config.roof && config.roof->gpu) apply_floor(cell, gpu_floor(*config.roof->gpu, config.precision, model, b));
+      const auto headline = std::find_if(gpu_ok.begin(), gpu_ok.end(), [&](Backend* g) { return g->name() == cell.backend; });
+      cell.energy = measure_energy(*energy_meter, [&] { forward(*headline); }, b, energy_window_s);
       r.table.set("GPU", b, std::move(cell));
     }
   }

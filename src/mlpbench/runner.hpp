@@ -9,6 +9,7 @@
 
 #include "mlpbench/backend.hpp"
 #include "mlpbench/machine.hpp"
+#include "mlpbench/nvml.hpp"
 #include "mlpbench/results.hpp"
 
 namespace mlpbench {
@@ -40,6 +41,10 @@ void check_cpu_backend(Backend& cpu, const Model& model, const std::vector<float
 // precision). Returns "" when it passes, else what was wrong. Exceptions from the backend propagate.
 std::string check_backend(Backend& backend, const Model& model, const std::vector<int>& batch_sizes, const std::vector<std::vector<float>>& inputs,
                           const std::vector<std::vector<float>>& expected);
+
+// Energy per inference: the counter read around back-to-back calls of `forward` (batch rows each) lasting at
+// least `window_s`; `unavailable` says why when the counter is missing or does not advance.
+Energy measure_energy(EnergyCounter& counter, const std::function<void()>& forward, int batch, double window_s);
 
 // Runs everything; `gpu` is what make_gpu_backends() gave. Throws InputError (bad reference file, ...)
 // or RuntimeError (a backend failed its check and nothing else can fill the column).

@@ -29,6 +29,7 @@ Cell best_of(std::vector<BackendRun> runs) {
   c.source = Source::Measured;
   c.backend = best->backend;
   c.config = best->config;
+  c.io = best->io;
   c.threads = best->threads;
   c.bytes_per_weight = best->bytes_per_weight;
   c.stats = best->stats;

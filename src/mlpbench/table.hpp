@@ -21,10 +21,20 @@ struct DeviceSplit {
   double d2h_ms = 0;      // output copy, device -> pinned host
 };
 
+// The GPU's energy over a window of back-to-back forwards of a cell's headline backend, from NVML's total
+// energy counter (the whole board, idle power included): what one inference costs at that rate.
+struct Energy {
+  double joules_per_inference = 0;  // joules / (forwards x batch)
+  double watts = 0;                 // average board power over the window
+  double window_s = 0;
+  std::string unavailable;          // non-empty: why there is no figure (no NVML, counter not supported, ...)
+};
+
 // One backend's measurement of a cell: the cell keeps every backend's, and its headline is the fastest.
 struct BackendRun {
   std::string backend;
   std::string config;
+  std::string io;   // GPU: "copy" or "zero-copy" (Backend::io); "" for the CPU
   int threads = 0;  // CPU threads it ran on
   double bytes_per_weight = 4;
   Stats stats;
@@ -35,6 +45,7 @@ struct Cell {
   Source source = Source::Measured;
   std::string backend;         // the backend that ran (or that the reference file names)
   std::string config;          // how it ran, e.g. "threads=2" (measured)
+  std::string io;              // GPU (measured): "copy" or "zero-copy", as the headline run
   int threads = 0;             // CPU threads of the headline run (measured)
   double bytes_per_weight = 4; // as the headline run streams its weights
   Stats stats;                 // measured: every field; reference: median_ms only
@@ -42,7 +53,8 @@ struct Cell {
   std::optional<DeviceSplit> split;  // measured on a GPU: the headline backend's phases
   std::vector<BackendRun> runs;      // measured: every backend timed for this cell, headline included
   double floor_ms = 0;               // measured: the least time this forward could take here (machine.hpp); 0: unknown
-  std::string floor_bound;           // what sets the floor: compute, L2, L3, DRAM, HBM
+  std::string floor_bound;           // what sets the floor: compute, L2, L3, DRAM, HBM, host link, launch
+  std::optional<Energy> energy;      // measured on a GPU: the headline backend's energy per inference, or why not
   std::vector<std::string> warnings; // measured: what makes this number less trustworthy (warnings.hpp)
   double efficiency() const { return floor_ms > 0 && stats.median_ms > 0 ? floor_ms / stats.median_ms : 0; }
 

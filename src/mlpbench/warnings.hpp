@@ -8,22 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "mlpbench/nvml.hpp"
 #include "mlpbench/results.hpp"
 
 namespace mlpbench {
 
 inline constexpr double kMaxCv = 0.02;              // trtexec warns above 1%, torch.utils.benchmark above 10%
 inline constexpr double kMaxTimerShare = 0.001;     // clock reads per sample / sample time
-
-// GPU clocks read through NVML (kernels/); valid = false where there is no NVML or device.
-struct GpuClocks {
-  bool valid = false;
-  unsigned sm_mhz = 0;
-  unsigned sm_max_mhz = 0;
-  unsigned long long reasons = 0;  // NVML clock event (throttle) reasons, as a bit mask
-  std::string reasons_text;        // e.g. "sw power cap, hw slowdown"
-};
-GpuClocks read_gpu_clocks();  // NVML loaded at run time; invalid without a driver (gpu_clocks.cpp)
 
 // The CPU frequency governor of cpu0 ("" where Linux doesn't show it).
 std::string cpu_governor();

@@ -1,0 +1,218 @@
+// Device building blocks of our layer kernels, y = relu?(x W^T + b) with x [M, K] row-major, W [N, K]
+// row-major (PyTorch), b [N]; shared by the stand-alone kernels and the fused kernel (mlp_kernels.cu):
+//   tile_linear<C>  one BM x BN output tile from shared-memory tiles of x and W over a range of K,
+//                   a register micro-tile per thread; bias + ReLU in the epilogue, or the raw partial sum
+//                   (split-K) when no bias is given.
+//   gemv_block<R>   GEMV for few rows: each warp one output neuron for R rows; the rows' inputs staged in
+//                   shared memory once per block, the weight row read as float4 (16-byte loads from the first
+//                   16-byte boundary, scalar head and tail), a shuffle reduction, bias + ReLU by one lane per row.
+//   pdl_wait/pdl_trigger  programmatic dependent launch (sm_90+): a kernel may start while the previous one
+//                   on the stream ends, and waits here before touching what that one wrote or reads.
+#pragma once
+
+#include <cstdint>
+
+namespace mlpbench::cuda {
+
+constexpr int kWarp = 32;
+
+// ----------------------------------------------------------------------------------------------------
+// Programmatic dependent launch. Rule for every kernel launched with it: no global read of activations and
+// no global write before pdl_wait() (weights, which no kernel writes, may be read or prefetched before).
+
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();
+#endif
+}
+
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();
+#endif
+}
+
+// ----------------------------------------------------------------------------------------------------
+// Tiles
+
+// A tile shape: BM x BN outputs per block, BK-deep slices of K, TM x TN outputs per thread.
+template <int BM_, int BN_, int BK_, int TM_, int TN_>
+struct TileConfig {
+  static constexpr int BM = BM_, BN = BN_, BK = BK_, TM = TM_, TN = TN_;
+  static constexpr int kThreadsM = BM / TM, kThreadsN = BN / TN;
+  static constexpr int kThreads = kThreadsM * kThreadsN;
+  static_assert(BM % TM == 0 && BN % TN == 0, "a tile must split evenly into per-thread micro-tiles");
+};
+using SmallM = TileConfig<16, 32, 64, 1, 2>;  // M <= 16 (and many tiles): narrow tiles, more blocks over N
+using LargeM = TileConfig<64, 64, 16, 4, 4>;  // 16 outputs per thread
+constexpr int kThreadsPerBlock = 256;
+static_assert(SmallM::kThreads == kThreadsPerBlock && LargeM::kThreads == kThreadsPerBlock, "launchers assume 256 threads");
+
+template <class C>
+struct TileSmem {
+  float a[C::BK][C::BM + 1];  // x slice, transposed: a[k][m]
+  float w[C::BK][C::BN + 1];  // W slice, transposed: w[k][n]
+};
+
+// Output tile (tile_m, tile_n) over k in [k_begin, k_end): with a bias, y = relu?(x W^T + b) (ld N); without
+// (b == nullptr), the raw partial sum for split-K. All threads of the block must call it together; it ends
+// with a barrier, so the shared memory is free again on return.
+template <class C>
+__device__ void tile_linear(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b,
+                            float* __restrict__ y, int M, int N, int K, bool relu, int tile_m, int tile_n, int k_begin, int k_end,
+                            TileSmem<C>& sm) {
+  const int t = threadIdx.x;
+  const int tm = t / C::kThreadsN, tn = t % C::kThreadsN;
+  const int m0 = tile_m * C::BM, n0 = tile_n * C::BN;
+  float acc[C::TM][C::TN] = {};
+  for (int k0 = k_begin; k0 < k_end; k0 += C::BK) {
+    // Loads run along K (contiguous in both x and W), so a warp reads whole cache lines.
+    for (int e = t; e < C::BM * C::BK; e += C::kThreads) {
+      const int r = e / C::BK, c = e % C::BK, m = m0 + r, k = k0 + c;
+      sm.a[c][r] = (m < M && k < k_end) ? x[static_cast<long long>(m) * K + k] : 0.0f;
+    }
+    for (int e = t; e < C::BN * C::BK; e += C::kThreads) {
+      const int r = e / C::BK, c = e % C::BK, n = n0 + r, k = k0 + c;
+      sm.w[c][r] = (n < N && k < k_end) ? w[static_cast<long long>(n) * K + k] : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll 8
+    for (int kk = 0; kk < C::BK; ++kk) {
+      float av[C::TM], wv[C::TN];
+      // Strided ownership (row tm + i * kThreadsM, column tn + j * kThreadsN): neighbouring threads read
+      // neighbouring shared-memory words, no bank conflicts.
+#pragma unroll
+      for (int i = 0; i < C::TM; ++i) av[i] = sm.a[kk][tm + i * C::kThreadsM];
+#pragma unroll
+      for (int j = 0; j < C::TN; ++j) wv[j] = sm.w[kk][tn + j * C::kThreadsN];
+#pragma unroll
+      for (int i = 0; i < C::TM; ++i)
+#pragma unroll
+        for (int j = 0; j < C::TN; ++j) acc[i][j] = fmaf(av[i], wv[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  // Epilogue: bias + ReLU (or the partial sum as it is), straight to y.
+#pragma unroll
+  for (int i = 0; i < C::TM; ++i) {
+    const int m = m0 + tm + i * C::kThreadsM;
+    if (m >= M) continue;
+#pragma unroll
+    for (int j = 0; j < C::TN; ++j) {
+      const int n = n0 + tn + j * C::kThreadsN;
+      if (n >= N) continue;
+      float v = acc[i][j];
+      if (b) {
+        v += b[n];
+        if (relu) v = fmaxf(v, 0.0f);
+      }
+      y[static_cast<long long>(m) * N + n] = v;
+    }
+  }
+}
+
+// ----------------------------------------------------------------------------------------------------
+// GEMV for few rows
+
+constexpr int kGemvSmemFloats = 8192;  // 32 KB: the staged input rows of a block, R rows x kGemvSmemFloats / R
+constexpr int kGemvMaxRows = 16;
+
+// acc[r] += w * xs[r][k] for every row r.
+template <int R>
+__device__ __forceinline__ void fma_rows(float (&acc)[R], float w, const float* xs, int k) {
+  constexpr int kChunk = kGemvSmemFloats / R;
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = fmaf(w, xs[r * kChunk + k], acc[r]);
+}
+
+// acc[r] += w . xs[r][k .. k+3] for every row r; xs read as one float4 when kAlignedX (k % 4 == 0).
+template <int R, bool kAlignedX>
+__device__ __forceinline__ void fma4_rows(float (&acc)[R], float4 w, const float* xs, int k) {
+  constexpr int kChunk = kGemvSmemFloats / R;
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const float* xr = xs + r * kChunk + k;
+    const float4 v = kAlignedX ? *reinterpret_cast<const float4*>(xr) : make_float4(xr[0], xr[1], xr[2], xr[3]);
+    acc[r] = fmaf(w.x, v.x, acc[r]);
+    acc[r] = fmaf(w.y, v.y, acc[r]);
+    acc[r] = fmaf(w.z, v.z, acc[r]);
+    acc[r] = fmaf(w.w, v.w, acc[r]);
+  }
+}
+
+// The 16-byte body of one chunk: lane i takes float4s i, i + 32, ...; unrolled so several loads are in flight.
+template <int R, bool kAlignedX>
+__device__ __forceinline__ void gemv_body(float (&acc)[R], const float* __restrict__ wk, const float* xs, int head, int body4, int lane) {
+  const float4* w4 = reinterpret_cast<const float4*>(wk + head);
+#pragma unroll 4
+  for (int i = lane; i < body4; i += kWarp) fma4_rows<R, kAlignedX>(acc, __ldg(w4 + i), xs, head + 4 * i);
+}
+
+// Warp w of the block computes output neuron n (warp-uniform) for rows m0 .. m0 + R - 1 (those below M);
+// `active` (warp-uniform) is false for a warp without a neuron. xs: kGemvSmemFloats floats of 16-byte aligned
+// shared memory. All threads of the block must call it together (it stages the rows chunk by chunk).
+template <int R>
+__device__ void gemv_block(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b, float* __restrict__ y,
+                           int M, int N, int K, bool relu, int m0, int n, bool active, float* xs) {
+  static_assert(R >= 1 && R <= kGemvMaxRows && kGemvSmemFloats % (4 * R) == 0, "R rows must split the staging buffer in float4s");
+  constexpr int kChunk = kGemvSmemFloats / R;
+  const int lane = threadIdx.x % kWarp;
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+  const float* wr = w + static_cast<long long>(active ? n : 0) * K;
+  for (int k0 = 0; k0 < K; k0 += kChunk) {
+    const int kc = min(kChunk, K - k0);
+    __syncthreads();  // whoever used the shared memory before (a previous chunk, another work item) is done
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const bool row = m0 + r < M;
+      const float* xr = x + static_cast<long long>(row ? m0 + r : 0) * K + k0;
+      for (int k = threadIdx.x; k < kc; k += blockDim.x) xs[r * kChunk + k] = row ? xr[k] : 0.0f;
+    }
+    __syncthreads();
+    if (active) {
+      const float* wk = wr + k0;
+      // Scalar head up to the first 16-byte boundary of the weight row, float4 body, scalar tail.
+      const int head = min(kc, static_cast<int>(((16 - (reinterpret_cast<std::uintptr_t>(wk) & 15)) & 15) / 4));
+      if (lane < head) fma_rows<R>(acc, wk[lane], xs, lane);
+      const int body4 = (kc - head) / 4;
+      if (head == 0) gemv_body<R, true>(acc, wk, xs, 0, body4, lane);
+      else gemv_body<R, false>(acc, wk, xs, head, body4, lane);
+      const int tail = head + 4 * body4;
+      if (tail + lane < kc) fma_rows<R>(acc, wk[tail + lane], xs, tail + lane);
+    }
+  }
+  if (!active) return;
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+#pragma unroll
+    for (int off = kWarp / 2; off > 0; off /= 2) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], off);
+  }
+  const float bias = b[n];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    if (lane == r && m0 + r < M) {
+      const float v = acc[r] + bias;
+      y[static_cast<long long>(m0 + r) * N + n] = relu ? fmaxf(v, 0.0f) : v;
+    }
+  }
+}
+
+// Prefetches the first `floats` of weight row n into L1 (one 128-byte line a lane): work that needs nothing
+// from the previous layer, done before pdl_wait().
+__device__ __forceinline__ void prefetch_row_l1(const float* w, int n, int N, int K, int floats) {
+  if (n >= N) return;
+  const float* row = w + static_cast<long long>(n) * K;
+  const int end = min(K, floats);
+  for (int k = (threadIdx.x % kWarp) * 32; k < end; k += kWarp * 32) asm volatile("prefetch.L1 [%0];" ::"l"(row + k));
+}
+
+// Rows a GEMV launch takes at once for a batch of M: the next power of two up to kGemvMaxRows.
+inline int gemv_rows_for(int M) {
+  int r = 1;
+  while (r < M && r < kGemvMaxRows) r *= 2;
+  return r;
+}
+
+}  // namespace mlpbench::cuda

@@ -1,0 +1,49 @@
+// What the NVIDIA driver's management library (NVML) says about GPU 0: its SM clocks and the reasons they
+// are held back, and its energy counter. NVML is loaded at run time (dlopen of libnvidia-ml.so.1), so the
+// program runs where there is no driver; every reader says so instead of failing.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace mlpbench {
+
+// GPU clocks; valid = false where there is no NVML or device.
+struct GpuClocks {
+  bool valid = false;
+  unsigned sm_mhz = 0;
+  unsigned sm_max_mhz = 0;
+  unsigned long long reasons = 0;  // NVML clock event (throttle) reasons, as a bit mask
+  std::string reasons_text;        // e.g. "sw power cap, hw slowdown"
+};
+GpuClocks read_gpu_clocks();
+
+// A cumulative energy counter.
+class EnergyCounter {
+ public:
+  virtual ~EnergyCounter() = default;
+  // Joules so far; nullopt when there is no counter (then unavailable() says why).
+  virtual std::optional<double> joules() = 0;
+  virtual std::string unavailable() const = 0;
+};
+
+struct NvmlLib;  // the loaded library (nvml.cpp)
+
+// GPU 0's total energy counter (nvmlDeviceGetTotalEnergyConsumption: millijoules since the driver loaded,
+// Volta and newer), with NVML held open between reads so that a read costs microseconds.
+class GpuEnergyMeter final : public EnergyCounter {
+ public:
+  GpuEnergyMeter();
+  ~GpuEnergyMeter() override;
+  GpuEnergyMeter(const GpuEnergyMeter&) = delete;
+  GpuEnergyMeter& operator=(const GpuEnergyMeter&) = delete;
+  std::optional<double> joules() override;
+  std::string unavailable() const override { return why_; }
+
+ private:
+  std::unique_ptr<NvmlLib> nvml_;
+  std::string why_;
+};
+
+}  // namespace mlpbench

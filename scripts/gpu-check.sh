@@ -4,34 +4,66 @@
 #
 #   scripts/gpu-check.sh OUTDIR
 #
-# Steps (each timed; a failed step fails the script, later steps still run where their inputs exist):
-#   preflight  tools (cmake, ninja, nvcc, compute-sanitizer, C++ compiler), .deps/, a visible GPU (nvidia-smi)
-#   deps       builds GoogleTest and Google Benchmark from .deps/src with this machine's compiler (static,
-#              Release) into build/gpu/_deps/prefix; skipped when already built from the same sources
-#   configure  build/gpu: Release, Ninja, MLPBENCH_CUDA=ON, find_package resolved into .deps and _deps/prefix
+# Steps, each under a time limit (a failed step fails the script; later steps still run where their inputs exist):
+#   preflight  prints and checks the GPU (nvidia-smi: name, driver, memory, clocks), the driver's CUDA version
+#              against nvcc's, libcublasLt, compute-sanitizer, cmake/ctest/ninja/C++ compiler, timeout, the .deps
+#              bundle; python3, torch and torch.cuda.is_available() (only the optional peer needs them: a note)
+#   deps       GoogleTest and Google Benchmark from .deps/src, built with this machine's compiler into
+#              BUILD/_deps/prefix; skipped when already built from the same sources
+#   configure  BUILD (default build/gpu): Release, Ninja, MLPBENCH_CUDA=ON, packages from .deps
 #   build      every target, all cores
-#   ctest      every test, --output-on-failure
-#   sanitizer  compute-sanitizer --tool memcheck over each build/gpu/tests/gpu_*_test (any error fails it)
-#   run        build/gpu/mlpbench run --batch-sizes 1,10,100 --out OUTDIR/<gpu-name>-<UTC time>.json, and
-#              checks that the GPU column was measured, not taken from the reference table
-# Everything printed also goes to OUTDIR/gpu-check.log. Exit status: 0 all passed, 1 a step failed, 2 usage.
-# The steps share a time budget (default 450 s) so the whole check ends within 8 minutes.
+#   ctest      every test (but bench_onednn_smoke), -j min(cores, 8), each test's OpenMP team limited to
+#              cores / jobs threads, unpinned
+#   sanitizer  compute-sanitizer --tool memcheck over each BUILD/tests/gpu_*_test, on the tests that
+#              SANITIZER_FILTER (below) selects; any memcheck error, or no test checked at all, fails it
+#   run        BUILD/mlpbench run --batch-sizes 1,10,100 --out OUTDIR/<gpu>-<UTC time>.json (the main result);
+#              the GPU column must be measured, not taken from the reference table
+#   peer       with torch and a GPU: BUILD/mlpbench export-weights (the same seeded model), then
+#              scripts/peer-pytorch.py on it --out OUTDIR/pytorch-<gpu>-<UTC time>.json --deadline-s <left>, then
+#              BUILD/mlpbench compare OURS PEER (exit 0 or 1 both pass: 1 only means the peer is slower);
+#              SKIP, saying why, without torch or a GPU for it
+#   summary    OUTDIR/SUMMARY.txt, written on every path (failures too): each step's status and seconds, our
+#              run's three lines and table, the peer's figures and the compare table, the git commit
+# OUTDIR receives at most 4 files: gpu-check.log (everything printed), SUMMARY.txt and the two results JSONs;
+# other logs stay in BUILD/gpu-check/. Exit status: 0 every step passed (or skipped), 1 a step failed, 2 usage.
 #
-# Environment (for testing elsewhere; none is needed on the GPU machine):
-#   MLPBENCH_GPU_CHECK_ALLOW_NO_GPU=1   go on without nvidia-smi / a GPU (TEST ONLY: skips the sanitizer, and a
-#                                       GPU column from the reference table is then only a warning)
-#   MLPBENCH_GPU_CHECK_BUILD_DIR=DIR    build folder (default build/gpu)
-#   MLPBENCH_GPU_CHECK_JOBS=N           parallel jobs (default: every core)
+# Time: the steps share a budget (default 420 s) so that the whole check ends within 7 minutes. Each step has
+# a cap, and keeps back a reserve for each later step at least as important as itself: build and run (with
+# what they need: deps, configure) come first, ctest, sanitizer and peer get what is left (table below).
+#
+# Environment (none is needed on the GPU machine):
+#   MLPBENCH_GIT_COMMIT=SHA             the commit, where this copy has no .git (recorded in the results too)
+#   MLPBENCH_GPU_CHECK_SANITIZER_FILTER gtest filter for the sanitizer step (default: SANITIZER_FILTER below)
+#   MLPBENCH_GPU_CHECK_BUILD_DIR=DIR    build folder (default build/gpu; build/default with DRY_RUN)
+#   MLPBENCH_GPU_CHECK_JOBS=N           build jobs (default: every core)
 #   MLPBENCH_GPU_CHECK_CMAKE_ARGS="..." extra arguments for the project's configure step (word-split)
-#   MLPBENCH_GPU_CHECK_BUDGET_S=N       total time budget in seconds (default 450)
+#   MLPBENCH_GPU_CHECK_BUDGET_S=N       total time budget in seconds (default 420; the steps' caps and reserves
+#                                       scale with it)
+#   MLPBENCH_GPU_CHECK_ALLOW_NO_GPU=1   TEST ONLY: the full check without a GPU (missing GPU, compute-sanitizer,
+#                                       libcublasLt are notes; the sanitizer is skipped; a GPU column from the
+#                                       reference table is only a warning)
+#   MLPBENCH_GPU_CHECK_DRY_RUN=1        TEST ONLY (scripts/test.sh, CI): ALLOW_NO_GPU, and in a minute or so on an
+#                                       already built tree: BUILD defaults to build/default, reconfigured only with
+#                                       the cache values it already has (nothing rebuilds); system packages
+#                                       instead of .deps (deps is skipped); ctest on a subset (CTEST_DRY_REGEX);
+#                                       `run --quick`; the peer runs when torch sees a GPU, else says why not
 set -uo pipefail
+
+# The sanitizer's gtest filter: small GPU tests (odd shapes, graphs and streams, zero-copy memory).
+SANITIZER_FILTER=${MLPBENCH_GPU_CHECK_SANITIZER_FILTER:-'*OddShapes*:*GraphAndStream*:*ZeroCopy*'}
+# The dry run's ctest subset: the GPU tests (they skip without a GPU) and a few quick unit tests.
+CTEST_DRY_REGEX='Gpu|ParseIntList'
+# The model and batch sizes of the run and the peer.
+LAYERS=784,512,512,10
+BATCH_SIZES=1,10,100
 
 usage() {
   cat >&2 <<'EOF'
 usage: scripts/gpu-check.sh OUTDIR
   Builds mlpbench with CUDA (build/gpu, dependencies from .deps/), runs every test, compute-sanitizer memcheck
-  over the GPU tests and `mlpbench run --batch-sizes 1,10,100`; writes OUTDIR/<gpu-name>-<UTC time>.json and
-  OUTDIR/gpu-check.log. OUTDIR must be a writable folder (created if missing).
+  over the GPU tests, `mlpbench run --batch-sizes 1,10,100` and the PyTorch peer; writes into OUTDIR
+  gpu-check.log, SUMMARY.txt, <gpu>-<UTC time>.json and pytorch-<gpu>-<UTC time>.json, within 7 minutes.
+  OUTDIR must be a writable folder (created if missing). See the top of this script for the environment.
 EOF
   exit 2
 }
@@ -49,75 +81,126 @@ rm -f -- "$probe"
 cd "$(dirname "$0")/.." || exit 2
 repo=$PWD
 log=$outdir/gpu-check.log
+summary_file=$outdir/SUMMARY.txt
 
+dry_run=${MLPBENCH_GPU_CHECK_DRY_RUN:-0}
 allow_no_gpu=${MLPBENCH_GPU_CHECK_ALLOW_NO_GPU:-0}
-build=${MLPBENCH_GPU_CHECK_BUILD_DIR:-build/gpu}
+((dry_run == 1)) && allow_no_gpu=1
+default_build=build/gpu
+((dry_run == 1)) && default_build=build/default
+build=${MLPBENCH_GPU_CHECK_BUILD_DIR:-$default_build}
 [[ $build == /* ]] || build=$repo/$build
-jobs=${MLPBENCH_GPU_CHECK_JOBS:-$(nproc 2>/dev/null || echo 4)}
+work=$build/gpu-check            # logs and files that don't go to OUTDIR
+cores=$(nproc 2>/dev/null || echo 4)
+jobs=${MLPBENCH_GPU_CHECK_JOBS:-$cores}
+ctest_jobs=$((cores < 8 ? cores : 8))
+omp_threads=$((cores / ctest_jobs > 1 ? cores / ctest_jobs : 1))
 read -r -a extra_cmake_args <<<"${MLPBENCH_GPU_CHECK_CMAKE_ARGS:-}"
-budget=${MLPBENCH_GPU_CHECK_BUDGET_S:-450}
+budget=${MLPBENCH_GPU_CHECK_BUDGET_S:-420}
 deps=$repo/.deps
 deps_prefix=$build/_deps/prefix
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
 
 start_all=$SECONDS
-deadline=$((start_all + budget))
-declare -a summary=()
+summary_reserve=12               # seconds kept for the summary at the end
+kill_grace=5                     # a command past its limit gets SIGTERM, then SIGKILL this much later
+deadline=$((start_all + budget - summary_reserve))
 failed=0
 gpu_ok=0
 configure_ok=0
+torch_ok=0
+torch_why="not checked"
 gpu_name=""
+gpu_line=""
 generator=""
 gen_args=()
+git_commit=""
+our_json=""
+peer_json=""
+summary_done=0
+current_step=""
+step_start=$SECONDS
+step_end=$SECONDS
+child_pid=""
 
-# Seconds each later step is guaranteed (an earlier step's time limit leaves this much for the ones after it).
-declare -A reserve=([deps]=0 [configure]=0 [build]=0 [ctest]=30 [sanitizer]=30 [run]=100)
-declare -A cap=([deps]=150 [configure]=90 [build]=300 [ctest]=180 [sanitizer]=150 [run]=200)
-steps_order=(deps configure build ctest sanitizer run)
+#                  cap: most seconds the step may take; reserve: seconds it is guaranteed when its turn comes
+#                  (earlier steps at most as important keep it back); high: 1 for build, run and what they need
+steps=(preflight deps configure build ctest sanitizer run peer)
+declare -A cap=(    [preflight]=60 [deps]=90 [configure]=60 [build]=210 [ctest]=90 [sanitizer]=60 [run]=180 [peer]=150)
+declare -A reserve=([preflight]=0  [deps]=20 [configure]=10 [build]=60  [ctest]=20 [sanitizer]=15 [run]=120 [peer]=30)
+declare -A high=(   [preflight]=1  [deps]=1  [configure]=1  [build]=1   [ctest]=0  [sanitizer]=0  [run]=1   [peer]=0)
+declare -A min_start=([peer]=30)   # a step starts only with this much time (default 5 s), else it fails
+# The numbers are for the 420 s budget; another budget scales them (e.g. a slow machine's test).
+for t in "${steps[@]}"; do cap[$t]=$((cap[$t] * budget / 420)); reserve[$t]=$((reserve[$t] * budget / 420)); done
+declare -A step_status=() step_secs=() step_note=()
 
-# Time limit for step $1: its cap, or what the budget leaves after the later steps' reserves.
+# Time limit for step $1: its cap, or what the budget leaves after the reserves of the later steps that are at
+# least as important.
 step_limit() {
   local s=$1 after=0 seen=0 t
-  for t in "${steps_order[@]}"; do
-    if ((seen)); then after=$((after + ${reserve[$t]})); fi
+  for t in "${steps[@]}"; do
+    if ((seen && high[$t] >= high[$s])); then after=$((after + reserve[$t])); fi
     [[ $t == "$s" ]] && seen=1
   done
-  local left=$((deadline - SECONDS - after))
-  ((left > ${cap[$s]})) && left=${cap[$s]}
+  local left=$((deadline - SECONDS - after - kill_grace))
+  ((left > cap[$s])) && left=${cap[$s]}
   ((left < 1)) && left=1
   echo "$left"
 }
-# no_time STEP LIMIT: true (and the step is failed) when the budget leaves it too little time to start.
-no_time() {
-  if (($2 >= 5)); then return 1; fi
-  begin "$1" "$2"; end "$1" FAIL "time budget spent"; return 0
+# start_step STEP: prints the step's header and sets $limit and $step_end; false (the step failed) when too little
+# time is left.
+start_step() {
+  limit=$(step_limit "$1")
+  step_end=$((SECONDS + limit))
+  begin "$1" "$limit"
+  if ((limit >= ${min_start[$1]:-5})); then return 0; fi
+  end "$1" FAIL "too little time left: ${limit}s, the step needs ${min_start[$1]:-5}s"
+  return 1
+}
+# left_s [MOST]: seconds left to the current step (at least 1), at most MOST.
+left_s() {
+  local left=$((step_end - SECONDS))
+  ((left > ${1:-left})) && left=$1
+  echo $((left > 1 ? left : 1))
 }
 
 hr() { printf '%s\n' "------------------------------------------------------------------------------------------"; }
 begin() {
   hr
-  if [[ $2 == - ]]; then printf '== %s\n' "$1"
-  else printf '== %s (time limit %ss; %ss since start)\n' "$1" "$2" "$((SECONDS - start_all))"; fi
+  printf '== %s (time limit %ss; %ss since start)\n' "$1" "$2" "$((SECONDS - start_all))"
   step_start=$SECONDS
+  current_step=$1
 }
 # end STEP STATUS [NOTE]: STATUS is PASS, FAIL or SKIP.
 end() {
   local s=$1 st=$2 note=${3:-} el=$((SECONDS - step_start))
-  [[ $st == SKIP ]] && el=0
   [[ $st == FAIL ]] && failed=1
   printf -- '-- %s: %s in %ss%s\n' "$s" "$st" "$el" "${note:+ ($note)}"
-  summary+=("$(printf '%-10s %-4s %5ss  %s' "$s" "$st" "$el" "$note")")
+  step_status[$s]=$st; step_secs[$s]=$el; step_note[$s]=$note
+  current_step=""
 }
 skip() { step_start=$SECONDS; hr; end "$1" SKIP "$2"; }
-# end_rc STEP RC: ends a step by a command's exit code (0 PASS, 124/137 the time limit, else the code).
+# end_rc STEP RC [NOTE]: ends a step by a command's exit code (0 PASS, 124/137 the time limit, else the code).
 end_rc() {
-  if (($2 == 0)); then end "$1" PASS
-  elif timed_out "$2"; then end "$1" FAIL "time limit"
-  else end "$1" FAIL "exit $2"
+  if (($2 == 0)); then end "$1" PASS "${3:-}"
+  elif timed_out "$2"; then end "$1" FAIL "time limit${3:+; $3}"
+  else end "$1" FAIL "exit $2${3:+; $3}"
   fi
 }
-# Runs a command under the step's time limit; 124/137 mean the limit was hit.
-limited() { local secs=$1; shift; timeout -k 10 "$secs" "$@"; }
+# limited SECONDS CMD...: runs a command under a time limit; 124/137 mean the limit was hit. timeout(1) puts the
+# command in a process group of its own, which a Ctrl-C or a group kill does not reach: it runs in the background
+# here, so that a signal interrupts `wait` and on_signal can stop that group.
+limited() {
+  local secs=$1 rc; shift
+  timeout -k "$kill_grace" "$secs" "$@" <&0 &
+  child_pid=$!
+  wait "$child_pid"; rc=$?
+  child_pid=""
+  return "$rc"
+}
 timed_out() { [[ $1 -eq 124 || $1 -eq 137 ]]; }
+rel() { local p=${1#"$outdir"/}; echo "${p#"$repo"/}"; }
+joined() { local j; j=$(printf '%s; ' "$@"); echo "${j%; }"; }
 
 find_tool() {  # find_tool NAME [FALLBACK_PATH...]: prints the path, or nothing
   local name=$1 p; shift
@@ -125,85 +208,186 @@ find_tool() {  # find_tool NAME [FALLBACK_PATH...]: prints the path, or nothing
   for p in "$@"; do [[ -x $p ]] && { echo "$p"; return 0; }; done
   return 1
 }
+# version_ge A B: true when dotted version A >= B.
+version_ge() { [[ $(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1) == "$2" ]]; }
 
+# --- preflight ------------------------------------------------------------------------------------------------
 preflight() {
-  begin preflight "-"
-  local ok=1 notes=()
+  start_step preflight || return
+  local ok=1 notes=() smi="" n
+  # essential WHAT: a missing essential fails the preflight, except where TEST ONLY modes allow it.
+  missing() { echo "preflight: MISSING $1"; notes+=("missing $1"); ok=0; }
+  note() { echo "preflight: note: $1"; notes+=("$1"); }
+  # test_note WHAT: missing in a test mode without a GPU is a note; on the GPU machine it fails the preflight.
+  test_note() { if ((allow_no_gpu)); then note "$1 (test mode)"; else missing "$1"; fi; }
+
   echo "date (UTC): $(date -u +%Y-%m-%dT%H:%M:%SZ)   host: $(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
   # shellcheck disable=SC1091
-  echo "os: $( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || uname -s) ($(uname -r), $(uname -m)), cores: $(nproc), jobs: $jobs"
-  echo "repo: $repo   build: $build   out: $outdir   budget: ${budget}s"
-  if [[ -d $repo/.git ]] && command -v git >/dev/null; then
-    echo "git: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null) $(git -C "$repo" status --porcelain 2>/dev/null | wc -l) changed file(s)"
-  fi
+  echo "os: $( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || uname -s) ($(uname -r), $(uname -m))"
+  echo "cores: $cores (build -j $jobs; ctest -j $ctest_jobs, OMP_NUM_THREADS=$omp_threads)   memory:" \
+       "$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo 2>/dev/null)   disk free:" \
+       "$(df -h "$repo" 2>/dev/null | awk 'NR == 2 {print $4}')"
+  echo "repo: $repo   build: $build   out: $outdir"
+  local t
+  printf 'budget: %ss; step cap/reserve (s):' "$budget"
+  for t in "${steps[@]}"; do printf ' %s %s/%s%s' "$t" "${cap[$t]}" "${reserve[$t]}" "$( ((high[$t])) && echo '*')"; done
+  printf '  (*: first: build, run and the steps they need)\n'
 
-  # CUDA: nvcc and compute-sanitizer are usually in /usr/local/cuda/bin, which may not be on PATH.
-  for d in /usr/local/cuda/bin /usr/local/cuda/compute-sanitizer; do
-    [[ -d $d && :$PATH: != *:$d:* ]] && PATH=$PATH:$d
-  done
-  export PATH
-  # CMake and ninja may come from a Python environment (pip) that is not on PATH.
-  local pybin=/nonexistent
-  command -v python3 >/dev/null && pybin=$(dirname "$(command -v python3)")
-  cmake_bin=$(find_tool cmake "$pybin/cmake" /opt/torch/.venv/bin/cmake) || { ok=0; notes+=("cmake not found"); }
-  ctest_bin=$(find_tool ctest "$pybin/ctest" /opt/torch/.venv/bin/ctest) || { ok=0; notes+=("ctest not found"); }
-  if ninja_bin=$(find_tool ninja "$pybin/ninja" /opt/torch/.venv/bin/ninja); then
-    generator=Ninja; gen_args=(-G Ninja "-DCMAKE_MAKE_PROGRAM=$ninja_bin")
-  else
-    generator="Unix Makefiles"; gen_args=(-G "Unix Makefiles"); notes+=("ninja not found: using make")
+  ((dry_run)) && echo "mode: DRY RUN (MLPBENCH_GPU_CHECK_DRY_RUN=1, TEST ONLY): reuses $(rel "$build"), system packages, ctest subset, run --quick"
+  ((allow_no_gpu && !dry_run)) && echo "mode: TEST ONLY (MLPBENCH_GPU_CHECK_ALLOW_NO_GPU=1): goes on without a GPU"
+  if [[ -e $repo/.git ]] && command -v git >/dev/null; then
+    git_commit=$(git -C "$repo" rev-parse HEAD 2>/dev/null)
+    n=$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
+    ((n > 0)) && git_commit+=" (+$n changed tracked file(s))"
   fi
-  nvcc_bin=$(find_tool nvcc) || { ok=0; notes+=("nvcc not found"); }
-  cxx_bin=$(find_tool "${CXX:-c++}" g++ clang++) || { ok=0; notes+=("no C++ compiler"); }
-  sanitizer_bin=$(find_tool compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer) || sanitizer_bin=""
-  echo "cmake: ${cmake_bin:-MISSING} ($("${cmake_bin:-false}" --version 2>/dev/null | head -n1))"
-  echo "generator: $generator ${ninja_bin:-}"
-  echo "c++: ${cxx_bin:-MISSING} ($("${cxx_bin:-false}" --version 2>/dev/null | head -n1))"
-  echo "nvcc: ${nvcc_bin:-MISSING} ($("${nvcc_bin:-false}" --version 2>/dev/null | grep -i release))"
-  echo "compute-sanitizer: ${sanitizer_bin:-MISSING}"
+  [[ -z $git_commit ]] && git_commit=${MLPBENCH_GIT_COMMIT:+$MLPBENCH_GIT_COMMIT (from MLPBENCH_GIT_COMMIT)}
+  echo "git: ${git_commit:=unknown (no .git here; pass MLPBENCH_GIT_COMMIT=SHA)}"
 
-  if [[ -f $deps/MANIFEST.txt && -d $deps/root/usr && -d $deps/src/googletest && -d $deps/src/benchmark ]]; then
-    echo "bundle: $deps ($(du -sh "$deps" 2>/dev/null | cut -f1)):"
-    grep -v '^#' "$deps/MANIFEST.txt" | sed 's/^/  /'
-  else
-    ok=0; notes+=(".deps/ missing or incomplete: run scripts/bundle-deps.sh on a connected machine and carry .deps")
-  fi
+  command -v timeout >/dev/null || missing "timeout (coreutils)"
 
-  # The GPU: must be visible, except in test mode.
-  local smi
+  # The GPU and its driver (the driver's CUDA version is in nvidia-smi's header).
+  local driver_cuda="" smi_out
   if smi=$(find_tool nvidia-smi /usr/local/nvidia/bin/nvidia-smi /usr/bin/nvidia-smi); then
-    "$smi" -L || true
-    "$smi" --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
-    gpu_name=$("$smi" --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1)
+    smi_out=$(limited "$(left_s 15)" "$smi" 2>&1)
+    head -n 12 <<<"$smi_out"
+    driver_cuda=$(sed -n 's/.*CUDA Version: *\([0-9][0-9.]*\).*/\1/p' <<<"$smi_out" | head -n1)
+    limited "$(left_s 15)" "$smi" --format=csv --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,pstate,temperature.gpu,power.draw,power.limit,persistence_mode,compute_mode 2>&1
+    gpu_line=$(limited "$(left_s 15)" "$smi" --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -n1)
+    gpu_name=${gpu_line%%,*}
   fi
   gpu_name=$(printf '%s' "$gpu_name" | tr '[:upper:]' '[:lower:]' | sed -e 's/^ *//' -e 's/ *$//' -e 's/ \+/-/g' -e 's/[^a-z0-9._-]//g')
   if [[ -n $gpu_name ]]; then
     gpu_ok=1
-    echo "gpu: $gpu_name"
-  elif [[ $allow_no_gpu == 1 ]]; then
+    echo "gpu: $gpu_name ($gpu_line)"
+  elif ((allow_no_gpu)); then
     gpu_name=no-gpu
-    notes+=("NO GPU VISIBLE: going on because MLPBENCH_GPU_CHECK_ALLOW_NO_GPU=1 (test mode)")
+    note "NO GPU VISIBLE: going on because of a TEST ONLY mode"
   else
-    ok=0; notes+=("NO GPU VISIBLE: nvidia-smi missing or it lists no GPU")
+    missing "a GPU: nvidia-smi ${smi:+($smi) lists none}${smi:-not found}"
   fi
-  if [[ -z $sanitizer_bin && $gpu_ok == 1 ]]; then ok=0; notes+=("compute-sanitizer not found"); fi
 
-  local n
-  for n in "${notes[@]}"; do echo "preflight: $n"; done
-  local joined
-  joined=$(IFS=';'; echo "${notes[*]}")
-  if ((ok)); then end preflight PASS "$joined"; else end preflight FAIL "$joined"; fi
+  # CUDA: nvcc and compute-sanitizer are usually in /usr/local/cuda/bin, which may not be on PATH.
+  local d
+  for d in /usr/local/cuda/bin /usr/local/cuda/compute-sanitizer; do
+    [[ -d $d && :$PATH: != *:$d:* ]] && PATH=$PATH:$d
+  done
+  export PATH
+  local toolkit_cuda="" cuda_root="" lt=""
+  if nvcc_bin=$(find_tool nvcc); then
+    toolkit_cuda=$("$nvcc_bin" --version 2>/dev/null | sed -n 's/.*release \([0-9][0-9.]*\),.*/\1/p')
+    echo "nvcc: $nvcc_bin ($("$nvcc_bin" --version 2>/dev/null | grep -i release))"
+    cuda_root=$(dirname "$(dirname "$(readlink -f "$nvcc_bin")")")
+  else
+    test_note "nvcc (the CUDA toolkit)"
+  fi
+  echo "CUDA: driver ${driver_cuda:-unknown} (nvidia-smi), toolkit/runtime ${toolkit_cuda:-unknown} (nvcc; cudart is linked statically)"
+  if [[ -n $driver_cuda && -n $toolkit_cuda ]]; then
+    if ((${driver_cuda%%.*} < ${toolkit_cuda%%.*})); then
+      missing "a driver for CUDA ${toolkit_cuda%%.*}: the driver supports CUDA $driver_cuda, older than nvcc's $toolkit_cuda"
+    elif ! version_ge "$driver_cuda" "$toolkit_cuda"; then
+      note "driver CUDA $driver_cuda < toolkit $toolkit_cuda: minor version compatibility (sm_90 code runs; PTX JIT may not)"
+    fi
+  fi
+  local ldc
+  ldc=$(find_tool ldconfig /sbin/ldconfig /usr/sbin/ldconfig) && lt=$("$ldc" -p 2>/dev/null | awk '/libcublasLt\.so/ {print $NF; exit}')
+  if [[ -z $lt ]]; then
+    local f
+    for d in "$cuda_root/lib64" "$cuda_root/targets/x86_64-linux/lib" "$cuda_root/lib" /usr/local/cuda/lib64 \
+             /usr/local/cuda/targets/x86_64-linux/lib; do
+      for f in "$d"/libcublasLt.so*; do [[ -e $f ]] && { lt=$f; break 2; }; done
+    done
+  fi
+  if [[ -n $lt ]]; then echo "libcublasLt: $lt"; else test_note "libcublasLt (ldconfig -p, the toolkit's lib64, targets/x86_64-linux/lib)"; fi
+  sanitizer_bin=$(find_tool compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer "$cuda_root/bin/compute-sanitizer") || sanitizer_bin=""
+  if [[ -n $sanitizer_bin ]]; then
+    echo "compute-sanitizer: $sanitizer_bin ($("$sanitizer_bin" --version 2>/dev/null | grep -iE 'version' | head -n1))"
+  else
+    test_note "compute-sanitizer"
+  fi
+
+  # Build tools. CMake and ninja may come from a Python environment (pip) that is not on PATH.
+  local pybin=/nonexistent cmake_ver
+  command -v python3 >/dev/null && pybin=$(dirname "$(command -v python3)")
+  if cmake_bin=$(find_tool cmake "$pybin/cmake" /opt/torch/.venv/bin/cmake); then
+    cmake_ver=$("$cmake_bin" --version 2>/dev/null | sed -n 's/^cmake version \([0-9.]*\).*/\1/p')
+    echo "cmake: $cmake_bin ($cmake_ver)"
+    version_ge "${cmake_ver:-0}" 3.25 || missing "cmake >= 3.25 (found ${cmake_ver:-?})"
+  else
+    missing "cmake"
+  fi
+  ctest_bin=$(find_tool ctest "$(dirname "${cmake_bin:-/nonexistent/x}")/ctest" "$pybin/ctest") || missing "ctest"
+  if ninja_bin=$(find_tool ninja "$pybin/ninja" /opt/torch/.venv/bin/ninja); then
+    generator=Ninja; gen_args=(-G Ninja "-DCMAKE_MAKE_PROGRAM=$ninja_bin")
+    echo "ninja: $ninja_bin ($("$ninja_bin" --version 2>/dev/null))"
+  else
+    generator="Unix Makefiles"; gen_args=(-G "Unix Makefiles"); note "ninja not found: using make"
+  fi
+  if cxx_bin=$(find_tool "${CXX:-c++}" g++ clang++); then
+    echo "c++: $cxx_bin ($("$cxx_bin" --version 2>/dev/null | head -n1))"
+  else
+    missing "a C++ compiler (c++, g++, clang++)"
+  fi
+
+  # The dependency bundle (the dry run uses the system's packages).
+  if [[ -f $deps/MANIFEST.txt && -d $deps/root/usr && -d $deps/src/googletest && -d $deps/src/benchmark ]]; then
+    echo "bundle: $deps ($(du -sh "$deps" 2>/dev/null | cut -f1)):"
+    grep -v '^#' "$deps/MANIFEST.txt" | sed 's/^/  /'
+    ((dry_run)) && echo "  (not used: the dry run keeps $(rel "$build") on the system's packages)"
+  elif ((dry_run)); then
+    note ".deps/ absent: the dry run uses the system's packages"
+  else
+    missing ".deps/ (or incomplete): run scripts/bundle-deps.sh on a connected machine and carry .deps"
+  fi
+
+  # Python and torch: only the peer step needs them.
+  if command -v python3 >/dev/null; then
+    echo "python3: $(command -v python3) ($(python3 --version 2>&1))"
+    local out rc
+    # Line 1 says whether torch sees a GPU (the exit code too); numpy: tests/peer_test.py and the peer need it.
+    out=$(limited "$(left_s 40)" python3 - 2>&1 <<'EOF'
+import sys
+def imported(name):
+    try:
+        m = __import__(name)
+        return f"{name} {getattr(m, '__version__', '?')}"
+    except Exception as e:
+        return f"{name} not importable ({type(e).__name__}: {e})".replace("\n", " ")
+try:
+    import torch
+    ok = torch.cuda.is_available()
+    print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), torch.cuda.is_available(): {ok}"
+          + (f", {torch.cuda.get_device_name(0)}" if ok else ""))
+except Exception as e:
+    ok = False
+    print(f"torch not importable ({type(e).__name__}: {e})".replace("\n", " "))
+print(imported("numpy") + "; " + imported("safetensors"))
+sys.exit(0 if ok else 1)
+EOF
+)
+    rc=$?
+    while IFS= read -r n; do echo "python3: $n"; done <<<"$out"
+    if ((rc == 0)); then torch_ok=1; torch_why=""
+    elif timed_out "$rc"; then torch_why="torch: python3 gave no answer in time"
+    else torch_why=$(head -n1 <<<"$out")
+    fi
+    [[ $out == *"numpy not importable"* ]] && note "this python3 has no numpy (tests/peer_test.py needs a python3 with numpy)"
+  else
+    torch_why="no python3"
+  fi
+  ((torch_ok)) || note "the peer will be skipped: $torch_why"
+
+  if ((ok)); then end preflight PASS "$(joined "${notes[@]}")"; else end preflight FAIL "$(joined "${notes[@]}")"; fi
 }
 
-# GoogleTest and Google Benchmark from .deps/src, with this machine's compiler; cached by a stamp.
+# --- deps: GoogleTest and Google Benchmark from .deps/src, with this machine's compiler; cached by a stamp ------
 build_deps() {
-  local limit; limit=$(step_limit deps)
-  no_time deps "$limit" && return
-  begin deps "$limit"
+  if ((dry_run)); then skip deps "dry run: the system's GoogleTest and Google Benchmark"; return; fi
+  start_step deps || return
   if [[ ! -d $deps/src/googletest || ! -d $deps/src/benchmark ]]; then end deps FAIL "no sources in .deps/src"; return; fi
   local stamp_want stamp_file=$deps_prefix/.mlpbench-deps-stamp
   stamp_want="$(grep -v '^#' "$deps/MANIFEST.txt") | $("$cxx_bin" --version 2>/dev/null | head -n1) | $generator"
   if [[ -f $stamp_file && "$(cat "$stamp_file")" == "$stamp_want" ]]; then
-    end deps PASS "already built in ${deps_prefix#"$repo"/}"
+    end deps PASS "already built in $(rel "$deps_prefix")"
     return
   fi
   rm -rf "$build/_deps"
@@ -211,54 +395,58 @@ build_deps() {
                 -DCMAKE_POSITION_INDEPENDENT_CODE=ON -Wno-dev)
   # CMake 4 refuses projects asking for policies older than 3.5; googletest 1.12 asks for exactly 3.5.
   if "$cmake_bin" --version | head -n1 | grep -qE 'version ([4-9]|[1-9][0-9])\.'; then common+=(-DCMAKE_POLICY_VERSION_MINIMUM=3.5); fi
-  local t_end=$((SECONDS + limit)) rc
+  local rc
   mkdir -p "$build/_deps"
-  # (No `|| ...` after this subshell: that would switch its set -e off.)
-  (
-    set -e
-    left() { echo $((t_end - SECONDS > 1 ? t_end - SECONDS : 1)); }
-    echo "# googletest"
-    limited "$(left)" "$cmake_bin" -S "$deps/src/googletest" -B "$build/_deps/googletest" "${common[@]}" \
-      -DBUILD_GMOCK=ON -DINSTALL_GTEST=ON >"$build/_deps/googletest.configure.log" 2>&1 ||
-      { cat "$build/_deps/googletest.configure.log"; exit 1; }
-    limited "$(left)" "$cmake_bin" --build "$build/_deps/googletest" -j "$jobs"
-    limited "$(left)" "$cmake_bin" --install "$build/_deps/googletest" >/dev/null
-    # GIT_VERSION=0.0.0: take the version from project() (Debian's patch stops it reading git tags).
-    echo "# benchmark"
-    limited "$(left)" "$cmake_bin" -S "$deps/src/benchmark" -B "$build/_deps/benchmark" "${common[@]}" \
-      -DGIT_VERSION=0.0.0 -DBENCHMARK_ENABLE_TESTING=OFF -DBENCHMARK_ENABLE_GTEST_TESTS=OFF -DBENCHMARK_ENABLE_WERROR=OFF \
-      -DBENCHMARK_ENABLE_LTO=OFF -DBENCHMARK_INSTALL_DOCS=OFF -DBENCHMARK_ENABLE_INSTALL=ON \
-      >"$build/_deps/benchmark.configure.log" 2>&1 || { cat "$build/_deps/benchmark.configure.log"; exit 1; }
-    limited "$(left)" "$cmake_bin" --build "$build/_deps/benchmark" -j "$jobs"
-    limited "$(left)" "$cmake_bin" --install "$build/_deps/benchmark" >/dev/null
-  )
+  deps_one googletest "${common[@]}" -DBUILD_GMOCK=ON -DINSTALL_GTEST=ON &&
+  # GIT_VERSION=0.0.0: take the version from project() (Debian's patch stops it reading git tags).
+  deps_one benchmark "${common[@]}" -DGIT_VERSION=0.0.0 -DBENCHMARK_ENABLE_TESTING=OFF \
+    -DBENCHMARK_ENABLE_GTEST_TESTS=OFF -DBENCHMARK_ENABLE_WERROR=OFF -DBENCHMARK_ENABLE_LTO=OFF \
+    -DBENCHMARK_INSTALL_DOCS=OFF -DBENCHMARK_ENABLE_INSTALL=ON
   rc=$?
-  if ((rc == 0)); then
-    printf '%s' "$stamp_want" >"$stamp_file"
-    end deps PASS "installed into ${deps_prefix#"$repo"/}"
-  elif timed_out "$rc"; then
-    end deps FAIL "time limit"
-  else
-    end deps FAIL "exit $rc"
-  fi
+  ((rc == 0)) && printf '%s' "$stamp_want" >"$stamp_file"
+  end_rc deps "$rc" "$( ((rc == 0)) && echo "installed into $(rel "$deps_prefix")")"
+}
+# deps_one NAME CMAKE_ARGS...: configures, builds and installs .deps/src/NAME within the deps step's time.
+deps_one() {
+  local name=$1 b=$build/_deps/$1; shift
+  echo "# $name"
+  limited "$(left_s)" "$cmake_bin" -S "$deps/src/$name" -B "$b" "$@" >"$b.configure.log" 2>&1 ||
+    { local rc=$?; cat "$b.configure.log"; return "$rc"; }
+  limited "$(left_s)" "$cmake_bin" --build "$b" -j "$jobs" || return
+  limited "$(left_s)" "$cmake_bin" --install "$b" >/dev/null
 }
 
+# --- configure ------------------------------------------------------------------------------------------------
+cache_value() { sed -n "s/^$1:[A-Za-z]*=//p" "$build/CMakeCache.txt" 2>/dev/null | head -n1; }
+
 configure() {
-  local limit; limit=$(step_limit configure)
-  no_time configure "$limit" && return
-  begin configure "$limit"
-  local args=(-S "$repo" -B "$build" "${gen_args[@]}"
-              -DCMAKE_BUILD_TYPE=Release -DMLPBENCH_CUDA=ON
-              "-DCMAKE_PREFIX_PATH=$deps_prefix;$deps/root/usr"
-              "-DOPENSSL_ROOT_DIR=$deps/root/usr" -DOPENSSL_USE_STATIC_LIBS=ON
-              "-DCMAKE_CUDA_COMPILER=$nvcc_bin"
-              "${extra_cmake_args[@]}")
+  start_step configure || return
+  local defs=(CMAKE_BUILD_TYPE=Release)
+  [[ -n ${nvcc_bin:-} ]] && defs+=(MLPBENCH_CUDA=ON "CMAKE_CUDA_COMPILER=$nvcc_bin")
+  [[ -n ${ninja_bin:-} ]] && defs+=("CMAKE_MAKE_PROGRAM=$ninja_bin")
+  ((dry_run)) || defs+=("CMAKE_PREFIX_PATH=$deps_prefix;$deps/root/usr" "OPENSSL_ROOT_DIR=$deps/root/usr" OPENSSL_USE_STATIC_LIBS=ON)
+  local args=(-S "$repo" -B "$build") d name cached
+  if ((dry_run)) && [[ -f $build/CMakeCache.txt ]]; then
+    # An existing tree (build/default) keeps its cache: a changed value would rebuild it, and the preset would
+    # change it back. Pass only the values it already holds; print the others.
+    echo "dry run: $(rel "$build") keeps its generator ($(cache_value CMAKE_GENERATOR)) and these cache values:"
+    for d in "${defs[@]}"; do
+      name=${d%%=*}; cached=$(cache_value "$name")
+      if [[ $cached == "${d#*=}" ]]; then args+=("-D$d")
+      else echo "  $name=${cached:-<unset>} (the GPU check sets ${d#*=})"
+      fi
+    done
+  else
+    args+=("${gen_args[@]}")
+    for d in "${defs[@]}"; do args+=("-D$d"); done
+  fi
+  args+=("${extra_cmake_args[@]}")
   echo "+ cmake ${args[*]}"
   limited "$limit" "$cmake_bin" "${args[@]}"
   local rc=$?
   if ((rc == 0)); then
     echo "found packages:"
-    grep -E '^(Eigen3_DIR|nlohmann_json_DIR|CLI11_DIR|GTest_DIR|benchmark_DIR|OPENSSL_CRYPTO_LIBRARY|OPENSSL_INCLUDE_DIR|CUDAToolkit_BIN_DIR|CMAKE_CUDA_COMPILER|CMAKE_CXX_COMPILER|CMAKE_CUDA_ARCHITECTURES|MLPBENCH_[A-Z_]+):' \
+    grep -E '^(Eigen3_DIR|nlohmann_json_DIR|CLI11_DIR|GTest_DIR|benchmark_DIR|OPENSSL_CRYPTO_LIBRARY|OPENSSL_INCLUDE_DIR|CUDAToolkit_BIN_DIR|CUDA_cublasLt_LIBRARY|CMAKE_CUDA_COMPILER|CMAKE_CXX_COMPILER|CMAKE_CUDA_ARCHITECTURES|MLPBENCH_[A-Z_]+):' \
       "$build/CMakeCache.txt" | sed 's/^/  /'
     configure_ok=1
   fi
@@ -266,44 +454,72 @@ configure() {
 }
 
 build_all() {
-  local limit; limit=$(step_limit build)
-  no_time build "$limit" && return
-  begin build "$limit"
+  start_step build || return
   local keep_going=()
   [[ $generator == Ninja ]] && keep_going=(-- -k 0)
   limited "$limit" "$cmake_bin" --build "$build" -j "$jobs" "${keep_going[@]}"
   end_rc build $?
 }
 
+# --- ctest: bounded parallelism; each test's OpenMP team limited to its share of the cores, unpinned ------------
+# Our CPU backends size their team from the affinity mask (every core), not from OMP_NUM_THREADS: only
+# OMP_THREAD_LIMIT caps it, and OMP_PROC_BIND (set) stops them pinning thread i to core i, which would put every
+# test's threads on the same first cores. bench_onednn_smoke is left out: oneDNN splits its work for the threads it
+# asked for and computes wrong outputs with fewer (seen with OMP_THREAD_LIMIT); it is bench-only, and not built on
+# the GPU machine (no oneDNN there).
 run_ctest() {
-  local limit; limit=$(step_limit ctest)
-  no_time ctest "$limit" && return
-  begin ctest "$limit"
-  limited "$limit" "$ctest_bin" --test-dir "$build" --output-on-failure -j "$jobs"
-  end_rc ctest $?
+  start_step ctest || return
+  local regex=(-E '^bench_onednn_smoke$') total ctest_log=$work/ctest.log
+  ((dry_run)) && regex+=(-R "$CTEST_DRY_REGEX")
+  total=$(limited "$(left_s 30)" "$ctest_bin" --test-dir "$build" -N "${regex[@]}" 2>/dev/null | sed -n 's/^Total Tests: //p')
+  echo "+ OMP_NUM_THREADS=$omp_threads OMP_THREAD_LIMIT=$omp_threads OMP_PROC_BIND=false ctest -j $ctest_jobs ${regex[*]} (${total:-?} tests)"
+  # --stop-time: ctest itself stops its tests and reports a little before the limit; timeout is the backstop.
+  rm -f "$ctest_log"
+  local left; left=$(left_s)
+  OMP_NUM_THREADS=$omp_threads OMP_THREAD_LIMIT=$omp_threads OMP_PROC_BIND=false \
+    limited "$left" "$ctest_bin" --test-dir "$build" --output-on-failure -j "$ctest_jobs" "${regex[@]}" \
+      --stop-time "$(date -d "@$((EPOCHSECONDS + left - 5))" +%H:%M:%S)" --output-log "$ctest_log" 2>&1
+  local rc=$? result skipped
+  result=$(grep -E '^[0-9]+% tests passed' "$ctest_log" | tail -n1)
+  skipped=$(grep -c -- '(Skipped)' "$ctest_log")
+  grep -q 'The stop time has been passed' "$ctest_log" && rc=124
+  skipped+=" skipped"
+  ((gpu_ok && ${skipped%% *} > 0)) && skipped+=" (with a GPU visible: see the log)"
+  end_rc ctest "$rc" "${result:-no ctest result line}, ${total:-?} tests, $skipped"
 }
 
+# --- sanitizer: compute-sanitizer memcheck over the GPU test executables, on SANITIZER_FILTER -------------------
 run_sanitizer() {
-  local limit; limit=$(step_limit sanitizer)
-  no_time sanitizer "$limit" && return
-  begin sanitizer "$limit"
-  local exes=() f
+  start_step sanitizer || return
+  local exes=() f n total=0 listed=()
   for f in "$build"/tests/gpu_*_test; do [[ -f $f && -x $f ]] && exes+=("$f"); done
-  if ((${#exes[@]} == 0)); then
-    echo "no GPU test executables (${build#"$repo"/}/tests/gpu_*_test): nothing to check"
-    end sanitizer SKIP "no gpu_*_test executables: nothing to check"
+  if ((${#exes[@]} == 0)); then end sanitizer FAIL "no $(rel "$build")/tests/gpu_*_test executables"; return; fi
+  echo "filter: $SANITIZER_FILTER"
+  for f in "${exes[@]}"; do
+    n=$(limited "$(left_s 30)" "$f" --gtest_list_tests --gtest_filter="$SANITIZER_FILTER" 2>/dev/null | grep -c '^  ')
+    echo "  $(basename "$f"): $n test(s)"
+    ((n > 0)) && { listed+=("$f"); total=$((total + n)); }
+  done
+  if ((total == 0)); then
+    if ((gpu_ok)); then end sanitizer FAIL "the filter matches no test in ${#exes[@]} executable(s): nothing was checked"
+    else end sanitizer SKIP "no GPU visible; the filter matches no test yet"; fi
     return
   fi
-  local t_end=$((SECONDS + limit)) bad=() out rc left
-  for f in "${exes[@]}"; do
-    left=$((t_end - SECONDS))
+  if ((!gpu_ok)); then end sanitizer SKIP "no GPU visible: would check $total test(s) in ${#listed[@]} executable(s)"; return; fi
+  if [[ -z $sanitizer_bin ]]; then end sanitizer FAIL "compute-sanitizer not found"; return; fi
+  local bad=() out rc left
+  for f in "${listed[@]}"; do
+    left=$(left_s)
     if ((left < 5)); then bad+=("$(basename "$f"): no time left"); continue; fi
-    echo "+ compute-sanitizer --tool memcheck ${f#"$repo"/}   (limit ${left}s)"
-    out=$build/sanitizer-$(basename "$f").log
+    echo "+ compute-sanitizer --tool memcheck $(rel "$f") --gtest_filter='$SANITIZER_FILTER'   (limit ${left}s)"
+    out=$work/sanitizer-$(basename "$f").log
     # --error-exitcode: any memcheck error fails the run even when the tests themselves pass.
-    (cd "$build/tests" && limited "$left" "$sanitizer_bin" --tool memcheck --error-exitcode 86 --print-limit 100 \
-        "$f") 2>&1 | tee "$out"
-    rc=${PIPESTATUS[0]}
+    cd "$build/tests" || return
+    limited "$left" "$sanitizer_bin" --tool memcheck --error-exitcode 86 --print-limit 100 \
+      "$f" --gtest_filter="$SANITIZER_FILTER" >"$out" 2>&1
+    rc=$?
+    cd "$repo" || return
+    cat "$out"
     if timed_out "$rc"; then bad+=("$(basename "$f"): time limit")
     elif ((rc == 86)); then bad+=("$(basename "$f"): memcheck errors")
     elif ((rc != 0)); then bad+=("$(basename "$f"): exit $rc")
@@ -311,54 +527,170 @@ run_sanitizer() {
     elif ! grep -q 'ERROR SUMMARY: 0 errors' "$out"; then bad+=("$(basename "$f"): no 'ERROR SUMMARY: 0 errors' line")
     fi
   done
-  if ((${#bad[@]} == 0)); then end sanitizer PASS "${#exes[@]} executable(s), 0 errors"
-  else end sanitizer FAIL "$(IFS=';'; echo "${bad[*]}")"
+  if ((${#bad[@]} == 0)); then end sanitizer PASS "$total test(s) in ${#listed[@]} executable(s), 0 errors"
+  else end sanitizer FAIL "$(joined "${bad[@]}")"
   fi
 }
 
+# --- run: the main result ---------------------------------------------------------------------------------------
 run_bench() {
-  local limit; limit=$(step_limit run)
-  no_time run "$limit" && return
-  begin run "$limit"
-  local json
-  json=$outdir/${gpu_name}-$(date -u +%Y%m%dT%H%M%SZ).json
-  echo "+ ${build#"$repo"/}/mlpbench run --batch-sizes 1,10,100 --out $json"
-  limited "$limit" "$build/mlpbench" run --batch-sizes 1,10,100 --out "$json"
+  start_step run || return
+  local json=$outdir/${gpu_name}-$stamp.json quick=()
+  ((dry_run)) && quick=(--quick)
+  echo "+ $(rel "$build")/mlpbench run --batch-sizes $BATCH_SIZES ${quick[*]} --out $json"
+  limited "$(left_s)" "$build/mlpbench" run --layers "$LAYERS" --batch-sizes "$BATCH_SIZES" "${quick[@]}" --out "$json"
   local rc=$?
-  if timed_out "$rc"; then end run FAIL "time limit"; return; fi
-  if ((rc != 0)); then end run FAIL "exit $rc"; return; fi
-  if [[ ! -s $json ]]; then end run FAIL "no results file $json"; return; fi
+  [[ -s $json ]] && our_json=$json
+  if ((rc != 0)); then end_rc run "$rc"; return; fi
+  if [[ -z $our_json ]]; then end run FAIL "no results file $json"; return; fi
   # The GPU column must be measured here, not copied from the reference table.
   local verdict
   if command -v python3 >/dev/null; then
-    verdict=$(python3 - "$json" <<'EOF'
+    verdict=$(limited "$(left_s 30)" python3 - "$json" "$BATCH_SIZES" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 gpu = r.get("cells", {}).get("GPU", {})
-bad = [b for b in ("1", "10", "100") if gpu.get(b, {}).get("source") != "measured"]
+sizes = sys.argv[2].split(",")
+bad = [b for b in sizes if gpu.get(b, {}).get("source") != "measured"]
 if bad:
     print("GPU cells not measured at batch " + ",".join(bad) + ": " + json.dumps(r.get("not_measured", {})))
 else:
-    print("ok: " + ", ".join(f'GPU {b}: {gpu[b]["median_ms"]} ms ({gpu[b]["backend"]})' for b in ("1", "10", "100")))
+    timed = sorted({x["backend"] for b in sizes for x in gpu[b].get("backends", [])})
+    print("ok: " + ", ".join(f'GPU {b}: {gpu[b]["median_ms"]} ms ({gpu[b]["backend"]})' for b in sizes)
+          + "; GPU backends timed: " + " ".join(timed) + "".join(f"; note: {n}" for n in r.get("notes", [])))
 EOF
 )
   else
     if grep -q '"not_measured"' "$json"; then verdict="GPU cells not measured (not_measured present)"; else verdict="ok"; fi
   fi
   echo "check: $verdict"
-  if [[ $verdict == ok* ]]; then end run PASS "${json#"$outdir"/}"
-  elif [[ $allow_no_gpu == 1 && $gpu_ok == 0 ]]; then end run PASS "${json#"$outdir"/}; test mode without GPU: $verdict"
+  if [[ $verdict == ok* ]]; then end run PASS "$(rel "$json")"
+  elif ((allow_no_gpu && !gpu_ok)); then end run PASS "$(rel "$json"); test mode without GPU: $verdict"
   else end run FAIL "$verdict"
   fi
 }
 
+# --- peer: PyTorch on the same weights, then compare -----------------------------------------------------------
+peer_script=$repo/scripts/peer-pytorch.py
+run_peer() {
+  start_step peer || return
+  local weights=$build/peer-weights.safetensors json=$outdir/pytorch-${gpu_name}-$stamp.json rc quick=()
+  # The weights first, with or without torch: the same command line is checked everywhere.
+  limited "$(left_s 30)" "$build/mlpbench" export-weights --layers "$LAYERS" --seed 1 --out "$weights" --force
+  rc=$?
+  if ((rc != 0)); then end_rc peer "$rc" "export-weights"; return; fi
+  if ((!torch_ok)); then end peer SKIP "$torch_why"; return; fi
+  if [[ ! -f $peer_script ]]; then end peer SKIP "$(rel "$peer_script") is not in this checkout"; return; fi
+  ((dry_run)) && quick=(--quick)
+  # The peer's own deadline; its hard limit a little later; then a few seconds for the comparison.
+  local deadline_s=$(($(left_s) - 15))
+  if ((deadline_s < 10)); then end peer FAIL "time budget spent: $((deadline_s + 15))s left"; return; fi
+  echo "+ python3 $(rel "$peer_script") --weights $(rel "$weights") --batch-sizes $BATCH_SIZES ${quick[*]} --out $json --deadline-s $deadline_s"
+  PYTHONUNBUFFERED=1 limited $((deadline_s + 8)) python3 "$peer_script" --weights "$weights" --batch-sizes "$BATCH_SIZES" \
+    "${quick[@]}" --out "$json" --deadline-s "$deadline_s"
+  rc=$?
+  [[ -s $json ]] && peer_json=$json
+  case $rc in
+    0) ;;
+    2) end peer FAIL "peer exit 2: bad usage or a missing package"; return ;;
+    3) end peer FAIL "peer exit 3: no GPU for torch, or its output is wrong"; return ;;
+    *) end_rc peer "$rc" "peer"; return ;;
+  esac
+  if [[ -z $peer_json ]]; then end peer FAIL "no results file $json"; return; fi
+  if [[ -z $our_json ]]; then end peer PASS "$(rel "$json"); no results of ours to compare with"; return; fi
+  compare_peer
+}
+# compare_peer: our results (BASE) against the peer's (NEW); exit 1 only says the peer is slower.
+compare_peer() {
+  echo "+ $(rel "$build")/mlpbench compare $(rel "$our_json") $(rel "$peer_json")"
+  limited "$(left_s 30)" "$build/mlpbench" compare "$our_json" "$peer_json" >"$work/compare.txt" 2>&1
+  local rc=$?
+  cat "$work/compare.txt"
+  echo "$rc" >"$work/compare.rc"
+  if ((rc == 0 || rc == 1)); then end peer PASS "$(rel "$peer_json"); compare exit $rc"
+  else end_rc peer "$rc" "compare"
+  fi
+}
+
+# --- summary ----------------------------------------------------------------------------------------------------
+# Writes OUTDIR/SUMMARY.txt (through a temporary file) and prints it; runs once, on every path out of main.
+write_summary() {
+  ((summary_done)) && return
+  summary_done=1
+  local t0=$SECONDS s lines=() tmp=$summary_file.tmp details=$work/summary-details.txt rc f nfiles
+  local report_st=PASS report_note=""
+  for s in "${steps[@]}"; do
+    if [[ -n ${step_status[$s]:-} ]]; then
+      lines+=("$(printf '  %-10s %-4s %5ss  %s' "$s" "${step_status[$s]}" "${step_secs[$s]}" "${step_note[$s]}")")
+    elif [[ $s == "$current_step" ]]; then
+      failed=1
+      lines+=("$(printf '  %-10s %-4s %5ss  %s' "$s" FAIL "$((SECONDS - step_start))" "interrupted")")
+    else
+      failed=1
+      lines+=("$(printf '  %-10s %-4s %5ss  %s' "$s" FAIL 0 "did not run (interrupted)")")
+    fi
+  done
+  {
+    echo "== our run: ${our_json:+$(rel "$our_json")}"
+    if [[ -n $our_json && -x $build/mlpbench ]]; then
+      timeout -k 1 5 "$build/mlpbench" report --from "$our_json" 2>&1
+      rc=$?
+      ((rc == 0)) || { report_st=FAIL; report_note="report --from $(rel "$our_json"): exit $rc"; }
+    else
+      echo "(no results: run ${step_status[run]:-did not run} ${step_note[run]:-})"
+    fi
+    echo
+    echo "== peer (PyTorch): ${peer_json:+$(rel "$peer_json")}"
+    if [[ -n $peer_json && -x $build/mlpbench ]]; then
+      timeout -k 1 5 "$build/mlpbench" report --from "$peer_json" 2>&1 || echo "(mlpbench report could not read it)"
+    else
+      echo "(no results: peer ${step_status[peer]:-did not run} ${step_note[peer]:-})"
+    fi
+    if [[ -f $work/compare.txt ]]; then
+      echo
+      echo "== compare: ours (BASE) against the peer (NEW), exit $(cat "$work/compare.rc" 2>/dev/null)"
+      cat "$work/compare.txt"
+    fi
+    for f in "$work"/sanitizer-*.log; do
+      [[ -f $f ]] || continue
+      echo
+      echo "== sanitizer: $(basename "$f" .log)"
+      grep -E '^\[  (PASSED|FAILED|SKIPPED) |^\[==========\] .* ran|ERROR SUMMARY' "$f"
+    done
+  } >"$details" 2>&1
+  [[ $report_st == FAIL ]] && failed=1
+  {
+    if ((failed)); then echo "mlpbench gpu-check: FAILED"; else echo "mlpbench gpu-check: all steps passed"; fi
+    echo "date (UTC): $(date -u +%Y-%m-%dT%H:%M:%SZ)   total: $((SECONDS - start_all))s (budget ${budget}s)"
+    ((dry_run)) && echo "mode: DRY RUN (TEST ONLY): $(rel "$build") reused, system packages, ctest subset, run --quick"
+    ((allow_no_gpu && !dry_run)) && echo "mode: TEST ONLY: without a GPU allowed"
+    echo "git commit: ${git_commit:-unknown}"
+    echo "gpu: ${gpu_line:-none visible}"
+    echo
+    echo "steps:"
+    printf '%s\n' "${lines[@]}"
+    printf '  %-10s %-4s %5ss  %s\n' summary "$report_st" "$((SECONDS - t0))" "$report_note"
+    echo
+    cat "$details"
+  } >"$tmp"
+  mv -f "$tmp" "$summary_file"
+  nfiles=$(find "$outdir" -mindepth 1 | wc -l)
+  if ((nfiles > 8)); then
+    printf '\nWARNING: OUTDIR holds %s entries; only 8 files come back from the GPU machine\n' "$nfiles" >>"$summary_file"
+  fi
+  trap '' PIPE    # the terminal or tee may be gone (interrupted): the file is written, printing is a bonus
+  hr
+  cat "$summary_file"
+  echo "(summary: $summary_file)"
+}
+
 main() {
+  mkdir -p "$work" || { echo "gpu-check: cannot create $work"; return 1; }
+  rm -f "$work"/compare.txt "$work"/compare.rc "$work"/sanitizer-*.log
   echo "gpu-check: $(date -u +%Y-%m-%dT%H:%M:%SZ), log: $log"
   preflight
-  local pre_failed=$failed
-  mkdir -p "$build"
 
-  if [[ -z ${cmake_bin:-} || -z ${nvcc_bin:-} || -z ${cxx_bin:-} ]]; then
+  if [[ -z ${cmake_bin:-} || -z ${cxx_bin:-} ]] || { [[ -z ${nvcc_bin:-} ]] && ((!dry_run)); }; then
     skip deps "missing tools"; skip configure "missing tools"
   else
     build_deps
@@ -368,24 +700,42 @@ main() {
     build_all
     # Later steps run on what the build produced, even after a partial failure.
     if [[ -f $build/CTestTestfile.cmake ]]; then run_ctest; else skip ctest "not configured"; fi
-    if ((gpu_ok)); then run_sanitizer; else skip sanitizer "no GPU visible"; fi
-    if [[ -x $build/mlpbench ]]; then
-      if ((gpu_ok)) || [[ $allow_no_gpu == 1 ]]; then run_bench; else skip run "no GPU visible"; fi
+    run_sanitizer
+    if [[ ! -x $build/mlpbench ]]; then skip run "no mlpbench executable"; skip peer "no mlpbench executable"
     else
-      skip run "no mlpbench executable"
+      if ((gpu_ok || allow_no_gpu)); then run_bench; else skip run "no GPU visible"; fi
+      run_peer
     fi
   else
-    skip build "configure failed"; skip ctest "configure failed"; skip sanitizer "configure failed"; skip run "configure failed"
+    local s
+    for s in build ctest sanitizer run peer; do skip "$s" "configure failed"; done
   fi
-
-  hr
-  echo "gpu-check summary ($(date -u +%Y-%m-%dT%H:%M:%SZ), ${gpu_name:-no gpu}, total $((SECONDS - start_all))s):"
-  printf '  %s\n' "${summary[@]}"
-  ((pre_failed)) && echo "  (preflight failed: see its notes above)"
-  if ((failed)); then echo "gpu-check: FAILED"; return 1; fi
-  echo "gpu-check: all steps passed"
+  ((failed)) && return 1
   return 0
 }
 
-main 2>&1 | tee "$log"
-exit "${PIPESTATUS[0]}"
+# Every way out writes the summary, then lets tee finish the log before the script's exit.
+on_exit() {
+  local rc=$?
+  trap - EXIT
+  write_summary
+  ((failed && rc == 0)) && rc=1
+  exec >&- 2>&-
+  wait "$tee_pid" 2>/dev/null
+  exit "$rc"
+}
+on_signal() {
+  trap '' PIPE INT TERM
+  failed=1
+  [[ -n $child_pid ]] && kill -TERM -- "-$child_pid" 2>/dev/null
+  echo "gpu-check: interrupted by SIG$1"
+  exit 130
+}
+
+# Everything printed also goes to the log; tee ignores INT/TERM so that it records the summary after them.
+exec > >(trap '' INT TERM; exec tee "$log") 2>&1
+tee_pid=$!
+trap on_exit EXIT
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+main

@@ -3,8 +3,10 @@
 #  1. installs missing Debian packages (scripts/setup.sh);
 #  2. the `default` preset (Release; the CUDA code compiles and links when nvcc is found; GPU tests skip with
 #     the reason when no GPU is usable): build, ctest (unit, end-to-end and bench smoke tests);
-#  3. the `asan` preset: the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
-#  4. scripts/fuzz.sh: each libFuzzer target for 20 s (skipped, saying why, without clang's libFuzzer).
+#  3. scripts/gpu-check.sh in its dry run (MLPBENCH_GPU_CHECK_DRY_RUN=1, TEST ONLY) on build/default: every step's
+#     code path without a GPU, within about a minute; checks its exit code and SUMMARY.txt;
+#  4. the `asan` preset: the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
+#  5. scripts/fuzz.sh: each libFuzzer target for 20 s (skipped, saying why, without clang's libFuzzer).
 # Set MLPBENCH_TEST_QUICK=1 to run step 2 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,31 @@ cmake --build --preset default -j "$jobs"
 ctest --preset default -j "$jobs" "$@"
 
 if [[ "${MLPBENCH_TEST_QUICK:-0}" == 1 ]]; then exit 0; fi
+
+step "GPU check, dry run (scripts/gpu-check.sh, TEST ONLY mode, on build/default)"
+gpu_check_dry_run() {
+  local out=build/default/gpu-check-dry-run rc=0 s l bad=()
+  rm -rf "$out"
+  MLPBENCH_GPU_CHECK_DRY_RUN=1 scripts/gpu-check.sh "$out" >/dev/null || rc=$?
+  local sum=$out/SUMMARY.txt
+  ((rc == 0)) || bad+=("exit $rc")
+  [[ -f $sum ]] || { bad+=("no SUMMARY.txt"); sum=/dev/null; }
+  for s in preflight deps configure build ctest sanitizer run peer summary; do
+    grep -qE "^  $s +(PASS|SKIP) " "$sum" || bad+=("no PASS or SKIP line for step $s")
+  done
+  for l in "CPU time: " "GPU time: " "Faster hardware: "; do grep -q "^$l" "$sum" || bad+=("no '$l' line"); done
+  if ! python3 -c 'import torch; assert torch.cuda.is_available()' >/dev/null 2>&1; then
+    grep -qE '^  peer +SKIP .*torch' "$sum" || bad+=("the peer step does not say that it skipped for want of torch")
+  fi
+  (($(find "$out" -type f | wc -l) <= 8)) || bad+=("more than 8 files in $out")
+  cat "$sum"
+  if ((${#bad[@]} > 0)); then
+    tail -n 40 "$out/gpu-check.log" 2>/dev/null
+    echo "gpu-check dry run FAILED: $(printf '%s; ' "${bad[@]}")" >&2
+    return 1
+  fi
+}
+gpu_check_dry_run
 
 step "unit tests under ASan + UBSan (asan preset)"
 cmake --preset asan

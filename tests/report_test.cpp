@@ -253,3 +253,19 @@ TEST(ReportTableText, CvIsShownAsAPercentage) {
   t.set("CPU", 1, c);
   EXPECT_THAT(table_text(t), HasSubstr("2.3%"));
 }
+
+TEST(ReportEnergy, MillijoulesPerInferenceOrWhyNot) {
+  Table t;
+  EXPECT_EQ(energy_line(t), "");
+  Cell g = measured_cell(0.01);
+  g.energy = Energy{0.0015, 300, 0.5, ""};
+  t.set("GPU", 1, g);
+  g.energy = Energy{0.0002, 310, 0.5, ""};
+  t.set("GPU", 100, g);
+  t.set("CPU", 1, measured_cell(0.02));
+  EXPECT_EQ(energy_line(t), "GPU energy per inference (NVML, whole board, headline backend): batch 1: 1.5 mJ at 300 W; batch 100: 0.2 mJ at 310 W\n");
+  Table none;
+  g.energy = Energy{0, 0, 0, "NVML (libnvidia-ml.so.1) not found: no NVIDIA driver here"};
+  none.set("GPU", 1, g);
+  EXPECT_EQ(energy_line(none), "GPU energy per inference: not measured (NVML (libnvidia-ml.so.1) not found: no NVIDIA driver here)\n");
+}

@@ -172,6 +172,50 @@ TEST(Results, RoundTripKeepsEveryStoredField) {
   EXPECT_EQ(dump_json(to_json(out)), text);
 }
 
+TEST(Results, GpuCellKeepsItsIoSplitEnergyAndBackends) {
+  Results in;
+  Cell g = measured_cell(0.01, 4);
+  g.backend = "cuda-gemv+graph+zerocopy";
+  g.config = "precision=fp32,io=zero-copy,pdl=on";
+  g.io = "zero-copy";
+  g.split = DeviceSplit{0.002, 0.005, 0};
+  g.energy = Energy{0.00125, 310.5, 0.5, ""};
+  BackendRun copy{"cuda-gemv+graph", "precision=fp32,io=copy,pdl=on", "copy", 0, 4, g.stats, DeviceSplit{0.003, 0.005, 0.002}};
+  BackendRun zero{g.backend, g.config, "zero-copy", 0, 4, g.stats, g.split};
+  g.runs = {copy, zero};
+  in.table.set("GPU", 1, g);
+  Cell none = measured_cell(0.02, 4);
+  none.energy = Energy{0, 0, 0, "NVML (libnvidia-ml.so.1) not found: no NVIDIA driver here"};
+  in.table.set("GPU", 2, none);
+  const Json j = Json::parse(dump_json(to_json(in)));
+  EXPECT_EQ(j["cells"]["GPU"]["1"]["io"], "zero-copy");
+  EXPECT_EQ(j["cells"]["GPU"]["1"]["energy"], Json::parse(R"({"joules_per_inference": 0.00125, "watts": 310.5, "window_s": 0.5})"));
+  EXPECT_EQ(j["cells"]["GPU"]["2"]["energy"], Json::parse(R"({"unavailable": "NVML (libnvidia-ml.so.1) not found: no NVIDIA driver here"})"));
+  const Results out = results_from_json(j, "gpu");
+  const Cell* o = out.table.find("GPU", 1);
+  ASSERT_NE(o, nullptr);
+  EXPECT_EQ(o->io, "zero-copy");
+  ASSERT_TRUE(o->split && o->energy);
+  EXPECT_EQ(o->split->h2d_ms, 0.002);
+  EXPECT_EQ(o->split->d2h_ms, 0);
+  EXPECT_EQ(o->energy->joules_per_inference, 0.00125);
+  EXPECT_EQ(o->energy->watts, 310.5);
+  ASSERT_EQ(o->runs.size(), 2u);
+  EXPECT_EQ(o->runs[0].io, "copy");
+  EXPECT_EQ(o->runs[1].io, "zero-copy");
+  EXPECT_EQ(out.table.find("GPU", 2)->energy->unavailable, "NVML (libnvidia-ml.so.1) not found: no NVIDIA driver here");
+  // Files written before these keys read without them.
+  Json old = j;
+  old["cells"]["GPU"]["1"].erase("io");
+  old["cells"]["GPU"]["1"].erase("energy");
+  const Cell* plain = results_from_json(old, "old").table.find("GPU", 1);
+  EXPECT_EQ(plain->io, "");
+  EXPECT_FALSE(plain->energy);
+  Json bad = j;
+  bad["cells"]["GPU"]["1"]["energy"]["watts"] = -1;
+  EXPECT_THAT(from_json_error(bad), HasSubstr("energy"));
+}
+
 TEST(Results, FileOriginAndNoteSurvive) {
   Results in = sample_results();
   in.note = "illustrative";

@@ -80,7 +80,7 @@ std::string table_text(const Table& table) {
   // batch | CPU ms  source  noise | GPU ms  source  noise | faster
   std::ostringstream out;
   char line[256];
-  std::snprintf(line, sizeof line, "%7s | %10s %-9s %-21s %6s %6s | %10s %-9s %-21s %6s %6s | %s\n", "batch", "CPU ms", "source", "backend",
+  std::snprintf(line, sizeof line, "%7s | %10s %-9s %-24s %6s %6s | %10s %-9s %-24s %6s %6s | %s\n", "batch", "CPU ms", "source", "backend",
                 "cv", "floor", "GPU ms", "source", "backend", "cv", "floor", "faster");
   out << line;
   out << std::string(std::string(line).size() - 1, '-') << "\n";
@@ -113,7 +113,7 @@ std::string table_text(const Table& table) {
       }
     }
     const auto f = faster_at(table, b);
-    std::snprintf(line, sizeof line, "%7d | %10s %-9s %-21s %6s %6s | %10s %-9s %-21s %6s %6s | %s\n", b, cols[0][0].c_str(), cols[0][1].c_str(),
+    std::snprintf(line, sizeof line, "%7d | %10s %-9s %-24s %6s %6s | %10s %-9s %-24s %6s %6s | %s\n", b, cols[0][0].c_str(), cols[0][1].c_str(),
                   cols[0][2].c_str(), cols[0][3].c_str(), cols[0][4].c_str(), cols[1][0].c_str(), cols[1][1].c_str(), cols[1][2].c_str(),
                   cols[1][3].c_str(), cols[1][4].c_str(), f ? f->c_str() : "-");
     out << line;
@@ -146,6 +146,24 @@ std::string backend_details(const Table& table) {
   return out.str();
 }
 
+// One line on the GPU cells' energy per inference (the headline backend's), or why there is none.
+std::string energy_line(const Table& table) {
+  std::ostringstream out;
+  std::string why;
+  for (int b : table.batch_sizes) {
+    const Cell* c = table.find("GPU", b);
+    if (!c || !c->energy) continue;
+    if (!c->energy->unavailable.empty()) {
+      why = c->energy->unavailable;
+      continue;
+    }
+    out << (out.tellp() > 0 ? "; " : "") << "batch " << b << ": " << format_ms(c->energy->joules_per_inference * 1e3) << " mJ at "
+        << format_ms(c->energy->watts) << " W";
+  }
+  if (out.tellp() > 0) return "GPU energy per inference (NVML, whole board, headline backend): " + out.str() + "\n";
+  return why.empty() ? "" : "GPU energy per inference: not measured (" + why + ")\n";
+}
+
 // "Warning: ..." lines: the run's, then each cell's.
 std::string warning_lines(const Results& r) {
   std::string out;
@@ -161,11 +179,11 @@ std::string warning_lines(const Results& r) {
 }
 
 std::string text_report(const Results& r, int batch) {
-  const std::string warnings = warning_lines(r);
+  const std::string warnings = warning_lines(r), energy = energy_line(r.table);
   return headline(r.table, batch) + cost_lines(r.table, batch, r.prices) + crossover_line(r.table) + provenance_notes(r) + "\n" +
          table_text(r.table) +
          "(floor: the machine's floor for the cell / its median; 100% is as fast as this machine allows, see `mlpbench machine`)\n" +
-         backend_details(r.table) + (warnings.empty() ? "" : "\n" + warnings);
+         backend_details(r.table) + (energy.empty() ? "" : "\n" + energy) + (warnings.empty() ? "" : "\n" + warnings);
 }
 
 std::string markdown_report(const Results& r, int batch) {

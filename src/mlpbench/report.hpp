@@ -38,4 +38,8 @@ std::string markdown_report(const Results& results, int batch);
 // its median and, on a GPU, device-only time and the copies. Empty when there is nothing to add.
 std::string backend_details(const Table& table);
 
+// "GPU energy per inference (...): batch 1: X mJ at Y W; ..." over the GPU cells that carry energy, or
+// "GPU energy per inference: not measured (why)"; "" when no cell has anything to say.
+std::string energy_line(const Table& table);
+
 }  // namespace mlpbench

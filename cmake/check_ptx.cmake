@@ -1,6 +1,10 @@
 # ctest kernels_ptx: reads the PTX of kernels/mlp_kernels.cu (cmake -DPTX=file.ptx -P check_ptx.cmake) and fails
-# unless every linear_gemv entry loads weights with 16-byte vector loads (ld.global.nc.v4.f32) and no entry uses
-# local memory (.local: spills or stack arrays). Prints what it found per entry.
+# unless every linear_gemv entry loads weights with 16-byte vector loads (ld.global.nc.v4.f32), no entry uses
+# local memory (.local: spills or stack arrays), and every kernel launched with programmatic dependent launch
+# (linear_tiled, linear_gemv, reduce_splits) waits (griddepcontrol.wait) before its first global load or store
+# (prefetches may come before), and the fused kernel reads no scalar through the read-only path
+# (ld.global.nc.f32): its activations are written by other blocks of the same grid and must come from L2 (__ldcg).
+# Prints what it found per entry.
 if(NOT EXISTS "${PTX}")
   message(FATAL_ERROR "no PTX file '${PTX}': build the mlpbench_kernels_ptx target first")
 endif()
@@ -23,6 +27,20 @@ while(at GREATER -1)
   string(REGEX MATCH "^[A-Za-z0-9_]+" name "${body}")
   if(body MATCHES "\\.local")
     list(APPEND bad "${name}: uses local memory")
+  endif()
+  if(name MATCHES "linear_tiled|linear_gemv|reduce_splits")
+    string(FIND "${body}" "griddepcontrol.wait" wait_at)
+    if(wait_at EQUAL -1)
+      list(APPEND bad "${name}: no griddepcontrol.wait (launched with programmatic dependent launch)")
+    else()
+      string(SUBSTRING "${body}" 0 ${wait_at} before_wait)
+      if(before_wait MATCHES "(ld|st)\\.global")
+        list(APPEND bad "${name}: a global load or store before griddepcontrol.wait")
+      endif()
+    endif()
+  endif()
+  if(name MATCHES "mlp_fused" AND body MATCHES "ld\\.global\\.nc\\.f32")
+    list(APPEND bad "${name}: a scalar read-only (ld.global.nc.f32) load: activations must be read with __ldcg")
   endif()
   if(name MATCHES "linear_gemv")
     math(EXPR gemv "${gemv} + 1")

@@ -63,6 +63,10 @@ class CublasLtBackend final : public CudaBackend {
   CublasLtBackend(bool graph, Precision p, GpuIo io) : CudaBackend("cublaslt", graph, p, io) {}
 
  protected:
+  // cuBLASLt is documented for device pointers; its split-K and TMA paths may read back or bulk-store D. With
+  // zero-copy I/O its last layer writes device memory, and a kernel copies the output to the mapped buffer.
+  bool writes_mapped_output() const override { return false; }
+
   void prepare_layers() override {
     plans_.clear();
     cublasLtHandle_t h = nullptr;

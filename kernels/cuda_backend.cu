@@ -19,9 +19,9 @@ std::string CudaBackend::config() const {
 
 namespace {
 
-// dst[i] = src[i] for i < n floats, src in mapped host memory (16-byte aligned, as dst): float4 loads, a
-// scalar tail.
-__global__ void stage_input(const float4* __restrict__ src, float4* __restrict__ dst, std::size_t n) {
+// dst[i] = src[i] for i < n floats, one side in mapped host memory (zero-copy I/O); both 16-byte aligned:
+// float4 loads and stores, a scalar tail.
+__global__ void copy_floats(const float4* __restrict__ src, float4* __restrict__ dst, std::size_t n) {
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
   const std::size_t first = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   for (std::size_t i = first; i < n / 4; i += stride) dst[i] = src[i];
@@ -64,12 +64,12 @@ void CudaBackend::prepare(const Model& model, int max_batch) {
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   d_in_ = DeviceBuffer<float>(in);
+  const bool mapped_output = io_ == GpuIo::ZeroCopy && writes_mapped_output();
+  d_out_ = DeviceBuffer<float>(mapped_output ? 0 : out);
   if (io_ == GpuIo::Copy) {
-    d_out_ = DeviceBuffer<float>(out);
     h_in_ = PinnedBuffer<float>(in);
     h_out_ = PinnedBuffer<float>(out);
     host_in_ = h_in_.get(), host_out_ = h_out_.get();
-    dev_out_ = d_out_.get();
   } else {
     int can_map = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&can_map, cudaDevAttrCanMapHostMemory, device));
@@ -77,8 +77,9 @@ void CudaBackend::prepare(const Model& model, int max_batch) {
     m_in_ = MappedBuffer<float>(in);
     m_out_ = MappedBuffer<float>(out);
     host_in_ = m_in_.get(), host_out_ = m_out_.get();
-    dev_out_ = device_pointer(m_out_);
+    map_in_dev_ = device_pointer(m_in_), map_out_dev_ = device_pointer(m_out_);
   }
+  dev_out_ = mapped_output ? map_out_dev_ : d_out_.get();
   int major = 0;
   CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
   CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
@@ -107,24 +108,25 @@ void CudaBackend::check_batch(int batch) const {
   }
 }
 
+void CudaBackend::enqueue_copy_kernel(const float* src, float* dst, std::size_t n, cudaStream_t s) const {
+  const int blocks = static_cast<int>(std::min<std::size_t>((std::max<std::size_t>(n / 4, 1) + 255) / 256, 4u * sms_));
+  copy_floats<<<blocks, 256, 0, s>>>(reinterpret_cast<const float4*>(src), reinterpret_cast<float4*>(dst), n);
+  CUDA_CHECK_LAUNCH();
+}
+
 void CudaBackend::enqueue_h2d(int batch, cudaStream_t s) {
   const std::size_t n = static_cast<std::size_t>(batch) * layers_.front().in;
-  if (io_ == GpuIo::ZeroCopy) {
-    // A kernel reads the mapped input once, coalesced, into device memory: the layers may read their input
-    // many times (every tile, every block), which must not each cross the host link.
-    const std::size_t vec = n / 4;
-    const int blocks = static_cast<int>(std::min<std::size_t>((std::max<std::size_t>(vec, 1) + 255) / 256, 4u * sms_));
-    stage_input<<<blocks, 256, 0, s>>>(reinterpret_cast<const float4*>(device_pointer(m_in_)), reinterpret_cast<float4*>(d_in_.get()), n);
-    CUDA_CHECK_LAUNCH();
-    return;
-  }
-  CUDA_CHECK(cudaMemcpyAsync(d_in_.get(), h_in_.get(), n * sizeof(float), cudaMemcpyHostToDevice, s));
+  // Zero-copy: a kernel reads the mapped input once, coalesced, into device memory; the layers may read their
+  // input many times (every tile, every block), which must not each cross the host link.
+  if (io_ == GpuIo::ZeroCopy) enqueue_copy_kernel(map_in_dev_, d_in_.get(), n, s);
+  else CUDA_CHECK(cudaMemcpyAsync(d_in_.get(), h_in_.get(), n * sizeof(float), cudaMemcpyHostToDevice, s));
 }
 
 void CudaBackend::enqueue_d2h(int batch, cudaStream_t s) {
-  if (io_ == GpuIo::ZeroCopy) return;  // the last layer wrote the mapped output itself, once per element
-  const std::size_t bytes = static_cast<std::size_t>(batch) * layers_.back().out * sizeof(float);
-  CUDA_CHECK(cudaMemcpyAsync(h_out_.get(), d_out_.get(), bytes, cudaMemcpyDeviceToHost, s));
+  const std::size_t n = static_cast<std::size_t>(batch) * layers_.back().out;
+  if (io_ == GpuIo::Copy) CUDA_CHECK(cudaMemcpyAsync(h_out_.get(), d_out_.get(), n * sizeof(float), cudaMemcpyDeviceToHost, s));
+  else if (!writes_mapped_output()) enqueue_copy_kernel(d_out_.get(), map_out_dev_, n, s);
+  // else: the last layer wrote the mapped output itself, once per element
 }
 
 // Captures what `enqueue` puts on the stream into an instantiated graph; ends the capture on every path.
@@ -198,7 +200,8 @@ __global__ void hold_stream(const volatile int* release) {
 
 TimedRun CudaBackend::phase_timer(Phase phase, const float* x, int batch) {
   check_batch(batch);
-  if (io_ == GpuIo::ZeroCopy && phase == Phase::D2H) return {};  // the last layer writes the output: nothing to time apart
+  // Zero-copy where the last layer writes the mapped output itself: no output copy to time.
+  if (io_ == GpuIo::ZeroCopy && writes_mapped_output() && phase == Phase::D2H) return {};
   if (!planned_[batch]) plan(batch);
   std::memcpy(host_in_, x, static_cast<std::size_t>(batch) * layers_.front().in * sizeof(float));
   // Shared by the returned timer, which must not outlive this backend.

@@ -3,7 +3,8 @@
 // H2D copy -> every layer -> D2H copy on one stream (or as one CUDA graph launch), synchronizes and copies
 // the output out: end-to-end wall time as an application sees it. With zero-copy I/O the staging buffers
 // are mapped pinned memory: a kernel reads the input from it into device memory (no copy engine, so a
-// forward in a graph is kernels only) and the last layer writes the output straight into it (no D2H).
+// forward in a graph is kernels only) and the last layer writes the output straight into it (no D2H), or,
+// for a backend whose last layer must write device memory (cuBLASLt), a kernel copies the output there.
 // Subclasses only enqueue the layers.
 #pragma once
 
@@ -48,6 +49,8 @@ class CudaBackend : public Backend {
   virtual void prepare_layers() {}       // after the weights are on the device
   virtual void plan_layers(int batch) { (void)batch; }  // per batch size, before any enqueue of it
   virtual bool can_use_pdl() const { return false; }    // launches with programmatic dependent launch (pdl_)
+  // Zero-copy: may the last layer write the mapped host output directly? (Our kernels write each element once.)
+  virtual bool writes_mapped_output() const { return true; }
 
   // Layer li reads layer_input(li) and writes layer_output(li): d_in, ping-pong activations, d_out.
   const float* layer_input(int li) const;
@@ -62,6 +65,7 @@ class CudaBackend : public Backend {
                       // start while the previous one ends (linear_device.cuh's pdl_wait)
 
  private:
+  void enqueue_copy_kernel(const float* src, float* dst, std::size_t n, cudaStream_t s) const;
   void enqueue_h2d(int batch, cudaStream_t s);
   void enqueue_d2h(int batch, cudaStream_t s);
   void check_batch(int batch) const;
@@ -77,7 +81,9 @@ class CudaBackend : public Backend {
   MappedBuffer<float> m_in_, m_out_;   // zero-copy I/O: read and written by the kernels themselves
   float* host_in_ = nullptr;           // where forward() puts the input and finds the output (h_ or m_)
   float* host_out_ = nullptr;
-  float* dev_out_ = nullptr;           // what the last layer writes: d_out_, or m_out_'s device address
+  float* map_in_dev_ = nullptr;        // zero-copy: the device's addresses of m_in_ and m_out_
+  float* map_out_dev_ = nullptr;
+  float* dev_out_ = nullptr;           // what the last layer writes: d_out_, or map_out_dev_
   std::map<int, GraphExec> graphs_;          // by batch size: H2D, layers, D2H
   std::map<int, GraphExec> compute_graphs_;  // by batch size: layers only (device-only timer)
   std::map<int, bool> planned_;

@@ -61,13 +61,14 @@ double read_gbs(std::size_t bytes, int sms, cudaStream_t s) {
   return best;
 }
 
-constexpr int kFmaChains = 8;  // per thread: covers the FMA latency (4 cycles) with 2 warps per scheduler
+constexpr int kFmaChains = 8;  // independent chains per thread; with every SM full of warps, far more than the FMA latency needs
 
 __global__ void fma_chains(int iters, float* __restrict__ sink) {
   float acc[kFmaChains];
 #pragma unroll
   for (int i = 0; i < kFmaChains; ++i) acc[i] = threadIdx.x + i;
   const float a = 0.999f, b = 0.001f;
+#pragma unroll 16
   for (int it = 0; it < iters; ++it) {
 #pragma unroll
     for (int i = 0; i < kFmaChains; ++i) acc[i] = fmaf(a, acc[i], b);
@@ -83,7 +84,10 @@ double fma_tflops(int sms, cudaStream_t s) {
   using namespace cuda;
   DeviceBuffer<float> sink(1);
   Event start, stop;
-  const int blocks = sms * 8, threads = 256, iters = 1 << 14;
+  const int threads = 256, iters = 1 << 14;
+  int per_sm = 0;  // every SM as full as it gets, in one wave
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fma_chains, threads, 0));
+  const int blocks = sms * std::max(per_sm, 1);
   double best = 0;
   for (int t = 0; t < 4; ++t) {
     CUDA_CHECK(cudaEventRecord(start.get(), s));
@@ -128,9 +132,10 @@ double graph_round_trip_us(cudaStream_t s, Enqueue enqueue) {
   CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
   cudaGraph_t raw = nullptr;
   const cudaError_t captured = enqueue();
-  CUDA_CHECK(cudaStreamEndCapture(s, &raw));
+  const cudaError_t ended = cudaStreamEndCapture(s, &raw);
   Graph graph(raw);
-  CUDA_CHECK(captured);
+  CUDA_CHECK(captured);  // the first error is the one to report: a failed enqueue also invalidates the capture
+  CUDA_CHECK(ended);
   cudaGraphExec_t exec_raw = nullptr;
   CUDA_CHECK(cudaGraphInstantiate(&exec_raw, graph.get(), 0));
   GraphExec exec(exec_raw);

@@ -8,6 +8,8 @@
 //                   16-byte boundary, scalar head and tail), a shuffle reduction, bias + ReLU by one lane per row.
 //   pdl_wait/pdl_trigger  programmatic dependent launch (sm_90+): a kernel may start while the previous one
 //                   on the stream ends, and waits here before touching what that one wrote or reads.
+// Activations (x) are read with __ldcg (through L2, never the read-only/L1 path): in the fused kernel other
+// blocks of the same grid wrote them, and an earlier layer's stale copy must not be read from L1.
 #pragma once
 
 #include <cstdint>
@@ -69,7 +71,7 @@ __device__ void tile_linear(const float* __restrict__ x, const float* __restrict
     // Loads run along K (contiguous in both x and W), so a warp reads whole cache lines.
     for (int e = t; e < C::BM * C::BK; e += C::kThreads) {
       const int r = e / C::BK, c = e % C::BK, m = m0 + r, k = k0 + c;
-      sm.a[c][r] = (m < M && k < k_end) ? x[static_cast<long long>(m) * K + k] : 0.0f;
+      sm.a[c][r] = (m < M && k < k_end) ? __ldcg(x + static_cast<long long>(m) * K + k) : 0.0f;
     }
     for (int e = t; e < C::BN * C::BK; e += C::kThreads) {
       const int r = e / C::BK, c = e % C::BK, n = n0 + r, k = k0 + c;
@@ -168,7 +170,7 @@ __device__ void gemv_block(const float* __restrict__ x, const float* __restrict_
     for (int r = 0; r < R; ++r) {
       const bool row = m0 + r < M;
       const float* xr = x + static_cast<long long>(row ? m0 + r : 0) * K + k0;
-      for (int k = threadIdx.x; k < kc; k += blockDim.x) xs[r * kChunk + k] = row ? xr[k] : 0.0f;
+      for (int k = threadIdx.x; k < kc; k += blockDim.x) xs[r * kChunk + k] = row ? __ldcg(xr + k) : 0.0f;
     }
     __syncthreads();
     if (active) {
@@ -199,13 +201,15 @@ __device__ void gemv_block(const float* __restrict__ x, const float* __restrict_
   }
 }
 
-// Prefetches the first `floats` of weight row n into L1 (one 128-byte line a lane): work that needs nothing
-// from the previous layer, done before pdl_wait().
-__device__ __forceinline__ void prefetch_row_l1(const float* w, int n, int N, int K, int floats) {
+// Prefetches the first `floats` of weight row n into L2, kept there (evict_last; one 128-byte line a lane):
+// work that needs nothing from the previous layer, done before pdl_wait().
+__device__ __forceinline__ void prefetch_row_l2(const float* w, int n, int N, int K, int floats) {
   if (n >= N) return;
   const float* row = w + static_cast<long long>(n) * K;
   const int end = min(K, floats);
-  for (int k = (threadIdx.x % kWarp) * 32; k < end; k += kWarp * 32) asm volatile("prefetch.L1 [%0];" ::"l"(row + k));
+  for (int k = (threadIdx.x % kWarp) * 32; k < end; k += kWarp * 32) {
+    asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(__cvta_generic_to_global(row + k)));
+  }
 }
 
 // Rows a GEMV launch takes at once for a batch of M: the next power of two up to kGemvMaxRows.

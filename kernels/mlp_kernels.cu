@@ -88,7 +88,7 @@ __global__ void __launch_bounds__(kGemvWarps * kWarp) linear_gemv(const float* _
                                                                   bool relu) {
   __shared__ float4 xs[kGemvSmemFloats / 4];
   const int n = blockIdx.x * kGemvWarps + threadIdx.x / kWarp;
-  prefetch_row_l1(w, n, N, K, kGemvSmemFloats / R);  // the weights don't depend on the previous layer
+  prefetch_row_l2(w, n, N, K, kGemvSmemFloats / R);  // the weights don't depend on the previous layer
   pdl_wait();
   pdl_trigger();
   gemv_block<R>(x, w, b, y, M, N, K, relu, blockIdx.y * R, n, n < N, reinterpret_cast<float*>(xs));

@@ -163,11 +163,11 @@ TEST_P(GpuBackend, PhaseTimersMeasureEachPhase) {
   const bool zero_copy = be_->io() == "zero-copy";
   for (Phase p : {Phase::H2D, Phase::Compute, Phase::D2H}) {
     const TimedRun t = be_->phase_timer(p, x.data(), 10);
-    if (zero_copy && p == Phase::D2H) {
-      EXPECT_FALSE(t) << "zero-copy has no output copy to time";
+    if (!t) {
+      // Only a zero-copy backend whose last layer writes the mapped output itself has no output copy to time.
+      EXPECT_TRUE(zero_copy && p == Phase::D2H) << "phase " << static_cast<int>(p);
       continue;
     }
-    ASSERT_TRUE(t);
     const double s = t(5);
     EXPECT_GT(s, 0.0);
     EXPECT_LT(s, 1.0);

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 
 #include "mlpbench/check.hpp"
 #include "mlpbench/errors.hpp"
@@ -246,6 +247,7 @@ Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends g
       Cell cell = best_of(std::move(runs));
       if (config.roof && config.roof->gpu) apply_floor(cell, gpu_floor(*config.roof->gpu, config.precision, model, b));
       const auto headline = std::find_if(gpu_ok.begin(), gpu_ok.end(), [&](Backend* g) { return g->name() == cell.backend; });
+      if (headline == gpu_ok.end()) throw std::logic_error("the GPU cell's headline backend " + cell.backend + " is not among those timed");
       cell.energy = measure_energy(*energy_meter, [&] { forward(*headline); }, b, energy_window_s);
       r.table.set("GPU", b, std::move(cell));
     }

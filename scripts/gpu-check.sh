@@ -42,7 +42,7 @@
 #   MLPBENCH_GPU_CHECK_ALLOW_NO_GPU=1   TEST ONLY: the full check without a GPU (missing GPU, compute-sanitizer,
 #                                       libcublasLt are notes; the sanitizer is skipped; a GPU column from the
 #                                       reference table is only a warning)
-#   MLPBENCH_GPU_CHECK_DRY_RUN=1        TEST ONLY (scripts/test.sh, CI): ALLOW_NO_GPU, and in a minute or so on an
+#   MLPBENCH_GPU_CHECK_DRY_RUN=1        TEST ONLY (scripts/test.sh, CI): ALLOW_NO_GPU, and in under a minute on an
 #                                       already built tree: BUILD defaults to build/default, reconfigured only with
 #                                       the cache values it already has (nothing rebuilds); system packages
 #                                       instead of .deps (deps is skipped); ctest on a subset (CTEST_DRY_REGEX);

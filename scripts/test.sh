@@ -4,7 +4,7 @@
 #  2. the `default` preset (Release; the CUDA code compiles and links when nvcc is found; GPU tests skip with
 #     the reason when no GPU is usable): build, ctest (unit, end-to-end and bench smoke tests);
 #  3. scripts/gpu-check.sh in its dry run (MLPBENCH_GPU_CHECK_DRY_RUN=1, TEST ONLY) on build/default: every step's
-#     code path without a GPU, within about a minute; checks its exit code and SUMMARY.txt;
+#     code path without a GPU, in under a minute; checks its exit code and SUMMARY.txt;
 #  4. the `asan` preset: the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
 #  5. scripts/fuzz.sh: each libFuzzer target for 20 s (skipped, saying why, without clang's libFuzzer).
 # Set MLPBENCH_TEST_QUICK=1 to run step 2 only.

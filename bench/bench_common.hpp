@@ -1,6 +1,6 @@
-// What the bench/ programs share: the model (784-512-512-10, or MLPBENCH_LAYERS, seed 1), the failure flag
+// What the bench/ programs share: the model (the default layers, or MLPBENCH_LAYERS, seed 1), the failure flag
 // that makes a program exit 3, the check gate, the timing (the measurement core's wall_clock +
-// calibrate_passes through UseManualTime, as `mlpbench run` times), registration at batch 1, 10, 100,
+// calibrate_passes through UseManualTime, as `mlpbench run` times), registration at the default batch sizes,
 // BM_forward for a Backend, and main's common part. Header-only: each bench program is one translation unit.
 #pragma once
 
@@ -14,6 +14,7 @@
 
 #include "mlpbench/backend.hpp"
 #include "mlpbench/check.hpp"
+#include "mlpbench/defaults.hpp"
 #include "mlpbench/measure.hpp"
 #include "mlpbench/parse.hpp"
 #include "mlpbench/runner.hpp"
@@ -37,7 +38,7 @@ inline bool passed(benchmark::State& state, const CheckResult& c) {
 
 inline std::vector<int> bench_widths() {
   const char* env = std::getenv("MLPBENCH_LAYERS");
-  std::vector<int> w = env ? parse_int_list(env, "MLPBENCH_LAYERS", 1, kMaxWidth) : std::vector<int>{784, 512, 512, 10};
+  std::vector<int> w = env ? parse_int_list(env, "MLPBENCH_LAYERS", 1, kMaxWidth) : kDefaultLayers;
   validate_widths(w);
   return w;
 }
@@ -52,29 +53,27 @@ inline void time_forward(benchmark::State& state, std::function<void()> pass, co
   state.SetLabel(label);
 }
 
-// Registers BM_forward/<name>/<batch> for batch 1, 10, 100: fn(state, args...), manual time, in us.
+// Registers BM_forward/<name>/<batch> at the default batch sizes: fn(state, args...), manual time, in us.
 template <class Fn, class... Args>
 void register_forward(const std::string& name, Fn fn, Args... args) {
-  benchmark::RegisterBenchmark(("BM_forward/" + name).c_str(), fn, args...)
-      ->Arg(1)->Arg(10)->Arg(100)->UseManualTime()->Unit(benchmark::kMicrosecond);
+  auto* b = benchmark::RegisterBenchmark(("BM_forward/" + name).c_str(), fn, args...)->UseManualTime()->Unit(benchmark::kMicrosecond);
+  for (int batch : kDefaultBatchSizes) b->Arg(batch);
 }
 
 // x [batch, in] -> y [batch, out] through `backend`, after checking it against the CPU backend (itself
 // checked against the double-precision reference).
 inline void BM_forward(benchmark::State& state, Backend* backend, const Model* model) {
   const int batch = static_cast<int>(state.range(0));
-  const std::vector<float> x = make_seeded_input(batch, model->input_width(), 1);
-  std::vector<float> y(static_cast<std::size_t>(batch) * model->output_width());
+  GateInputs gate;
   try {
-    auto cpu = make_cpu_backend(0);
-    cpu->prepare(*model, batch);
-    std::vector<float> expected(y.size());
-    check_cpu_backend(*cpu, *model, x, batch, expected);
-    const std::string failure = check_backend(*backend, *model, {batch}, {x}, {expected});  // the same gate as `run`
+    gate = make_gate_inputs(*model, {batch}, 1);
+    const std::string failure = check_backend(*backend, *model, gate);  // the same gate as `run`
     if (!failure.empty()) return fail(state, "not timed: " + failure);
   } catch (const std::exception& e) {
     return fail(state, e.what());
   }
+  const std::vector<float>& x = gate.inputs.front();
+  std::vector<float> y(gate.expected.front().size());
   time_forward(state, [&] { backend->forward(x.data(), y.data(), batch); }, *model, batch, backend->config());
 }
 
@@ -85,9 +84,7 @@ inline int bench_main(int argc, char** argv, const char* program, const std::fun
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   try {
     static const Model model = make_seeded_model(bench_widths(), 1);
-    std::string layers;
-    for (int w : model.widths()) layers += (layers.empty() ? "" : ",") + std::to_string(w);
-    benchmark::AddCustomContext("mlpbench.layers", layers);
+    benchmark::AddCustomContext("mlpbench.layers", list_text(model.widths()));
     add(model);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: error: %s\n", program, e.what());

@@ -18,10 +18,14 @@
 #include "mlpbench/check.hpp"
 #include "mlpbench/results.hpp"
 #include "mlpbench/safetensors.hpp"
+#include "mlpbench/sysinfo.hpp"
+#include "mlpbench/threads.hpp"
+#include "test_util.hpp"
 
 using namespace mlpbench;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
+using mlpbench::testing::slurp;
 namespace fs = std::filesystem;
 
 namespace {
@@ -31,13 +35,6 @@ struct Outcome {
   std::string out;
   std::string err;
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class Cli : public ::testing::Test {
  protected:

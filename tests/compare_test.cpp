@@ -54,7 +54,7 @@ Results results(const std::vector<std::tuple<std::string, int, Cell>>& cells, co
   r.model.layers = {784, 512, 10};
   r.model.origin.kind = "seed";
   r.model.origin.seed = 1;
-  r.machine = {{"host", "test"}, {"cpu", cpu}, {"cores", 2}, {"threads", 2}, {"gpu", nullptr}};
+  r.machine = machine_from_json({{"host", "test"}, {"cpu", cpu}, {"cores", 2}, {"threads", 2}, {"gpu", nullptr}}, "machine");
   for (const auto& [device, batch, cell] : cells) r.table.set(device, batch, cell);
   return r;
 }
@@ -228,7 +228,7 @@ TEST(Compare, DifferentMachinesAndModelsAreComparedWithANoteEach) {
   Results now = results({{"CPU", 1, measured(s)}}, "AMD EPYC");
   EXPECT_TRUE(compare2(base, base).notes.empty()) << "the same machine and model: no note";
 
-  now.machine["gpu"] = {{"name", "NVIDIA H200"}, {"driver", "570"}, {"cuda_runtime", "12.8"}};
+  now.machine.gpu = GpuInfo{"NVIDIA H200", "570", "12.8", Json::object()};
   now.model.layers = {784, 10};
   now.model.origin.seed = 2;
   const Comparison c = compare2(base, now);
@@ -241,7 +241,7 @@ TEST(Compare, DifferentMachinesAndModelsAreComparedWithANoteEach) {
 
   // A file that records no machine (results/reference.json) is not "another machine".
   Results unknown = results({{"CPU", 1, measured(s)}});
-  unknown.machine = Json::object();
+  unknown.machine = MachineInfo{};
   EXPECT_TRUE(compare2(unknown, base).notes.empty());
 }
 

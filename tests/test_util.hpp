@@ -1,5 +1,5 @@
-// Helpers shared by the tests: a per-test temporary folder, "expect an InputError, give its message", and a
-// reference cell as results/reference.json holds them.
+// Helpers shared by the tests: a per-test temporary folder, reading and writing a whole file, "expect an
+// InputError, give its message", and a reference cell as results/reference.json holds them.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,20 @@ struct TempDir {
     return names;
   }
 };
+
+// The whole file ("" when it can't be read).
+inline std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline void write_plain(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  ASSERT_TRUE(out.good());
+}
 
 // Runs f, expects an InputError and returns its message (empty, with a failure, when it doesn't throw one).
 template <class F>

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "mlpbench/backend.hpp"
+#include "mlpbench/threads.hpp"
 #include "mlpbench/warnings.hpp"
 
 using namespace mlpbench;

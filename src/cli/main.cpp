@@ -17,10 +17,10 @@
 #include <set>
 
 #include "mlpbench/backend.hpp"
-#include "mlpbench/build_info.hpp"
-#include "mlpbench/check.hpp"
 #include "mlpbench/compare.hpp"
+#include "mlpbench/defaults.hpp"
 #include "mlpbench/errors.hpp"
+#include "mlpbench/files.hpp"
 #include "mlpbench/machine.hpp"
 #include "mlpbench/parse.hpp"
 #include "mlpbench/plot.hpp"
@@ -28,12 +28,10 @@
 #include "mlpbench/results.hpp"
 #include "mlpbench/runner.hpp"
 #include "mlpbench/safetensors.hpp"
-#include "mlpbench/warnings.hpp"
+#include "mlpbench/sysinfo.hpp"
 
 namespace mlpbench {
 namespace {
-
-constexpr int kMaxBatch = 1 << 24;
 
 const char* kExitCodes =
     "Exit codes: 0 ok, 1 regression (compare: a measured cell significantly slower by more than --threshold), 2 bad usage or input (one "
@@ -54,7 +52,7 @@ std::string command_line(int argc, char** argv) {
 
 // Options shared by run and infer: which model.
 struct ModelOptions {
-  std::string layers = "784,512,512,10";
+  std::string layers = list_text(kDefaultLayers);
   std::string weights;
   std::string seed = "1";
   std::string threads = "0";
@@ -89,39 +87,12 @@ struct ModelOptions {
     return make_seeded_model(widths, seed_value());
   }
   std::uint64_t seed_value() const { return static_cast<std::uint64_t>(parse_int(seed, "--seed", 0, INT64_MAX)); }
-  std::vector<int> thread_counts() const {
-    std::vector<int> t = parse_int_list(threads, "--threads", 0, 4096);
-    for (int& n : t) n = n == 0 ? available_cores() : n;  // so "0,2" on 2 cores is one count, not two
-    std::sort(t.begin(), t.end());
-    t.erase(std::unique(t.begin(), t.end()), t.end());
-    return t;
-  }
+  std::vector<int> thread_counts() const { return normal_thread_counts(parse_int_list(threads, "--threads", 0, 4096)); }
   int thread_count() const {
     const std::vector<int> t = thread_counts();
     if (t.size() != 1) throw InputError("--threads: infer takes one thread count, not '" + threads + "'");
     return t.front();
   }
-};
-
-std::string default_reference() {
-  const std::string local = "results/reference.json";
-  if (std::filesystem::exists(local)) return local;
-  const std::string installed = std::string(kSourceDir) + "/results/reference.json";
-  if (std::filesystem::exists(installed)) return installed;
-  return local;  // reading it will say it is missing
-}
-
-// What `run` takes besides the model.
-struct RunOptions {
-  std::string batch_sizes = "1,10,100";
-  std::string batch_size = "10";
-  std::string device = "all";
-  std::string precision = "fp32";
-  std::string gpu_io = "both";
-  std::string reference;
-  std::string out;
-  bool force = false;
-  bool quick = false;
 };
 
 // --cpu-usd-per-hour and --gpu-usd-per-hour: both or neither.
@@ -150,166 +121,217 @@ std::function<void(const std::string&)> progress_printer() {
   };
 }
 
-int cmd_run(const ModelOptions& mo, const RunOptions& ro, const PriceOptions& po, const std::string& cmdline) {
-  const Precision precision = parse_precision(ro.precision);
-  std::vector<int> sizes = parse_int_list(ro.batch_sizes, "--batch-sizes", 1, kMaxBatch);
-  const int headline_batch = static_cast<int>(parse_int(ro.batch_size, "--batch-size", 1, kMaxBatch));
-  sizes.push_back(headline_batch);  // the headline batch size is always measured
-  std::sort(sizes.begin(), sizes.end());
-  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
-  const std::vector<int> threads = mo.thread_counts();
-  const std::optional<Prices> prices = po.get();
-  // The reference backend, then eigen and eigen-omp-packed (and the bf16 one) at every thread count.
-  const int cpu_backends = 1 + static_cast<int>(threads.size()) * (precision == Precision::BF16 ? 3 : 2);
-  const Model model = mo.model(sizes, cpu_backends);
+// Each subcommand: its options, add() to register them on the program, and execute() to do it.
 
-  const std::time_t start = std::time(nullptr);
-  const std::string out = ro.out.empty() ? "results/" + host_name() + "-" + utc_compact(start) + ".json" : ro.out;
+struct RunCommand {
+  ModelOptions model;
+  PriceOptions prices;
+  std::string batch_sizes = list_text(kDefaultBatchSizes);
+  std::string batch_size = std::to_string(kDefaultHeadlineBatch);
+  std::string device = "all";
+  std::string precision = "fp32";
+  std::string gpu_io = "both";
+  std::string reference;
+  std::string out;
+  bool force = false;
+  bool quick = false;
+  CLI::App* app = nullptr;
 
-  check_writable(out, ro.force);
-  // A --reference given is read now, whatever is measured: a bad file is an input error, not a surprise later.
-  std::optional<Results> reference;
-  if (!ro.reference.empty()) reference = read_results(ro.reference);
-
-  RunConfig config;
-  config.batch_sizes = sizes;
-  config.device = ro.device;
-  config.threads = threads;
-  config.reference_file = ro.reference.empty() ? default_reference() : ro.reference;
-  config.reference = reference ? &*reference : nullptr;
-  config.quick = ro.quick;
-  config.input_seed = mo.seed_value();
-  config.precision = precision;
-  config.log = progress_printer();
-  GpuBackends gpu = ro.device == "cpu" ? GpuBackends{} : make_gpu_backends(precision, parse_gpu_io(ro.gpu_io));
-  if (ro.device == "gpu" && gpu.backends.empty()) throw RuntimeError("--device gpu: no usable GPU: " + gpu.unavailable);
-  if (ro.device == "cpu") gpu.unavailable = "--device cpu";
-  // The machine's roof gives every measured cell its floor (cached after the first run).
-  if (config.log) config.log("measuring the machine's roof (cached after the first run)");
-  const MachineRoof roof = machine_roof(threads, gpu.backends.empty() ? "" : gpu.gpu_name, measure_gpu_roof, /*refresh=*/false);
-  config.roof = &roof;
-
-  const bool on_gpu = !gpu.backends.empty();
-  const GpuClocks clocks_start = on_gpu ? read_gpu_clocks() : GpuClocks{};
-  Results r = run_benchmark(model, config, std::move(gpu));
-  const GpuClocks clocks_end = on_gpu ? read_gpu_clocks() : GpuClocks{};
-  if (config.log) std::fprintf(stderr, "\r\x1b[K");
-  add_warnings(r, threads, clock_read_ns(), clocks_start, clocks_end);
-  if (clocks_start.valid) {
-    r.machine["gpu_clocks_mhz"] = {{"start", clocks_start.sm_mhz}, {"end", clocks_end.sm_mhz}, {"max", clocks_start.sm_max_mhz}};
-  }
-  if (prices) r.prices = *prices;
-  r.run["started_utc"] = utc_iso8601(start);
-  r.run["command"] = cmdline;
-  r.run["batch_sizes"] = sizes;
-  r.run["device"] = ro.device;
-  r.run["precision"] = precision_name(precision);
-  r.run["gpu_io"] = ro.gpu_io;
-  r.run["quick"] = ro.quick;
-  r.run["input_seed"] = config.input_seed;
-  r.run["threads"] = threads;
-  r.machine["roof"] = roof_to_json(roof);
-
-  write_text_atomic(out, dump_json(to_json(r)), ro.force);
-  std::cout << text_report(r, headline_batch) << "\nResults written to " << out << "\n";
-  return kExitOk;
-}
-
-int cmd_infer(const ModelOptions& mo, const std::string& input, const std::string& output, const std::string& device,
-              const std::string& precision_text, bool force) {
-  const Precision precision = parse_precision(precision_text);
-  if (device == "cpu" && precision != Precision::FP32) {
-    throw InputError("--precision " + precision_text + " applies to --device gpu; the CPU computes infer's output in fp32");
-  }
-  check_writable(output, force);
-  const TensorMap tensors = read_safetensors(input);
-  const auto it = tensors.find("input");
-  if (it == tensors.end()) throw InputError(input + ": no tensor named 'input'");
-  const Tensor& x = it->second;
-  if (x.shape.size() != 2 || x.shape[0] < 1 || x.shape[0] > kMaxBatch) {
-    throw InputError(input + ": tensor 'input' must be [batch, in] with batch in [1, " + std::to_string(kMaxBatch) + "]");
-  }
-  const int batch = static_cast<int>(x.shape[0]);
-  const Model model = mo.model({batch});
-  if (x.shape[1] != model.input_width()) {
-    throw InputError(input + ": tensor 'input' is " + std::to_string(x.shape[1]) + " wide, the model takes " + std::to_string(model.input_width()));
+  void add(CLI::App& parent) {
+    app = parent.add_subcommand("run", "Measure every cell of the table, print the verdict for one batch size, write results JSON");
+    model.add(*app);
+    app->add_option("--batch-sizes", batch_sizes, "Batch sizes of the table (any list, e.g. 1,2,4,...,1024)")->capture_default_str();
+    app->add_option("--batch-size", batch_size, "Batch size of the three headline lines (added to the table if missing)")->capture_default_str();
+    app->add_option("--device", device, "Which columns to measure; the others come from --reference")
+        ->check(CLI::IsMember({"cpu", "gpu", "all"}))
+        ->capture_default_str();
+    app->add_option("--precision", precision, "Matrix-product precision: fp32 (default), tf32 (GPU) or bf16 (GPU, and CPU bf16 weights)")
+        ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+        ->capture_default_str();
+    app->add_option("--gpu-io", gpu_io,
+                    "How GPU backends move input and output: copy (H2D/D2H copies around the layers), zero-copy (kernels read and "
+                    "write mapped host memory; a forward is a graph of kernels only) or both")
+        ->check(CLI::IsMember({"copy", "zero-copy", "both"}))
+        ->capture_default_str();
+    app->add_option("--reference", reference, "Results file the unmeasured column comes from (default results/reference.json)");
+    app->add_option("--out", out, "Results file to write (default results/<host>-<UTC time>.json)");
+    app->add_flag("--force", force, "Replace --out if it exists");
+    app->add_flag("--quick", quick, "Cap the whole run at a few seconds (CI)");
+    prices.add(*app);
   }
 
-  auto cpu = make_cpu_backend(mo.thread_count());
-  cpu->prepare(model, batch);
-  Tensor y;
-  y.dtype = "F32";
-  y.shape = {batch, model.output_width()};
-  y.data.resize(static_cast<std::size_t>(batch) * model.output_width());
-  check_cpu_backend(*cpu, model, x.data, batch, y.data);
-  if (device == "gpu") {
-    // The first GPU backend that runs and agrees with the CPU computes the output.
-    GpuBackends gpu = make_gpu_backends(precision);
-    if (gpu.backends.empty()) throw RuntimeError("--device gpu: no usable GPU: " + gpu.unavailable);
-    std::string failures;
-    bool done = false;
-    for (auto& g : gpu.backends) {
-      try {
-        g->prepare(model, batch);
-        std::vector<float> gy(y.data.size());
-        g->forward(x.data.data(), gy.data(), batch);
-        const CheckResult c = check_close(gy.data(), y.data.data(), gy.size(), tolerance_for(precision));
-        if (c.ok) {
-          y.data = std::move(gy);
-          std::cerr << "mlpbench: output computed by GPU backend " << g->name() << " (" << precision_name(precision) << ")\n";
-          done = true;
-          break;
-        }
-        failures += "; " + g->name() + " disagrees with the CPU: " + c.first_mismatches;
-      } catch (const std::exception& e) {
-        failures += "; " + g->name() + ": " + e.what();
-      }
+  int execute(const std::string& command) const {
+    RunConfig config;
+    config.precision = parse_precision(precision);
+    const int headline_batch = static_cast<int>(parse_int(batch_size, "--batch-size", 1, kMaxBatch));
+    std::vector<int> sizes = parse_int_list(batch_sizes, "--batch-sizes", 1, kMaxBatch);
+    sizes.push_back(headline_batch);  // the headline batch size is always measured
+    config.batch_sizes = normal_batch_sizes(std::move(sizes));
+    config.threads = model.thread_counts();
+    config.device = device;
+    config.gpu_io = parse_gpu_io(gpu_io);
+    config.reference_file = reference;
+    config.quick = quick;
+    config.input_seed = model.seed_value();
+    config.command = command;
+    config.prices = prices.get();
+    config.log = progress_printer();
+    const Model m = model.model(config.batch_sizes, cpu_backend_count(config));
+    const std::string path = out.empty() ? "results/" + host_name() + "-" + utc_compact(std::time(nullptr)) + ".json" : out;
+    check_writable(path, force);
+
+    const Results r = run(m, config, GpuSide{make_gpu_backends, measure_gpu_roof});
+    if (config.log) std::fprintf(stderr, "\r\x1b[K");
+    write_text_atomic(path, dump_json(to_json(r)), force);
+    std::cout << text_report(r, headline_batch) << "\nResults written to " << path << "\n";
+    return kExitOk;
+  }
+};
+
+struct InferCommand {
+  ModelOptions model;
+  std::string input, output, device = "cpu", precision = "fp32";
+  bool force = false;
+  CLI::App* app = nullptr;
+
+  void add(CLI::App& parent) {
+    app = parent.add_subcommand("infer", "One forward pass: tensor 'input' [batch, in] from a safetensors file -> tensor 'output' [batch, out]");
+    model.add(*app);
+    app->add_option("--input", input, "safetensors file holding tensor 'input' [batch, in]")->required();
+    app->add_option("--output", output, "safetensors file to write tensor 'output' [batch, out] (F32) to")->required();
+    app->add_option("--device", device, "Where to run the pass")->check(CLI::IsMember({"cpu", "gpu"}))->capture_default_str();
+    app->add_option("--precision", precision, "GPU precision with --device gpu: fp32, tf32 or bf16")
+        ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+        ->capture_default_str();
+    app->add_flag("--force", force, "Replace --output if it exists");
+  }
+
+  int execute() const {
+    const Precision p = parse_precision(precision);
+    if (device == "cpu" && p != Precision::FP32) {
+      throw InputError("--precision " + precision + " applies to --device gpu; the CPU computes infer's output in fp32");
     }
-    if (!done) throw RuntimeError("--device gpu: no GPU backend produced a correct output" + failures);
+    check_writable(output, force);
+    const TensorMap tensors = read_safetensors(input);
+    const auto it = tensors.find("input");
+    if (it == tensors.end()) throw InputError(input + ": no tensor named 'input'");
+    const Tensor& x = it->second;
+    if (x.shape.size() != 2 || x.shape[0] < 1 || x.shape[0] > kMaxBatch) {
+      throw InputError(input + ": tensor 'input' must be [batch, in] with batch in [1, " + std::to_string(kMaxBatch) + "]");
+    }
+    const int batch = static_cast<int>(x.shape[0]);
+    const Model m = model.model({batch});
+    if (x.shape[1] != m.input_width()) {
+      throw InputError(input + ": tensor 'input' is " + std::to_string(x.shape[1]) + " wide, the model takes " + std::to_string(m.input_width()));
+    }
+
+    auto cpu = make_cpu_backend(model.thread_count());
+    cpu->prepare(m, batch);
+    Tensor y;
+    y.dtype = "F32";
+    y.shape = {batch, m.output_width()};
+    y.data.resize(static_cast<std::size_t>(batch) * m.output_width());
+    check_cpu_backend(*cpu, m, x.data, batch, y.data);
+    if (device == "gpu") {
+      // The first GPU backend through run's gate (against the CPU's output) computes the output.
+      GpuBackends gpu = make_gpu_backends(p);
+      if (gpu.backends.empty()) throw RuntimeError("--device gpu: no usable GPU: " + gpu.unavailable);
+      const GateInputs gate{{batch}, {x.data}, {y.data}};
+      std::vector<std::string> failures;
+      const std::vector<Backend*> ok = gate_gpu_backends(gpu.backends, m, gate, failures);
+      if (ok.empty()) {
+        std::string why;
+        for (const std::string& f : failures) why += "; " + f;
+        throw RuntimeError("--device gpu: no GPU backend produced a correct output" + why);
+      }
+      ok.front()->forward(x.data.data(), y.data.data(), batch);
+      std::cerr << "mlpbench: output computed by GPU backend " << ok.front()->name() << " (" << precision_name(p) << ")\n";
+    }
+    write_binary_atomic(output, serialize_safetensors({{"output", y}}), force);
+    std::cout << "Wrote output [" << batch << ", " << m.output_width() << "] to " << output << "\n";
+    return kExitOk;
   }
-  write_binary_atomic(output, serialize_safetensors({{"output", y}}), force);
-  std::cout << "Wrote output [" << batch << ", " << model.output_width() << "] to " << output << "\n";
-  return kExitOk;
-}
+};
 
 // The model as a PyTorch-style state_dict ("0.weight", "0.bias", "2.weight", ...: nn.Sequential numbering,
 // with a ReLU between the Linear layers), so a peer framework can run exactly the weights we run.
-int cmd_export(const ModelOptions& mo, const std::string& out, bool force) {
-  const Model model = mo.model({1});
-  TensorMap t;
-  for (std::size_t i = 0; i < model.layers.size(); ++i) {
-    const Layer& l = model.layers[i];
-    t[std::to_string(2 * i) + ".weight"] = Tensor{"F32", {l.out, l.in}, l.weight};
-    t[std::to_string(2 * i) + ".bias"] = Tensor{"F32", {l.out}, l.bias};
-  }
-  write_binary_atomic(out, serialize_safetensors(t), force);
-  std::cout << "Wrote " << model.layers.size() << " layers (" << model.parameter_count() << " parameters) to " << out << "\n";
-  return kExitOk;
-}
+struct ExportCommand {
+  ModelOptions model;
+  std::string out;
+  bool force = false;
+  CLI::App* app = nullptr;
 
-int cmd_machine(const std::string& threads_text, bool refresh) {
-  std::vector<int> threads = parse_int_list(threads_text, "--threads", 0, 4096);
-  const GpuBackends gpu = make_gpu_backends();
-  std::string cache;
-  const MachineRoof roof = machine_roof(threads, gpu.gpu_name, measure_gpu_roof, refresh, &cache);
-  std::cout << roof_text(roof) << (cache.empty() ? std::string("Not cached (no writable cache folder).\n") : "Cached in " + cache + "\n");
-  return kExitOk;
-}
-
-int cmd_report(const std::string& from, const std::string& batch_size_text, const std::string& format, const PriceOptions& po) {
-  Results r = read_results(from);
-  const int batch = static_cast<int>(parse_int(batch_size_text, "--batch-size", 1, kMaxBatch));
-  if (std::find(r.table.batch_sizes.begin(), r.table.batch_sizes.end(), batch) == r.table.batch_sizes.end()) {
-    std::string have;
-    for (int b : r.table.batch_sizes) have += (have.empty() ? "" : ",") + std::to_string(b);
-    throw InputError("--batch-size " + std::to_string(batch) + ": " + from + " has batch sizes " + have);
+  void add(CLI::App& parent) {
+    app = parent.add_subcommand("export-weights", "Write the seeded model as a PyTorch-style state_dict (safetensors), for peers");
+    model.add(*app, /*with_threads=*/false);
+    app->add_option("--out", out, "safetensors file to write")->required();
+    app->add_flag("--force", force, "Replace --out if it exists");
   }
-  if (const std::optional<Prices> prices = po.get()) r.prices = *prices;  // prices given now replace stored ones
-  if (format == "json") std::cout << dump_json(to_json(r));
-  else if (format == "md") std::cout << markdown_report(r, batch);
-  else std::cout << text_report(r, batch);
-  return kExitOk;
-}
+
+  int execute() const {
+    const Model m = model.model({1});
+    TensorMap t;
+    for (std::size_t i = 0; i < m.layers.size(); ++i) {
+      const Layer& l = m.layers[i];
+      t[std::to_string(2 * i) + ".weight"] = Tensor{"F32", {l.out, l.in}, l.weight};
+      t[std::to_string(2 * i) + ".bias"] = Tensor{"F32", {l.out}, l.bias};
+    }
+    write_binary_atomic(out, serialize_safetensors(t), force);
+    std::cout << "Wrote " << m.layers.size() << " layers (" << m.parameter_count() << " parameters) to " << out << "\n";
+    return kExitOk;
+  }
+};
+
+struct MachineCommand {
+  std::string threads = "0";
+  bool refresh = false;
+  CLI::App* app = nullptr;
+
+  void add(CLI::App& parent) {
+    app = parent.add_subcommand(
+        "machine", "Measure this machine's roof (FMA peak, read bandwidth per cache level, OpenMP costs; GPU peaks, L2/HBM bandwidth, graph launch) and cache it");
+    app->add_option("--threads", threads, "Thread counts to measure (0: every core); 1 and all cores are always measured")->capture_default_str();
+    app->add_flag("--refresh", refresh, "Measure again even if cached");
+  }
+
+  int execute() const {
+    const std::vector<int> counts = normal_thread_counts(parse_int_list(threads, "--threads", 0, 4096));
+    const GpuBackends gpu = make_gpu_backends();
+    std::string cache;
+    const MachineRoof roof = machine_roof(counts, gpu.gpu_name, measure_gpu_roof, refresh, &cache);
+    std::cout << roof_text(roof) << (cache.empty() ? std::string("Not cached (no writable cache folder).\n") : "Cached in " + cache + "\n");
+    return kExitOk;
+  }
+};
+
+struct ReportCommand {
+  PriceOptions prices;
+  std::string from, batch_size = std::to_string(kDefaultHeadlineBatch), format = "text";
+  CLI::App* app = nullptr;
+
+  void add(CLI::App& parent) {
+    app = parent.add_subcommand("report", "Print the three headline lines and the table of a results file");
+    app->add_option("--from", from, "Results JSON written by `mlpbench run` (or results/reference.json)")->required();
+    app->add_option("--batch-size", batch_size, "Batch size of the headline")->capture_default_str();
+    app->add_option("--format", format, "text, md (Markdown, for a pull-request comment) or json")
+        ->check(CLI::IsMember({"text", "md", "json"}))
+        ->capture_default_str();
+    prices.add(*app);
+  }
+
+  int execute() const {
+    Results r = read_results(from);
+    const int batch = static_cast<int>(parse_int(batch_size, "--batch-size", 1, kMaxBatch));
+    if (std::find(r.table.batch_sizes.begin(), r.table.batch_sizes.end(), batch) == r.table.batch_sizes.end()) {
+      throw InputError("--batch-size " + std::to_string(batch) + ": " + from + " has batch sizes " + list_text(r.table.batch_sizes));
+    }
+    if (const std::optional<Prices> p = prices.get()) r.prices = *p;  // prices given now replace stored ones
+    if (format == "json") std::cout << dump_json(to_json(r));
+    else if (format == "md") std::cout << markdown_report(r, batch);
+    else std::cout << text_report(r, batch);
+    return kExitOk;
+  }
+};
 
 std::vector<std::pair<std::string, Results>> read_all(const std::vector<std::string>& files) {
   std::vector<std::pair<std::string, Results>> all;
@@ -317,19 +339,47 @@ std::vector<std::pair<std::string, Results>> read_all(const std::vector<std::str
   return all;
 }
 
-int cmd_compare(const std::vector<std::string>& files, double threshold) {
-  if (files.size() < 2) throw InputError("compare: give a BASE and at least one NEW results file");
-  const Comparison c = compare_results(read_all(files), threshold);
-  std::cout << comparison_text(c);
-  return c.regression ? kExitRegression : kExitOk;
-}
+struct CompareCommand {
+  std::vector<std::string> files;
+  double threshold = 5;
+  CLI::App* app = nullptr;
 
-int cmd_plot(const std::vector<std::string>& files, const std::string& out, bool force) {
-  check_writable(out, force);
-  write_text_atomic(out, plot_svg(read_all(files)), force);
-  std::cout << "Wrote " << out << "\n";
-  return kExitOk;
-}
+  void add(CLI::App& parent) {
+    app = parent.add_subcommand("compare", "Compare results files cell by cell (Mann-Whitney U on the samples); exit 1 on a significant slowdown");
+    app->add_option("files", files, "BASE.json NEW.json [MORE.json ...]: with more than two, one column per file")->required()->expected(2, -1);
+    app->add_option("--threshold", threshold, "Slowdown in percent that counts as a regression when significant")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+  }
+
+  int execute() const {
+    if (files.size() < 2) throw InputError("compare: give a BASE and at least one NEW results file");
+    const Comparison c = compare_results(read_all(files), threshold);
+    std::cout << comparison_text(c);
+    return c.regression ? kExitRegression : kExitOk;
+  }
+};
+
+struct PlotCommand {
+  std::vector<std::string> files;
+  std::string out;
+  bool force = false;
+  CLI::App* app = nullptr;
+
+  void add(CLI::App& parent) {
+    app = parent.add_subcommand("plot", "Draw latency and throughput against batch size (log-log) as a standalone SVG");
+    app->add_option("files", files, "Results files, one line per device and file")->required()->expected(1, -1);
+    app->add_option("--out", out, "SVG file to write")->required();
+    app->add_flag("--force", force, "Replace --out if it exists");
+  }
+
+  int execute() const {
+    check_writable(out, force);
+    write_text_atomic(out, plot_svg(read_all(files)), force);
+    std::cout << "Wrote " << out << "\n";
+    return kExitOk;
+  }
+};
 
 int main_impl(int argc, char** argv) {
   CLI::App app{
@@ -338,81 +388,20 @@ int main_impl(int argc, char** argv) {
   app.name("mlpbench");
   app.footer(kExitCodes);
   app.require_subcommand(1);
-
-  ModelOptions run_model, infer_model;
-  RunOptions ro;
-  PriceOptions run_prices, report_prices;
-  CLI::App* run = app.add_subcommand("run", "Measure every cell of the table, print the verdict for one batch size, write results JSON");
-  run_model.add(*run);
-  run->add_option("--batch-sizes", ro.batch_sizes, "Batch sizes of the table (any list, e.g. 1,2,4,...,1024)")->capture_default_str();
-  run->add_option("--batch-size", ro.batch_size, "Batch size of the three headline lines (added to the table if missing)")->capture_default_str();
-  run->add_option("--device", ro.device, "Which columns to measure; the others come from --reference")
-      ->check(CLI::IsMember({"cpu", "gpu", "all"}))
-      ->capture_default_str();
-  run->add_option("--precision", ro.precision, "Matrix-product precision: fp32 (default), tf32 (GPU) or bf16 (GPU, and CPU bf16 weights)")
-      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
-      ->capture_default_str();
-  run->add_option("--gpu-io", ro.gpu_io,
-                  "How GPU backends move input and output: copy (H2D/D2H copies around the layers), zero-copy (kernels read and "
-                  "write mapped host memory; a forward is a graph of kernels only) or both")
-      ->check(CLI::IsMember({"copy", "zero-copy", "both"}))
-      ->capture_default_str();
-  run->add_option("--reference", ro.reference, "Results file the unmeasured column comes from (default results/reference.json)");
-  run->add_option("--out", ro.out, "Results file to write (default results/<host>-<UTC time>.json)");
-  run->add_flag("--force", ro.force, "Replace --out if it exists");
-  run->add_flag("--quick", ro.quick, "Cap the whole run at a few seconds (CI)");
-  run_prices.add(*run);
-
-  std::string input, output, infer_device = "cpu", infer_precision = "fp32";
-  bool infer_force = false;
-  CLI::App* infer = app.add_subcommand("infer", "One forward pass: tensor 'input' [batch, in] from a safetensors file -> tensor 'output' [batch, out]");
-  infer_model.add(*infer);
-  infer->add_option("--input", input, "safetensors file holding tensor 'input' [batch, in]")->required();
-  infer->add_option("--output", output, "safetensors file to write tensor 'output' [batch, out] (F32) to")->required();
-  infer->add_option("--device", infer_device, "Where to run the pass")->check(CLI::IsMember({"cpu", "gpu"}))->capture_default_str();
-  infer->add_option("--precision", infer_precision, "GPU precision with --device gpu: fp32, tf32 or bf16")
-      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
-      ->capture_default_str();
-  infer->add_flag("--force", infer_force, "Replace --output if it exists");
-
-  ModelOptions export_model;
-  std::string export_out;
-  bool export_force = false;
-  CLI::App* exp = app.add_subcommand("export-weights", "Write the seeded model as a PyTorch-style state_dict (safetensors), for peers");
-  export_model.add(*exp, /*with_threads=*/false);
-  exp->add_option("--out", export_out, "safetensors file to write")->required();
-  exp->add_flag("--force", export_force, "Replace --out if it exists");
-
-  std::string machine_threads = "0";
-  bool machine_refresh = false;
-  CLI::App* mach = app.add_subcommand("machine", "Measure this machine's roof (FMA peak, read bandwidth per cache level, OpenMP costs; GPU peaks, L2/HBM bandwidth, graph launch) and cache it");
-  mach->add_option("--threads", machine_threads, "Thread counts to measure (0: every core); 1 and all cores are always measured")->capture_default_str();
-  mach->add_flag("--refresh", machine_refresh, "Measure again even if cached");
-
-  std::vector<std::string> compare_files;
-  double threshold = 5;
-  CLI::App* cmp = app.add_subcommand("compare", "Compare results files cell by cell (Mann-Whitney U on the samples); exit 1 on a significant slowdown");
-  cmp->add_option("files", compare_files, "BASE.json NEW.json [MORE.json ...]: with more than two, one column per file")->required()->expected(2, -1);
-  cmp->add_option("--threshold", threshold, "Slowdown in percent that counts as a regression when significant")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-
-  std::vector<std::string> plot_files;
-  std::string plot_out;
-  bool plot_force = false;
-  CLI::App* plt = app.add_subcommand("plot", "Draw latency and throughput against batch size (log-log) as a standalone SVG");
-  plt->add_option("files", plot_files, "Results files, one line per device and file")->required()->expected(1, -1);
-  plt->add_option("--out", plot_out, "SVG file to write")->required();
-  plt->add_flag("--force", plot_force, "Replace --out if it exists");
-
-  std::string from, report_batch = "10", report_format = "text";
-  CLI::App* report = app.add_subcommand("report", "Print the three headline lines and the table of a results file");
-  report->add_option("--from", from, "Results JSON written by `mlpbench run` (or results/reference.json)")->required();
-  report->add_option("--batch-size", report_batch, "Batch size of the headline")->capture_default_str();
-  report->add_option("--format", report_format, "text, md (Markdown, for a pull-request comment) or json")
-      ->check(CLI::IsMember({"text", "md", "json"}))
-      ->capture_default_str();
-  report_prices.add(*report);
+  RunCommand run;
+  InferCommand infer;
+  ReportCommand report;
+  CompareCommand compare;
+  PlotCommand plot;
+  MachineCommand machine;
+  ExportCommand exporter;
+  run.add(app);
+  infer.add(app);
+  exporter.add(app);
+  machine.add(app);
+  compare.add(app);
+  plot.add(app);
+  report.add(app);
 
   try {
     app.parse(argc, argv);
@@ -427,13 +416,13 @@ int main_impl(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (*run) return cmd_run(run_model, ro, run_prices, command_line(argc, argv));
-  if (*cmp) return cmd_compare(compare_files, threshold);
-  if (*plt) return cmd_plot(plot_files, plot_out, plot_force);
-  if (*mach) return cmd_machine(machine_threads, machine_refresh);
-  if (*exp) return cmd_export(export_model, export_out, export_force);
-  if (*infer) return cmd_infer(infer_model, input, output, infer_device, infer_precision, infer_force);
-  return cmd_report(from, report_batch, report_format, report_prices);
+  if (*run.app) return run.execute(command_line(argc, argv));
+  if (*compare.app) return compare.execute();
+  if (*plot.app) return plot.execute();
+  if (*machine.app) return machine.execute();
+  if (*exporter.app) return exporter.execute();
+  if (*infer.app) return infer.execute();
+  return report.execute();
 }
 
 }  // namespace

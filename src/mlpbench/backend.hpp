@@ -80,9 +80,6 @@ std::unique_ptr<Backend> make_cpu_packed_backend(int threads);
 // Eigen has no bf16 packet as wide as its float packet (a build without SIMD).
 std::unique_ptr<Backend> make_cpu_packed_bf16_backend(int threads);
 
-// Cores this process may run on (sched affinity), at least 1.
-int available_cores();
-
 // What the GPU side offers: its backends, or why there are none.
 struct GpuBackends {
   std::vector<std::unique_ptr<Backend>> backends;

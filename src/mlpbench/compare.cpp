@@ -11,6 +11,7 @@
 #include <sstream>
 #include <utility>
 
+#include "mlpbench/defaults.hpp"
 #include "mlpbench/errors.hpp"
 #include "mlpbench/report.hpp"
 
@@ -85,24 +86,7 @@ CellChange change_of(const std::string& device, int batch, const Cell& base, con
   return c;
 }
 
-// What a results file says about its machine and model; "" when it doesn't say.
-std::string cpu_of(const Json& m) { return m.contains("cpu") && m["cpu"].is_string() ? m["cpu"].get<std::string>() : ""; }
-std::string gpu_of(const Json& m) {
-  if (!m.contains("gpu")) return "";
-  const Json& g = m["gpu"];
-  if (g.is_null()) return "none";
-  return g.is_object() && g.contains("name") && g["name"].is_string() ? g["name"].get<std::string>() : "";
-}
-std::string text_of(const Json& section, const char* key) {  // a recorded setting as text, "" when absent
-  if (!section.is_object() || !section.contains(key)) return "";
-  const Json& v = section[key];
-  return v.is_string() ? v.get<std::string>() : v.dump();
-}
-std::string layers_of(const ModelInfo& m) {
-  std::string s;
-  for (int w : m.layers) s += (s.empty() ? "" : ",") + std::to_string(w);
-  return s;
-}
+// What a results file says about its machine, settings and model; "" when it doesn't say.
 std::string weights_of(const ModelInfo& m) {  // seeds compare by seed, files by content, not by path
   if (m.origin.kind == "seed") return "seed " + std::to_string(m.origin.seed);
   if (m.origin.kind == "file") return "file with sha256 " + m.origin.sha256.substr(0, 12);
@@ -115,13 +99,13 @@ void difference_notes(const std::string& base_name, const Results& base, const s
   const auto note = [&](const std::string& what, const std::string& b, const std::string& n) {
     if (!b.empty() && !n.empty() && b != n) notes.push_back(name + " " + what + " '" + n + "' vs '" + b + "' in " + base_name);
   };
-  note("ran on another machine: CPU", cpu_of(base.machine), cpu_of(now.machine));
-  note("ran on another machine: GPU", gpu_of(base.machine), gpu_of(now.machine));
-  note("ran another model: layers", layers_of(base.model), layers_of(now.model));
+  note("ran on another machine: CPU", base.machine.cpu.value_or(""), now.machine.cpu.value_or(""));
+  note("ran on another machine: GPU", gpu_text(base.machine), gpu_text(now.machine));
+  note("ran another model: layers", list_text(base.model.layers), list_text(now.model.layers));
   note("ran other weights:", weights_of(base.model), weights_of(now.model));
-  note("ran with other settings: precision", text_of(base.run, "precision"), text_of(now.run, "precision"));
-  note("ran with other settings: threads", text_of(base.run, "threads"), text_of(now.run, "threads"));
-  note("was built differently: build type", text_of(base.build, "build_type"), text_of(now.build, "build_type"));
+  note("ran with other settings: precision", base.run.precision.value_or(""), now.run.precision.value_or(""));
+  note("ran with other settings: threads", threads_text(base.run), threads_text(now.run));
+  note("was built differently: build type", base.build.build_type.value_or(""), now.build.build_type.value_or(""));
 }
 
 std::string cells_only_in(const Table& t, const Table& other) {

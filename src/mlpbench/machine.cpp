@@ -15,7 +15,10 @@
 #include <sstream>
 
 #include "mlpbench/build_info.hpp"
+#include "mlpbench/defaults.hpp"
 #include "mlpbench/errors.hpp"
+#include "mlpbench/files.hpp"
+#include "mlpbench/sysinfo.hpp"
 #include "mlpbench/threads.hpp"
 
 namespace mlpbench {
@@ -191,13 +194,10 @@ CpuRoof measure_cpu_roof(const std::vector<int>& thread_counts) {
   const double l2 = cache_bytes(2), l3 = cache_bytes(3);
   r.l2_bytes_per_core = l2 > 0 ? l2 : 1 << 20;
   r.l3_bytes = l3 > 0 ? l3 : 32 << 20;
-  std::vector<int> counts = thread_counts;
+  std::vector<int> counts = thread_counts;  // and always 1 thread and every core
   counts.push_back(1);
   counts.push_back(r.cores);
-  std::sort(counts.begin(), counts.end());
-  counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
-  for (int t : counts) {
-    if (t < 1) continue;
+  for (int t : normal_thread_counts(counts)) {
     CpuThreadsRoof m;
     m.threads = t;
     m.fma_gflops_per_core = fma_peak_per_core(t);
@@ -293,8 +293,7 @@ MachineRoof roof_from_json(const Json& j) {
 
 MachineRoof machine_roof(const std::vector<int>& thread_counts, const std::string& gpu, std::optional<GpuRoof> (*measure_gpu)(), bool refresh,
                          std::string* cache_file) {
-  std::vector<int> counts;
-  for (int t : thread_counts) counts.push_back(t > 0 ? t : available_cores());
+  const std::vector<int> counts = normal_thread_counts(thread_counts);
   const std::string cpu = cpu_model();
   // The GPU's name is part of the key; without CUDA or a device there is none.
   const bool want_gpu = !gpu.empty() && measure_gpu != nullptr;

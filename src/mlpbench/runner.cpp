@@ -1,4 +1,4 @@
-// See runner.hpp.
+// See runner.hpp: the steps of a run, then run_benchmark and run, which put them in order.
 #include "mlpbench/runner.hpp"
 
 #include <unistd.h>
@@ -6,21 +6,23 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
+#include <filesystem>
 #include <memory>
-#include <optional>
 #include <sstream>
 #include <stdexcept>
 
+#include "mlpbench/build_info.hpp"
 #include "mlpbench/check.hpp"
 #include "mlpbench/errors.hpp"
-#include "mlpbench/measure.hpp"
-#include "mlpbench/nvml.hpp"
+#include "mlpbench/sysinfo.hpp"
+#include "mlpbench/warnings.hpp"
 
 namespace mlpbench {
 namespace {
 
-void say(const RunConfig& c, const std::string& line) {
-  if (c.log) c.log(line);
+void say(const std::function<void(const std::string&)>& log, const std::string& line) {
+  if (log) log(line);
 }
 
 std::string format_error(double e) {
@@ -32,52 +34,13 @@ std::string format_error(double e) {
 
 }  // namespace
 
-Energy measure_energy(EnergyCounter& meter, const std::function<void()>& forward, int batch, double window_s) {
-  Energy e;
-  const auto before = meter.joules();
-  if (!before) {
-    e.unavailable = meter.unavailable();
-    return e;
-  }
-  long long passes = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  double elapsed = 0;
-  while (elapsed < window_s) {
-    forward();
-    ++passes;
-    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  }
-  const auto after = meter.joules();
-  if (!after) {
-    e.unavailable = meter.unavailable();
-    return e;
-  }
-  if (*after <= *before) {
-    e.unavailable = "NVML's energy counter did not advance over " + std::to_string(elapsed) + " s of forwards";
-    return e;
-  }
-  e.window_s = elapsed;
-  e.watts = (*after - *before) / elapsed;
-  e.joules_per_inference = (*after - *before) / (static_cast<double>(passes) * batch);
-  return e;
+std::string default_reference_file() {
+  const std::string local = "results/reference.json";
+  if (std::filesystem::exists(local)) return local;
+  const std::string installed = std::string(kSourceDir) + "/results/reference.json";
+  if (std::filesystem::exists(installed)) return installed;
+  return local;  // reading it will say it is missing
 }
-
-namespace {
-
-void fill_reference(Results& r, const std::string& device, const RunConfig& config, const Results& ref) {
-  for (int b : config.batch_sizes) {
-    const Cell* c = ref.table.find(device, b);
-    if (!c) continue;
-    Cell cell;
-    cell.source = Source::Reference;
-    cell.backend = c->backend;
-    cell.stats.median_ms = c->median_ms();
-    cell.reference_file = config.reference_file;
-    r.table.set(device, b, cell);
-  }
-}
-
-}  // namespace
 
 void check_memory(const std::vector<int>& widths, const std::vector<int>& batch_sizes, int backends) {
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
@@ -113,161 +76,272 @@ void check_cpu_backend(Backend& cpu, const Model& model, const std::vector<float
   }
 }
 
-std::string check_backend(Backend& be, const Model& model, const std::vector<int>& batch_sizes, const std::vector<std::vector<float>>& inputs,
-                          const std::vector<std::vector<float>>& expected) {
-  be.prepare(model, *std::max_element(batch_sizes.begin(), batch_sizes.end()));
+GateInputs make_gate_inputs(const Model& model, const std::vector<int>& batch_sizes, std::uint64_t seed) {
+  // The plain Eigen backend (all cores) computes what every other backend must match.
+  auto cpu = make_cpu_backend(0);
+  cpu->prepare(model, *std::max_element(batch_sizes.begin(), batch_sizes.end()));
+  GateInputs g;
+  g.batch_sizes = batch_sizes;
+  for (int b : batch_sizes) {
+    g.inputs.push_back(make_seeded_input(b, model.input_width(), seed));
+    g.expected.emplace_back(static_cast<std::size_t>(b) * model.output_width());
+    check_cpu_backend(*cpu, model, g.inputs.back(), b, g.expected.back());
+  }
+  return g;
+}
+
+std::string check_backend(Backend& be, const Model& model, const GateInputs& gate) {
+  be.prepare(model, *std::max_element(gate.batch_sizes.begin(), gate.batch_sizes.end()));
   std::vector<float> y;
-  for (std::size_t i = 0; i < batch_sizes.size(); ++i) {
-    const int b = batch_sizes[i];
+  for (std::size_t i = 0; i < gate.batch_sizes.size(); ++i) {
+    const int b = gate.batch_sizes[i];
     be.plan(b);
-    y.assign(expected[i].size(), NAN);
-    be.forward(inputs[i].data(), y.data(), b);
-    const CheckResult c = check_close(y.data(), expected[i].data(), y.size(), tolerance_for(be.precision()));
+    y.assign(gate.expected[i].size(), NAN);
+    be.forward(gate.inputs[i].data(), y.data(), b);
+    const CheckResult c = check_close(y.data(), gate.expected[i].data(), y.size(), tolerance_for(be.precision()));
     if (!c.ok) return "wrong at batch " + std::to_string(b) + " (max abs error " + format_error(c.max_abs_error) + "): " + c.first_mismatches;
   }
   return "";
 }
 
-Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends gpu) {
+std::vector<Backend*> gate_gpu_backends(const std::vector<std::unique_ptr<Backend>>& backends, const Model& model, const GateInputs& gate,
+                                        std::vector<std::string>& notes) {
+  // Each backend at each batch size after planning it (algorithm choice, graph capture), so what is
+  // checked is what is timed.
+  std::vector<Backend*> ok;
+  for (const auto& g : backends) {
+    std::string failure;
+    try {
+      failure = check_backend(*g, model, gate);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (failure.empty()) ok.push_back(g.get());
+    else notes.push_back("GPU backend " + g->name() + " left out, not timed: " + failure);
+  }
+  return ok;
+}
+
+std::vector<std::unique_ptr<Backend>> make_cpu_backends(const RunConfig& config, std::vector<std::string>& notes) {
+  std::vector<std::unique_ptr<Backend>> out;
+  for (int t : config.threads) {
+    out.push_back(make_cpu_backend(t));
+    out.push_back(make_cpu_packed_backend(t));
+    if (config.precision != Precision::BF16) continue;
+    if (auto bf16 = make_cpu_packed_bf16_backend(t)) {
+      out.push_back(std::move(bf16));
+    } else if (t == config.threads.front()) {
+      notes.push_back("CPU backend eigen-omp-packed-bf16 not available: this build has no bf16 SIMD packets");
+    }
+  }
+  return out;
+}
+
+int cpu_backend_count(const RunConfig& config) {
+  std::vector<std::string> notes;
+  return 1 + static_cast<int>(make_cpu_backends(config, notes).size());  // + the reference backend of make_gate_inputs
+}
+
+void gate_cpu_backends(const std::vector<std::unique_ptr<Backend>>& backends, const Model& model, const GateInputs& gate) {
+  for (const auto& c : backends) {
+    const std::string failure = check_backend(*c, model, gate);
+    if (!failure.empty()) throw RuntimeError("CPU backend " + c->name() + " (" + c->config() + ") is " + failure + "; not timed");
+  }
+}
+
+MeasureBudget measure_budget(bool quick, int timed_cells) {
+  MeasureBudget b;
+  b.end_to_end = quick ? quick_config(timed_cells) : MeasureConfig{};
+  // Phases are secondary figures: a shorter budget each.
+  b.phases = b.end_to_end;
+  b.phases.min_time_s = std::min(b.end_to_end.min_time_s, 0.1);
+  b.phases.max_time_s = std::min(b.end_to_end.max_time_s, 0.5);
+  b.phases.warmup_s = std::min(b.end_to_end.warmup_s, 0.05);
+  b.energy_window_s = quick ? 0.05 : 0.5;
+  return b;
+}
+
+BackendRun measure_backend(Backend& be, const std::vector<float>& x, int batch, int output_width, const MeasureBudget& budget) {
+  BackendRun run;
+  run.backend = be.name();
+  run.config = be.config();
+  run.io = be.io();
+  run.threads = be.threads();
+  run.bytes_per_weight = be.bytes_per_weight();
+  std::vector<float> y(static_cast<std::size_t>(batch) * output_width);
+  run.stats = measure(wall_clock([&] { be.forward(x.data(), y.data(), batch); }), budget.end_to_end);
+  // The device-only time, and the copies around it where the backend has them.
+  if (const TimedRun compute = be.phase_timer(Phase::Compute, x.data(), batch)) {
+    DeviceSplit d;
+    d.compute_ms = measure(compute, budget.phases).median_ms;
+    if (const TimedRun h2d = be.phase_timer(Phase::H2D, x.data(), batch)) d.h2d_ms = measure(h2d, budget.phases).median_ms;
+    if (const TimedRun d2h = be.phase_timer(Phase::D2H, x.data(), batch)) d.d2h_ms = measure(d2h, budget.phases).median_ms;
+    run.split = d;
+  }
+  return run;
+}
+
+Cell measure_cell(const std::vector<Backend*>& backends, const std::vector<float>& x, int batch, int output_width, const MeasureBudget& budget,
+                  const std::function<void(const std::string&)>& log) {
+  std::vector<BackendRun> runs;
+  for (Backend* be : backends) {
+    say(log, "measuring " + be->name() + " at batch " + std::to_string(batch));
+    runs.push_back(measure_backend(*be, x, batch, output_width, budget));
+  }
+  return best_of(std::move(runs));
+}
+
+Energy measure_energy(EnergyCounter& meter, const std::function<void()>& forward, int batch, double window_s) {
+  Energy e;
+  const auto before = meter.joules();
+  if (!before) {
+    e.unavailable = meter.unavailable();
+    return e;
+  }
+  long long passes = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  while (elapsed < window_s) {
+    forward();
+    ++passes;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  const auto after = meter.joules();
+  if (!after) {
+    e.unavailable = meter.unavailable();
+    return e;
+  }
+  if (*after <= *before) {
+    e.unavailable = "NVML's energy counter did not advance over " + std::to_string(elapsed) + " s of forwards";
+    return e;
+  }
+  e.window_s = elapsed;
+  e.watts = (*after - *before) / elapsed;
+  e.joules_per_inference = (*after - *before) / (static_cast<double>(passes) * batch);
+  return e;
+}
+
+std::optional<Results> read_reference(const RunConfig& config, bool needed) {
+  if (config.reference_file.empty() && !needed) return std::nullopt;
+  return read_results(config.reference_file.empty() ? default_reference_file() : config.reference_file);
+}
+
+void fill_reference(Table& table, const std::string& device, const std::vector<int>& batch_sizes, const Results& reference, const std::string& file) {
+  for (int b : batch_sizes) {
+    const Cell* c = reference.table.find(device, b);
+    if (!c) continue;
+    Cell cell;
+    cell.source = Source::Reference;
+    cell.backend = c->backend;
+    cell.stats.median_ms = c->median_ms();
+    cell.reference_file = file;
+    table.set(device, b, cell);
+  }
+}
+
+Results run_benchmark(const Model& model, const RunConfig& config, RunContext context) {
   Results r;
   r.model = model_info(model);
   const bool want_cpu = config.device != "gpu";
   const bool want_gpu = config.device != "cpu";
-  const int max_batch = *std::max_element(config.batch_sizes.begin(), config.batch_sizes.end());
-  const int in = model.input_width(), out = model.output_width();
+  GpuBackends& gpu = context.gpu;
+  if (!context.reference && (!want_cpu || !want_gpu || gpu.backends.empty())) context.reference = read_reference(config, true);
+  const GateInputs gate = make_gate_inputs(model, config.batch_sizes, config.input_seed);
 
-  // Columns not measured here come from the reference table: read it first, so a bad file fails at once.
-  const bool gpu_measurable = want_gpu && !gpu.backends.empty();
-  std::optional<Results> reference;
-  if (config.reference) reference = *config.reference;
-  else if (!want_cpu || !gpu_measurable) reference = read_results(config.reference_file);
-
-  // The CPU backend always runs once per batch size: it is the reference every GPU backend must match.
-  // The plain Eigen backend (all cores) is the reference; every CPU backend is timed at every thread count.
-  auto cpu = make_cpu_backend(0);
-  cpu->prepare(model, max_batch);
-  std::vector<std::vector<float>> inputs, expected;
-  for (int b : config.batch_sizes) {
-    inputs.push_back(make_seeded_input(b, in, config.input_seed));
-    expected.emplace_back(static_cast<std::size_t>(b) * out);
-    check_cpu_backend(*cpu, model, inputs.back(), b, expected.back());
-  }
-
-  // Correctness gate for the GPU: each backend at each batch size against the CPU's output, after
-  // planning that batch size (algorithm choice, graph capture), so what is checked is what is timed.
-  // A GPU backend that fails is left out with why; the run goes on with the others.
+  // A GPU backend that fails its check is left out with why; the run goes on with the others.
   std::vector<Backend*> gpu_ok;
   if (want_gpu) {
     for (const std::string& s : gpu.skipped) r.notes.push_back("GPU backend " + s);
-    for (auto& g : gpu.backends) {
-      std::string failure;
-      try {
-        failure = check_backend(*g, model, config.batch_sizes, inputs, expected);
-      } catch (const std::exception& e) {
-        failure = e.what();
-      }
-      if (failure.empty()) {
-        gpu_ok.push_back(g.get());
-      } else {
-        r.notes.push_back("GPU backend " + g->name() + " left out, not timed: " + failure);
-        say(config, r.notes.back());
-      }
-    }
-    if (!gpu.backends.empty() && gpu_ok.empty()) {
-      throw RuntimeError("no GPU backend passed its check against the CPU: " + r.notes.back());
-    }
+    const std::size_t before = r.notes.size();
+    gpu_ok = gate_gpu_backends(gpu.backends, model, gate, r.notes);
+    for (std::size_t i = before; i < r.notes.size(); ++i) say(config.log, r.notes[i]);
+    if (!gpu.backends.empty() && gpu_ok.empty()) throw RuntimeError("no GPU backend passed its check against the CPU: " + r.notes.back());
   }
-
-  // Every CPU backend at every thread count, checked against the reference output before it is timed;
-  // with --precision bf16 also the bf16-weight backend (its own, looser tolerance).
+  // A wrong CPU backend ends the run: the CPU column has no other source.
   std::vector<std::unique_ptr<Backend>> cpu_backends;
   if (want_cpu) {
-    for (int t : config.threads) {
-      cpu_backends.push_back(make_cpu_backend(t));
-      cpu_backends.push_back(make_cpu_packed_backend(t));
-      if (config.precision == Precision::BF16) {
-        if (auto bf16 = make_cpu_packed_bf16_backend(t)) {
-          cpu_backends.push_back(std::move(bf16));
-        } else if (t == config.threads.front()) {
-          r.notes.push_back("CPU backend eigen-omp-packed-bf16 not available: this build has no bf16 SIMD packets");
-        }
-      }
-    }
-    // A wrong CPU backend ends the run: the CPU column has no other source.
-    for (auto& c : cpu_backends) {
-      const std::string failure = check_backend(*c, model, config.batch_sizes, inputs, expected);
-      if (!failure.empty()) throw RuntimeError("CPU backend " + c->name() + " (" + c->config() + ") is " + failure + "; not timed");
-    }
+    cpu_backends = make_cpu_backends(config, r.notes);
+    gate_cpu_backends(cpu_backends, model, gate);
   }
-  const int timed_backends = static_cast<int>(cpu_backends.size() + gpu_ok.size());
-  const MeasureConfig mc = config.quick ? quick_config(timed_backends * static_cast<int>(config.batch_sizes.size())) : MeasureConfig{};
-  // Phases are secondary figures: a shorter budget each.
-  MeasureConfig phase_mc = mc;
-  phase_mc.min_time_s = std::min(mc.min_time_s, 0.1);
-  phase_mc.max_time_s = std::min(mc.max_time_s, 0.5);
-  phase_mc.warmup_s = std::min(mc.warmup_s, 0.05);
+  std::vector<Backend*> cpu_timed;
+  for (const auto& c : cpu_backends) cpu_timed.push_back(c.get());
 
-  std::unique_ptr<GpuEnergyMeter> energy_meter;
-  if (!gpu_ok.empty()) energy_meter = std::make_unique<GpuEnergyMeter>();
-  const double energy_window_s = config.quick ? 0.05 : 0.5;
-
+  const MeasureBudget budget =
+      measure_budget(config.quick, static_cast<int>((cpu_timed.size() + gpu_ok.size()) * config.batch_sizes.size()));
   for (std::size_t i = 0; i < config.batch_sizes.size(); ++i) {
     const int b = config.batch_sizes[i];
-    std::vector<float> y(static_cast<std::size_t>(b) * out);
-    const auto forward = [&](Backend* be) { be->forward(inputs[i].data(), y.data(), b); };
-    auto run_backend = [&](Backend* be) {
-      say(config, "measuring " + be->name() + " at batch " + std::to_string(b));
-      BackendRun run;
-      run.backend = be->name();
-      run.config = be->config();
-      run.io = be->io();
-      run.threads = be->threads();
-      run.bytes_per_weight = be->bytes_per_weight();
-      run.stats = measure(wall_clock([&] { forward(be); }), mc);
-      // The device-only time, and the copies around it where the backend has them.
-      if (const TimedRun compute = be->phase_timer(Phase::Compute, inputs[i].data(), b)) {
-        DeviceSplit d;
-        d.compute_ms = measure(compute, phase_mc).median_ms;
-        if (const TimedRun h2d = be->phase_timer(Phase::H2D, inputs[i].data(), b)) d.h2d_ms = measure(h2d, phase_mc).median_ms;
-        if (const TimedRun d2h = be->phase_timer(Phase::D2H, inputs[i].data(), b)) d.d2h_ms = measure(d2h, phase_mc).median_ms;
-        run.split = d;
-      }
-      return run;
-    };
-    if (want_cpu) {
-      std::vector<BackendRun> runs;
-      for (auto& c : cpu_backends) runs.push_back(run_backend(c.get()));
-      Cell cell = best_of(std::move(runs));
-      if (config.roof) apply_floor(cell, cpu_floor(config.roof->cpu, cell.threads, model, b, cell.bytes_per_weight));
+    const std::vector<float>& x = gate.inputs[i];
+    if (!cpu_timed.empty()) {
+      Cell cell = measure_cell(cpu_timed, x, b, model.output_width(), budget, config.log);
+      if (context.roof) apply_floor(cell, cpu_floor(context.roof->cpu, cell.threads, model, b, cell.bytes_per_weight));
       r.table.set("CPU", b, std::move(cell));
     }
     if (!gpu_ok.empty()) {
-      std::vector<BackendRun> runs;
-      for (Backend* g : gpu_ok) runs.push_back(run_backend(g));
-      Cell cell = best_of(std::move(runs));
-      if (config.roof && config.roof->gpu) apply_floor(cell, gpu_floor(*config.roof->gpu, config.precision, model, b));
-      const auto headline = std::find_if(gpu_ok.begin(), gpu_ok.end(), [&](Backend* g) { return g->name() == cell.backend; });
-      if (headline == gpu_ok.end()) throw std::logic_error("the GPU cell's headline backend " + cell.backend + " is not among those timed");
-      cell.energy = measure_energy(*energy_meter, [&] { forward(*headline); }, b, energy_window_s);
+      Cell cell = measure_cell(gpu_ok, x, b, model.output_width(), budget, config.log);
+      if (context.roof && context.roof->gpu) apply_floor(cell, gpu_floor(*context.roof->gpu, config.precision, model, b));
+      if (context.energy) {
+        const auto headline = std::find_if(gpu_ok.begin(), gpu_ok.end(), [&](Backend* g) { return g->name() == cell.backend; });
+        if (headline == gpu_ok.end()) throw std::logic_error("the GPU cell's headline backend " + cell.backend + " is not among those timed");
+        std::vector<float> y(static_cast<std::size_t>(b) * model.output_width());
+        cell.energy = measure_energy(*context.energy, [&] { (*headline)->forward(x.data(), y.data(), b); }, b, budget.energy_window_s);
+      }
       r.table.set("GPU", b, std::move(cell));
     }
   }
   r.table.batch_sizes = config.batch_sizes;
-  std::sort(r.table.batch_sizes.begin(), r.table.batch_sizes.end());
 
   // Columns not measured here come from the reference table, labelled as such.
+  const std::string reference_file = config.reference_file.empty() ? default_reference_file() : config.reference_file;
   if (!want_cpu) {
-    fill_reference(r, "CPU", config, *reference);
+    fill_reference(r.table, "CPU", config.batch_sizes, *context.reference, reference_file);
     r.not_measured["CPU"] = "--device gpu";
   }
   if (gpu_ok.empty()) {
-    fill_reference(r, "GPU", config, *reference);
+    fill_reference(r.table, "GPU", config.batch_sizes, *context.reference, reference_file);
     r.not_measured["GPU"] = !want_gpu ? "--device cpu" : gpu.unavailable.empty() ? "no GPU backend available" : gpu.unavailable;
   }
-  int most_threads = 0;
-  for (int t : config.threads) most_threads = std::max(most_threads, t > 0 ? t : available_cores());
-  r.machine = collect_machine_info(most_threads, &gpu);
+  r.machine = collect_machine_info(config.threads.back(), &gpu);
   r.build = build_info(gpu.built_with_cuda);
+  return r;
+}
+
+Results run(const Model& model, const RunConfig& config, const GpuSide& gpu) {
+  const std::time_t start = std::time(nullptr);
+  RunContext context;
+  if (config.device != "cpu") {
+    context.gpu = gpu.backends(config.precision, config.gpu_io);
+    if (config.device == "gpu" && context.gpu.backends.empty()) throw RuntimeError("--device gpu: no usable GPU: " + context.gpu.unavailable);
+  } else {
+    context.gpu.unavailable = "--device cpu";
+  }
+  const bool on_gpu = !context.gpu.backends.empty();
+  // A bad reference file fails now, before the roof or any cell is measured.
+  context.reference = read_reference(config, config.device != "all" || !on_gpu);
+  // The machine's roof gives every measured cell its floor (cached after the first run).
+  say(config.log, "measuring the machine's roof (cached after the first run)");
+  const MachineRoof roof = machine_roof(config.threads, on_gpu ? context.gpu.gpu_name : "", gpu.roof, /*refresh=*/false);
+  context.roof = &roof;
+  std::unique_ptr<GpuEnergyMeter> energy;
+  if (on_gpu) energy = std::make_unique<GpuEnergyMeter>();
+  context.energy = energy.get();
+
+  const GpuClocks clocks_start = on_gpu ? read_gpu_clocks() : GpuClocks{};
+  Results r = run_benchmark(model, config, std::move(context));
+  const GpuClocks clocks_end = on_gpu ? read_gpu_clocks() : GpuClocks{};
+  add_warnings(r, config.threads, clock_read_ns(), clocks_start, clocks_end);
+  if (clocks_start.valid) r.machine.gpu_clocks_mhz = GpuClockReadings{clocks_start.sm_mhz, clocks_end.sm_mhz, clocks_start.sm_max_mhz};
+  r.machine.roof = roof_to_json(roof);
+  if (config.prices) r.prices = *config.prices;
+  RunInfo& info = r.run;
+  info.started_utc = utc_iso8601(start);
+  info.command = config.command;
+  info.batch_sizes = config.batch_sizes;
+  info.device = config.device;
+  info.precision = precision_name(config.precision);
+  info.gpu_io = config.gpu_io.size() == 2 ? "both" : gpu_io_name(config.gpu_io.front());
+  info.quick = config.quick;
+  info.input_seed = config.input_seed;
+  info.threads = config.threads;
   return r;
 }
 

@@ -1,31 +1,51 @@
-// `run` as a library call: check every backend, time the correct ones through `measure`, fill the table,
-// take missing columns from the reference table. The CLI parses options and prints; this does the work.
+// `run` as a library call, in named steps (as google/benchmark's benchmark_runner.cc), each testable alone:
+//   make_gate_inputs    seeded inputs per batch size and the CPU reference backend's outputs (themselves checked
+//                       against the double-precision loop): what every backend must match
+//   check_backend       the gate: prepared for the largest batch, planned and compared at every batch size
+//   gate_gpu_backends   every GPU backend through the gate; a wrong one is left out with why
+//   make_cpu_backends   every CPU backend at every thread count (the line-up check_memory also counts)
+//   gate_cpu_backends   every CPU backend through the gate; a wrong one ends the run
+//   measure_backend     one backend at one batch size: end-to-end statistics and the device split
+//   measure_cell        every backend of a device at one batch size; the fastest is the cell's headline
+//   measure_energy      energy per inference over a window of forwards
+//   read_reference      the reference file, read before anything is measured
+//   fill_reference      a column not measured here, from the reference file, labelled as such
+//   run_benchmark       the steps above, in order, for given GPU backends, roof and energy counter
+//   run                 all that `mlpbench run` does: GPU backends, roof, clocks, run_benchmark, warnings, metadata
+// The CLI parses options into a RunConfig, calls run() and prints.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "mlpbench/backend.hpp"
+#include "mlpbench/defaults.hpp"
 #include "mlpbench/machine.hpp"
+#include "mlpbench/measure.hpp"
 #include "mlpbench/nvml.hpp"
 #include "mlpbench/results.hpp"
 
 namespace mlpbench {
 
 struct RunConfig {
-  std::vector<int> batch_sizes{1, 10, 100};
-  std::string device = "all";     // "cpu", "gpu" or "all": which columns to measure
-  std::vector<int> threads{0};    // CPU thread counts to measure, each with every CPU backend; 0: all cores
-  Precision precision = Precision::FP32;  // GPU matrix-product precision (the CPU runs fp32)
-  std::string reference_file;     // where missing columns come from
-  const Results* reference = nullptr;  // reference_file already read by the caller (else read when needed)
-  bool quick = false;             // whole run within a few seconds (CI)
-  std::uint64_t input_seed = 1;   // inputs are U(-1, 1) from this seed
-  std::function<void(const std::string&)> log;  // progress lines; may be empty
-  const MachineRoof* roof = nullptr;  // when given, every measured cell gets its floor
+  std::vector<int> batch_sizes = kDefaultBatchSizes;   // normal form: normal_batch_sizes()
+  std::string device = "all";                          // "cpu", "gpu" or "all": which columns to measure
+  std::vector<int> threads = normal_thread_counts({0});  // CPU thread counts, normal form: normal_thread_counts()
+  Precision precision = Precision::FP32;               // GPU matrix-product precision (the CPU runs fp32)
+  std::vector<GpuIo> gpu_io = {GpuIo::Copy, GpuIo::ZeroCopy};
+  std::string reference_file;                          // where missing columns come from; "" = default_reference_file()
+  bool quick = false;                                  // whole run within a few seconds (CI)
+  std::uint64_t input_seed = 1;                        // inputs are U(-1, 1) from this seed
+  std::string command;                                 // the command line, recorded in the results
+  std::optional<Prices> prices;                        // cost per million inferences, when given
+  std::function<void(const std::string&)> log;         // progress lines; may be empty
 };
+
+// results/reference.json in the current folder, else the one in the source tree.
+std::string default_reference_file();
 
 // Throws InputError when the model (widths, input first) run by `backends` CPU backends at these batch
 // sizes would need more than half of this machine's memory (weights per backend, activations, inputs and
@@ -36,18 +56,85 @@ void check_memory(const std::vector<int>& widths, const std::vector<int>& batch_
 // subset checks the arithmetic at a fraction of the cost). Throws RuntimeError on a mismatch.
 void check_cpu_backend(Backend& cpu, const Model& model, const std::vector<float>& x, int batch, std::vector<float>& y);
 
-// The gate every backend passes before it is timed (run and bench/ alike): prepared for the largest batch,
-// then at each batch size planned, run on inputs[i] and compared with expected[i] at tolerance_for(its
-// precision). Returns "" when it passes, else what was wrong. Exceptions from the backend propagate.
-std::string check_backend(Backend& backend, const Model& model, const std::vector<int>& batch_sizes, const std::vector<std::vector<float>>& inputs,
-                          const std::vector<std::vector<float>>& expected);
+// What every backend is checked against: for each batch size, its input and the expected output.
+struct GateInputs {
+  std::vector<int> batch_sizes;
+  std::vector<std::vector<float>> inputs, expected;
+};
+
+// Inputs U(-1, 1) from `seed` per batch size, and the outputs of the plain Eigen backend (all cores), itself
+// checked against the double-precision loop (check_cpu_backend).
+GateInputs make_gate_inputs(const Model& model, const std::vector<int>& batch_sizes, std::uint64_t seed);
+
+// The gate every backend passes before it is timed (run, infer and bench/ alike): prepared for the largest
+// batch, then at each batch size planned, run and compared at tolerance_for(its precision). Returns "" when it
+// passes, else what was wrong. Exceptions from the backend propagate.
+std::string check_backend(Backend& backend, const Model& model, const GateInputs& gate);
+
+// The GPU backends that pass the gate, in order; each one that fails (or throws) adds a note with why.
+std::vector<Backend*> gate_gpu_backends(const std::vector<std::unique_ptr<Backend>>& backends, const Model& model, const GateInputs& gate,
+                                        std::vector<std::string>& notes);
+
+// Every CPU backend at every thread count: eigen and eigen-omp-packed, and with bf16 also the bf16-weight
+// backend (or a note where this build has none).
+std::vector<std::unique_ptr<Backend>> make_cpu_backends(const RunConfig& config, std::vector<std::string>& notes);
+// How many CPU backends a run holds at once (the reference backend and make_cpu_backends'), for check_memory.
+int cpu_backend_count(const RunConfig& config);
+
+// Every CPU backend through the gate; throws RuntimeError naming the first that fails (the CPU column has no
+// other source).
+void gate_cpu_backends(const std::vector<std::unique_ptr<Backend>>& backends, const Model& model, const GateInputs& gate);
+
+// The sampling budgets of a run: end-to-end, the device phases (secondary, shorter), the energy window.
+struct MeasureBudget {
+  MeasureConfig end_to_end;
+  MeasureConfig phases;
+  double energy_window_s = 0.5;
+};
+MeasureBudget measure_budget(bool quick, int timed_cells);
+
+// One backend (prepared) at one batch size, x [batch, in] -> [batch, output_width]: end-to-end statistics
+// through `measure`, and where the backend has device timers, the device-only time and the copies around it.
+BackendRun measure_backend(Backend& backend, const std::vector<float>& x, int batch, int output_width, const MeasureBudget& budget);
+
+// Every backend at one batch size, each through measure_backend; the cell of the fastest (best_of).
+Cell measure_cell(const std::vector<Backend*>& backends, const std::vector<float>& x, int batch, int output_width, const MeasureBudget& budget,
+                  const std::function<void(const std::string&)>& log);
 
 // Energy per inference: the counter read around back-to-back calls of `forward` (batch rows each) lasting at
 // least `window_s`; `unavailable` says why when the counter is missing or does not advance.
 Energy measure_energy(EnergyCounter& counter, const std::function<void()>& forward, int batch, double window_s);
 
-// Runs everything; `gpu` is what make_gpu_backends() gave. Throws InputError (bad reference file, ...)
-// or RuntimeError (a backend failed its check and nothing else can fill the column).
-Results run_benchmark(const Model& model, const RunConfig& config, GpuBackends gpu);
+// The reference file's cells of `device` at these batch sizes, as reference cells naming `file`.
+void fill_reference(Table& table, const std::string& device, const std::vector<int>& batch_sizes, const Results& reference, const std::string& file);
+
+// The reference file: read when it was given (so a bad one fails before anything is measured) or when a column
+// needs it (`needed`); nullopt otherwise. Throws InputError.
+std::optional<Results> read_reference(const RunConfig& config, bool needed);
+
+// What run_benchmark works with besides the model and the settings.
+struct RunContext {
+  GpuBackends gpu;                   // what make_gpu_backends() gave
+  const MachineRoof* roof = nullptr;  // gives every measured cell its floor; may be null
+  EnergyCounter* energy = nullptr;    // the GPU's energy counter; null: GPU cells get none
+  std::optional<Results> reference;  // read_reference(); read here if a column needs it and it is missing
+};
+
+// The run's core: gates, measures and fills the table. Records notes, not_measured, machine and build. Throws
+// InputError (bad reference file, ...) or RuntimeError (a backend failed its check and nothing else can fill
+// the column).
+Results run_benchmark(const Model& model, const RunConfig& config, RunContext context);
+
+// The GPU side, passed in by the program (make_gpu_backends and measure_gpu_roof of kernels/), so this library
+// never links the CUDA code it would otherwise depend on.
+struct GpuSide {
+  GpuBackends (*backends)(Precision, const std::vector<GpuIo>&) = nullptr;
+  std::optional<GpuRoof> (*roof)() = nullptr;
+};
+
+// Everything `mlpbench run` does, the Results complete: the GPU backends (RuntimeError for --device gpu without
+// one); the reference, read before anything is measured; the machine's roof (cached); GPU clocks around
+// run_benchmark; warnings; prices; the run's settings and start time.
+Results run(const Model& model, const RunConfig& config, const GpuSide& gpu);
 
 }  // namespace mlpbench

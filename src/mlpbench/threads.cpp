@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include "mlpbench/backend.hpp"
+#include "mlpbench/defaults.hpp"
 #include "mlpbench/errors.hpp"
 
 namespace mlpbench {
@@ -51,7 +52,7 @@ bool pin_omp_threads(int threads) {
   return ok;
 }
 
-OmpBackend::OmpBackend(int threads) : threads_(threads > 0 ? threads : available_cores()) {}
+OmpBackend::OmpBackend(int threads) : threads_(resolve_threads(threads)) {}
 
 void OmpBackend::prepare_threads(const Model& model, int max_batch) {
   if (max_batch < 1) throw InputError("prepare: max_batch must be >= 1");

@@ -12,6 +12,8 @@ namespace mlpbench {
 
 // The CPUs in this process's affinity mask when it started.
 const std::vector<int>& process_cpus();
+// How many: the cores this process may run on (at least 1).
+int available_cores();
 
 // Pins OpenMP thread t of a `threads`-wide team to process_cpus()[t], unless the user chose a binding
 // (OMP_PROC_BIND or OMP_PLACES set) or asked for more threads than CPUs. Returns whether it pinned.
@@ -19,7 +21,7 @@ bool pin_omp_threads(int threads);
 
 class OmpBackend : public Backend {
  public:
-  explicit OmpBackend(int threads);
+  explicit OmpBackend(int threads);  // threads <= 0: every core (resolve_threads)
   Device device() const override { return Device::CPU; }
   int threads() const override { return threads_; }
   std::string config() const override { return "threads=" + std::to_string(threads_) + (pinned_ ? ",pinned" : ""); }

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "mlpbench/backend.hpp"
+#include "mlpbench/threads.hpp"
 
 namespace mlpbench {
 namespace {

@@ -1,0 +1,127 @@
+// Output files written atomically (a temporary file in the target's folder, linked or renamed into place),
+// never replacing a file without --force, and removed if SIGINT/SIGTERM arrives mid-write. See files.hpp.
+#include "mlpbench/files.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "mlpbench/errors.hpp"
+
+namespace mlpbench {
+namespace {
+
+std::string errno_text() { return std::strerror(errno); }
+
+// The temporary file being written, for the signal handler (a plain pointer: async-signal-safe to read).
+std::atomic<const char*> g_temp_file{nullptr};
+
+extern "C" void remove_temp_and_reraise(int sig) {
+  if (const char* p = g_temp_file.load()) ::unlink(p);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+// What every output goes through first: not a folder, not an existing file unless `force`, and its
+// folder made if missing. Returns the folder.
+std::filesystem::path output_folder(const std::string& path, bool force) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  std::error_code ec;
+  if (fs::is_directory(target, ec)) throw InputError("output '" + path + "' is a directory");
+  if (!force && fs::exists(target, ec)) throw InputError("output '" + path + "' exists; pass --force to replace it");
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  fs::create_directories(dir, ec);
+  if (ec) throw RuntimeError("cannot create folder '" + dir.string() + "': " + ec.message());
+  return dir;
+}
+
+
+}  // namespace
+
+std::string read_text_file(const std::string& path, const std::string& what) {
+  std::error_code ec;  // a folder opens and reads as empty, which would be reported as invalid content
+  if (std::filesystem::is_directory(path, ec)) throw InputError(what + " '" + path + "' is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot open " + what + " '" + path + "': " + errno_text());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw InputError("cannot read " + what + " '" + path + "': " + errno_text());
+  return ss.str();
+}
+
+void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes, bool force) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path dir = output_folder(path, force);
+
+  std::string tmpl = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
+  const int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) throw RuntimeError("cannot write in '" + dir.string() + "': " + errno_text());
+  g_temp_file.store(tmpl.c_str());
+  struct Cleanup {  // removes the temporary file on every path that doesn't rename it into place
+    std::string path;
+    bool armed = true;
+    ~Cleanup() {
+      g_temp_file.store(nullptr);
+      if (armed) ::unlink(path.c_str());
+    }
+  } cleanup{tmpl};
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = errno_text();
+      ::close(fd);
+      throw RuntimeError("cannot write '" + path + "': " + why);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::fchmod(fd, 0644);
+  const bool synced = ::fsync(fd) == 0;
+  const std::string sync_error = synced ? "" : errno_text();
+  if (::close(fd) != 0 || !synced) throw RuntimeError("cannot write '" + path + "': " + (synced ? errno_text() : sync_error));
+  if (force) {
+    if (::rename(tmpl.c_str(), path.c_str()) != 0) throw RuntimeError("cannot rename into '" + path + "': " + errno_text());
+  } else {
+    // link() fails if the target appeared meanwhile: never replaces a file without --force.
+    if (::link(tmpl.c_str(), path.c_str()) != 0) {
+      if (errno == EEXIST) throw InputError("output '" + path + "' exists; pass --force to replace it");
+      throw RuntimeError("cannot create '" + path + "': " + errno_text());
+    }
+    ::unlink(tmpl.c_str());
+  }
+  cleanup.armed = false;
+}
+
+void check_writable(const std::string& path, bool force) {
+  const std::filesystem::path dir = output_folder(path, force);
+  std::string probe = (dir / ".mlpbench-write-check.XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) throw RuntimeError("cannot write in '" + dir.string() + "': " + errno_text());
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+void install_interrupt_cleanup() {
+  struct sigaction sa {};
+  sa.sa_handler = remove_temp_and_reraise;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+void write_text_atomic(const std::string& path, const std::string& text, bool force) {
+  write_binary_atomic(path, std::vector<std::uint8_t>(text.begin(), text.end()), force);
+}
+
+}  // namespace mlpbench

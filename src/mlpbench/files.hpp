@@ -1,0 +1,30 @@
+// Output files: written through a temporary file in the target's folder and renamed (or linked) into place,
+// never replacing an existing file without --force, removed if SIGINT/SIGTERM arrives mid-write; and the
+// check a command makes before its work, so a run fails at once rather than after measuring.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mlpbench {
+
+// The whole file; `what` ("results file", ...) names it in errors. Throws InputError (missing, a folder,
+// unreadable).
+std::string read_text_file(const std::string& path, const std::string& what);
+
+// Writes the bytes through a temporary file in the target's folder (made if missing). Throws InputError if
+// `path` exists and !force (also when it appears while writing); RuntimeError if the folder can't be written.
+void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes, bool force);
+void write_text_atomic(const std::string& path, const std::string& text, bool force);
+
+// SIGINT/SIGTERM handlers that remove the temporary file of a write in progress, then end the process as
+// the signal would: an interrupted run never leaves a partial or temporary file behind.
+void install_interrupt_cleanup();
+
+// Before the work that produces it: that `path` is not a folder, exists only if `force`, and that its
+// folder exists (or can be made) and takes a file. Throws InputError (a folder, an existing file) or
+// RuntimeError (the folder can't be written).
+void check_writable(const std::string& path, bool force);
+
+}  // namespace mlpbench

@@ -1,0 +1,71 @@
+// What a results file records about where and how it was made: the machine, the build and the run, as typed
+// structs with their own JSON. Every field is optional, because files come from older versions and from
+// peers (scripts/peer-*.py) that record less; a field is written only when it is set, and keys this version
+// does not know are kept in `extra` (written after the known ones), so reading never fails on them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mlpbench {
+
+using Json = nlohmann::ordered_json;
+
+struct GpuInfo {
+  std::string name;
+  std::string driver;        // the driver's CUDA version, e.g. "13.0"
+  std::string cuda_runtime;  // the runtime this program runs on
+  Json extra = Json::object();
+};
+
+struct GpuClockReadings {  // SM clock in MHz, read through NVML at the start and end of a run
+  unsigned start = 0, end = 0, max = 0;
+};
+
+struct MachineInfo {
+  std::optional<std::string> host, cpu;
+  std::optional<int> cores;    // this process may run on
+  std::optional<int> threads;  // the most CPU threads a backend used
+  std::optional<std::string> os;
+  bool gpu_recorded = false;   // the file says whether there was a GPU (false: it doesn't say)
+  std::optional<GpuInfo> gpu;  // with gpu_recorded: the GPU, or none
+  std::optional<GpuClockReadings> gpu_clocks_mhz;
+  Json roof;                   // what `mlpbench machine` measured (machine.hpp's roof_to_json); null: not recorded
+  Json extra = Json::object();
+};
+
+struct BuildInfo {
+  std::optional<std::string> compiler, build_type, flags, eigen;
+  bool cuda_recorded = false;
+  std::optional<std::string> cuda;  // with cuda_recorded: the CUDA toolkit, or none (built without CUDA)
+  std::optional<std::string> git_commit;
+  Json extra = Json::object();
+};
+
+struct RunInfo {
+  std::optional<std::string> started_utc, command;
+  std::optional<std::vector<int>> batch_sizes;
+  std::optional<std::string> device, precision, gpu_io;
+  std::optional<bool> quick;
+  std::optional<std::uint64_t> input_seed;
+  std::optional<std::vector<int>> threads;
+  Json extra = Json::object();
+};
+
+// Keys in a fixed order; `what` names the section in errors (InputError on a known key of the wrong type).
+Json to_json(const MachineInfo& m);
+Json to_json(const BuildInfo& b);
+Json to_json(const RunInfo& r);
+MachineInfo machine_from_json(const Json& j, const std::string& what);
+BuildInfo build_from_json(const Json& j, const std::string& what);
+RunInfo run_from_json(const Json& j, const std::string& what);
+
+// For compare's notes: a recorded value as text, "" where the file doesn't say.
+std::string gpu_text(const MachineInfo& m);  // the GPU's name, "none" without one
+std::string threads_text(const RunInfo& r);   // e.g. "[1,2]"
+
+}  // namespace mlpbench

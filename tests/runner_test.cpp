@@ -1,0 +1,277 @@
+// The runner's steps one at a time, with fake backends: the gate, the GPU and CPU line-ups, measuring a
+// backend and a cell, the reference column, and run_benchmark putting them together (a fake "GPU" included,
+// so the GPU path runs here without one). Timings are never asserted; only which backend, which source, what
+// was recorded.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "mlpbench/errors.hpp"
+#include "mlpbench/runner.hpp"
+#include "test_util.hpp"
+
+using namespace mlpbench;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+namespace {
+
+// What a fake backend does besides computing the right output.
+struct Fake {
+  Device device = Device::GPU;
+  int wrong_at = 0;           // batch size whose output is off by 1
+  bool throws = false;        // prepare() throws, as a backend without its device would
+  int delay_us = 0;           // each forward sleeps this long first
+  bool device_timer = false;  // a compute and an H2D timer, as a GPU backend has
+};
+
+// A backend computed by the plain CPU backend, named and placed as asked, so every branch of the runner can be
+// reached without a GPU.
+class FakeBackend final : public Backend {
+ public:
+  FakeBackend(std::string name, Fake f) : name_(std::move(name)), f_(f), inner_(make_cpu_backend(1)) {}
+  std::string name() const override { return name_; }
+  Device device() const override { return f_.device; }
+  std::string config() const override { return "fake"; }
+  std::string io() const override { return f_.device == Device::GPU ? "copy" : ""; }
+  void prepare(const Model& m, int max_batch) override {
+    if (f_.throws) throw RuntimeError(name_ + ": no device for this fake");
+    inner_->prepare(m, max_batch);
+  }
+  void forward(const float* x, float* y, int batch) override {
+    if (f_.delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(f_.delay_us));
+    inner_->forward(x, y, batch);
+    if (batch == f_.wrong_at) y[0] += 1.0f;
+  }
+  TimedRun phase_timer(Phase phase, const float* x, int batch) override {
+    (void)x, (void)batch;
+    if (!f_.device_timer || phase == Phase::D2H) return {};
+    return [](int passes) { return passes * 1e-6; };  // 1 us a pass, as a device event timer would say
+  }
+
+ private:
+  std::string name_;
+  Fake f_;
+  std::unique_ptr<Backend> inner_;
+};
+
+std::unique_ptr<Backend> fake(const std::string& name, Fake f = {}) { return std::make_unique<FakeBackend>(name, f); }
+
+const Model& small_model() {
+  static const Model m = make_seeded_model({37, 129, 65, 3}, 1);
+  return m;
+}
+
+RunConfig quick_run(std::vector<int> batches) {
+  RunConfig c;
+  c.batch_sizes = normal_batch_sizes(std::move(batches));
+  c.threads = {1};
+  c.quick = true;
+  c.reference_file = std::string(MLPBENCH_SOURCE_DIR) + "/results/reference.json";
+  return c;
+}
+
+// 10 J a read: an energy counter that always moves.
+class TickingCounter final : public EnergyCounter {
+ public:
+  std::optional<double> joules() override { return j_ += 10; }
+  std::string unavailable() const override { return ""; }
+
+ private:
+  double j_ = 0;
+};
+
+}  // namespace
+
+TEST(Gate, InputsAreSeededAndExpectedOutputsMatchTheDoubleReference) {
+  const GateInputs g = make_gate_inputs(small_model(), {1, 7}, 5);
+  ASSERT_EQ(g.batch_sizes, (std::vector<int>{1, 7}));
+  ASSERT_EQ(g.inputs.size(), 2u);
+  EXPECT_EQ(g.inputs[1], make_seeded_input(7, 37, 5));
+  const std::vector<double> ref = reference_forward(small_model(), g.inputs[1].data(), 7);
+  EXPECT_TRUE(check_close(g.expected[1].data(), ref.data(), ref.size(), kToleranceF32).ok);
+}
+
+// The gate every backend passes before it is timed (run, infer and bench/): a backend whose output is off
+// by more than its precision's tolerance is named with the batch size and never passes.
+TEST(Gate, RejectsAWrongBackendAndPassesARightOne) {
+  const GateInputs g = make_gate_inputs(small_model(), {1, 10}, 1);
+  FakeBackend wrong("off-by-one", Fake{Device::CPU, 10});
+  EXPECT_THAT(check_backend(wrong, small_model(), g), StartsWith("wrong at batch 10 (max abs error 1"));
+  auto right = make_cpu_packed_backend(1);
+  EXPECT_EQ(check_backend(*right, small_model(), g), "");
+}
+
+TEST(GateGpu, LeavesOutWrongAndThrowingBackendsWithWhy) {
+  const GateInputs g = make_gate_inputs(small_model(), {1, 10}, 1);
+  std::vector<std::unique_ptr<Backend>> gpu;
+  gpu.push_back(fake("good"));
+  gpu.push_back(fake("wrong", Fake{Device::GPU, 10}));
+  gpu.push_back(fake("absent", Fake{Device::GPU, 0, true}));
+  std::vector<std::string> notes;
+  const std::vector<Backend*> ok = gate_gpu_backends(gpu, small_model(), g, notes);
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_EQ(ok[0]->name(), "good");
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_THAT(notes[0], StartsWith("GPU backend wrong left out, not timed: wrong at batch 10"));
+  EXPECT_EQ(notes[1], "GPU backend absent left out, not timed: absent: no device for this fake");
+}
+
+TEST(CpuLineUp, EveryBackendAtEveryThreadCountAndTheCountTheMemoryCheckUses) {
+  RunConfig c;
+  c.threads = {1, 2};
+  std::vector<std::string> notes;
+  std::vector<std::string> names;
+  for (const auto& b : make_cpu_backends(c, notes)) names.push_back(b->name() + "/" + std::to_string(b->threads()));
+  EXPECT_EQ(names, (std::vector<std::string>{"eigen/1", "eigen-omp-packed/1", "eigen/2", "eigen-omp-packed/2"}));
+  EXPECT_EQ(cpu_backend_count(c), 5) << "and the reference backend";
+  c.precision = Precision::BF16;
+  const auto bf16 = make_cpu_backends(c, notes);
+  if (make_cpu_packed_bf16_backend(1)) {
+    EXPECT_EQ(bf16.size(), 6u);
+    EXPECT_EQ(bf16[2]->name(), "eigen-omp-packed-bf16");
+  } else {
+    EXPECT_EQ(bf16.size(), 4u);
+    EXPECT_THAT(notes, ::testing::Contains(HasSubstr("no bf16 SIMD packets")));
+  }
+}
+
+TEST(CpuLineUp, AWrongCpuBackendEndsTheRun) {
+  const GateInputs g = make_gate_inputs(small_model(), {1}, 1);
+  std::vector<std::unique_ptr<Backend>> cpu;
+  cpu.push_back(fake("fine", Fake{Device::CPU}));
+  cpu.push_back(fake("broken", Fake{Device::CPU, 1}));
+  try {
+    gate_cpu_backends(cpu, small_model(), g);
+    FAIL() << "no exception";
+  } catch (const RuntimeError& e) {
+    EXPECT_THAT(e.what(), StartsWith("CPU backend broken (fake) is wrong at batch 1"));
+  }
+}
+
+TEST(Measure, ABackendRecordsWhatItIsAndItsDeviceSplit) {
+  const GateInputs g = make_gate_inputs(small_model(), {4}, 1);
+  const MeasureBudget budget = measure_budget(/*quick=*/true, 4);
+  FakeBackend gpu("timed", Fake{Device::GPU, 0, false, 0, true});
+  gpu.prepare(small_model(), 4);
+  const BackendRun run = measure_backend(gpu, g.inputs[0], 4, 3, budget);
+  EXPECT_EQ(run.backend, "timed");
+  EXPECT_EQ(run.config, "fake");
+  EXPECT_EQ(run.io, "copy");
+  EXPECT_GT(run.stats.samples, 0);
+  ASSERT_TRUE(run.split);
+  EXPECT_DOUBLE_EQ(run.split->compute_ms, 1e-3);  // the fake device timer: 1 us a pass
+  EXPECT_DOUBLE_EQ(run.split->h2d_ms, 1e-3);
+  EXPECT_EQ(run.split->d2h_ms, 0) << "no D2H timer: nothing to time";
+  FakeBackend cpu("plain", Fake{Device::CPU});
+  cpu.prepare(small_model(), 4);
+  EXPECT_FALSE(measure_backend(cpu, g.inputs[0], 4, 3, budget).split) << "no device timers: no split";
+}
+
+TEST(Measure, TheCellsHeadlineIsTheFastestBackend) {
+  const GateInputs g = make_gate_inputs(small_model(), {2}, 1);
+  FakeBackend slow("slow", Fake{Device::CPU, 0, false, 2000}), fast("fast", Fake{Device::CPU});
+  slow.prepare(small_model(), 2);
+  fast.prepare(small_model(), 2);
+  std::vector<std::string> logged;
+  const Cell c = measure_cell({&slow, &fast}, g.inputs[0], 2, 3, measure_budget(true, 2), [&](const std::string& l) { logged.push_back(l); });
+  EXPECT_EQ(c.backend, "fast");  // 2 ms of sleep against microseconds of arithmetic
+  ASSERT_EQ(c.runs.size(), 2u);
+  EXPECT_EQ(c.runs[0].backend, "slow");
+  EXPECT_EQ(logged, (std::vector<std::string>{"measuring slow at batch 2", "measuring fast at batch 2"}));
+}
+
+TEST(Reference, FillsOnlyTheBatchSizesItHoldsAsReferenceCells) {
+  Results ref;
+  ref.table.set("GPU", 1, mlpbench::testing::reference_cell(30));
+  ref.table.set("GPU", 10, mlpbench::testing::reference_cell(100));
+  Table t;
+  fill_reference(t, "GPU", {1, 2, 10}, ref, "ref.json");
+  ASSERT_TRUE(t.find("GPU", 1) && t.find("GPU", 10));
+  EXPECT_FALSE(t.find("GPU", 2));
+  EXPECT_EQ(t.find("GPU", 10)->source, Source::Reference);
+  EXPECT_EQ(t.find("GPU", 10)->median_ms(), 100);
+  EXPECT_EQ(t.find("GPU", 10)->reference_file, "ref.json");
+  EXPECT_EQ(t.find("GPU", 10)->backend, "illustrative");
+}
+
+TEST(Reference, ReadWhenGivenOrNeededOnly) {
+  RunConfig c = quick_run({1});
+  EXPECT_TRUE(read_reference(c, false)) << "given: read, so a bad file fails at once";
+  c.reference_file = "";
+  EXPECT_FALSE(read_reference(c, false));
+  c.reference_file = "/nonexistent/reference.json";
+  EXPECT_THROW(read_reference(c, false), InputError);
+}
+
+TEST(RunBenchmark, AFakeGpuColumnIsMeasuredCheckedFlooredAndMetered) {
+  RunConfig config = quick_run({1, 3});
+  RunContext ctx;
+  ctx.gpu.backends.push_back(fake("gpu-right", Fake{Device::GPU, 0, false, 0, true}));
+  ctx.gpu.backends.push_back(fake("gpu-wrong", Fake{Device::GPU, 3}));
+  ctx.gpu.gpu_name = "Fake GPU";
+  MachineRoof roof;
+  roof.cpu = measure_cpu_roof({1});
+  GpuRoof slow;  // absurdly slow: every cell beats its floor
+  slow.name = "Fake GPU";
+  slow.fp32_tflops = 1e-9;
+  slow.l2_gbs = slow.hbm_gbs = slow.h2d_gbs = 1;
+  slow.launch_us = slow.graph_us = 1;
+  roof.gpu = slow;
+  ctx.roof = &roof;
+  TickingCounter counter;
+  ctx.energy = &counter;
+  const Results r = run_benchmark(small_model(), config, std::move(ctx));
+  for (int b : {1, 3}) {
+    const Cell* g = r.table.find("GPU", b);
+    ASSERT_NE(g, nullptr);
+    EXPECT_EQ(g->source, Source::Measured);
+    EXPECT_EQ(g->backend, "gpu-right");
+    ASSERT_EQ(g->runs.size(), 1u) << "the wrong backend is not timed";
+    ASSERT_TRUE(g->split);
+    ASSERT_TRUE(g->energy);
+    EXPECT_GT(g->energy->joules_per_inference, 0);
+    EXPECT_EQ(g->efficiency(), 1.0) << "a cell faster than its floor lowers the floor";
+    EXPECT_THAT(g->warnings, ::testing::Contains(HasSubstr("faster than its floor")));
+    const Cell* c = r.table.find("CPU", b);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->source, Source::Measured);
+    EXPECT_LE(c->efficiency(), 1.0);
+    EXPECT_GT(c->floor_ms, 0);
+  }
+  EXPECT_THAT(r.notes, ::testing::Contains(StartsWith("GPU backend gpu-wrong left out, not timed: wrong at batch 3")));
+  EXPECT_TRUE(r.not_measured.empty());
+  EXPECT_EQ(gpu_text(r.machine), "Fake GPU");
+  EXPECT_EQ(r.machine.threads, 1);
+}
+
+TEST(RunBenchmark, WithoutAGpuTheColumnComesFromTheReferenceWithTheReason) {
+  RunConfig config = quick_run({1, 10});
+  RunContext ctx;
+  ctx.gpu.unavailable = "no GPU in this test";
+  const Results r = run_benchmark(small_model(), config, std::move(ctx));
+  EXPECT_EQ(r.table.find("CPU", 10)->source, Source::Measured);
+  EXPECT_EQ(r.table.find("GPU", 10)->source, Source::Reference);
+  EXPECT_EQ(r.table.find("GPU", 10)->reference_file, config.reference_file);
+  EXPECT_EQ(r.not_measured.at("GPU"), "no GPU in this test");
+  EXPECT_EQ(gpu_text(r.machine), "none");
+}
+
+TEST(RunBenchmark, AllGpuBackendsWrongIsARuntimeError) {
+  RunContext ctx;
+  ctx.gpu.backends.push_back(fake("gpu-wrong", Fake{Device::GPU, 1}));
+  EXPECT_THROW(run_benchmark(small_model(), quick_run({1}), std::move(ctx)), RuntimeError);
+}
+
+TEST(RunBenchmark, DeviceGpuTakesTheCpuColumnFromTheReference) {
+  RunConfig config = quick_run({1, 10, 100});
+  config.device = "gpu";
+  RunContext ctx;
+  ctx.gpu.backends.push_back(fake("gpu"));
+  const Results r = run_benchmark(small_model(), config, std::move(ctx));
+  EXPECT_EQ(r.table.find("CPU", 10)->source, Source::Reference);
+  EXPECT_EQ(r.table.find("GPU", 10)->source, Source::Measured);
+  EXPECT_EQ(r.not_measured.at("CPU"), "--device gpu");
+}

@@ -1,24 +1,120 @@
-// See metadata.hpp.
+// See metadata.hpp. Each struct lists its fields once, in file order (fields()); one visitor writes them, another
+// reads them, and the keys the list does not name are the `extra` ones.
 #include "mlpbench/metadata.hpp"
 
 #include <algorithm>
-#include <initializer_list>
+#include <type_traits>
 
 #include "mlpbench/errors.hpp"
 
 namespace mlpbench {
 namespace {
 
-template <class T>
-void put(Json& j, const char* key, const std::optional<T>& v) {
-  if (v) j[key] = *v;
+// ---- the fields, in the order they are written --------------------------------------------------------
+
+template <class Info, class Visit>
+void fields(Info& g, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_const_t<Info>, GpuInfo>>* = nullptr) {
+  v("name", g.name);
+  v("driver", g.driver);
+  v("cuda_runtime", g.cuda_runtime);
 }
+
+template <class Info, class Visit>
+void fields(Info& c, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_const_t<Info>, GpuClockReadings>>* = nullptr) {
+  v("start", c.start);
+  v("end", c.end);
+  v("max", c.max);
+}
+
+template <class Info, class Visit>
+void fields(Info& m, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_const_t<Info>, MachineInfo>>* = nullptr) {
+  v("host", m.host);
+  v("cpu", m.cpu);
+  v("cores", m.cores);
+  v("threads", m.threads);
+  v("os", m.os);
+  v.nullable("gpu", m.gpu_recorded, m.gpu);
+  v("gpu_clocks_mhz", m.gpu_clocks_mhz);
+  v("roof", m.roof);
+}
+
+template <class Info, class Visit>
+void fields(Info& b, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_const_t<Info>, BuildInfo>>* = nullptr) {
+  v("compiler", b.compiler);
+  v("build_type", b.build_type);
+  v("flags", b.flags);
+  v("eigen", b.eigen);
+  v.nullable("cuda", b.cuda_recorded, b.cuda);
+  v("git_commit", b.git_commit);
+}
+
+template <class Info, class Visit>
+void fields(Info& r, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_const_t<Info>, RunInfo>>* = nullptr) {
+  v("started_utc", r.started_utc);
+  v("command", r.command);
+  v("batch_sizes", r.batch_sizes);
+  v("device", r.device);
+  v("precision", r.precision);
+  v("gpu_io", r.gpu_io);
+  v("quick", r.quick);
+  v("input_seed", r.input_seed);
+  v("threads", r.threads);
+}
+
+template <class T>
+constexpr bool kIsStruct = std::is_same_v<T, GpuInfo> || std::is_same_v<T, GpuClockReadings>;
+
+template <class T>
+struct IsOptional : std::false_type {};
+template <class T>
+struct IsOptional<std::optional<T>> : std::true_type {};
+
+// ---- writing ----------------------------------------------------------------------------------------
+
+Json struct_json(const GpuInfo& g);
+Json struct_json(const GpuClockReadings& c);
+
+struct Writer {
+  Json& j;
+  template <class T>
+  Json value(const T& v) {
+    if constexpr (kIsStruct<T>) return struct_json(v);
+    else return Json(v);
+  }
+  template <class T>
+  void operator()(const char* key, const T& v) {
+    if constexpr (IsOptional<T>::value) {
+      if (v) j[key] = value(*v);
+    } else if constexpr (std::is_same_v<T, Json>) {
+      if (!v.is_null()) j[key] = v;  // null: not recorded
+    } else {
+      j[key] = value(v);
+    }
+  }
+  template <class T>
+  void nullable(const char* key, bool recorded, const std::optional<T>& v) {  // absent, null, or a value
+    if (recorded) j[key] = v ? value(*v) : Json(nullptr);
+  }
+};
+
+template <class Info>
+Json write(const Info& info, const Json& extra) {
+  Json j = Json::object();
+  fields(info, Writer{j});
+  for (const auto& [key, value] : extra.items()) j[key] = value;
+  return j;
+}
+
+Json struct_json(const GpuInfo& g) { return write(g, g.extra); }
+Json struct_json(const GpuClockReadings& c) { return write(c, Json::object()); }
+
+// ---- reading ----------------------------------------------------------------------------------------
 
 template <class T>
 bool holds(const Json& v) {
   if constexpr (std::is_same_v<T, std::string>) return v.is_string();
   else if constexpr (std::is_same_v<T, bool>) return v.is_boolean();
-  else if constexpr (std::is_same_v<T, std::uint64_t>) return v.is_number_unsigned();
+  else if constexpr (std::is_same_v<T, std::uint64_t> || std::is_same_v<T, unsigned>) return v.is_number_unsigned();
   else if constexpr (std::is_same_v<T, std::vector<int>>) {
     return v.is_array() && std::all_of(v.begin(), v.end(), [](const Json& e) { return e.is_number_integer(); });
   } else {
@@ -31,152 +127,78 @@ const char* type_name() {
   if constexpr (std::is_same_v<T, std::string>) return "a string";
   else if constexpr (std::is_same_v<T, bool>) return "true or false";
   else if constexpr (std::is_same_v<T, std::vector<int>>) return "an array of integers";
+  else if constexpr (std::is_same_v<T, std::uint64_t> || std::is_same_v<T, unsigned>) return "a non-negative integer";
   else return "an integer";
-}
-
-// out = j[key] when j has it (InputError naming what.key when it has the wrong type).
-template <class T>
-void take(const Json& j, const char* key, std::optional<T>& out, const std::string& what) {
-  const auto it = j.find(key);
-  if (it == j.end()) return;
-  if (!holds<T>(*it)) throw InputError(what + "." + key + " must be " + type_name<T>());
-  out = it->template get<T>();
-}
-
-// The object's keys not among `known`, in their order.
-Json extra_keys(const Json& j, std::initializer_list<const char*> known) {
-  Json extra = Json::object();
-  for (const auto& [key, value] : j.items()) {
-    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) extra[key] = value;
-  }
-  return extra;
-}
-
-void append(Json& j, const Json& extra) {
-  for (const auto& [key, value] : extra.items()) j[key] = value;
 }
 
 void require_object(const Json& j, const std::string& what) {
   if (!j.is_object()) throw InputError(what + " must be an object");
 }
 
+template <class Info>
+Info read(const Json& j, const std::string& what);
+
+struct Reader {
+  const Json& j;
+  const std::string& what;
+  std::vector<std::string>& known;
+
+  template <class T>
+  T value(const Json& v, const char* key) {
+    const std::string where = what + "." + key;
+    if constexpr (kIsStruct<T>) {
+      return read<T>(v, where);
+    } else {
+      if (!holds<T>(v)) throw InputError(where + " must be " + type_name<T>());
+      return v.template get<T>();
+    }
+  }
+  template <class T>
+  void operator()(const char* key, T& out) {
+    known.push_back(key);
+    const auto it = j.find(key);
+    if (it == j.end()) return;
+    if constexpr (IsOptional<T>::value) out = value<typename T::value_type>(*it, key);
+    else if constexpr (std::is_same_v<T, Json>) out = *it;
+    else out = value<T>(*it, key);
+  }
+  template <class T>
+  void nullable(const char* key, bool& recorded, std::optional<T>& out) {
+    known.push_back(key);
+    const auto it = j.find(key);
+    if (it == j.end()) return;
+    recorded = true;
+    if (!it->is_null()) out = value<T>(*it, key);
+  }
+};
+
+// The object's keys that `known` does not name, in their order.
+Json extra_keys(const Json& j, const std::vector<std::string>& known) {
+  Json extra = Json::object();
+  for (const auto& [key, value] : j.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) extra[key] = value;
+  }
+  return extra;
+}
+
+template <class Info>
+Info read(const Json& j, const std::string& what) {
+  require_object(j, what);
+  Info info;
+  std::vector<std::string> known;
+  fields(info, Reader{j, what, known});
+  if constexpr (!std::is_same_v<Info, GpuClockReadings>) info.extra = extra_keys(j, known);
+  return info;
+}
+
 }  // namespace
 
-Json to_json(const MachineInfo& m) {
-  Json j = Json::object();
-  put(j, "host", m.host);
-  put(j, "cpu", m.cpu);
-  put(j, "cores", m.cores);
-  put(j, "threads", m.threads);
-  put(j, "os", m.os);
-  if (m.gpu_recorded) {
-    if (m.gpu) {
-      Json g = {{"name", m.gpu->name}, {"driver", m.gpu->driver}, {"cuda_runtime", m.gpu->cuda_runtime}};
-      append(g, m.gpu->extra);
-      j["gpu"] = std::move(g);
-    } else {
-      j["gpu"] = nullptr;
-    }
-  }
-  if (m.gpu_clocks_mhz) j["gpu_clocks_mhz"] = {{"start", m.gpu_clocks_mhz->start}, {"end", m.gpu_clocks_mhz->end}, {"max", m.gpu_clocks_mhz->max}};
-  if (!m.roof.is_null()) j["roof"] = m.roof;
-  append(j, m.extra);
-  return j;
-}
-
-MachineInfo machine_from_json(const Json& j, const std::string& what) {
-  require_object(j, what);
-  MachineInfo m;
-  take(j, "host", m.host, what);
-  take(j, "cpu", m.cpu, what);
-  take(j, "cores", m.cores, what);
-  take(j, "threads", m.threads, what);
-  take(j, "os", m.os, what);
-  if (const auto g = j.find("gpu"); g != j.end()) {
-    m.gpu_recorded = true;
-    if (!g->is_null()) {
-      const std::string where = what + ".gpu";
-      require_object(*g, where);
-      std::optional<std::string> name, driver, runtime;
-      take(*g, "name", name, where);
-      take(*g, "driver", driver, where);
-      take(*g, "cuda_runtime", runtime, where);
-      m.gpu = GpuInfo{name.value_or(""), driver.value_or(""), runtime.value_or(""), extra_keys(*g, {"name", "driver", "cuda_runtime"})};
-    }
-  }
-  if (const auto c = j.find("gpu_clocks_mhz"); c != j.end()) {
-    const std::string where = what + ".gpu_clocks_mhz";
-    require_object(*c, where);
-    std::optional<int> start, end, max;
-    take(*c, "start", start, where);
-    take(*c, "end", end, where);
-    take(*c, "max", max, where);
-    m.gpu_clocks_mhz = GpuClockReadings{static_cast<unsigned>(start.value_or(0)), static_cast<unsigned>(end.value_or(0)),
-                                        static_cast<unsigned>(max.value_or(0))};
-  }
-  if (const auto r = j.find("roof"); r != j.end()) m.roof = *r;
-  m.extra = extra_keys(j, {"host", "cpu", "cores", "threads", "os", "gpu", "gpu_clocks_mhz", "roof"});
-  return m;
-}
-
-Json to_json(const BuildInfo& b) {
-  Json j = Json::object();
-  put(j, "compiler", b.compiler);
-  put(j, "build_type", b.build_type);
-  put(j, "flags", b.flags);
-  put(j, "eigen", b.eigen);
-  if (b.cuda_recorded) j["cuda"] = b.cuda ? Json(*b.cuda) : Json(nullptr);
-  put(j, "git_commit", b.git_commit);
-  append(j, b.extra);
-  return j;
-}
-
-BuildInfo build_from_json(const Json& j, const std::string& what) {
-  require_object(j, what);
-  BuildInfo b;
-  take(j, "compiler", b.compiler, what);
-  take(j, "build_type", b.build_type, what);
-  take(j, "flags", b.flags, what);
-  take(j, "eigen", b.eigen, what);
-  if (const auto c = j.find("cuda"); c != j.end()) {
-    b.cuda_recorded = true;
-    if (!c->is_null()) take(j, "cuda", b.cuda, what);
-  }
-  take(j, "git_commit", b.git_commit, what);
-  b.extra = extra_keys(j, {"compiler", "build_type", "flags", "eigen", "cuda", "git_commit"});
-  return b;
-}
-
-Json to_json(const RunInfo& r) {
-  Json j = Json::object();
-  put(j, "started_utc", r.started_utc);
-  put(j, "command", r.command);
-  put(j, "batch_sizes", r.batch_sizes);
-  put(j, "device", r.device);
-  put(j, "precision", r.precision);
-  put(j, "gpu_io", r.gpu_io);
-  put(j, "quick", r.quick);
-  put(j, "input_seed", r.input_seed);
-  put(j, "threads", r.threads);
-  append(j, r.extra);
-  return j;
-}
-
-RunInfo run_from_json(const Json& j, const std::string& what) {
-  require_object(j, what);
-  RunInfo r;
-  take(j, "started_utc", r.started_utc, what);
-  take(j, "command", r.command, what);
-  take(j, "batch_sizes", r.batch_sizes, what);
-  take(j, "device", r.device, what);
-  take(j, "precision", r.precision, what);
-  take(j, "gpu_io", r.gpu_io, what);
-  take(j, "quick", r.quick, what);
-  take(j, "input_seed", r.input_seed, what);
-  take(j, "threads", r.threads, what);
-  r.extra = extra_keys(j, {"started_utc", "command", "batch_sizes", "device", "precision", "gpu_io", "quick", "input_seed", "threads"});
-  return r;
-}
+Json to_json(const MachineInfo& m) { return write(m, m.extra); }
+Json to_json(const BuildInfo& b) { return write(b, b.extra); }
+Json to_json(const RunInfo& r) { return write(r, r.extra); }
+MachineInfo machine_from_json(const Json& j, const std::string& what) { return read<MachineInfo>(j, what); }
+BuildInfo build_from_json(const Json& j, const std::string& what) { return read<BuildInfo>(j, what); }
+RunInfo run_from_json(const Json& j, const std::string& what) { return read<RunInfo>(j, what); }
 
 std::string gpu_text(const MachineInfo& m) {
   if (!m.gpu_recorded) return "";

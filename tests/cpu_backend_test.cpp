@@ -1,5 +1,7 @@
-// The CPU backends (eigen, eigen-omp-packed) against the plain double-precision reference, on odd shapes
-// and the default one, with several thread counts; and forward() allocates nothing.
+// The CPU backends (eigen, eigen-omp-packed, eigen-omp-packed-bf16) against the plain double-precision
+// reference, on odd shapes and the default one, with several thread counts; the packed kernels (few-rows,
+// tile) at every batch 1..7 on widths that break their vector paths; their config naming the kernel per
+// batch size; and forward() allocates nothing.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +14,7 @@
 #include "mlpbench/errors.hpp"
 #include "mlpbench/model.hpp"
 #include "mlpbench/runner.hpp"
+#include "mlpbench/threads.hpp"
 #include "mlpbench/threads.hpp"
 
 // Counts heap allocations made anywhere in the process (glibc: our malloc interposes the library's).
@@ -83,6 +86,54 @@ INSTANTIATE_TEST_SUITE_P(
                       // Packed panels: widths just under, at and over a panel (64 on AVX-512, 32 on AVX2), rows past
                       // a micro-kernel's 6, more threads than panels.
                       Case{{65, 63, 64, 65, 129}, 13, 2}, Case{{16, 200, 7}, 25, 3}, Case{{100, 33}, 1, 8}));
+
+namespace {
+
+// Widths that break the packed kernels' vector paths (panels of 16 or 64 neurons, packets of 8 or 16,
+// bf16 words of two k): 1, 3, 5, 15, 17, 1023 as inputs (K: odd, shorter than a partial-sum step) and as
+// outputs (narrow last panels, panels side by side with one left over).
+const std::vector<std::vector<int>> kOddWidths = {{1023, 17, 5}, {3, 15, 1, 1023, 17}, {5, 3, 17, 15}, {17, 1023, 1}, {1, 3}};
+
+// Every batch 1..7: the few-rows kernel (1..4 rows, all of them per call) and the tile kernel past it.
+void expect_rows_match_reference(Factory make, Tolerance tol) {
+  for (const std::vector<int>& widths : kOddWidths) {
+    const Model m = make_seeded_model(widths, 11);
+    for (int threads : {1, 2, 3}) {
+      auto be = make(threads);
+      be->prepare(m, 7);
+      for (int batch = 1; batch <= 7; ++batch) {
+        const std::vector<float> x = make_seeded_input(batch, m.input_width(), batch);
+        std::vector<float> y(static_cast<std::size_t>(batch) * m.output_width(), NAN);
+        be->forward(x.data(), y.data(), batch);
+        const std::vector<double> ref = reference_forward(m, x.data(), batch);
+        const CheckResult r = check_close(y.data(), ref.data(), ref.size(), tol);
+        EXPECT_TRUE(r.ok) << be->name() << " widths " << widths.front() << ".." << widths.back() << " (" << widths.size() << ") threads=" << threads
+                          << " batch=" << batch << ": " << r.mismatches << " mismatches, " << r.first_mismatches;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST(PackedKernels, FewRowsAndTilesMatchTheReferenceOnOddWidths) { expect_rows_match_reference(make_cpu_packed_backend, kToleranceF32); }
+
+TEST(PackedKernels, Bf16FewRowsAndTilesStayWithinTheBf16Tolerance) {
+  const Factory make = make_cpu_packed_bf16_backend;
+  ASSERT_NE(make(1), nullptr) << "this build has SIMD packets (AVX-512, AVX2, SSE or NEON)";
+  expect_rows_match_reference(make, tolerance_for(Precision::BF16));
+}
+
+TEST(PackedKernels, ConfigNamesTheKernelOfEachBatchSize) {
+  for (Factory make : {make_cpu_packed_backend, make_cpu_packed_bf16_backend}) {
+    auto be = make(2);
+    ASSERT_NE(be, nullptr);
+    be->prepare(make_seeded_model({5, 3}, 1), 8);
+    EXPECT_THAT(be->config(), ::testing::StartsWith("threads=2"));
+    EXPECT_THAT(be->config(), ::testing::HasSubstr(",kernel[1-4]=few-rows,")) << be->name();
+    EXPECT_THAT(be->config(), ::testing::ContainsRegex(",kernel\\[5\\+\\]=tile6x[0-9]+$")) << be->name();
+  }
+}
 
 TEST(CpuBackend, SmallerBatchThanPreparedGivesTheSameRows) {
   for (Factory make : kFactories) {

@@ -2,8 +2,9 @@
 # Sets up, builds and runs the main job: scripts/bench.sh [mlpbench run options]
 # 1. `mlpbench run` on the default model at batch sizes 1, 10, 100 (or what you pass): the three lines,
 #    the table, and a results JSON under results/ named by host and UTC time;
-# 2. bench/ (Google Benchmark, the same backends and timing core) at 1, 10, 100, as a cross-check: its
-#    medians should agree with the run's within noise.
+# 2. bench/ (Google Benchmark, the same backends and timing core) at 1, 10, 100, as a cross-check: both
+#    medians side by side in microseconds with their 95% intervals, and MISMATCH where the intervals don't
+#    meet (the machine changed speed between the two, or one of them is wrong).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,8 +12,12 @@ scripts/setup.sh
 cmake --preset default
 cmake --build --preset default -j "$(nproc)"
 
-./build/default/mlpbench run "$@"
+tmp=$(mktemp -d /tmp/mlpbench-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+./build/default/mlpbench run "$@" | tee "$tmp/run.txt"
+run_json=$(sed -n 's/^Results written to //p' "$tmp/run.txt" | tail -n1)
 echo
-echo "Cross-check with Google Benchmark (median of 5 repetitions):"
-./build/default/bench/mlpbench_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
-  --benchmark_min_time=0.2 | grep -E '^Benchmark|^-|_median'
+echo "Cross-check with Google Benchmark (5 repetitions; this takes a minute):"
+./build/default/bench/mlpbench_bench --benchmark_repetitions=5 --benchmark_min_time=0.2 \
+  --benchmark_out="$tmp/bench.json" --benchmark_out_format=json >/dev/null
+python3 scripts/bench_crosscheck.py "$run_json" "$tmp/bench.json"

@@ -173,6 +173,19 @@ TEST_F(Cli, QuickRunMeasuresTheCpuAndTakesTheGpuFromTheReference) {
   }
 }
 
+// Piped (stderr not a terminal), a run says what it finished, a line at a time: every round and every cell.
+TEST_F(Cli, ProgressInALogIsOneLinePerRoundAndPerCell) {
+  const Outcome o = mlpbench("run --quick --device cpu --batch-sizes 1,10 --reference " + reference_json() + " --out r.json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.err, ::testing::ContainsRegex("\\[ *[0-9.]+ s\\] round 1 done \\([0-9.]+ s\\), drift probe [0-9.]+ ms\n"));
+  EXPECT_THAT(o.err, ::testing::ContainsRegex("\\[ *[0-9.]+ s\\] CPU batch 1: [0-9.e-]+ ms \\(eigen"));
+  EXPECT_THAT(o.err, ::testing::ContainsRegex("\\[ *[0-9.]+ s\\] CPU batch 10: "));
+  EXPECT_EQ(o.err.find('\r'), std::string::npos) << "no in-place updates in a log";
+  const Json j = Json::parse(slurp(dir_ / "r.json"));
+  ASSERT_TRUE(j["run"].contains("drift"));
+  EXPECT_GE(j["run"]["drift"]["rounds_ms"].size(), 3u);
+}
+
 TEST_F(Cli, DefaultOutputGoesUnderResultsNamedByHostAndTime) {
   const Outcome o = mlpbench("run --quick --batch-sizes 1 --batch-size 1");
   ASSERT_EQ(o.code, 0) << o.err;

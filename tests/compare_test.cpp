@@ -360,3 +360,53 @@ TEST_F(CompareCli, ExitCodes) {
   EXPECT_THAT(o.err, HasSubstr("bad.json"));
   EXPECT_EQ(compare("base.json").code, 2) << "one file is not a comparison";
 }
+
+// The drift probe corrects CPU cells for the machine's own speed: a uniform slowdown the probe also saw is the
+// machine, not the code; one cell slower while the probe held still is the code.
+TEST(CompareDrift, AUniformMachineSlowdownIsTheSameAfterCorrectionAndOneSlowCellIsNot) {
+  const std::vector<double> s1 = noisy(1.0, 0.03, 200, 21), s10 = noisy(5.0, 0.03, 200, 22);
+  Results base = results({{"CPU", 1, measured(s1)}, {"CPU", 10, measured(s10)}});
+  base.run.drift = drift_of({20.0, 20.1, 19.9});
+  // Every cell 10% slower, and so is the probe.
+  Results slower_machine = results({{"CPU", 1, measured(scaled(noisy(1.0, 0.03, 200, 23), 1.10))}, {"CPU", 10, measured(scaled(noisy(5.0, 0.03, 200, 24), 1.10))}});
+  slower_machine.run.drift = drift_of({22.0, 22.1, 21.9});
+  const Comparison machine = compare2(base, slower_machine);
+  ASSERT_TRUE(machine.probe.at(0));
+  EXPECT_NEAR(*machine.probe[0], 1.10, 1e-9);
+  for (const CellChange& ch : machine.vs[0]) {
+    EXPECT_NEAR(ch.ratio, 1.10, 0.03) << ch.batch;
+    ASSERT_TRUE(ch.corrected);
+    EXPECT_EQ(ch.verdict, Verdict::Same) << ch.batch << ": corrected " << *ch.corrected;
+    EXPECT_FALSE(ch.regression);
+  }
+  EXPECT_THAT(machine.notes, ::testing::Contains(HasSubstr("the drift probe ran 1.100x as long")));
+  const std::string text = comparison_text(machine);
+  EXPECT_THAT(text, HasSubstr("corrected"));
+  EXPECT_THAT(text, HasSubstr("1.10x"));  // the raw ratio is still printed
+  // One cell 10% slower, the probe unchanged: slower, a regression.
+  Results one_slow = results({{"CPU", 1, measured(scaled(noisy(1.0, 0.03, 200, 25), 1.10))}, {"CPU", 10, measured(noisy(5.0, 0.03, 200, 26))}});
+  one_slow.run.drift = drift_of({20.0, 20.05, 19.95});
+  const Comparison code = compare2(base, one_slow);
+  ASSERT_EQ(code.vs[0].size(), 2u);
+  EXPECT_EQ(code.vs[0][0].verdict, Verdict::Slower);
+  EXPECT_TRUE(code.vs[0][0].regression);
+  EXPECT_EQ(code.vs[0][1].verdict, Verdict::Same);
+  // Without the probe in both files: no correction, the raw ratio decides.
+  Results no_probe = slower_machine;
+  no_probe.run.drift.reset();
+  const Comparison raw = compare2(base, no_probe);
+  EXPECT_FALSE(raw.probe[0]);
+  EXPECT_FALSE(raw.vs[0][0].corrected);
+  EXPECT_EQ(raw.vs[0][0].verdict, Verdict::Slower);
+}
+
+TEST(CompareDrift, GpuCellsAreNotCorrectedByACpuProbe) {
+  const std::vector<double> s = noisy(0.01, 0.03, 100, 31);
+  Results base = results({{"GPU", 1, measured(s)}});
+  base.run.drift = drift_of({20.0});
+  Results now = results({{"GPU", 1, measured(s)}});
+  now.run.drift = drift_of({30.0});
+  const Comparison c = compare2(base, now);
+  EXPECT_FALSE(c.vs[0][0].corrected);
+  EXPECT_EQ(c.vs[0][0].verdict, Verdict::Same);
+}

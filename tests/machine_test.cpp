@@ -193,3 +193,17 @@ TEST(Roof, MeasuredHereIsPositiveAndCached) {
   std::filesystem::remove_all(dir);
   ::unsetenv("MLPBENCH_CACHE_DIR");
 }
+
+TEST(FmaProbe, ChainsFitTheRegisterFileAndCoverLatencyTimesPipes) {
+  EXPECT_EQ(fma_chains_for(16), 12);  // AVX2: 16 registers, 2 taken by the constants, no spill
+  EXPECT_EQ(fma_chains_for(32), 24);  // AVX-512
+  for (int regs : {16, 32}) {
+    EXPECT_LE(fma_chains_for(regs) + 2, regs) << "must not spill";
+    EXPECT_GE(fma_chains_for(regs), 4 * 2) << "latency 4 x 2 pipes in flight";
+  }
+}
+
+TEST(DriftProbe, ReturnsATime) {
+  const double ms = drift_probe_ms();
+  EXPECT_GT(ms, 0);
+}

@@ -109,3 +109,65 @@ TEST(WallClock, RunsTheRequestedPasses) {
   EXPECT_GE(t(7), 0.0);
   EXPECT_EQ(n, 7);
 }
+
+TEST(Rounds, EveryItemIsSampledInEveryRoundWithItsOwnStatistics) {
+  // Three items of 1, 2 and 3 ms a pass; each call is recorded so the interleaving can be seen.
+  std::vector<int> calls;
+  std::vector<TimedRun> items;
+  for (int k = 1; k <= 3; ++k) items.push_back([&calls, k](int passes) { calls.push_back(k); return passes * k * 1e-3; });
+  RoundsConfig c;
+  c.per_item.warmup_s = 0;
+  c.per_item.min_time_s = 0;
+  c.per_item.min_samples = 12;
+  c.rounds = 4;
+  c.slice_warmup_s = 0;
+  std::vector<int> rounds_seen;
+  const std::vector<Stats> s = measure_rounds(items, c, [&](int r) { rounds_seen.push_back(r); });
+  ASSERT_EQ(s.size(), 3u);
+  for (int k = 1; k <= 3; ++k) {
+    EXPECT_DOUBLE_EQ(s[k - 1].median_ms, k) << "item " << k << " keeps its own samples";
+    EXPECT_GE(s[k - 1].samples, 12);
+    EXPECT_TRUE(s[k - 1].converged);
+  }
+  EXPECT_EQ(rounds_seen, (std::vector<int>{0, 1, 2, 3})) << "converged items stop after the planned rounds";
+  // Interleaved: each item's calls come in 4 separate runs (one slice a round), not one block.
+  int switches = 0;
+  for (std::size_t i = 1; i < calls.size(); ++i) switches += calls[i] != calls[i - 1];
+  EXPECT_GE(switches, 4 * 3 - 1 - 3) << "the calibration calls come first, item by item";
+}
+
+TEST(Rounds, TheOrderIsShuffledEachRoundAndTheSameEveryRun) {
+  auto order_of_rounds = [](unsigned seed) {
+    std::vector<int> firsts;
+    std::vector<int>* log = &firsts;
+    int last = 0;
+    std::vector<TimedRun> items;
+    for (int k = 0; k < 6; ++k) items.push_back([log, &last, k](int passes) { if (last != k) log->push_back(k); last = k; return passes * 1e-3; });
+    RoundsConfig c;
+    c.per_item.warmup_s = c.per_item.min_time_s = 0;
+    c.per_item.min_samples = 8;
+    c.rounds = 8;
+    c.slice_warmup_s = 0;
+    c.seed = seed;
+    measure_rounds(items, c);
+    return firsts;
+  };
+  const std::vector<int> a = order_of_rounds(1), b = order_of_rounds(1), other = order_of_rounds(2);
+  EXPECT_EQ(a, b) << "a fixed seed: the same order every run";
+  EXPECT_NE(a, other);
+}
+
+TEST(Rounds, AnItemThatNeverConvergesStopsAtItsBudget) {
+  int i = 0;
+  std::vector<TimedRun> items{[&](int passes) { return passes * ((i++ % 2) ? 3e-3 : 1e-3); }, [](int passes) { return passes * 1e-3; }};
+  RoundsConfig c;
+  c.per_item.warmup_s = c.per_item.min_time_s = 0;
+  c.per_item.max_samples = 200;
+  c.per_item.target_rel_ci = 1e-6;
+  c.rounds = 2;
+  c.slice_warmup_s = 0;
+  const std::vector<Stats> s = measure_rounds(items, c);
+  EXPECT_FALSE(s[0].converged);
+  EXPECT_EQ(s[0].samples, 200);
+  EXPECT_TRUE(s[1].converged);
+}

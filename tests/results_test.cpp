@@ -36,9 +36,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
-
-double round6(double v) {
+// An independent statement of the file's rounding: 6 significant digits.
+double six_digits(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return std::strtod(buf, nullptr);
@@ -124,14 +123,14 @@ TEST(Results, RoundTripKeepsEveryStoredField) {
     EXPECT_EQ(co->config, "threads=2");
     const Stats &si = ci->stats, &so = co->stats;
     // Stored with 6 significant digits: equal to the rounded value, and within 5e-6 relative.
-    EXPECT_EQ(so.median_ms, round6(si.median_ms));
-    EXPECT_EQ(so.p90_ms, round6(si.p90_ms));
-    EXPECT_EQ(so.p99_ms, round6(si.p99_ms));
-    EXPECT_EQ(so.min_ms, round6(si.min_ms));
-    EXPECT_EQ(so.max_ms, round6(si.max_ms));
-    EXPECT_EQ(so.mean_ms, round6(si.mean_ms));
-    EXPECT_EQ(so.cv, round6(si.cv));
-    EXPECT_EQ(so.ci_rel, round6(si.ci_rel));
+    EXPECT_EQ(so.median_ms, six_digits(si.median_ms));
+    EXPECT_EQ(so.p90_ms, six_digits(si.p90_ms));
+    EXPECT_EQ(so.p99_ms, six_digits(si.p99_ms));
+    EXPECT_EQ(so.min_ms, six_digits(si.min_ms));
+    EXPECT_EQ(so.max_ms, six_digits(si.max_ms));
+    EXPECT_EQ(so.mean_ms, six_digits(si.mean_ms));
+    EXPECT_EQ(so.cv, six_digits(si.cv));
+    EXPECT_EQ(so.ci_rel, six_digits(si.ci_rel));
     EXPECT_NEAR(so.median_ms, si.median_ms, 5e-6 * si.median_ms);
     EXPECT_NEAR(so.cv, si.cv, 5e-6 * si.cv);
     EXPECT_NE(so.median_ms, si.median_ms);  // the samples were chosen so rounding is visible
@@ -139,7 +138,7 @@ TEST(Results, RoundTripKeepsEveryStoredField) {
     EXPECT_EQ(so.passes_per_sample, si.passes_per_sample);
     EXPECT_TRUE(so.converged);
     ASSERT_EQ(so.samples_ms.size(), si.samples_ms.size());
-    for (std::size_t i = 0; i < si.samples_ms.size(); ++i) EXPECT_EQ(so.samples_ms[i], round6(si.samples_ms[i])) << i;
+    for (std::size_t i = 0; i < si.samples_ms.size(); ++i) EXPECT_EQ(so.samples_ms[i], six_digits(si.samples_ms[i])) << i;
 
     const Cell* gi = in.table.find("GPU", b);
     const Cell* go = out.table.find("GPU", b);
@@ -281,7 +280,7 @@ TEST(Results, InferenceTimesAndFasterSummarizeTheCells) {
   const Json& t = j["inference_times_ms"];
   for (int b : {1, 10, 100}) {
     const std::string k = std::to_string(b);
-    EXPECT_EQ(t["CPU"][k].get<double>(), round6(in.table.find("CPU", b)->median_ms())) << k;
+    EXPECT_EQ(t["CPU"][k].get<double>(), six_digits(in.table.find("CPU", b)->median_ms())) << k;
     EXPECT_EQ(t["CPU"][k], j["cells"]["CPU"][k]["median_ms"]) << k;
     EXPECT_EQ(t["GPU"][k].get<double>(), in.table.find("GPU", b)->median_ms()) << k;
   }

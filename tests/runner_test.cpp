@@ -151,23 +151,36 @@ TEST(CpuLineUp, AWrongCpuBackendEndsTheRun) {
   }
 }
 
-TEST(Measure, ABackendRecordsWhatItIsAndItsDeviceSplit) {
-  const GateInputs g = make_gate_inputs(small_model(), {4}, 1);
-  const MeasureBudget budget = measure_budget(/*quick=*/true, 4);
-  FakeBackend gpu("timed", Fake{Device::GPU, 0, false, 0, true});
+TEST(Measure, EveryBackendAtEveryBatchInRoundsWithItsDeviceSplitAndADriftProbePerRound) {
+  const GateInputs g = make_gate_inputs(small_model(), {2, 4}, 1);
+  FakeBackend gpu("timed", Fake{Device::GPU, 0, false, 0, true}), cpu("plain", Fake{Device::CPU});
   gpu.prepare(small_model(), 4);
-  const BackendRun run = measure_backend(gpu, g.inputs[0], 4, 3, budget);
-  EXPECT_EQ(run.backend, "timed");
-  EXPECT_EQ(run.config, "fake");
-  EXPECT_EQ(run.io, "copy");
-  EXPECT_GT(run.stats.samples, 0);
-  ASSERT_TRUE(run.split);
-  EXPECT_DOUBLE_EQ(run.split->compute_ms, 1e-3);  // the fake device timer: 1 us a pass
-  EXPECT_DOUBLE_EQ(run.split->h2d_ms, 1e-3);
-  EXPECT_EQ(run.split->d2h_ms, 0) << "no D2H timer: nothing to time";
-  FakeBackend cpu("plain", Fake{Device::CPU});
   cpu.prepare(small_model(), 4);
-  EXPECT_FALSE(measure_backend(cpu, g.inputs[0], 4, 3, budget).split) << "no device timers: no split";
+  const MeasureBudget budget = measure_budget(/*quick=*/true, 4);
+  std::vector<double> drift;
+  int probes = 0;
+  std::vector<std::pair<std::string, bool>> logged;
+  const auto runs = measure_all({&cpu, &gpu}, g, 3, budget, [&] { return 10.0 + probes++; }, drift,
+                                [&](const std::string& l, bool lasting) { logged.emplace_back(l, lasting); });
+  ASSERT_EQ(runs.size(), 2u);
+  for (const auto& at_batch : runs) {
+    ASSERT_EQ(at_batch.size(), 2u);
+    EXPECT_EQ(at_batch[0].backend, "plain");
+    EXPECT_FALSE(at_batch[0].split) << "no device timers: no split";
+    const BackendRun& run = at_batch[1];
+    EXPECT_EQ(run.backend, "timed");
+    EXPECT_EQ(run.config, "fake");
+    EXPECT_EQ(run.io, "copy");
+    EXPECT_GT(run.stats.samples, 0);
+    ASSERT_TRUE(run.split);
+    EXPECT_DOUBLE_EQ(run.split->compute_ms, 1e-3);  // the fake device timer: 1 us a pass
+    EXPECT_DOUBLE_EQ(run.split->h2d_ms, 1e-3);
+    EXPECT_EQ(run.split->d2h_ms, 0) << "no D2H timer: nothing to time";
+  }
+  EXPECT_EQ(static_cast<int>(drift.size()), probes);
+  EXPECT_GE(probes, budget.rounds.rounds) << "one probe after every round";
+  const auto rounds_logged = std::count_if(logged.begin(), logged.end(), [](const auto& l) { return l.second && l.first.rfind("round ", 0) == 0; });
+  EXPECT_EQ(rounds_logged, probes) << "a lasting line per round";
 }
 
 TEST(Measure, TheCellsHeadlineIsTheFastestBackend) {
@@ -175,12 +188,35 @@ TEST(Measure, TheCellsHeadlineIsTheFastestBackend) {
   FakeBackend slow("slow", Fake{Device::CPU, 0, false, 2000}), fast("fast", Fake{Device::CPU});
   slow.prepare(small_model(), 2);
   fast.prepare(small_model(), 2);
-  std::vector<std::string> logged;
-  const Cell c = measure_cell({&slow, &fast}, g.inputs[0], 2, 3, measure_budget(true, 2), [&](const std::string& l) { logged.push_back(l); });
+  std::vector<double> drift;
+  auto runs = measure_all({&slow, &fast}, g, 3, measure_budget(true, 2), nullptr, drift, nullptr);
+  EXPECT_TRUE(drift.empty()) << "no probe given, none run";
+  const Cell c = cell_of(std::move(runs[0]));
   EXPECT_EQ(c.backend, "fast");  // 2 ms of sleep against microseconds of arithmetic
   ASSERT_EQ(c.runs.size(), 2u);
   EXPECT_EQ(c.runs[0].backend, "slow");
-  EXPECT_EQ(logged, (std::vector<std::string>{"measuring slow at batch 2", "measuring fast at batch 2"}));
+}
+
+TEST(Floors, ACellThatBeatsTheRoofIsCountedAndItsFloorNeverExceedsIt) {
+  Table t;
+  Cell fast = mlpbench::testing::reference_cell(0.001);
+  fast.source = Source::Measured;
+  fast.threads = 1;
+  t.set("CPU", 1, fast);
+  t.set("GPU", 1, mlpbench::testing::reference_cell(30));  // reference cells get no floor
+  MachineRoof slow_roof;
+  slow_roof.cpu.cores = 1;
+  slow_roof.cpu.l2_bytes_per_core = 1 << 20;
+  slow_roof.cpu.l3_bytes = 8 << 20;
+  slow_roof.cpu.by_threads.push_back({1, 0.001, 0.001, 0.001, 0.001, 0, 0});  // 1 MFLOP/s: every cell beats it
+  EXPECT_EQ(cells_beating_floor(t, slow_roof, small_model(), Precision::FP32), 1);
+  apply_floors(t, slow_roof, small_model(), Precision::FP32);
+  EXPECT_EQ(t.find("CPU", 1)->efficiency(), 1.0);
+  EXPECT_THAT(t.find("CPU", 1)->warnings, ::testing::Contains(HasSubstr("faster than its floor")));
+  EXPECT_EQ(t.find("GPU", 1)->floor_ms, 0);
+  MachineRoof fast_roof = slow_roof;
+  fast_roof.cpu.by_threads[0] = {1, 1e6, 1e6, 1e6, 1e6, 0, 0};
+  EXPECT_EQ(cells_beating_floor(t, fast_roof, small_model(), Precision::FP32), 0);
 }
 
 TEST(Reference, FillsOnlyTheBatchSizesItHoldsAsReferenceCells) {
@@ -206,21 +242,16 @@ TEST(Reference, ReadWhenGivenOrNeededOnly) {
   EXPECT_THROW(read_reference(c, false), InputError);
 }
 
-TEST(RunBenchmark, AFakeGpuColumnIsMeasuredCheckedFlooredAndMetered) {
+TEST(RunBenchmark, AFakeGpuColumnIsMeasuredCheckedAndMeteredInTheSameRoundsAsTheCpu) {
   RunConfig config = quick_run({1, 3});
+  std::vector<std::string> lasting;
+  config.log = [&](const std::string& l, bool keep) {
+    if (keep) lasting.push_back(l);
+  };
   RunContext ctx;
   ctx.gpu.backends.push_back(fake("gpu-right", Fake{Device::GPU, 0, false, 0, true}));
   ctx.gpu.backends.push_back(fake("gpu-wrong", Fake{Device::GPU, 3}));
   ctx.gpu.gpu_name = "Fake GPU";
-  MachineRoof roof;
-  roof.cpu = measure_cpu_roof({1});
-  GpuRoof slow;  // absurdly slow: every cell beats its floor
-  slow.name = "Fake GPU";
-  slow.fp32_tflops = 1e-9;
-  slow.l2_gbs = slow.hbm_gbs = slow.h2d_gbs = 1;
-  slow.launch_us = slow.graph_us = 1;
-  roof.gpu = slow;
-  ctx.roof = &roof;
   TickingCounter counter;
   ctx.energy = &counter;
   const Results r = run_benchmark(small_model(), config, std::move(ctx));
@@ -233,18 +264,21 @@ TEST(RunBenchmark, AFakeGpuColumnIsMeasuredCheckedFlooredAndMetered) {
     ASSERT_TRUE(g->split);
     ASSERT_TRUE(g->energy);
     EXPECT_GT(g->energy->joules_per_inference, 0);
-    EXPECT_EQ(g->efficiency(), 1.0) << "a cell faster than its floor lowers the floor";
-    EXPECT_THAT(g->warnings, ::testing::Contains(HasSubstr("faster than its floor")));
     const Cell* c = r.table.find("CPU", b);
     ASSERT_NE(c, nullptr);
     EXPECT_EQ(c->source, Source::Measured);
-    EXPECT_LE(c->efficiency(), 1.0);
-    EXPECT_GT(c->floor_ms, 0);
   }
   EXPECT_THAT(r.notes, ::testing::Contains(StartsWith("GPU backend gpu-wrong left out, not timed: wrong at batch 3")));
   EXPECT_TRUE(r.not_measured.empty());
   EXPECT_EQ(gpu_text(r.machine), "Fake GPU");
   EXPECT_EQ(r.machine.threads, 1);
+  ASSERT_TRUE(r.run.drift) << "the drift probe ran between rounds";
+  EXPECT_GE(r.run.drift->rounds_ms.size(), 3u);
+  EXPECT_GT(r.run.drift->median_ms, 0);
+  // A log gets a line per round and one per finished cell.
+  EXPECT_THAT(lasting, ::testing::Contains(StartsWith("round 1 done")));
+  EXPECT_THAT(lasting, ::testing::Contains(StartsWith("GPU batch 3: ")));
+  EXPECT_THAT(lasting, ::testing::Contains(StartsWith("CPU batch 1: ")));
 }
 
 TEST(RunBenchmark, WithoutAGpuTheColumnComesFromTheReferenceWithTheReason) {

@@ -5,6 +5,7 @@
 
 #include "mlpbench/backend.hpp"
 #include "mlpbench/threads.hpp"
+#include "mlpbench/metadata.hpp"
 #include "mlpbench/warnings.hpp"
 
 using namespace mlpbench;
@@ -20,6 +21,7 @@ Results with_cpu_cell(double median_ms, double cv, int passes = 1) {
   c.stats.median_ms = median_ms;
   c.stats.cv = cv;
   c.stats.passes_per_sample = passes;
+  c.stats.converged = true;
   r.table.set("CPU", 10, c);
   Cell ref;
   ref.source = Source::Reference;
@@ -84,4 +86,52 @@ TEST(Warnings, GovernorIsReadWhereLinuxShowsIt) {
   add_warnings(r, {1}, 25, {}, {});
   const bool warned = std::any_of(r.warnings.begin(), r.warnings.end(), [](const std::string& w) { return w.find("governor") != std::string::npos; });
   EXPECT_EQ(warned, !g.empty() && g != "performance");
+}
+
+TEST(Warnings, ACellThatDidNotConvergeSaysSo) {
+  Results r = with_cpu_cell(1.0, 0.0);
+  r.table.cells["CPU"][10].stats.converged = false;
+  r.table.cells["CPU"][10].stats.ci_rel = 0.034;
+  add_warnings(r, {1}, 25, {}, {});
+  EXPECT_THAT(r.table.find("CPU", 10)->warnings, ::testing::Contains(HasSubstr("did not converge: its median is known to +-3.4%")));
+}
+
+TEST(Warnings, SlowerThanALargerBatchBeyondNoiseIsFlagged) {
+  Results r;
+  Cell c;
+  c.source = Source::Measured;
+  c.backend = "eigen";
+  c.stats.converged = true;
+  c.stats.ci_rel = 0.01;
+  c.stats.median_ms = 0.050;  // batch 8
+  r.table.set("CPU", 8, c);
+  c.stats.median_ms = 0.040;  // batch 10: faster with more rows, 20% apart, intervals 1%
+  r.table.set("CPU", 10, c);
+  c.stats.median_ms = 0.041;  // batch 16: slower than 10, as more rows should be
+  r.table.set("CPU", 16, c);
+  add_warnings(r, {1}, 25, {}, {});
+  EXPECT_THAT(r.table.find("CPU", 8)->warnings, ::testing::Contains(HasSubstr("slower than at batch 10")));
+  for (int b : {10, 16}) {
+    for (const std::string& w : r.table.find("CPU", b)->warnings) EXPECT_THAT(w, ::testing::Not(HasSubstr("slower than at batch"))) << b;
+  }
+  // Within both intervals: no warning.
+  Results close;
+  c.stats.ci_rel = 0.2;
+  c.stats.median_ms = 0.050;
+  close.table.set("CPU", 8, c);
+  c.stats.median_ms = 0.046;
+  close.table.set("CPU", 10, c);
+  add_warnings(close, {1}, 25, {}, {});
+  for (const std::string& w : close.table.find("CPU", 8)->warnings) EXPECT_THAT(w, ::testing::Not(HasSubstr("slower than at batch")));
+}
+
+TEST(Warnings, ADriftProbeThatMovedIsARunWarning) {
+  Results r = with_cpu_cell(1.0, 0.0);
+  r.run.drift = drift_of({20.0, 20.2, 21.4});  // (21.4 - 20) / 20.2
+  add_warnings(r, {1}, 25, {}, {});
+  EXPECT_THAT(r.warnings, ::testing::Contains(HasSubstr("the drift probe moved by 6.9%")));
+  Results steady = with_cpu_cell(1.0, 0.0);
+  steady.run.drift = drift_of({20.0, 20.2, 20.1});
+  add_warnings(steady, {1}, 25, {}, {});
+  for (const std::string& w : steady.warnings) EXPECT_THAT(w, ::testing::Not(HasSubstr("drift")));
 }

@@ -110,13 +110,15 @@ struct PriceOptions {
   }
 };
 
-// Progress lines on stderr while a run goes, only when stderr is a terminal.
-std::function<void(const std::string&)> progress_printer() {
-  if (!::isatty(STDERR_FILENO)) return {};
+// Progress on stderr while a run goes: on a terminal every line in place; in a log (stderr not a terminal) the
+// lasting ones (a round done, a cell's result), one line each, as Google Benchmark prints each benchmark.
+std::function<void(const std::string&, bool)> progress_printer() {
+  const bool terminal = ::isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
-  return [start](const std::string& line) {
+  return [start, terminal](const std::string& line, bool lasting) {
+    if (!terminal && !lasting) return;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr, "\r\x1b[K[%6.1f s] %s", s, line.c_str());
+    std::fprintf(stderr, terminal ? "\r\x1b[K[%6.1f s] %s" : "[%6.1f s] %s\n", s, line.c_str());
     std::fflush(stderr);
   };
 }
@@ -181,7 +183,7 @@ struct RunCommand {
     check_writable(path, force);
 
     const Results r = run(m, config, GpuSide{make_gpu_backends, measure_gpu_roof});
-    if (config.log) std::fprintf(stderr, "\r\x1b[K");
+    if (::isatty(STDERR_FILENO)) std::fprintf(stderr, "\r\x1b[K");
     write_text_atomic(path, dump_json(to_json(r)), force);
     std::cout << text_report(r, headline_batch) << "\nResults written to " << path << "\n";
     return kExitOk;

@@ -65,7 +65,9 @@ const char* verdict_name(Verdict v) {
 
 namespace {
 
-CellChange change_of(const std::string& device, int batch, const Cell& base, const Cell& now, double threshold_pct, double alpha) {
+// probe: the drift probe's ratio NEW/BASE, when both files have it; CPU cells are judged corrected by it.
+CellChange change_of(const std::string& device, int batch, const Cell& base, const Cell& now, double threshold_pct, double alpha,
+                     std::optional<double> probe) {
   CellChange c;
   c.device = device;
   c.batch = batch;
@@ -74,16 +76,28 @@ CellChange change_of(const std::string& device, int batch, const Cell& base, con
   c.ratio = c.base_ms > 0 ? c.new_ms / c.base_ms : std::numeric_limits<double>::quiet_NaN();
   c.reference = base.source == Source::Reference || now.source == Source::Reference;
   if (c.reference) return c;  // a number from a table, not a measurement: nothing to test
-  const auto mw = mann_whitney(base.stats.samples_ms, now.stats.samples_ms);
+  // The probe runs on the CPU: it corrects CPU cells, whose time moves with the machine's speed.
+  std::vector<double> now_samples = now.stats.samples_ms;
+  if (probe && device == "CPU" && *probe > 0) {
+    c.corrected = c.ratio / *probe;
+    for (double& v : now_samples) v /= *probe;
+  }
+  const auto mw = mann_whitney(base.stats.samples_ms, now_samples);
   if (!mw) return c;  // fewer than 3 samples on a side: untested
   c.p = mw->p;
   c.significant = mw->p < alpha;
   // With thousands of samples a 1% difference is significant; a verdict also needs the difference to
   // matter: beyond the threshold either way. Within it, or not significant, the cell is the same.
-  const bool beyond = std::fabs(c.ratio - 1) > threshold_pct / 100;
-  c.verdict = !c.significant || !beyond ? Verdict::Same : c.ratio < 1 ? Verdict::Faster : Verdict::Slower;
-  c.regression = c.significant && c.ratio > 1 + threshold_pct / 100;
+  const double judged = c.corrected.value_or(c.ratio);
+  const bool beyond = std::fabs(judged - 1) > threshold_pct / 100;
+  c.verdict = !c.significant || !beyond ? Verdict::Same : judged < 1 ? Verdict::Faster : Verdict::Slower;
+  c.regression = c.significant && judged > 1 + threshold_pct / 100;
   return c;
+}
+
+std::optional<double> probe_ratio(const Results& base, const Results& now) {
+  if (!base.run.drift || !now.run.drift || base.run.drift->median_ms <= 0) return std::nullopt;
+  return now.run.drift->median_ms / base.run.drift->median_ms;
 }
 
 // What a results file says about its machine, settings and model; "" when it doesn't say.
@@ -174,12 +188,20 @@ Comparison compare_results(const std::vector<std::pair<std::string, Results>>& f
   for (std::size_t i = 1; i < files.size(); ++i) {
     const auto& [name, now] = files[i];
     difference_notes(base_name, base, name, now, c.notes);
+    const std::optional<double> probe = probe_ratio(base, now);
+    c.probe.push_back(probe);
+    if (probe) {
+      char line[256];
+      std::snprintf(line, sizeof line, "%s: the drift probe ran %.3fx as long as in %s (the machine's own speed); CPU cells are judged on the corrected ratio",
+                    name.c_str(), *probe, base_name.c_str());
+      c.notes.push_back(line);
+    }
     std::vector<CellChange> changes;
     for (const char* device : kDevices) {
       for (int batch : base.table.batch_sizes) {
         const Cell* b = base.table.find(device, batch);
         const Cell* n = now.table.find(device, batch);
-        if (b && n) changes.push_back(change_of(device, batch, *b, *n, threshold_pct, alpha));
+        if (b && n) changes.push_back(change_of(device, batch, *b, *n, threshold_pct, alpha, probe));
       }
     }
     for (const CellChange& ch : changes) c.regression = c.regression || ch.regression;
@@ -202,10 +224,14 @@ std::string comparison_text(const Comparison& c) {
   std::vector<std::vector<std::string>> rows;
   if (c.files.size() == 2) {
     out << "BASE: " << c.files[0] << "\nNEW:  " << c.files[1] << "\n\n";
-    rows.push_back({"device", "batch", "base ms", "new ms", "ratio", "p", "verdict"});
+    const bool drift = c.probe.at(0).has_value();
+    rows.push_back({"device", "batch", "base ms", "new ms", "ratio"});
+    if (drift) rows.back().push_back("corrected");
+    rows.back().insert(rows.back().end(), {"p", "verdict"});
     for (const CellChange& ch : c.vs.at(0)) {
-      rows.push_back({ch.device, std::to_string(ch.batch), format_ms(ch.base_ms), format_ms(ch.new_ms), ratio_text(ch.ratio), p_text(ch.p),
-                      verdict_text(ch)});
+      rows.push_back({ch.device, std::to_string(ch.batch), format_ms(ch.base_ms), format_ms(ch.new_ms), ratio_text(ch.ratio)});
+      if (drift) rows.back().push_back(ch.corrected ? ratio_text(*ch.corrected) : "-");
+      rows.back().insert(rows.back().end(), {p_text(ch.p), verdict_text(ch)});
     }
   } else {
     // Fleet view: a row per (device, batch) that any NEW file shares with BASE, a column per NEW file.
@@ -230,18 +256,19 @@ std::string comparison_text(const Comparison& c) {
           continue;
         }
         row[2] = format_ms(ch->base_ms);
-        row.push_back(ratio_text(ch->ratio) + " " + verdict_name(ch->verdict) + (ch->regression ? ", regression" : ""));
+        row.push_back(ratio_text(ch->ratio) + (ch->corrected ? " (" + ratio_text(*ch->corrected) + " corrected)" : "") + " " +
+                      verdict_name(ch->verdict) + (ch->regression ? ", regression" : ""));
       }
       rows.push_back(row);
     }
   }
   out << render(rows, c.files.size() == 2);
-  char legend[256];
-  std::snprintf(legend, sizeof legend,
-                "\nratio: NEW/BASE of the medians; p: two-sided Mann-Whitney U test on the samples, significant below %g\n"
-                "verdict: faster/slower when significant and beyond %s either way, else same; regression: slower, measured\n",
-                c.alpha, pct);
-  out << legend;
+  char alpha[32];
+  std::snprintf(alpha, sizeof alpha, "%g", c.alpha);
+  out << "\nratio: NEW/BASE of the medians; corrected: divided by the drift probe's ratio (CPU cells, both files with the probe);\n"
+         "p: two-sided Mann-Whitney U test on the samples (corrected where there is a corrected ratio), significant below "
+      << alpha << "\nverdict: faster/slower when significant and beyond " << pct
+      << " either way (on the corrected ratio where there is one), else\nsame; regression: slower, measured\n";
   for (const std::string& n : c.notes) out << "Note: " << n << "\n";
   int regressions = 0;
   for (const auto& changes : c.vs) regressions += static_cast<int>(std::count_if(changes.begin(), changes.end(), [](const CellChange& x) { return x.regression; }));

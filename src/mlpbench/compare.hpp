@@ -2,7 +2,9 @@
 // (two-sided Mann-Whitney U on the stored samples at alpha 0.05, as Google Benchmark's compare.py), and a
 // verdict: faster or slower when significant and beyond the threshold either way, else same. A measured cell significantly slower by more than the threshold is a regression (exit 1).
 // Reference cells are shown but never count. Files from different machines are compared all the same, and
-// the comparison says so.
+// the comparison says so. When both files carry the drift probe (run.drift), the probe's ratio NEW/BASE says how
+// much faster or slower the machine itself ran; CPU cells are then judged on the drift-corrected ratio (the NEW
+// samples divided by the probe ratio), and both ratios are shown.
 #pragma once
 
 #include <optional>
@@ -30,7 +32,8 @@ struct CellChange {
   int batch = 0;
   double base_ms = 0, new_ms = 0;
   double ratio = 0;  // new / base
-  std::optional<double> p;  // Mann-Whitney p-value when both cells have samples
+  std::optional<double> corrected;  // ratio / the drift probe's ratio (CPU cells, both files with the probe)
+  std::optional<double> p;  // Mann-Whitney p-value when both cells have samples (on the corrected samples, if any)
   bool significant = false;  // p < alpha
   Verdict verdict = Verdict::Untested;
   bool reference = false;  // either side is a reference cell: shown, never a regression
@@ -40,6 +43,7 @@ struct CellChange {
 struct Comparison {
   std::vector<std::string> files;             // BASE first
   std::vector<std::vector<CellChange>> vs;    // vs[i]: file i+1 against BASE, cells present in both
+  std::vector<std::optional<double>> probe;   // probe[i]: drift probe median of file i+1 / BASE's, when both have it
   std::vector<std::string> notes;             // e.g. "NEW.json ran on another machine (...)"
   bool regression = false;
   double threshold_pct = 5;  // as given to compare_results, for the closing line

@@ -31,19 +31,23 @@ using AlignedVector = std::vector<float, Eigen::aligned_allocator<float>>;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// `iters` x 24 independent FMA chains of one packet each: enough chains to cover the FMA latency on
-// every core we know (4 cycles x 2 pipes x 3). Returns a value the compiler must keep.
+// Independent FMA chains of one packet each: latency (4-5 cycles) x pipes (2) needs 8-10 in flight; the
+// register file must also hold the two constant operands, or the loop spills and the "peak" is too low.
+constexpr int kFmaChains = fma_chains_for(EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS);
+static_assert(kFmaChains + 2 <= EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS, "the FMA probe must not spill");
+
+// `iters` x kFmaChains independent FMA chains. Returns a value the compiler must keep.
 __attribute__((noinline)) float fma_chains(long iters) {
   using namespace Eigen::internal;
-  Packet acc[24];
+  Packet acc[kFmaChains];
   const Packet a = pset1<Packet>(0.999f), b = pset1<Packet>(0.001f);
-  for (int i = 0; i < 24; ++i) acc[i] = pset1<Packet>(static_cast<float>(i));
+  for (int i = 0; i < kFmaChains; ++i) acc[i] = pset1<Packet>(static_cast<float>(i));
   for (long it = 0; it < iters; ++it) {
-#pragma GCC unroll 24
-    for (int i = 0; i < 24; ++i) acc[i] = pmadd(a, acc[i], b);
+#pragma GCC unroll 32
+    for (int i = 0; i < kFmaChains; ++i) acc[i] = pmadd(a, acc[i], b);
   }
   Packet s = acc[0];
-  for (int i = 1; i < 24; ++i) s = padd(s, acc[i]);
+  for (int i = 1; i < kFmaChains; ++i) s = padd(s, acc[i]);
   return predux(s);
 }
 
@@ -60,27 +64,28 @@ __attribute__((noinline)) float read_sum(const float* p, std::size_t n) {
   return predux(a[0]);
 }
 
-// The best of three tries of `run` (which returns units done per second).
+// The best of five tries of `run` (which returns units done per second), each long enough to reach boost
+// clocks: a roof is an upper bound, so the slowest tries (a clock still ramping, a neighbour's burst) are dropped.
 template <class F>
-double best_of_3(F run) {
+double best_of_tries(F run) {
   double best = 0;
-  for (int i = 0; i < 3; ++i) best = std::max(best, run());
+  for (int i = 0; i < 5; ++i) best = std::max(best, run());
   return best;
 }
 
 double fma_peak_per_core(int threads) {
-  return best_of_3([&] {
+  return best_of_tries([&] {
     long iters = 1 << 16;
     double total = 0, elapsed = 0;
-    for (;;) {  // grow until a try lasts 30 ms
+    for (;;) {  // grow until a try lasts 40 ms
       const auto t0 = Clock::now();
       float sink = 0;
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
       sink += fma_chains(iters);
       elapsed = seconds_since(t0);
-      total = 2.0 * 24 * P * static_cast<double>(iters) * threads;  // FLOPs
+      total = 2.0 * kFmaChains * P * static_cast<double>(iters) * threads;  // FLOPs
       asm volatile("" : : "r"(sink));
-      if (elapsed > 0.03) break;
+      if (elapsed > 0.04) break;
       iters *= 4;
     }
     return total / elapsed / 1e9 / threads;
@@ -93,7 +98,7 @@ double read_bandwidth(std::size_t bytes, int threads) {
   std::vector<AlignedVector> buffers(threads);
 #pragma omp parallel num_threads(threads)
   buffers[omp_get_thread_num()].assign(per_thread, 1.0f);  // first touch by the thread that reads it
-  return best_of_3([&] {
+  return best_of_tries([&] {
     int reps = 1;
     for (;;) {
       const auto t0 = Clock::now();
@@ -108,14 +113,14 @@ double read_bandwidth(std::size_t bytes, int threads) {
       }
       const double elapsed = seconds_since(t0);
       asm volatile("" : : "r"(sink));
-      if (elapsed > 0.03) return static_cast<double>(per_thread) * sizeof(float) * threads * reps / elapsed / 1e9;
+      if (elapsed > 0.04) return static_cast<double>(per_thread) * sizeof(float) * threads * reps / elapsed / 1e9;
       reps *= 2;
     }
   });
 }
 
 double fork_join_us(int threads) {
-  return 1e6 / best_of_3([&] {
+  return 1e6 / best_of_tries([&] {
     const int n = 20000;
     const auto t0 = Clock::now();
     for (int i = 0; i < n; ++i) {
@@ -128,7 +133,7 @@ double fork_join_us(int threads) {
 
 double barrier_us(int threads) {
   if (threads < 2) return 0;
-  return 1e6 / best_of_3([&] {
+  return 1e6 / best_of_tries([&] {
     const int n = 20000;
     const auto t0 = Clock::now();
 #pragma omp parallel num_threads(threads)
@@ -385,6 +390,22 @@ void apply_floor(Cell& cell, const std::optional<Floor>& f) {
     cell.floor_ms = cell.median_ms();
     cell.floor_bound = f->bound + ", lowered to the cell's median";
   }
+}
+
+double drift_probe_ms() {
+  // Fixed work, the same on every machine of this build: 1 GFLOP of FMA chains, then 1 GiB read from a
+  // 256 KiB buffer (L2), on the calling thread. Its time moves when the machine's speed does.
+  static const AlignedVector buffer(256 << 10 >> 2, 1.0f);
+  const long iters = static_cast<long>(1e9 / (2.0 * kFmaChains * P));
+  const auto t0 = Clock::now();
+  float sink = fma_chains(iters);
+  for (int r = 0; r < 4096; ++r) {
+    asm volatile("" : : "r"(buffer.data()) : "memory");
+    sink += read_sum(buffer.data(), buffer.size());
+  }
+  const double ms = seconds_since(t0) * 1e3;
+  asm volatile("" : : "r"(sink));
+  return ms;
 }
 
 std::string roof_text(const MachineRoof& roof) {

@@ -19,10 +19,15 @@
 
 namespace mlpbench {
 
+// Independent FMA chains the peak probe keeps in flight for a vector register file of this many registers:
+// 3/4 of them (AVX2's 16 -> 12, AVX-512's 32 -> 24), enough for latency x pipes and never spilling (the
+// probe's constants take 2 more).
+constexpr int fma_chains_for(int vector_registers) { return vector_registers * 3 / 4; }
+
 // Measured with a given number of threads.
 struct CpuThreadsRoof {
   int threads = 0;
-  double fma_gflops_per_core = 0;  // fp32 FMA peak per core (24 independent chains of packets)
+  double fma_gflops_per_core = 0;  // fp32 FMA peak per core (fma_chains_for(the build's registers) chains of packets)
   double l2_gbs = 0;               // read bandwidth, all `threads` together, working set within their L2
   double l3_gbs = 0;               // within L3
   double dram_gbs = 0;             // 4x L3
@@ -89,6 +94,10 @@ std::optional<Floor> gpu_floor(const GpuRoof& roof, Precision precision, const M
 // machine): the floor is lowered to the cell's median, with a warning in the cell, so efficiency is never
 // above 100%. Nothing without a floor.
 void apply_floor(Cell& cell, const std::optional<Floor>& floor);
+
+// The drift probe run between measurement rounds: fixed work (FMA chains and an L2-sized read, tens of ms) on the
+// calling thread; its time in ms tracks the machine's speed through a run.
+double drift_probe_ms();
 
 // A text summary for `mlpbench machine`.
 std::string roof_text(const MachineRoof& roof);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <random>
 #include <stdexcept>
 
 namespace mlpbench {
@@ -122,6 +123,84 @@ Stats measure(const TimedRun& timed, const MeasureConfig& config) {
   s.total_s = seconds_since(t0);
   s.converged = converged || s.ci_rel <= config.target_rel_ci;
   return s;
+}
+
+namespace {
+
+// One item of measure_rounds: its timer, passes per sample, the samples so far and the wall time spent on them.
+struct Item {
+  const TimedRun* timed;
+  int passes = 1;
+  std::vector<double> samples;
+  double sampled_s = 0;
+  bool done = false;
+};
+
+// Out of budget (at any round), or, once the planned rounds are over, converged.
+bool item_done(const Item& it, const MeasureConfig& c, bool planned_rounds_over) {
+  const int n = static_cast<int>(it.samples.size());
+  if (n >= c.max_samples || it.sampled_s >= c.max_time_s) return true;
+  return planned_rounds_over && n >= c.min_samples && it.sampled_s >= c.min_time_s && summarize(it.samples, it.passes).ci_rel <= c.target_rel_ci;
+}
+
+// One slice: untimed passes for `warmup_s`, then samples for `slice_s` (and at least `min_samples`).
+void sample_slice(Item& it, const RoundsConfig& cfg, double slice_s, int min_samples) {
+  const auto w0 = Clock::now();
+  do {
+    (*it.timed)(it.passes);
+  } while (seconds_since(w0) < cfg.slice_warmup_s);
+  const auto t0 = Clock::now();
+  int taken = 0;
+  while (static_cast<int>(it.samples.size()) < cfg.per_item.max_samples) {
+    it.samples.push_back((*it.timed)(it.passes) * 1e3 / it.passes);
+    ++taken;
+    if (taken >= min_samples && seconds_since(t0) >= slice_s) break;
+  }
+  it.sampled_s += seconds_since(t0);
+}
+
+}  // namespace
+
+std::vector<Stats> measure_rounds(const std::vector<TimedRun>& timers, const RoundsConfig& cfg, const std::function<void(int round)>& after_round) {
+  const MeasureConfig& c = cfg.per_item;
+  const int rounds = std::max(1, cfg.rounds);
+  std::vector<Item> items;
+  for (const TimedRun& t : timers) {
+    Item it;
+    it.timed = &t;
+    const auto warm0 = Clock::now();
+    do {
+      t(1);
+    } while (seconds_since(warm0) < c.warmup_s);
+    it.passes = calibrate_passes(t, c.min_sample_s);
+    items.push_back(std::move(it));
+  }
+  const double slice_s = c.min_time_s / rounds;
+  const int slice_samples = std::max(1, (c.min_samples + rounds - 1) / rounds);
+  std::mt19937 rng(cfg.seed);
+  std::vector<std::size_t> order(items.size());
+  std::iota(order.begin(), order.end(), 0);
+  for (int round = 0;; ++round) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (std::size_t i : order) {
+      if (!items[i].done) sample_slice(items[i], cfg, slice_s, slice_samples);
+    }
+    bool all_done = true;
+    for (Item& it : items) {
+      it.done = it.done || item_done(it, c, round + 1 >= rounds);
+      all_done = all_done && it.done;
+    }
+    if (after_round) after_round(round);
+    if (all_done) break;
+  }
+  std::vector<Stats> out;
+  for (Item& it : items) {
+    Stats s = summarize(std::move(it.samples), it.passes);
+    s.total_s = it.sampled_s;
+    s.converged = s.ci_rel <= c.target_rel_ci;
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 }  // namespace mlpbench

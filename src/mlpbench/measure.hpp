@@ -50,6 +50,23 @@ int calibrate_passes(const TimedRun& timed, double min_sample_s);
 
 Stats measure(const TimedRun& timed, const MeasureConfig& config);
 
+// Interleaved rounds, as Google Benchmark's random interleaving: every item (a backend at a batch size) is
+// warmed up and calibrated once, then sampled in slices, one slice per item per round, the order shuffled
+// each round, so a change of the machine's speed spreads over all items instead of landing on one.
+// Statistics stay per item, over all its samples (in the order taken). `per_item` is each item's budget over
+// all rounds: a slice lasts min_time_s / rounds (and takes at least min_samples / rounds samples) after a short
+// untimed warm-up (the previous slice's item evicted this one's caches). After `rounds` rounds, items not yet
+// converged get more rounds until they converge or spend max_time_s or max_samples.
+struct RoundsConfig {
+  MeasureConfig per_item;
+  int rounds = 6;
+  double slice_warmup_s = 0.005;
+  unsigned seed = 1;  // of the shuffle: the same every run
+};
+// after_round(round, rounds_so_far_planned) runs between rounds (e.g. a drift probe), never inside a slice.
+std::vector<Stats> measure_rounds(const std::vector<TimedRun>& items, const RoundsConfig& config,
+                                  const std::function<void(int round)>& after_round = {});
+
 // Statistics of samples given per pass in ms (at least one sample).
 Stats summarize(std::vector<double> samples_ms, int passes_per_sample);
 

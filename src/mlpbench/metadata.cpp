@@ -3,6 +3,8 @@
 #include "mlpbench/metadata.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <type_traits>
 
 #include "mlpbench/errors.hpp"
@@ -24,6 +26,13 @@ void fields(Info& c, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_cons
   v("start", c.start);
   v("end", c.end);
   v("max", c.max);
+}
+
+template <class Info, class Visit>
+void fields(Info& d, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_const_t<Info>, DriftProbe>>* = nullptr) {
+  v("median_ms", d.median_ms);
+  v("spread", d.spread);
+  v("rounds_ms", d.rounds_ms);
 }
 
 template <class Info, class Visit>
@@ -59,10 +68,11 @@ void fields(Info& r, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_cons
   v("quick", r.quick);
   v("input_seed", r.input_seed);
   v("threads", r.threads);
+  v("drift", r.drift);
 }
 
 template <class T>
-constexpr bool kIsStruct = std::is_same_v<T, GpuInfo> || std::is_same_v<T, GpuClockReadings>;
+constexpr bool kIsStruct = std::is_same_v<T, GpuInfo> || std::is_same_v<T, GpuClockReadings> || std::is_same_v<T, DriftProbe>;
 
 template <class T>
 struct IsOptional : std::false_type {};
@@ -73,13 +83,21 @@ struct IsOptional<std::optional<T>> : std::true_type {};
 
 Json struct_json(const GpuInfo& g);
 Json struct_json(const GpuClockReadings& c);
+Json struct_json(const DriftProbe& d);
 
 struct Writer {
   Json& j;
   template <class T>
   Json value(const T& v) {
     if constexpr (kIsStruct<T>) return struct_json(v);
-    else return Json(v);
+    else if constexpr (std::is_same_v<T, double>) return Json(round6(v));
+    else if constexpr (std::is_same_v<T, std::vector<double>>) {
+      Json a = Json::array();
+      for (double x : v) a.push_back(round6(x));
+      return a;
+    } else {
+      return Json(v);
+    }
   }
   template <class T>
   void operator()(const char* key, const T& v) {
@@ -107,6 +125,7 @@ Json write(const Info& info, const Json& extra) {
 
 Json struct_json(const GpuInfo& g) { return write(g, g.extra); }
 Json struct_json(const GpuClockReadings& c) { return write(c, Json::object()); }
+Json struct_json(const DriftProbe& d) { return write(d, Json::object()); }
 
 // ---- reading ----------------------------------------------------------------------------------------
 
@@ -115,8 +134,11 @@ bool holds(const Json& v) {
   if constexpr (std::is_same_v<T, std::string>) return v.is_string();
   else if constexpr (std::is_same_v<T, bool>) return v.is_boolean();
   else if constexpr (std::is_same_v<T, std::uint64_t> || std::is_same_v<T, unsigned>) return v.is_number_unsigned();
+  else if constexpr (std::is_same_v<T, double>) return v.is_number();
   else if constexpr (std::is_same_v<T, std::vector<int>>) {
     return v.is_array() && std::all_of(v.begin(), v.end(), [](const Json& e) { return e.is_number_integer(); });
+  } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+    return v.is_array() && std::all_of(v.begin(), v.end(), [](const Json& e) { return e.is_number(); });
   } else {
     return v.is_number_integer();
   }
@@ -126,7 +148,9 @@ template <class T>
 const char* type_name() {
   if constexpr (std::is_same_v<T, std::string>) return "a string";
   else if constexpr (std::is_same_v<T, bool>) return "true or false";
+  else if constexpr (std::is_same_v<T, double>) return "a number";
   else if constexpr (std::is_same_v<T, std::vector<int>>) return "an array of integers";
+  else if constexpr (std::is_same_v<T, std::vector<double>>) return "an array of numbers";
   else if constexpr (std::is_same_v<T, std::uint64_t> || std::is_same_v<T, unsigned>) return "a non-negative integer";
   else return "an integer";
 }
@@ -187,11 +211,18 @@ Info read(const Json& j, const std::string& what) {
   Info info;
   std::vector<std::string> known;
   fields(info, Reader{j, what, known});
-  if constexpr (!std::is_same_v<Info, GpuClockReadings>) info.extra = extra_keys(j, known);
+  if constexpr (!std::is_same_v<Info, GpuClockReadings> && !std::is_same_v<Info, DriftProbe>) info.extra = extra_keys(j, known);
   return info;
 }
 
 }  // namespace
+
+double round6(double v) {
+  if (!std::isfinite(v) || v == 0) return v;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return std::strtod(buf, nullptr);
+}
 
 Json to_json(const MachineInfo& m) { return write(m, m.extra); }
 Json to_json(const BuildInfo& b) { return write(b, b.extra); }
@@ -199,6 +230,18 @@ Json to_json(const RunInfo& r) { return write(r, r.extra); }
 MachineInfo machine_from_json(const Json& j, const std::string& what) { return read<MachineInfo>(j, what); }
 BuildInfo build_from_json(const Json& j, const std::string& what) { return read<BuildInfo>(j, what); }
 RunInfo run_from_json(const Json& j, const std::string& what) { return read<RunInfo>(j, what); }
+
+DriftProbe drift_of(std::vector<double> rounds_ms) {
+  DriftProbe d;
+  if (rounds_ms.empty()) return d;
+  std::vector<double> sorted = rounds_ms;
+  std::sort(sorted.begin(), sorted.end());
+  const std::size_t n = sorted.size();
+  d.median_ms = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  d.spread = d.median_ms > 0 ? (sorted.back() - sorted.front()) / d.median_ms : 0;
+  d.rounds_ms = std::move(rounds_ms);
+  return d;
+}
 
 std::string gpu_text(const MachineInfo& m) {
   if (!m.gpu_recorded) return "";

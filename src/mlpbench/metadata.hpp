@@ -15,6 +15,10 @@ namespace mlpbench {
 
 using Json = nlohmann::ordered_json;
 
+// The shortest decimal with 6 significant digits: every measured number in a results file is written so, which
+// keeps committed files small and diffs readable.
+double round6(double v);
+
 struct GpuInfo {
   std::string name;
   std::string driver;        // the driver's CUDA version, e.g. "13.0"
@@ -46,6 +50,15 @@ struct BuildInfo {
   Json extra = Json::object();
 };
 
+// The drift probe (machine.hpp's drift_probe_ms) run after each measurement round: fixed work whose time moves
+// when the machine's speed does.
+struct DriftProbe {
+  double median_ms = 0;
+  double spread = 0;              // (slowest - fastest) / median over the rounds
+  std::vector<double> rounds_ms;  // one per round, in order
+};
+DriftProbe drift_of(std::vector<double> rounds_ms);
+
 struct RunInfo {
   std::optional<std::string> started_utc, command;
   std::optional<std::vector<int>> batch_sizes;
@@ -53,6 +66,7 @@ struct RunInfo {
   std::optional<bool> quick;
   std::optional<std::uint64_t> input_seed;
   std::optional<std::vector<int>> threads;
+  std::optional<DriftProbe> drift;
   Json extra = Json::object();
 };
 

@@ -14,14 +14,6 @@ namespace {
 
 // ---- writing ---------------------------------------------------------------------------------------
 
-// Shortest decimal with 6 significant digits: keeps committed files small and diffs readable.
-double round6(double v) {
-  if (!std::isfinite(v) || v == 0) return v;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return std::strtod(buf, nullptr);
-}
-
 void split_to_json(const DeviceSplit& d, Json& j) {
   j["device_ms"] = round6(d.compute_ms);
   j["h2d_ms"] = round6(d.h2d_ms);
@@ -59,6 +51,7 @@ Json runs_to_json(const std::vector<BackendRun>& runs) {
     b["p90_ms"] = round6(r.stats.p90_ms);
     b["min_ms"] = round6(r.stats.min_ms);
     b["cv"] = round6(r.stats.cv);
+    b["ci_rel"] = round6(r.stats.ci_rel);
     b["samples"] = r.stats.samples;
     if (r.split) split_to_json(*r.split, b);
     out.push_back(std::move(b));
@@ -226,6 +219,7 @@ std::vector<BackendRun> runs_from_json(const Json& runs, const std::string& what
     r.stats.p90_ms = number(b, "p90_ms", where, true);
     r.stats.min_ms = number(b, "min_ms", where, true);
     r.stats.cv = number(b, "cv", where, false);
+    if (b.contains("ci_rel")) r.stats.ci_rel = number(b, "ci_rel", where, false);
     r.stats.samples = static_cast<int>(number(b, "samples", where, true));
     r.split = split_from_json(b, where);
     out.push_back(std::move(r));

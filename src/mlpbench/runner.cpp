@@ -21,8 +21,8 @@
 namespace mlpbench {
 namespace {
 
-void say(const std::function<void(const std::string&)>& log, const std::string& line) {
-  if (log) log(line);
+void say(const std::function<void(const std::string&, bool)>& log, const std::string& line, bool lasting = false) {
+  if (log) log(line, lasting);
 }
 
 std::string format_error(double e) {
@@ -151,45 +151,74 @@ void gate_cpu_backends(const std::vector<std::unique_ptr<Backend>>& backends, co
 
 MeasureBudget measure_budget(bool quick, int timed_cells) {
   MeasureBudget b;
-  b.end_to_end = quick ? quick_config(timed_cells) : MeasureConfig{};
+  b.rounds.per_item = quick ? quick_config(timed_cells) : MeasureConfig{};
+  b.rounds.rounds = quick ? 3 : 6;
   // Phases are secondary figures: a shorter budget each.
-  b.phases = b.end_to_end;
-  b.phases.min_time_s = std::min(b.end_to_end.min_time_s, 0.1);
-  b.phases.max_time_s = std::min(b.end_to_end.max_time_s, 0.5);
-  b.phases.warmup_s = std::min(b.end_to_end.warmup_s, 0.05);
+  b.phases = b.rounds.per_item;
+  b.phases.min_time_s = std::min(b.phases.min_time_s, 0.1);
+  b.phases.max_time_s = std::min(b.phases.max_time_s, 0.5);
+  b.phases.warmup_s = std::min(b.phases.warmup_s, 0.05);
   b.energy_window_s = quick ? 0.05 : 0.5;
   return b;
 }
 
-BackendRun measure_backend(Backend& be, const std::vector<float>& x, int batch, int output_width, const MeasureBudget& budget) {
-  BackendRun run;
-  run.backend = be.name();
-  run.config = be.config();
-  run.io = be.io();
-  run.threads = be.threads();
-  run.bytes_per_weight = be.bytes_per_weight();
-  std::vector<float> y(static_cast<std::size_t>(batch) * output_width);
-  run.stats = measure(wall_clock([&] { be.forward(x.data(), y.data(), batch); }), budget.end_to_end);
-  // The device-only time, and the copies around it where the backend has them.
-  if (const TimedRun compute = be.phase_timer(Phase::Compute, x.data(), batch)) {
-    DeviceSplit d;
-    d.compute_ms = measure(compute, budget.phases).median_ms;
-    if (const TimedRun h2d = be.phase_timer(Phase::H2D, x.data(), batch)) d.h2d_ms = measure(h2d, budget.phases).median_ms;
-    if (const TimedRun d2h = be.phase_timer(Phase::D2H, x.data(), batch)) d.d2h_ms = measure(d2h, budget.phases).median_ms;
-    run.split = d;
+std::vector<std::vector<BackendRun>> measure_all(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
+                                                 const MeasureBudget& budget, const std::function<double()>& probe_ms,
+                                                 std::vector<double>& drift_ms, const std::function<void(const std::string&, bool)>& log) {
+  const std::size_t batches = gate.batch_sizes.size(), n = backends.size();
+  // Item i * n + k: backend k at batch size i, each with its own output buffer.
+  std::vector<std::vector<float>> outputs;
+  std::vector<TimedRun> timers;
+  for (std::size_t i = 0; i < batches; ++i) {
+    const int b = gate.batch_sizes[i];
+    for (Backend* be : backends) {
+      outputs.emplace_back(static_cast<std::size_t>(b) * output_width);
+      float* y = outputs.back().data();
+      const float* x = gate.inputs[i].data();
+      timers.push_back(wall_clock([be, x, y, b] { be->forward(x, y, b); }));
+    }
   }
-  return run;
+  say(log, "measuring " + std::to_string(n) + " backends x " + std::to_string(batches) + " batch sizes in " +
+               std::to_string(budget.rounds.rounds) + " interleaved rounds");
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<Stats> stats = measure_rounds(timers, budget.rounds, [&](int round) {
+    std::string line = "round " + std::to_string(round + 1) + " done (" +
+                       format_error(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s)";
+    if (probe_ms) {
+      drift_ms.push_back(probe_ms());
+      line += ", drift probe " + format_error(drift_ms.back()) + " ms";
+    }
+    say(log, line, /*lasting=*/true);
+  });
+  std::vector<std::vector<BackendRun>> runs(batches);
+  for (std::size_t i = 0; i < batches; ++i) {
+    const int b = gate.batch_sizes[i];
+    for (std::size_t k = 0; k < n; ++k) {
+      Backend& be = *backends[k];
+      BackendRun run;
+      run.backend = be.name();
+      run.config = be.config();
+      run.io = be.io();
+      run.threads = be.threads();
+      run.bytes_per_weight = be.bytes_per_weight();
+      run.stats = stats[i * n + k];
+      // The device-only time, and the copies around it where the backend has them.
+      const float* x = gate.inputs[i].data();
+      if (const TimedRun compute = be.phase_timer(Phase::Compute, x, b)) {
+        say(log, "device phases of " + be.name() + " at batch " + std::to_string(b));
+        DeviceSplit d;
+        d.compute_ms = measure(compute, budget.phases).median_ms;
+        if (const TimedRun h2d = be.phase_timer(Phase::H2D, x, b)) d.h2d_ms = measure(h2d, budget.phases).median_ms;
+        if (const TimedRun d2h = be.phase_timer(Phase::D2H, x, b)) d.d2h_ms = measure(d2h, budget.phases).median_ms;
+        run.split = d;
+      }
+      runs[i].push_back(std::move(run));
+    }
+  }
+  return runs;
 }
 
-Cell measure_cell(const std::vector<Backend*>& backends, const std::vector<float>& x, int batch, int output_width, const MeasureBudget& budget,
-                  const std::function<void(const std::string&)>& log) {
-  std::vector<BackendRun> runs;
-  for (Backend* be : backends) {
-    say(log, "measuring " + be->name() + " at batch " + std::to_string(batch));
-    runs.push_back(measure_backend(*be, x, batch, output_width, budget));
-  }
-  return best_of(std::move(runs));
-}
+Cell cell_of(std::vector<BackendRun> runs) { return best_of(std::move(runs)); }
 
 Energy measure_energy(EnergyCounter& meter, const std::function<void()>& forward, int batch, double window_s) {
   Energy e;
@@ -239,6 +268,39 @@ void fill_reference(Table& table, const std::string& device, const std::vector<i
   }
 }
 
+namespace {
+
+std::optional<Floor> floor_of(const std::string& device, const Cell& c, const MachineRoof& roof, const Model& model, int batch,
+                              Precision precision) {
+  if (device == "CPU") return cpu_floor(roof.cpu, c.threads, model, batch, c.bytes_per_weight);
+  if (roof.gpu) return gpu_floor(*roof.gpu, precision, model, batch);
+  return std::nullopt;
+}
+
+template <class T, class F>
+void for_measured(T& table, F f) {  // T: Table or const Table
+  for (auto& [device, per_batch] : table.cells) {
+    for (auto& [batch, cell] : per_batch) {
+      if (cell.source == Source::Measured) f(device, batch, cell);
+    }
+  }
+}
+
+}  // namespace
+
+int cells_beating_floor(const Table& table, const MachineRoof& roof, const Model& model, Precision precision) {
+  int n = 0;
+  for_measured(table, [&](const std::string& device, int batch, const Cell& c) {
+    const auto f = floor_of(device, c, roof, model, batch, precision);
+    n += f && c.median_ms() < f->ms;
+  });
+  return n;
+}
+
+void apply_floors(Table& table, const MachineRoof& roof, const Model& model, Precision precision) {
+  for_measured(table, [&](const std::string& device, int batch, Cell& c) { apply_floor(c, floor_of(device, c, roof, model, batch, precision)); });
+}
+
 Results run_benchmark(const Model& model, const RunConfig& config, RunContext context) {
   Results r;
   r.model = model_info(model);
@@ -254,7 +316,7 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
     for (const std::string& s : gpu.skipped) r.notes.push_back("GPU backend " + s);
     const std::size_t before = r.notes.size();
     gpu_ok = gate_gpu_backends(gpu.backends, model, gate, r.notes);
-    for (std::size_t i = before; i < r.notes.size(); ++i) say(config.log, r.notes[i]);
+    for (std::size_t i = before; i < r.notes.size(); ++i) say(config.log, r.notes[i], /*lasting=*/true);
     if (!gpu.backends.empty() && gpu_ok.empty()) throw RuntimeError("no GPU backend passed its check against the CPU: " + r.notes.back());
   }
   // A wrong CPU backend ends the run: the CPU column has no other source.
@@ -266,26 +328,39 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   std::vector<Backend*> cpu_timed;
   for (const auto& c : cpu_backends) cpu_timed.push_back(c.get());
 
-  const MeasureBudget budget =
-      measure_budget(config.quick, static_cast<int>((cpu_timed.size() + gpu_ok.size()) * config.batch_sizes.size()));
+  // CPU and GPU backends in the same rounds: a change of the machine's speed spreads over every cell.
+  std::vector<Backend*> timed = cpu_timed;
+  timed.insert(timed.end(), gpu_ok.begin(), gpu_ok.end());
+  const MeasureBudget budget = measure_budget(config.quick, static_cast<int>(timed.size() * config.batch_sizes.size()));
+  std::vector<double> drift_ms;
+  const std::function<double()> probe = config.drift_probe ? std::function<double()>(drift_probe_ms) : nullptr;
+  std::vector<std::vector<BackendRun>> runs = measure_all(timed, gate, model.output_width(), budget, probe, drift_ms, config.log);
+  if (!drift_ms.empty()) r.run.drift = drift_of(std::move(drift_ms));
   for (std::size_t i = 0; i < config.batch_sizes.size(); ++i) {
     const int b = config.batch_sizes[i];
-    const std::vector<float>& x = gate.inputs[i];
+    std::vector<BackendRun>& all = runs[i];
     if (!cpu_timed.empty()) {
-      Cell cell = measure_cell(cpu_timed, x, b, model.output_width(), budget, config.log);
-      if (context.roof) apply_floor(cell, cpu_floor(context.roof->cpu, cell.threads, model, b, cell.bytes_per_weight));
-      r.table.set("CPU", b, std::move(cell));
+      r.table.set("CPU", b, cell_of(std::vector<BackendRun>(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(cpu_timed.size()))));
     }
-    if (!gpu_ok.empty()) {
-      Cell cell = measure_cell(gpu_ok, x, b, model.output_width(), budget, config.log);
-      if (context.roof && context.roof->gpu) apply_floor(cell, gpu_floor(*context.roof->gpu, config.precision, model, b));
-      if (context.energy) {
-        const auto headline = std::find_if(gpu_ok.begin(), gpu_ok.end(), [&](Backend* g) { return g->name() == cell.backend; });
-        if (headline == gpu_ok.end()) throw std::logic_error("the GPU cell's headline backend " + cell.backend + " is not among those timed");
-        std::vector<float> y(static_cast<std::size_t>(b) * model.output_width());
-        cell.energy = measure_energy(*context.energy, [&] { (*headline)->forward(x.data(), y.data(), b); }, b, budget.energy_window_s);
+    if (gpu_ok.empty()) continue;
+    Cell cell = cell_of(std::vector<BackendRun>(all.begin() + static_cast<std::ptrdiff_t>(cpu_timed.size()), all.end()));
+    if (context.energy) {
+      const auto headline = std::find_if(gpu_ok.begin(), gpu_ok.end(), [&](Backend* g) { return g->name() == cell.backend; });
+      if (headline == gpu_ok.end()) throw std::logic_error("the GPU cell's headline backend " + cell.backend + " is not among those timed");
+      std::vector<float> y(static_cast<std::size_t>(b) * model.output_width());
+      const float* x = gate.inputs[i].data();
+      say(config.log, "energy of " + cell.backend + " at batch " + std::to_string(b));
+      cell.energy = measure_energy(*context.energy, [&] { (*headline)->forward(x, y.data(), b); }, b, budget.energy_window_s);
+    }
+    r.table.set("GPU", b, std::move(cell));
+  }
+  for (int b : config.batch_sizes) {
+    for (const char* device : kDevices) {
+      if (const Cell* c = r.table.find(device, b)) {
+        say(config.log, std::string(device) + " batch " + std::to_string(b) + ": " + format_error(c->median_ms()) + " ms (" + c->backend + ", cv " +
+                            format_error(100 * c->stats.cv) + "%, " + std::to_string(c->stats.samples) + " samples)",
+            /*lasting=*/true);
       }
-      r.table.set("GPU", b, std::move(cell));
     }
   }
   r.table.batch_sizes = config.batch_sizes;
@@ -317,22 +392,30 @@ Results run(const Model& model, const RunConfig& config, const GpuSide& gpu) {
   const bool on_gpu = !context.gpu.backends.empty();
   // A bad reference file fails now, before the roof or any cell is measured.
   context.reference = read_reference(config, config.device != "all" || !on_gpu);
-  // The machine's roof gives every measured cell its floor (cached after the first run).
-  say(config.log, "measuring the machine's roof (cached after the first run)");
-  const MachineRoof roof = machine_roof(config.threads, on_gpu ? context.gpu.gpu_name : "", gpu.roof, /*refresh=*/false);
-  context.roof = &roof;
   std::unique_ptr<GpuEnergyMeter> energy;
   if (on_gpu) energy = std::make_unique<GpuEnergyMeter>();
   context.energy = energy.get();
+  const std::string gpu_name = on_gpu ? context.gpu.gpu_name : "";
 
   const GpuClocks clocks_start = on_gpu ? read_gpu_clocks() : GpuClocks{};
   Results r = run_benchmark(model, config, std::move(context));
   const GpuClocks clocks_end = on_gpu ? read_gpu_clocks() : GpuClocks{};
+  // The machine's roof gives every measured cell its floor (cached after the first run). A cell faster than its
+  // floor proves the roof wrong: it is measured again once, now; a cell that still beats it lowers its floor.
+  say(config.log, "the machine's roof (cached after the first run)");
+  MachineRoof roof = machine_roof(config.threads, gpu_name, gpu.roof, /*refresh=*/false);
+  if (const int beaten = cells_beating_floor(r.table, roof, model, config.precision); beaten > 0) {
+    say(config.log, "measuring the machine's roof again: " + std::to_string(beaten) + " cells beat it", /*lasting=*/true);
+    roof = machine_roof(config.threads, gpu_name, gpu.roof, /*refresh=*/true);
+    r.notes.push_back("the machine's roof was measured again during this run: " + std::to_string(beaten) + " cell(s) were faster than the floor it gave");
+  }
+  apply_floors(r.table, roof, model, config.precision);
   add_warnings(r, config.threads, clock_read_ns(), clocks_start, clocks_end);
   if (clocks_start.valid) r.machine.gpu_clocks_mhz = GpuClockReadings{clocks_start.sm_mhz, clocks_end.sm_mhz, clocks_start.sm_max_mhz};
   r.machine.roof = roof_to_json(roof);
+
   if (config.prices) r.prices = *config.prices;
-  RunInfo& info = r.run;
+  RunInfo& info = r.run;  // r.run.drift is run_benchmark's
   info.started_utc = utc_iso8601(start);
   info.command = config.command;
   info.batch_sizes = config.batch_sizes;

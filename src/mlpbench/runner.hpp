@@ -5,13 +5,16 @@
 //   gate_gpu_backends   every GPU backend through the gate; a wrong one is left out with why
 //   make_cpu_backends   every CPU backend at every thread count (the line-up check_memory also counts)
 //   gate_cpu_backends   every CPU backend through the gate; a wrong one ends the run
-//   measure_backend     one backend at one batch size: end-to-end statistics and the device split
-//   measure_cell        every backend of a device at one batch size; the fastest is the cell's headline
+//   measure_all         every backend at every batch size in interleaved rounds (measure_rounds), a drift
+//                       probe between rounds; then each GPU backend's device split
+//   cell_of             a device's runs at one batch size: the fastest is the cell's headline
 //   measure_energy      energy per inference over a window of forwards
 //   read_reference      the reference file, read before anything is measured
 //   fill_reference      a column not measured here, from the reference file, labelled as such
-//   run_benchmark       the steps above, in order, for given GPU backends, roof and energy counter
-//   run                 all that `mlpbench run` does: GPU backends, roof, clocks, run_benchmark, warnings, metadata
+//   apply_floors        every measured cell's floor from the machine's roof, never above 100%
+//   run_benchmark       the steps above, in order, for given GPU backends and energy counter
+//   run                 all that `mlpbench run` does: GPU backends, clocks, run_benchmark, the roof and floors
+//                       (measured again once if a cell beats it), warnings, metadata
 // The CLI parses options into a RunConfig, calls run() and prints.
 #pragma once
 
@@ -41,7 +44,10 @@ struct RunConfig {
   std::uint64_t input_seed = 1;                        // inputs are U(-1, 1) from this seed
   std::string command;                                 // the command line, recorded in the results
   std::optional<Prices> prices;                        // cost per million inferences, when given
-  std::function<void(const std::string&)> log;         // progress lines; may be empty
+  bool drift_probe = true;                             // run the drift probe between rounds
+  // Progress: `lasting` lines (a round done, a cell's result) belong in a log; the others only say what runs
+  // now (a terminal shows them in place). May be empty.
+  std::function<void(const std::string& line, bool lasting)> log;
 };
 
 // results/reference.json in the current folder, else the one in the source tree.
@@ -85,21 +91,24 @@ int cpu_backend_count(const RunConfig& config);
 // other source).
 void gate_cpu_backends(const std::vector<std::unique_ptr<Backend>>& backends, const Model& model, const GateInputs& gate);
 
-// The sampling budgets of a run: end-to-end, the device phases (secondary, shorter), the energy window.
+// The sampling budgets of a run: the rounds (each cell's share), the device phases (secondary, shorter), the
+// energy window.
 struct MeasureBudget {
-  MeasureConfig end_to_end;
+  RoundsConfig rounds;
   MeasureConfig phases;
   double energy_window_s = 0.5;
 };
 MeasureBudget measure_budget(bool quick, int timed_cells);
 
-// One backend (prepared) at one batch size, x [batch, in] -> [batch, output_width]: end-to-end statistics
-// through `measure`, and where the backend has device timers, the device-only time and the copies around it.
-BackendRun measure_backend(Backend& backend, const std::vector<float>& x, int batch, int output_width, const MeasureBudget& budget);
+// Every backend (prepared) at every batch size of the gate, in interleaved rounds; then, where a backend has
+// device timers, its device-only time and the copies around it. runs[i][k]: backend k at gate.batch_sizes[i].
+// After each round: the drift probe (probe_ms, when given, its value in `drift_ms`) and a lasting log line.
+std::vector<std::vector<BackendRun>> measure_all(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
+                                                 const MeasureBudget& budget, const std::function<double()>& probe_ms,
+                                                 std::vector<double>& drift_ms, const std::function<void(const std::string&, bool)>& log);
 
-// Every backend at one batch size, each through measure_backend; the cell of the fastest (best_of).
-Cell measure_cell(const std::vector<Backend*>& backends, const std::vector<float>& x, int batch, int output_width, const MeasureBudget& budget,
-                  const std::function<void(const std::string&)>& log);
+// The cell of a device's runs at one batch size: the fastest is the headline (best_of).
+Cell cell_of(std::vector<BackendRun> runs);
 
 // Energy per inference: the counter read around back-to-back calls of `forward` (batch rows each) lasting at
 // least `window_s`; `unavailable` says why when the counter is missing or does not advance.
@@ -115,7 +124,6 @@ std::optional<Results> read_reference(const RunConfig& config, bool needed);
 // What run_benchmark works with besides the model and the settings.
 struct RunContext {
   GpuBackends gpu;                   // what make_gpu_backends() gave
-  const MachineRoof* roof = nullptr;  // gives every measured cell its floor; may be null
   EnergyCounter* energy = nullptr;    // the GPU's energy counter; null: GPU cells get none
   std::optional<Results> reference;  // read_reference(); read here if a column needs it and it is missing
 };
@@ -124,6 +132,11 @@ struct RunContext {
 // InputError (bad reference file, ...) or RuntimeError (a backend failed its check and nothing else can fill
 // the column).
 Results run_benchmark(const Model& model, const RunConfig& config, RunContext context);
+
+// How many measured cells are faster than the floor `roof` gives them: each one proves the roof too low.
+int cells_beating_floor(const Table& table, const MachineRoof& roof, const Model& model, Precision precision);
+// Every measured cell's floor from `roof` (apply_floor: a cell faster than its floor lowers it, with a warning).
+void apply_floors(Table& table, const MachineRoof& roof, const Model& model, Precision precision);
 
 // The GPU side, passed in by the program (make_gpu_backends and measure_gpu_roof of kernels/), so this library
 // never links the CUDA code it would otherwise depend on.

@@ -1,6 +1,7 @@
 // See warnings.hpp.
 #include "mlpbench/warnings.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -13,6 +14,12 @@ namespace {
 std::string percent(double share) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f%%", 100 * share);
+  return buf;
+}
+
+std::string ms(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
   return buf;
 }
 
@@ -45,8 +52,28 @@ std::vector<std::string> add_warnings(Results& r, const std::vector<int>& thread
       if (clock_read_ns > 0 && sample_ns > 0 && 2 * clock_read_ns / sample_ns > kMaxTimerShare) {
         c.warnings.push_back("clock reads take " + percent(2 * clock_read_ns / sample_ns) + " of a sample, above " + percent(kMaxTimerShare));
       }
+      if (!c.stats.converged) {
+        c.warnings.push_back("did not converge: its median is known to +-" + percent(c.stats.ci_rel) + " (95% interval) after " +
+                             std::to_string(c.stats.samples) + " samples; a longer run (no --quick) or a quieter machine gives a firmer number");
+      }
+      // Slower than a larger batch beyond both medians' intervals: more rows never take less time.
+      const auto next = std::find_if(d->second.upper_bound(b), d->second.end(), [](const auto& kv) { return kv.second.source == Source::Measured; });
+      if (next != d->second.end()) {
+        const Cell& n = next->second;
+        if (c.median_ms() * (1 - c.stats.ci_rel) > n.median_ms() * (1 + n.stats.ci_rel)) {
+          c.warnings.push_back("slower than at batch " + std::to_string(next->first) + " (" + ms(c.median_ms()) + " vs " + ms(n.median_ms()) +
+                               " ms) beyond both medians' 95% intervals: the machine changed speed between them, or the backend is "
+                               "mis-tuned at this size");
+        }
+      }
       for (const std::string& w : c.warnings) lines.push_back(where + w);
     }
+  }
+  if (r.run.drift && r.run.drift->spread > kMaxDriftSpread) {
+    r.warnings.push_back("the drift probe moved by " + percent(r.run.drift->spread) +
+                         " over the rounds (from its median " + ms(r.run.drift->median_ms) +
+                         " ms): the machine changed speed while measuring; the rounds spread that over every cell, and compare "
+                         "corrects CPU cells for it");
   }
   const std::string governor = cpu_governor();
   if (!governor.empty() && governor != "performance") {

@@ -1,8 +1,10 @@
 // Measurement warnings, as nvbench, trtexec and Google Benchmark give them: printed after the table and
 // stored in the results JSON, each where it belongs (a cell's, or the run's).
-//   cell: cv above 2%; clock reads above 0.1% of a sample;
-//   run:  CPU frequency governor not "performance" (where Linux shows it); more threads than cores;
-//         on a GPU, SM clock below 75% of its maximum at the start or end, or a throttle reason that appeared.
+//   cell: cv above 2%; clock reads above 0.1% of a sample; not converged; slower than at the next larger batch
+//         size beyond both medians' 95% intervals;
+//   run:  CPU frequency governor not "performance" (where Linux shows it); more threads than cores; the drift
+//         probe moving by more than 3% over the rounds; on a GPU, SM clock below 75% of its maximum at the start
+//         or end, or a throttle reason that appeared.
 #pragma once
 
 #include <string>
@@ -15,6 +17,7 @@ namespace mlpbench {
 
 inline constexpr double kMaxCv = 0.02;              // trtexec warns above 1%, torch.utils.benchmark above 10%
 inline constexpr double kMaxTimerShare = 0.001;     // clock reads per sample / sample time
+inline constexpr double kMaxDriftSpread = 0.03;     // (slowest - fastest) / median of the drift probe's rounds
 
 // The CPU frequency governor of cpu0 ("" where Linux doesn't show it).
 std::string cpu_governor();

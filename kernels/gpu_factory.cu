@@ -1,9 +1,10 @@
-// make_gpu_backends() for CUDA builds: finds the device and says why there is none when the CUDA runtime
-// can't give one ("CUDA driver version is insufficient", "no CUDA-capable device is detected", ...);
+// make_gpu_backends() for CUDA builds: finds the device, or says why there is none in words that match the
+// cause (no driver, the toolkit's stub driver, an old driver, no device: probe_gpu);
 // otherwise every backend (cuda-naive, cuda-tiled, cuda-gemv, cuda-fused, cublaslt), each as plain stream
 // launches and "+graph" (copy I/O), and "+graph+zerocopy" (zero-copy I/O), as far as `io` asks.
 // A backend that can't serve a model says why in prepare(); the run then leaves it out with that reason.
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 
 #include "cuda_backend.cuh"
 #include "cuda_check.cuh"
@@ -14,20 +15,39 @@ namespace {
 
 std::string version_text(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
 
+// What the CUDA side finds, classified so the reason matches the cause: no driver library at all (the runtime
+// then says "driver version is insufficient", which would send a user to update a driver that isn't there),
+// the toolkit's stub library, a driver older than the runtime, no device, or what the runtime says.
+GpuProbe probe_gpu(int* count) {
+  GpuProbe p;
+  p.runtime_cuda = CUDART_VERSION;
+  if (void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL)) {
+    Dl_info info{};
+    if (void* sym = dlsym(lib, "cuInit"); sym && dladdr(sym, &info) && info.dli_fname) p.driver_path = info.dli_fname;
+    dlclose(lib);
+  } else {
+    p.problem = GpuProblem::NoDriver;
+    return p;
+  }
+  cudaDriverGetVersion(&p.driver_cuda);
+  const cudaError_t err = cudaGetDeviceCount(count);
+  cudaGetLastError();  // clear the sticky error so later calls report their own
+  if (err == cudaErrorStubLibrary) p.problem = GpuProblem::StubDriver;
+  else if (err == cudaErrorInsufficientDriver || (p.driver_cuda > 0 && p.driver_cuda < CUDART_VERSION)) p.problem = GpuProblem::OldDriver;
+  else if (err == cudaErrorNoDevice || (err == cudaSuccess && *count == 0)) p.problem = GpuProblem::NoDevice;
+  else if (err != cudaSuccess) p.problem = GpuProblem::Other, p.runtime_message = std::string(cudaGetErrorString(err)) + " (" + cudaGetErrorName(err) + ")";
+  return p;
+}
+
 }  // namespace
 
 GpuBackends make_gpu_backends(Precision precision, const std::vector<GpuIo>& io) {
   GpuBackends g;
   g.built_with_cuda = version_text(CUDART_VERSION);
   int count = 0;
-  const cudaError_t err = cudaGetDeviceCount(&count);
-  if (err != cudaSuccess) {
-    g.unavailable = std::string("CUDA runtime: ") + cudaGetErrorString(err);
-    cudaGetLastError();  // clear the sticky error so later calls report their own
-    return g;
-  }
-  if (count == 0) {
-    g.unavailable = "CUDA runtime: no CUDA-capable device is detected";
+  g.probe = probe_gpu(&count);
+  if (g.probe.problem != GpuProblem::None) {
+    g.unavailable = gpu_unavailable_reason(g.probe);
     return g;
   }
   try {
@@ -40,7 +60,9 @@ GpuBackends make_gpu_backends(Precision precision, const std::vector<GpuIo>& io)
     g.driver_version = version_text(driver);
     g.runtime_version = version_text(runtime);
   } catch (const RuntimeError& e) {
-    g.unavailable = e.what();
+    g.probe.problem = GpuProblem::Other;
+    g.probe.runtime_message = e.what();
+    g.unavailable = gpu_unavailable_reason(g.probe);
     return g;
   }
   // Every kernel as stream launches and as one graph per forward with copies, then as a zero-copy graph.

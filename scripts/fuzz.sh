@@ -24,9 +24,18 @@ cmake --build --preset fuzz -j "$(nproc)"
 mkdir -p build/fuzz/artifacts
 for target in safetensors results lists; do
   work="build/fuzz/corpus-$target"  # the committed seeds stay untouched; new inputs go here
+  log="build/fuzz/fuzz_$target.log"  # libFuzzer's whole output
   mkdir -p "$work"
-  echo "fuzz: $target for ${seconds}s"
+  rc=0
   ./build/fuzz/fuzz/fuzz_$target -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix=build/fuzz/artifacts/$target- "$work" "fuzz/corpus/$target" 2>&1 | tail -n 12
+    -artifact_prefix=build/fuzz/artifacts/$target- "$work" "fuzz/corpus/$target" >"$log" 2>&1 || rc=$?
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
+  corpus=$(find "$work" -type f | wc -l)
+  if ((rc != 0)); then
+    echo "fuzz: $target FAILED (exit $rc) after ${runs:-?} runs: see $log and build/fuzz/artifacts/"
+    tail -n 30 "$log"
+    exit 1
+  fi
+  echo "fuzz: $target: ${runs:-?} runs in ${seconds}s, corpus $corpus inputs, 0 crashes (log: $log)"
 done
 echo "fuzz: 0 crashes, 0 sanitizer reports"

@@ -7,18 +7,30 @@
 #     code path without a GPU, in under a minute; checks its exit code and SUMMARY.txt;
 #  4. the `asan` preset: the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
 #  5. scripts/fuzz.sh: each libFuzzer target for 20 s (skipped, saying why, without clang's libFuzzer).
-# Set MLPBENCH_TEST_QUICK=1 to run step 2 only.
+# Set MLPBENCH_TEST_QUICK=1 to run step 2 only. Every build here treats a compiler warning as an error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 jobs=$(nproc)
+export MLPBENCH_WERROR=ON  # the presets pass it on: a new warning fails the build
 step() { printf '\n== %s\n' "$*"; }
+
+# ctest_preset PRESET [args]: ctest without a line per skipped test (ctest lists them once at the end), then
+# each reason for skipping with how many tests gave it.
+ctest_preset() {
+  local preset=$1
+  shift
+  set -o pipefail
+  ctest --preset "$preset" -j "$jobs" "$@" | awk '!/\*\*\*Skipped/'
+  local log=build/$preset/Testing/Temporary/LastTest.log
+  [[ -f $log ]] && awk '/: Skipped$/ { getline reason; n[reason]++ } END { for (r in n) printf "Skipped %d test(s), saying: %s\n", n[r], r }' "$log"
+}
 
 step "build and test (default preset)"
 cmake --preset default
 cmake --build --preset default -j "$jobs"
-ctest --preset default -j "$jobs" "$@"
+ctest_preset default "$@"
 
 if [[ "${MLPBENCH_TEST_QUICK:-0}" == 1 ]]; then exit 0; fi
 
@@ -50,7 +62,11 @@ gpu_check_dry_run
 step "unit tests under ASan + UBSan (asan preset)"
 cmake --preset asan
 cmake --build --preset asan -j "$jobs"
-ctest --preset asan -j "$jobs" "$@"
+ctest_preset asan "$@"
 
 step "fuzzing (fuzz preset)"
 scripts/fuzz.sh "${MLPBENCH_FUZZ_SECONDS:-20}"
+
+step "done: every test passed"
+echo "mlpbench is at build/default/mlpbench (try: build/default/mlpbench run --batch-size 1);"
+echo "cmake --install build/default --prefix ~/.local puts it on PATH as mlpbench."

@@ -39,8 +39,9 @@ struct Outcome {
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
-    // One machine measurement for the whole binary, kept out of the user's cache.
-    static const std::string cache = (fs::temp_directory_path() / ("mlpbench_cli_cache_" + std::to_string(::getpid()))).string();
+    // One machine measurement for every test process of this build (ctest runs each test alone), kept out of
+    // the user's cache; written atomically, so parallel tests share it safely.
+    static const std::string cache = (fs::path(MLPBENCH_EXE).parent_path() / "cli_test_cache").string();
     ::setenv("MLPBENCH_CACHE_DIR", cache.c_str(), 1);
     dir_ = fs::temp_directory_path() / ("mlpbench_cli_" + std::to_string(::getpid()) + "_" +
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -50,8 +51,10 @@ class Cli : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // Runs `mlpbench <args>` in the temporary folder.
-  Outcome mlpbench(const std::string& args) const {
-    const std::string cmd = "cd '" + dir_.string() + "' && " + MLPBENCH_EXE + " " + args + " >stdout.txt 2>stderr.txt";
+  Outcome mlpbench(const std::string& args) const { return mlpbench_env("", args); }
+  // The same with environment assignments first ("NAME='value' ").
+  Outcome mlpbench_env(const std::string& env, const std::string& args) const {
+    const std::string cmd = "cd '" + dir_.string() + "' && " + env + MLPBENCH_EXE + " " + args + " >stdout.txt 2>stderr.txt";
     const int status = std::system(cmd.c_str());
     Outcome o{WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir_ / "stdout.txt"), slurp(dir_ / "stderr.txt")};
     fs::remove(dir_ / "stdout.txt");
@@ -133,7 +136,8 @@ TEST_F(Cli, QuickRunMeasuresTheCpuAndTakesTheGpuFromTheReference) {
     if (gpu.backends.empty()) {
       EXPECT_EQ(g->source, Source::Reference);
       EXPECT_EQ(g->reference_file, reference_json());
-      EXPECT_THAT(o.out, HasSubstr("GPU times are reference values from " + reference_json() + ", not measured (" + gpu.unavailable + ")"));
+      EXPECT_THAT(o.out, HasSubstr("GPU times are illustrative reference values from " + reference_json() + ", not measurements; not measured here: " +
+                                   gpu.unavailable + "."));
     } else {
       // As strict as the CPU column: measured, positive, every backend checked and timed.
       EXPECT_EQ(g->source, Source::Measured);
@@ -146,6 +150,7 @@ TEST_F(Cli, QuickRunMeasuresTheCpuAndTakesTheGpuFromTheReference) {
       ASSERT_TRUE(g->energy) << "energy per inference, or why not";
       EXPECT_TRUE(g->energy->joules_per_inference > 0 || !g->energy->unavailable.empty());
       EXPECT_THAT(o.out, ::testing::Not(HasSubstr("reference values")));
+      EXPECT_THAT(o.out, ::testing::Not(HasSubstr("GPU reference")));
     }
   }
   const Json j = Json::parse(slurp(dir_ / "r.json"));
@@ -225,7 +230,7 @@ TEST_F(Cli, BadCommandLinesExitTwoWithOneLineAndNoFile) {
   };
   for (const Bad& b : cases) {
     SCOPED_TRACE(b.args);
-    expect_usage_error(mlpbench(b.args + " --out out.json"), b.mentions);
+    expect_usage_error(mlpbench(b.args + (b.args.rfind("run", 0) == 0 ? " --out out.json" : "")), b.mentions);
     EXPECT_TRUE(files().empty());
   }
 }
@@ -370,4 +375,106 @@ TEST_F(Cli, InterruptedRunLeavesNoFile) {
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == sig) << "status " << status;
     EXPECT_TRUE(files().empty()) << ::testing::PrintToString(files());
   }
+}
+
+// ---- honest answers (issue 12) ----
+
+TEST_F(Cli, AModelTheReferenceDoesNotHoldGetsNoGpuNumberAndSaysWhy) {
+  const Outcome o = mlpbench("run --quick --device cpu --layers 20,64,33,5 --batch-sizes 1,10 --reference " + reference_json() + " --out r.json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, StartsWith("CPU time: "));
+  EXPECT_THAT(o.out, HasSubstr("\nGPU time: n/a (no GPU cell at batch size 10)\nFaster hardware: unknown\n"));
+  EXPECT_THAT(o.out, HasSubstr("At batch 10 there is no GPU time to compare with: --device cpu; no reference for 20,64,33,5 at fp32 in " +
+                               reference_json() + " (it holds 784,512,512,10 at fp32)."));
+  const Json j = Json::parse(slurp(dir_ / "r.json"));
+  EXPECT_EQ(j["sources"], Json::parse(R"({"CPU": "measured", "GPU": "none"})"));
+  EXPECT_TRUE(j["cells"]["GPU"].empty());
+}
+
+TEST_F(Cli, AMeasuredRunAsTheReferenceCarriesItsProvenanceAndTheRatioLineSaysByHowMuch) {
+  // A results file as a GPU machine writes it: measured GPU cells, its GPU, commit and date.
+  Results h200;
+  h200.model.layers = {784, 512, 512, 10};
+  for (int b : {1, 10, 100}) {
+    Cell c;
+    c.source = Source::Measured;
+    c.backend = "cuda-gemv+graph+zerocopy";
+    c.stats = summarize({0.011 * b, 0.012 * b, 0.0115 * b}, 1);
+    h200.table.set("GPU", b, c);
+  }
+  h200.machine.gpu_recorded = true;
+  h200.machine.gpu = GpuInfo{"NVIDIA H200", "13.0", "13.0", Json::object()};
+  h200.build.git_commit = "0123456789abcdef0123";
+  h200.run.started_utc = "2026-11-29T12:00:00Z";
+  std::ofstream(dir_ / "h200.json") << dump_json(to_json(h200));
+  const Outcome o = mlpbench("run --quick --device cpu --batch-sizes 1,10,100 --reference h200.json --out r.json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, ::testing::ContainsRegex("\nAt batch 10 the (CPU is [0-9.]+x faster than the GPU reference|GPU reference is [0-9.]+x faster than the CPU)\\.\n"));
+  EXPECT_THAT(o.out, HasSubstr("Note: GPU times were measured elsewhere on NVIDIA H200 (commit 0123456789ab, 2026-11-29T12:00:00Z), read from h200.json "
+                               "as a reference; not measured here: --device cpu."));
+  const Json j = Json::parse(slurp(dir_ / "r.json"));
+  EXPECT_EQ(j["sources"]["GPU"], "reference");
+  const Json& g = j["cells"]["GPU"]["10"];
+  EXPECT_EQ(g["source"], "reference");
+  EXPECT_EQ(g["kind"], "measured");
+  EXPECT_EQ(g["machine"], "NVIDIA H200");
+  EXPECT_EQ(g["commit"], "0123456789abcdef0123");
+  EXPECT_EQ(g["date"], "2026-11-29T12:00:00Z");
+  EXPECT_EQ(g["why"], "--device cpu");
+  EXPECT_EQ(g["backend"], "cuda-gemv+graph+zerocopy");
+  // Three shared batch sizes: the crossover is a finding, not "too few points".
+  EXPECT_THAT(o.out, ::testing::Not(HasSubstr("too few points")));
+}
+
+TEST_F(Cli, TwoSharedBatchSizesAreTooFewPointsForACrossover) {
+  const Outcome o = mlpbench("run --quick --device cpu --batch-sizes 1,10 --reference " + reference_json() + " --out r.json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, HasSubstr("Crossover: none (too few points to tell: only batch 1,10 have both a CPU and a GPU cell, and it takes three)"));
+}
+
+// The reason for a missing GPU names the cause: no driver at all here, or the toolkit's stub library when the
+// loader is pointed at it (LD_LIBRARY_PATH), never "driver version is insufficient" for a driver that isn't there.
+TEST_F(Cli, TheReasonForNoGpuMatchesItsCause) {
+  const GpuBackends gpu = make_gpu_backends();
+  if (gpu.probe.problem == GpuProblem::NoCuda) GTEST_SKIP() << "built without CUDA: the driver is never looked for";
+  const std::string stub = "/usr/local/cuda/lib64/stubs/libcuda.so";
+  if (gpu.backends.empty()) {
+    EXPECT_EQ(gpu.probe.problem, GpuProblem::NoDriver) << gpu.unavailable;
+    const Outcome o = mlpbench("run --quick --device gpu --out r.json");
+    EXPECT_EQ(o.code, 3);
+    EXPECT_THAT(o.err, HasSubstr("no usable GPU: no NVIDIA driver on this machine (libcuda.so.1 not found)"));
+    EXPECT_THAT(o.err, ::testing::Not(HasSubstr("insufficient")));
+  }
+  if (!fs::exists(stub)) GTEST_SKIP() << "no CUDA toolkit stub library at " << stub << " to point the loader at";
+  fs::create_directories(dir_ / "stub");
+  fs::create_symlink(stub, dir_ / "stub" / "libcuda.so.1");
+  const std::string cmd = "LD_LIBRARY_PATH='" + (dir_ / "stub").string() + "' ";
+  const Outcome o = mlpbench_env(cmd, "run --quick --device gpu --out r2.json");
+  EXPECT_EQ(o.code, 3);
+  EXPECT_THAT(o.err, HasSubstr("is the CUDA toolkit's stub, not a driver"));
+  EXPECT_FALSE(fs::exists(dir_ / "r2.json"));
+}
+
+TEST_F(Cli, ATypoGetsTheClosestValidNameAndExitTwo) {
+  expect_usage_error(mlpbench("rnu --quick"), "unknown subcommand 'rnu'; did you mean run?");
+  expect_usage_error(mlpbench("run --batch-sizez 1"), "unknown option '--batch-sizez' for run; did you mean --batch-sizes?");
+  expect_usage_error(mlpbench("report --form x.json"), "unknown option '--form' for report; did you mean --from?");
+  expect_usage_error(mlpbench("compre a.json b.json"), "did you mean compare?");
+  expect_usage_error(mlpbench("infer --input x.safetensors --out y.safetensors"), "unknown option '--out' for infer; did you mean --output?");
+  const Outcome far = mlpbench("xyzzy");
+  EXPECT_EQ(far.code, 2);
+  EXPECT_THAT(far.err, HasSubstr("unknown subcommand 'xyzzy'"));
+  EXPECT_THAT(far.err, ::testing::Not(HasSubstr("did you mean")));
+}
+
+TEST_F(Cli, AResultsFileFromBeforeSourcesAndProvenanceStillReads) {
+  const std::string old = std::string(MLPBENCH_SOURCE_DIR) + "/tests/data/results-before-sources.json";
+  const Outcome o = mlpbench("report --from " + old + " --batch-size 10");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, StartsWith("CPU time: "));
+  EXPECT_THAT(o.out, HasSubstr("GPU time: 100 ms"));
+  EXPECT_THAT(o.out, HasSubstr("illustrative reference values"));
+  const Outcome j = mlpbench("report --from " + old + " --batch-size 10 --format json");
+  ASSERT_EQ(j.code, 0) << j.err;
+  EXPECT_EQ(Json::parse(j.out)["sources"], Json::parse(R"({"CPU": "measured", "GPU": "reference"})"));
 }

@@ -85,7 +85,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{{784, 512, 512, 10}, 100, 2}, Case{{784, 512, 512, 10}, 100, 1},
                       // Packed panels: widths just under, at and over a panel (64 on AVX-512, 32 on AVX2), rows past
                       // a micro-kernel's 6, more threads than panels.
-                      Case{{65, 63, 64, 65, 129}, 13, 2}, Case{{16, 200, 7}, 25, 3}, Case{{100, 33}, 1, 8}));
+                      Case{{65, 63, 64, 65, 129}, 13, 2}, Case{{16, 200, 7}, 25, 3}, Case{{100, 33}, 1, 8}),
+    [](const ::testing::TestParamInfo<Case>& info) {  // e.g. "w784_512_512_10_batch100_threads2"
+      std::string n = "w";
+      for (int w : info.param.widths) n += std::to_string(w) + "_";
+      return n + "batch" + std::to_string(info.param.batch) + "_threads" + std::to_string(info.param.threads);
+    });
 
 namespace {
 

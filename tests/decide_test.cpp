@@ -69,7 +69,20 @@ TEST(Crossover, ReferenceColumnWithoutCellsAtTheSweepsSizes) {
   for (int b : {1, 10, 100}) t.set("GPU", b, cell(30, Source::Reference));
   const Crossover x = crossover(t);
   EXPECT_FALSE(x.batch);
-  EXPECT_THAT(x.how, HasSubstr("two or more batch sizes, has 0"));
+  EXPECT_EQ(x.how, "too few points to tell: no batch size has both a CPU and a GPU cell, and it takes three (missing: CPU at 1,10,100; GPU at 2,4,8)");
+}
+
+// Two shared points always make a line that crosses or not: that is not a finding. Three can.
+TEST(Crossover, TooFewPointsToTellWithOneOrTwoSharedBatchSizesAndAnAnswerWithThree) {
+  Table one = table_of({1, 10}, {1, 2}, {5, 0});
+  EXPECT_EQ(crossover(one).how, "too few points to tell: only batch 1 has both a CPU and a GPU cell, and it takes three (missing: GPU at 10)");
+  Table two = table_of({1, 10, 100}, {1, 10, 100}, {5, 5, 0});
+  const Crossover x2 = crossover(two);
+  EXPECT_FALSE(x2.batch) << "CPU faster at 1, GPU at 10: still no crossover from two points";
+  EXPECT_EQ(x2.how, "too few points to tell: only batch 1,10 have both a CPU and a GPU cell, and it takes three (missing: GPU at 100)");
+  const Crossover x3 = crossover(table_of({1, 10, 100}, {1, 10, 100}, {5, 5, 5}));
+  ASSERT_TRUE(x3.batch);
+  EXPECT_THAT(x3.how, HasSubstr("interpolated on log axes between batch 1 (CPU faster) and 10 (GPU faster)"));
 }
 
 TEST(Cost, UsdPerMillionInferences) {

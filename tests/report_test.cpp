@@ -136,7 +136,7 @@ TEST(ReportProvenanceNotes, NameTheReferenceFileAndTheReason) {
   r.notes = {"cuda-fused left out: width 4096 too large"};
   const std::string n = provenance_notes(r);
   EXPECT_EQ(n,
-            "Note: GPU times are reference values from results/reference.json, not measured (built without CUDA).\n"
+            "Note: GPU times are illustrative reference values from results/reference.json, not measurements; not measured here: built without CUDA.\n"
             "Note: cuda-fused left out: width 4096 too large\n");
   EXPECT_THAT(n, Not(HasSubstr("CPU times")));  // the CPU column is measured
 }
@@ -148,12 +148,43 @@ TEST(ReportProvenanceNotes, OneLinePerReferenceFileAndNothingWhenAllMeasured) {
   r.table.set("CPU", 100, reference_cell(3500, "a.json"));
   const std::string n = provenance_notes(r);
   EXPECT_EQ(n,
-            "Note: CPU times are reference values from a.json, not measured.\n"
-            "Note: CPU times are reference values from b.json, not measured.\n");
+            "Note: CPU times are illustrative reference values from a.json, not measurements.\n"
+            "Note: CPU times are illustrative reference values from b.json, not measurements.\n");
 
   Results m;
   m.table.set("CPU", 1, measured_cell(0.05));
   EXPECT_EQ(provenance_notes(m), "");
+}
+
+TEST(ReportProvenanceNotes, AReferenceMeasuredElsewhereSaysWhereAndWhen) {
+  Results r;
+  r.table.set("CPU", 10, measured_cell(0.06));
+  Cell g = reference_cell(0.012, "results/h200.json");
+  g.provenance = Provenance{"measured", "NVIDIA H200", "0123456789abcdef", "2026-11-29T12:00:00Z"};
+  r.table.set("GPU", 10, g);
+  r.not_measured["GPU"] = "no NVIDIA driver on this machine";
+  EXPECT_EQ(provenance_notes(r),
+            "Note: GPU times were measured elsewhere on NVIDIA H200 (commit 0123456789ab, 2026-11-29T12:00:00Z), read from results/h200.json as a "
+            "reference; not measured here: no NVIDIA driver on this machine.\n");
+}
+
+TEST(ReportRatio, TheLineAfterTheThreeSaysByHowMuchAndAgainstWhat) {
+  Results r;
+  r.table.set("CPU", 10, measured_cell(0.0828));
+  r.table.set("GPU", 10, reference_cell(100));
+  EXPECT_EQ(ratio_line(r, 10), "At batch 10 the CPU is 1208x faster than the GPU reference.\n");
+  r.table.set("GPU", 10, measured_cell(0.02));
+  EXPECT_EQ(ratio_line(r, 10), "At batch 10 the GPU is 4.14x faster than the CPU.\n");
+  r.table.set("GPU", 10, measured_cell(0.0828));
+  EXPECT_EQ(ratio_line(r, 10), "At batch 10 the CPU and the GPU take the same time.\n");
+  Results missing;
+  missing.table.set("CPU", 10, measured_cell(0.0828));
+  missing.not_measured["GPU"] = "built without CUDA; no reference for 20-64-33-5 at fp32 in results/reference.json (it holds 784-512-512-10 at fp32)";
+  EXPECT_EQ(ratio_line(missing, 10),
+            "At batch 10 there is no GPU time to compare with: built without CUDA; no reference for 20-64-33-5 at fp32 in results/reference.json "
+            "(it holds 784-512-512-10 at fp32).\n");
+  // text_report puts it right after the three lines.
+  EXPECT_THAT(text_report(r, 10), ::testing::StartsWith(headline(r.table, 10) + ratio_line(r, 10)));
 }
 
 TEST(ReportProvenanceNotes, ReasonIsGivenEvenWithoutReferenceCells) {

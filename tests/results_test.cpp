@@ -231,16 +231,17 @@ TEST(Results, FileOriginAndNoteSurvive) {
 TEST(Results, KeyOrderIsStable) {
   const Results in = sample_results();
   const Json j = to_json(in);
-  EXPECT_EQ(keys_of(j), (std::vector<std::string>{"schema", "inference_times_ms", "faster", "crossover", "cells", "model", "machine", "build",
-                                                  "run", "not_measured", "notes"}));
+  EXPECT_EQ(keys_of(j), (std::vector<std::string>{"schema", "sources", "inference_times_ms", "faster", "crossover", "cells", "model", "machine",
+                                                  "build", "run", "not_measured", "notes"}));
   EXPECT_EQ(j["schema"], "mlpbench/1");
+  EXPECT_EQ(j["sources"], Json::parse(R"({"CPU": "measured", "GPU": "reference"})")) << "the first thing a reader sees";
   EXPECT_EQ(keys_of(j["inference_times_ms"]), (std::vector<std::string>{"CPU", "GPU"}));
   EXPECT_EQ(keys_of(j["inference_times_ms"]["CPU"]), (std::vector<std::string>{"1", "10", "100"}));  // numeric, not text order
   EXPECT_EQ(keys_of(j["cells"]["GPU"]), (std::vector<std::string>{"1", "10", "100"}));
   EXPECT_EQ(keys_of(j["cells"]["CPU"]["10"]),
             (std::vector<std::string>{"source", "backend", "config", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "mean_ms", "cv",
                                       "ci_rel", "samples", "passes_per_sample", "converged", "samples_ms"}));
-  EXPECT_EQ(keys_of(j["cells"]["GPU"]["10"]), (std::vector<std::string>{"source", "backend", "median_ms", "file"}));
+  EXPECT_EQ(keys_of(j["cells"]["GPU"]["10"]), (std::vector<std::string>{"source", "backend", "median_ms", "file", "kind"}));
   EXPECT_EQ(keys_of(j["model"]), (std::vector<std::string>{"layers", "activation", "dtype", "weights"}));
 
   // The text keeps the order, and the same input always gives the same text.

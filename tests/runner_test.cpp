@@ -219,18 +219,61 @@ TEST(Floors, ACellThatBeatsTheRoofIsCountedAndItsFloorNeverExceedsIt) {
   EXPECT_EQ(cells_beating_floor(t, fast_roof, small_model(), Precision::FP32), 0);
 }
 
-TEST(Reference, FillsOnlyTheBatchSizesItHoldsAsReferenceCells) {
+TEST(Reference, FillsOnlyTheBatchSizesItHoldsAsReferenceCellsWithWhy) {
   Results ref;
   ref.table.set("GPU", 1, mlpbench::testing::reference_cell(30));
   ref.table.set("GPU", 10, mlpbench::testing::reference_cell(100));
   Table t;
-  fill_reference(t, "GPU", {1, 2, 10}, ref, "ref.json");
+  fill_reference(t, "GPU", {1, 2, 10}, ref, "ref.json", "no GPU in this test");
   ASSERT_TRUE(t.find("GPU", 1) && t.find("GPU", 10));
   EXPECT_FALSE(t.find("GPU", 2));
-  EXPECT_EQ(t.find("GPU", 10)->source, Source::Reference);
-  EXPECT_EQ(t.find("GPU", 10)->median_ms(), 100);
-  EXPECT_EQ(t.find("GPU", 10)->reference_file, "ref.json");
-  EXPECT_EQ(t.find("GPU", 10)->backend, "illustrative");
+  const Cell* c = t.find("GPU", 10);
+  EXPECT_EQ(c->source, Source::Reference);
+  EXPECT_EQ(c->median_ms(), 100);
+  EXPECT_EQ(c->reference_file, "ref.json");
+  EXPECT_EQ(c->backend, "illustrative");
+  EXPECT_EQ(c->provenance.kind, "illustrative");
+  EXPECT_EQ(c->why, "no GPU in this test");
+}
+
+TEST(Reference, AMeasuredRunAsTheReferenceCarriesWhereAndWhenItWasMeasured) {
+  Results h200;
+  Cell g = mlpbench::testing::reference_cell(0.012);
+  g.source = Source::Measured;
+  g.backend = "cuda-gemv+graph+zerocopy";
+  h200.table.set("GPU", 10, g);
+  h200.machine.gpu_recorded = true;
+  h200.machine.gpu = GpuInfo{"NVIDIA H200", "13.0", "13.0", Json::object()};
+  h200.build.git_commit = "0123456789abcdef";
+  h200.run.started_utc = "2026-11-29T12:00:00Z";
+  Table t;
+  fill_reference(t, "GPU", {10}, h200, "results/h200.json", "no NVIDIA driver");
+  const Cell* c = t.find("GPU", 10);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->source, Source::Reference);
+  EXPECT_EQ(c->backend, "cuda-gemv+graph+zerocopy");
+  EXPECT_EQ(c->provenance.kind, "measured");
+  EXPECT_EQ(c->provenance.machine, "NVIDIA H200");
+  EXPECT_EQ(c->provenance.commit, "0123456789abcdef");
+  EXPECT_EQ(c->provenance.date, "2026-11-29T12:00:00Z");
+  // Read back from our own results file: the reference's reference keeps its provenance.
+  Results once;
+  once.table = t;
+  Table again;
+  fill_reference(again, "GPU", {10}, once, "run.json", "still no driver");
+  EXPECT_EQ(again.find("GPU", 10)->provenance.machine, "NVIDIA H200");
+}
+
+TEST(Reference, FitsOnlyTheSameModelAndPrecision) {
+  Results ref;
+  ref.model.layers = {37, 129, 65, 3};
+  EXPECT_EQ(reference_misfit(ref, small_model(), Precision::FP32, "r.json"), "") << "no precision recorded: fp32";
+  EXPECT_EQ(reference_misfit(ref, small_model(), Precision::BF16, "r.json"), "no reference for 37,129,65,3 at bf16 in r.json (it holds 37,129,65,3 at fp32)");
+  ref.model.layers = {784, 512, 512, 10};
+  EXPECT_EQ(reference_misfit(ref, small_model(), Precision::FP32, "r.json"), "no reference for 37,129,65,3 at fp32 in r.json (it holds 784,512,512,10 at fp32)");
+  ref.model.layers = {37, 129, 65, 3};
+  ref.run.precision = "bf16";
+  EXPECT_EQ(reference_misfit(ref, small_model(), Precision::BF16, "r.json"), "");
 }
 
 TEST(Reference, ReadWhenGivenOrNeededOnly) {
@@ -282,29 +325,54 @@ TEST(RunBenchmark, AFakeGpuColumnIsMeasuredCheckedAndMeteredInTheSameRoundsAsThe
 }
 
 TEST(RunBenchmark, WithoutAGpuTheColumnComesFromTheReferenceWithTheReason) {
+  const Model m = make_seeded_model(kDefaultLayers, 1);
   RunConfig config = quick_run({1, 10});
   RunContext ctx;
   ctx.gpu.unavailable = "no GPU in this test";
-  const Results r = run_benchmark(small_model(), config, std::move(ctx));
+  const Results r = run_benchmark(m, config, std::move(ctx));
   EXPECT_EQ(r.table.find("CPU", 10)->source, Source::Measured);
-  EXPECT_EQ(r.table.find("GPU", 10)->source, Source::Reference);
-  EXPECT_EQ(r.table.find("GPU", 10)->reference_file, config.reference_file);
+  const Cell* g = r.table.find("GPU", 10);
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->source, Source::Reference);
+  EXPECT_EQ(g->reference_file, config.reference_file);
+  EXPECT_EQ(g->why, "no GPU in this test");
   EXPECT_EQ(r.not_measured.at("GPU"), "no GPU in this test");
   EXPECT_EQ(gpu_text(r.machine), "none");
 }
 
-TEST(RunBenchmark, AllGpuBackendsWrongIsARuntimeError) {
+TEST(RunBenchmark, EveryGpuBackendWrongLeavesTheColumnToTheReferenceOrFailsWithDeviceGpu) {
   RunContext ctx;
   ctx.gpu.backends.push_back(fake("gpu-wrong", Fake{Device::GPU, 1}));
-  EXPECT_THROW(run_benchmark(small_model(), quick_run({1}), std::move(ctx)), RuntimeError);
+  RunConfig config = quick_run({1});
+  config.batch_sizes = {1, 10};
+  const Results r = run_benchmark(small_model(), config, std::move(ctx));
+  EXPECT_THAT(r.not_measured.at("GPU"), StartsWith("every GPU backend failed its check against the CPU (the notes say how); no reference for"));
+  EXPECT_THAT(r.notes, ::testing::Contains(StartsWith("GPU backend gpu-wrong left out, not timed: wrong at batch 1")));
+  // The shipped reference holds 784-512-512-10, not this model: no GPU cells, and the reason says so.
+  EXPECT_FALSE(r.table.find("GPU", 10));
+  RunContext gpu_only;
+  gpu_only.gpu.backends.push_back(fake("gpu-wrong", Fake{Device::GPU, 1}));
+  config.device = "gpu";
+  EXPECT_THROW(run_benchmark(small_model(), config, std::move(gpu_only)), RuntimeError);
+}
+
+TEST(RunBenchmark, AReferenceForAnotherModelLeavesTheColumnEmptyAndSaysWhy) {
+  RunConfig config = quick_run({1, 10});
+  RunContext ctx;
+  ctx.gpu.unavailable = "no GPU in this test";
+  const Results r = run_benchmark(small_model(), config, std::move(ctx));
+  EXPECT_FALSE(r.table.find("GPU", 10));
+  EXPECT_EQ(r.not_measured.at("GPU"), "no GPU in this test; no reference for 37,129,65,3 at fp32 in " + config.reference_file +
+                                          " (it holds 784,512,512,10 at fp32)");
 }
 
 TEST(RunBenchmark, DeviceGpuTakesTheCpuColumnFromTheReference) {
+  const Model m = make_seeded_model(kDefaultLayers, 1);
   RunConfig config = quick_run({1, 10, 100});
   config.device = "gpu";
   RunContext ctx;
   ctx.gpu.backends.push_back(fake("gpu"));
-  const Results r = run_benchmark(small_model(), config, std::move(ctx));
+  const Results r = run_benchmark(m, config, std::move(ctx));
   EXPECT_EQ(r.table.find("CPU", 10)->source, Source::Reference);
   EXPECT_EQ(r.table.find("GPU", 10)->source, Source::Measured);
   EXPECT_EQ(r.not_measured.at("CPU"), "--device gpu");

@@ -44,6 +44,67 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
+// Levenshtein distance: how many single-character edits turn a into b.
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The closest of `names` to `typed` when it is close enough to be a typo (a third of its length, at least 2
+// edits) or the start of exactly one name (--out for --output), else "".
+std::string closest(const std::string& typed, const std::vector<std::string>& names) {
+  std::string best;
+  std::size_t best_distance = std::max<std::size_t>(2, typed.size() / 3) + 1;
+  for (const std::string& n : names) {
+    const std::size_t d = edit_distance(typed, n);
+    if (d < best_distance) best = n, best_distance = d;
+  }
+  if (!best.empty()) return best;
+  std::vector<std::string> starting;
+  for (const std::string& n : names) {
+    if (n.size() > typed.size() && n.compare(0, typed.size(), typed) == 0) starting.push_back(n);
+  }
+  return starting.size() == 1 ? starting.front() : "";
+}
+
+// A way forward for a command line CLI11 refused: the unknown subcommand or option named, with the closest valid
+// one ("did you mean --batch-sizes?"); "" when there is nothing to suggest.
+std::string suggestion(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> subcommands;
+  for (const CLI::App* sub : app.get_subcommands({})) subcommands.push_back(sub->get_name());
+  if (argc < 2) return "";
+  const std::string first = argv[1];
+  if (first.empty() || first[0] == '-') return "";
+  const auto sub = std::find(subcommands.begin(), subcommands.end(), first);
+  if (sub == subcommands.end()) {
+    const std::string near = closest(first, subcommands);
+    return "unknown subcommand '" + first + "'" + (near.empty() ? "" : "; did you mean " + near + "?");
+  }
+  std::vector<std::string> options;
+  for (const CLI::Option* o : app.get_subcommand(first)->get_options()) {
+    for (const std::string& n : o->get_lnames()) options.push_back("--" + n);
+  }
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) continue;
+    arg = arg.substr(0, arg.find('='));
+    if (std::find(options.begin(), options.end(), arg) != options.end()) continue;
+    const std::string near = closest(arg, options);
+    return "unknown option '" + arg + "' for " + first + (near.empty() ? "" : "; did you mean " + near + "?");
+  }
+  return "";
+}
+
 std::string command_line(int argc, char** argv) {
   std::string s;
   for (int i = 0; i < argc; ++i) s += (i ? " " : "") + shell_quote(argv[i]);
@@ -412,7 +473,8 @@ int main_impl(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::string msg = e.what();
+    std::string msg = suggestion(app, argc, argv);
+    if (msg.empty()) msg = e.what();
     std::replace(msg.begin(), msg.end(), '\n', ' ');
     std::cerr << "mlpbench: error: " << msg << " (see mlpbench --help)\n";
     return kExitUsage;

@@ -30,6 +30,28 @@ std::vector<GpuIo> parse_gpu_io(const std::string& s) {
   throw InputError("--gpu-io: '" + s + "' is not copy, zero-copy or both");
 }
 
+namespace {
+
+std::string cuda_version_text(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
+
+}  // namespace
+
+std::string gpu_unavailable_reason(const GpuProbe& p) {
+  switch (p.problem) {
+    case GpuProblem::None: return "";
+    case GpuProblem::NoCuda: return "this mlpbench was built without CUDA";
+    case GpuProblem::NoDriver: return "no NVIDIA driver on this machine (libcuda.so.1 not found): no GPU, or its driver is not installed";
+    case GpuProblem::StubDriver:
+      return "the NVIDIA driver library found (" + p.driver_path + ") is the CUDA toolkit's stub, not a driver: no usable GPU here";
+    case GpuProblem::OldDriver:
+      return "the NVIDIA driver supports CUDA " + cuda_version_text(p.driver_cuda) + ", older than the CUDA " + cuda_version_text(p.runtime_cuda) +
+             " runtime this mlpbench was built with: update the driver";
+    case GpuProblem::NoDevice: return "an NVIDIA driver is installed but sees no CUDA-capable device";
+    case GpuProblem::Other: return "CUDA runtime: " + p.runtime_message;
+  }
+  return "";
+}
+
 Tolerance tolerance_for(Precision p) {
   switch (p) {
     case Precision::FP32: return kToleranceF32;

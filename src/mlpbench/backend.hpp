@@ -80,10 +80,31 @@ std::unique_ptr<Backend> make_cpu_packed_backend(int threads);
 // Eigen has no bf16 packet as wide as its float packet (a build without SIMD).
 std::unique_ptr<Backend> make_cpu_packed_bf16_backend(int threads);
 
+// Why no GPU is usable, as the CUDA side found it, so the reason given matches the cause.
+enum class GpuProblem {
+  None,
+  NoCuda,      // this program was built without CUDA
+  NoDriver,    // no NVIDIA driver library (libcuda.so.1) on this machine
+  StubDriver,  // the libcuda.so.1 found is the CUDA toolkit's stub, not a driver
+  OldDriver,   // the driver supports an older CUDA than this program's runtime
+  NoDevice,    // a driver, but no CUDA-capable device
+  Other,       // anything else the CUDA runtime said
+};
+struct GpuProbe {
+  GpuProblem problem = GpuProblem::None;
+  std::string driver_path;       // the libcuda.so.1 that was loaded, when one was
+  int driver_cuda = 0;           // the driver's CUDA version as 1000 * major + 10 * minor (0: unknown)
+  int runtime_cuda = 0;          // this program's CUDA runtime, the same way
+  std::string runtime_message;   // the CUDA runtime's own words (Other)
+};
+// One line a user can act on: "no NVIDIA driver (...)", "the NVIDIA driver supports CUDA 12.2, older than ...".
+std::string gpu_unavailable_reason(const GpuProbe& probe);
+
 // What the GPU side offers: its backends, or why there are none.
 struct GpuBackends {
   std::vector<std::unique_ptr<Backend>> backends;
-  std::string unavailable;         // non-empty when backends is empty: "built without CUDA", the CUDA runtime's message, ...
+  std::string unavailable;         // non-empty when backends is empty: gpu_unavailable_reason(probe)
+  GpuProbe probe;                  // what the CUDA side found
   std::vector<std::string> skipped;  // backends the factory left out, each with why
   std::string gpu_name;            // device properties, when a device was found
   std::string driver_version;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace mlpbench {
 
@@ -55,22 +56,53 @@ std::string crossover_line(const Table& table) {
   return "Crossover: none (" + x.how + ")\n";
 }
 
+std::string ratio_line(const Results& r, int batch) {
+  const Cell* cpu = r.table.find("CPU", batch);
+  const Cell* gpu = r.table.find("GPU", batch);
+  const std::string at = "At batch " + std::to_string(batch);
+  if (!cpu || !gpu) {
+    const std::string missing = cpu ? "GPU" : "CPU";
+    const auto why = r.not_measured.find(missing);
+    return at + " there is no " + missing + " time to compare with" + (why != r.not_measured.end() ? ": " + why->second : "") + ".\n";
+  }
+  const auto label = [](const std::string& device, const Cell* c) { return device + (c->source == Source::Reference ? " reference" : ""); };
+  if (cpu->median_ms() == gpu->median_ms()) return at + " the " + label("CPU", cpu) + " and the " + label("GPU", gpu) + " take the same time.\n";
+  const bool gpu_faster = gpu->median_ms() < cpu->median_ms();
+  const Cell* fast = gpu_faster ? gpu : cpu;
+  const Cell* slow = gpu_faster ? cpu : gpu;
+  const double ratio = slow->median_ms() / fast->median_ms();
+  char x[32];
+  std::snprintf(x, sizeof x, ratio >= 100 ? "%.0f" : ratio >= 10 ? "%.1f" : "%.2f", ratio);
+  return at + " the " + label(gpu_faster ? "GPU" : "CPU", fast) + " is " + x + "x faster than the " + label(gpu_faster ? "CPU" : "GPU", slow) + ".\n";
+}
+
 std::string provenance_notes(const Results& r) {
   std::ostringstream out;
   for (const char* dev : kDevices) {
-    std::set<std::string> files;
+    // One note per source of reference cells: illustrative values, or measured elsewhere (where, when).
+    std::set<std::tuple<std::string, std::string, std::string, std::string, std::string>> sources;  // file, kind, machine, commit, date
     for (int b : r.table.batch_sizes) {
       const Cell* c = r.table.find(dev, b);
-      if (c && c->source == Source::Reference) files.insert(c->reference_file);
+      if (c && c->source == Source::Reference) {
+        sources.emplace(c->reference_file, c->provenance.kind, c->provenance.machine, c->provenance.commit, c->provenance.date);
+      }
     }
     const auto why = r.not_measured.find(dev);
-    for (const std::string& f : files) {
-      out << "Note: " << dev << " times are reference values from " << f << ", not measured";
-      if (why != r.not_measured.end()) out << " (" << why->second << ")";
-      out << ".\n";
+    const std::string because = why != r.not_measured.end() ? "; not measured here: " + why->second : "";
+    for (const auto& [file, kind, machine, commit, date] : sources) {
+      if (kind == "measured") {
+        std::string where = machine.empty() ? "" : " on " + machine;
+        std::string when;
+        if (!commit.empty()) when += "commit " + commit.substr(0, 12);
+        if (!date.empty()) when += (when.empty() ? "" : ", ") + date;
+        out << "Note: " << dev << " times were measured elsewhere" << where << (when.empty() ? "" : " (" + when + ")") << ", read from " << file
+            << " as a reference" << because << ".\n";
+      } else {
+        out << "Note: " << dev << " times are illustrative reference values from " << file << ", not measurements" << because << ".\n";
+      }
     }
     // No reference cell to carry the reason (no reference value for these batch sizes): still say why.
-    if (files.empty() && why != r.not_measured.end()) out << "Note: " << dev << " times are not measured (" << why->second << ").\n";
+    if (sources.empty() && why != r.not_measured.end()) out << "Note: " << dev << " times are not measured (" << why->second << ").\n";
   }
   for (const std::string& n : r.notes) out << "Note: " << n << "\n";
   return out.str();
@@ -180,7 +212,7 @@ std::string warning_lines(const Results& r) {
 
 std::string text_report(const Results& r, int batch) {
   const std::string warnings = warning_lines(r), energy = energy_line(r.table);
-  return headline(r.table, batch) + cost_lines(r.table, batch, r.prices) + crossover_line(r.table) + provenance_notes(r) + "\n" +
+  return headline(r.table, batch) + ratio_line(r, batch) + cost_lines(r.table, batch, r.prices) + crossover_line(r.table) + provenance_notes(r) + "\n" +
          table_text(r.table) +
          "(floor: the machine's floor for the cell / its median; 100% is as fast as this machine allows, see `mlpbench machine`)\n" +
          backend_details(r.table) + (energy.empty() ? "" : "\n" + energy) + (warnings.empty() ? "" : "\n" + warnings);
@@ -189,7 +221,7 @@ std::string text_report(const Results& r, int batch) {
 std::string markdown_report(const Results& r, int batch) {
   std::ostringstream out;
   // The three lines, each its own paragraph line.
-  std::istringstream lines(headline(r.table, batch) + cost_lines(r.table, batch, r.prices));
+  std::istringstream lines(headline(r.table, batch) + ratio_line(r, batch) + cost_lines(r.table, batch, r.prices));
   std::string line;
   while (std::getline(lines, line)) out << "**" << line << "**  \n";
   out << "\n" << crossover_line(r.table);

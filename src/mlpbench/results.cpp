@@ -66,6 +66,11 @@ Json cell_to_json(const Cell& c, int batch, double usd_per_hour) {
   if (c.source == Source::Reference) {
     j["median_ms"] = round6(c.stats.median_ms);
     j["file"] = c.reference_file;
+    j["kind"] = c.provenance.kind;
+    if (!c.provenance.machine.empty()) j["machine"] = c.provenance.machine;
+    if (!c.provenance.commit.empty()) j["commit"] = c.provenance.commit;
+    if (!c.provenance.date.empty()) j["date"] = c.provenance.date;
+    if (!c.why.empty()) j["why"] = c.why;
     if (usd_per_hour > 0) j["usd_per_million"] = round6(usd_per_million(usd_per_hour, batch, c.median_ms()));
     return j;
   }
@@ -257,6 +262,18 @@ void measured_from_json(const Json& j, const std::string& what, Cell& c) {
   if (j.contains("samples_ms")) c.stats.samples_ms = samples_from_json(j["samples_ms"], what, c.stats.samples);
 }
 
+// A reference cell's provenance and why (files before these keys: illustrative, no why).
+void reference_from_json(const Json& j, const std::string& what, Cell& c) {
+  if (j.contains("kind")) {
+    c.provenance.kind = string_member(j, "kind", what);
+    if (c.provenance.kind != "measured" && c.provenance.kind != "illustrative") bad(what, "\"kind\" must be \"measured\" or \"illustrative\"");
+  }
+  if (j.contains("machine")) c.provenance.machine = string_member(j, "machine", what);
+  if (j.contains("commit")) c.provenance.commit = string_member(j, "commit", what);
+  if (j.contains("date")) c.provenance.date = string_member(j, "date", what);
+  if (j.contains("why")) c.why = string_member(j, "why", what);
+}
+
 Cell cell_from_json(const Json& j, const std::string& what, const std::string& file) {
   Cell c;
   const std::string source = string_member(j, "source", what);
@@ -265,6 +282,7 @@ Cell cell_from_json(const Json& j, const std::string& what, const std::string& f
   if (source == "reference") {
     c.source = Source::Reference;
     c.reference_file = j.contains("file") && j["file"].is_string() ? j["file"].get<std::string>() : file;
+    reference_from_json(j, what, c);
   } else if (source == "measured") {
     measured_from_json(j, what, c);
   } else {
@@ -358,6 +376,8 @@ Json to_json(const Results& r) {
   Json j;
   j["schema"] = kSchema;
   if (!r.note.empty()) j["note"] = r.note;
+  // First of all, whether a column was measured here or taken from a reference.
+  j["sources"] = {{"CPU", column_source(r.table, "CPU")}, {"GPU", column_source(r.table, "GPU")}};
   Json times = Json::object(), cells = Json::object();
   for (const char* dev : kDevices) {
     Json t = Json::object(), c = Json::object();

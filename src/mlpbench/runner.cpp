@@ -35,10 +35,15 @@ std::string format_error(double e) {
 }  // namespace
 
 std::string default_reference_file() {
+  // results/reference.json here; beside an installed program (<prefix>/bin/../share/mlpbench); the source tree.
   const std::string local = "results/reference.json";
-  if (std::filesystem::exists(local)) return local;
-  const std::string installed = std::string(kSourceDir) + "/results/reference.json";
-  if (std::filesystem::exists(installed)) return installed;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::vector<std::filesystem::path> candidates = {local, ec ? std::filesystem::path() : exe.parent_path() / "../share/mlpbench/reference.json",
+                                                         std::filesystem::path(kSourceDir) / "results/reference.json"};
+  for (const auto& c : candidates) {
+    if (!c.empty() && std::filesystem::exists(c, ec)) return c.lexically_normal().string();
+  }
   return local;  // reading it will say it is missing
 }
 
@@ -255,7 +260,16 @@ std::optional<Results> read_reference(const RunConfig& config, bool needed) {
   return read_results(config.reference_file.empty() ? default_reference_file() : config.reference_file);
 }
 
-void fill_reference(Table& table, const std::string& device, const std::vector<int>& batch_sizes, const Results& reference, const std::string& file) {
+std::string reference_misfit(const Results& reference, const Model& model, Precision precision, const std::string& file) {
+  const std::string ours = list_text(model.widths()) + " at " + precision_name(precision);
+  // A file that doesn't record its precision (the illustrative table) is fp32, as every run before --precision.
+  const std::string theirs = list_text(reference.model.layers) + " at " + reference.run.precision.value_or("fp32");
+  if (reference.model.layers == model.widths() && theirs == ours) return "";
+  return "no reference for " + ours + " in " + file + " (it holds " + theirs + ")";
+}
+
+void fill_reference(Table& table, const std::string& device, const std::vector<int>& batch_sizes, const Results& reference, const std::string& file,
+                    const std::string& why) {
   for (int b : batch_sizes) {
     const Cell* c = reference.table.find(device, b);
     if (!c) continue;
@@ -264,6 +278,15 @@ void fill_reference(Table& table, const std::string& device, const std::vector<i
     cell.backend = c->backend;
     cell.stats.median_ms = c->median_ms();
     cell.reference_file = file;
+    cell.why = why;
+    if (c->source == Source::Measured) {  // a measured run used as the reference: say where and when
+      cell.provenance.kind = "measured";
+      cell.provenance.machine = device == "GPU" ? gpu_text(reference.machine) : reference.machine.cpu.value_or("");
+      cell.provenance.commit = reference.build.git_commit.value_or("");
+      cell.provenance.date = reference.run.started_utc.value_or("");
+    } else {
+      cell.provenance = c->provenance;  // a reference of a reference keeps the original provenance
+    }
     table.set(device, b, cell);
   }
 }
@@ -307,7 +330,6 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   const bool want_cpu = config.device != "gpu";
   const bool want_gpu = config.device != "cpu";
   GpuBackends& gpu = context.gpu;
-  if (!context.reference && (!want_cpu || !want_gpu || gpu.backends.empty())) context.reference = read_reference(config, true);
   const GateInputs gate = make_gate_inputs(model, config.batch_sizes, config.input_seed);
 
   // A GPU backend that fails its check is left out with why; the run goes on with the others.
@@ -317,7 +339,10 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
     const std::size_t before = r.notes.size();
     gpu_ok = gate_gpu_backends(gpu.backends, model, gate, r.notes);
     for (std::size_t i = before; i < r.notes.size(); ++i) say(config.log, r.notes[i], /*lasting=*/true);
-    if (!gpu.backends.empty() && gpu_ok.empty()) throw RuntimeError("no GPU backend passed its check against the CPU: " + r.notes.back());
+    if (!gpu.backends.empty() && gpu_ok.empty()) {
+      if (!want_cpu) throw RuntimeError("no GPU backend passed its check against the CPU: " + r.notes.back());
+      gpu.unavailable = "every GPU backend failed its check against the CPU (the notes say how)";
+    }
   }
   // A wrong CPU backend ends the run: the CPU column has no other source.
   std::vector<std::unique_ptr<Backend>> cpu_backends;
@@ -365,16 +390,17 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   }
   r.table.batch_sizes = config.batch_sizes;
 
-  // Columns not measured here come from the reference table, labelled as such.
+  // Columns not measured here come from the reference table, labelled as such, where it holds this model at this
+  // precision; otherwise they stay empty and say why.
   const std::string reference_file = config.reference_file.empty() ? default_reference_file() : config.reference_file;
-  if (!want_cpu) {
-    fill_reference(r.table, "CPU", config.batch_sizes, *context.reference, reference_file);
-    r.not_measured["CPU"] = "--device gpu";
-  }
-  if (gpu_ok.empty()) {
-    fill_reference(r.table, "GPU", config.batch_sizes, *context.reference, reference_file);
-    r.not_measured["GPU"] = !want_gpu ? "--device cpu" : gpu.unavailable.empty() ? "no GPU backend available" : gpu.unavailable;
-  }
+  const auto take_reference = [&](const std::string& device, const std::string& why) {
+    if (!context.reference) context.reference = read_reference(config, true);
+    const std::string misfit = reference_misfit(*context.reference, model, config.precision, reference_file);
+    if (misfit.empty()) fill_reference(r.table, device, config.batch_sizes, *context.reference, reference_file, why);
+    r.not_measured[device] = misfit.empty() ? why : why + "; " + misfit;
+  };
+  if (!want_cpu) take_reference("CPU", "--device gpu");
+  if (gpu_ok.empty()) take_reference("GPU", !want_gpu ? "--device cpu" : gpu.unavailable.empty() ? "no GPU backend available" : gpu.unavailable);
   r.machine = collect_machine_info(config.threads.back(), &gpu);
   r.build = build_info(gpu.built_with_cuda);
   return r;

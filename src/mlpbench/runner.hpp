@@ -50,7 +50,8 @@ struct RunConfig {
   std::function<void(const std::string& line, bool lasting)> log;
 };
 
-// results/reference.json in the current folder, else the one in the source tree.
+// results/reference.json in the current folder, else the one installed beside this program
+// (<prefix>/share/mlpbench), else the one in the source tree.
 std::string default_reference_file();
 
 // Throws InputError when the model (widths, input first) run by `backends` CPU backends at these batch
@@ -114,8 +115,15 @@ Cell cell_of(std::vector<BackendRun> runs);
 // least `window_s`; `unavailable` says why when the counter is missing or does not advance.
 Energy measure_energy(EnergyCounter& counter, const std::function<void()>& forward, int batch, double window_s);
 
-// The reference file's cells of `device` at these batch sizes, as reference cells naming `file`.
-void fill_reference(Table& table, const std::string& device, const std::vector<int>& batch_sizes, const Results& reference, const std::string& file);
+// Why `reference` (read from `file`) can't stand in for a column of this run: another model or precision, as
+// "no reference for 20-64-33-5 at fp32 in FILE (it holds 784-512-512-10 at fp32)"; "" when it can.
+std::string reference_misfit(const Results& reference, const Model& model, Precision precision, const std::string& file);
+
+// The reference's cells of `device` at these batch sizes, as reference cells naming `file`, carrying their
+// provenance (a measured cell: measured on which GPU or CPU, commit, date; a reference cell: its own) and `why`
+// this run did not measure them.
+void fill_reference(Table& table, const std::string& device, const std::vector<int>& batch_sizes, const Results& reference, const std::string& file,
+                    const std::string& why);
 
 // The reference file: read when it was given (so a bad one fails before anything is measured) or when a column
 // needs it (`needed`); nullopt otherwise. Throws InputError.

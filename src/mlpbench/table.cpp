@@ -66,8 +66,20 @@ Crossover crossover(const Table& table) {
     d.push_back(std::log(gpu->median_ms() / cpu->median_ms()));
   }
   Crossover x;
-  if (batches.size() < 2) {
-    x.how = "needs both a CPU and a GPU cell at two or more batch sizes, has " + std::to_string(batches.size());
+  if (batches.size() < 3) {
+    // Two points always draw a line that crosses or not; that is no finding. Say which cells are missing.
+    std::string missing;
+    for (const char* device : kDevices) {
+      std::string at;
+      for (int b : table.batch_sizes) {
+        if (!table.find(device, b)) at += (at.empty() ? "" : ",") + std::to_string(b);
+      }
+      if (!at.empty()) missing += (missing.empty() ? "" : "; ") + std::string(device) + " at " + at;
+    }
+    std::string have;
+    for (int b : batches) have += (have.empty() ? "" : ",") + std::to_string(b);
+    x.how = "too few points to tell: " + (batches.empty() ? std::string("no batch size has") : "only batch " + have + (batches.size() == 1 ? " has" : " have")) +
+            " both a CPU and a GPU cell, and it takes three" + (missing.empty() ? "" : " (missing: " + missing + ")");
     return x;
   }
   const auto gpu_faster = [&](std::size_t i) { return d[i] < 0; };
@@ -103,6 +115,14 @@ Crossover crossover(const Table& table) {
   x.how = "interpolated on log axes between batch " + std::to_string(batches[i - 1]) + " (CPU faster) and " + std::to_string(batches[i]) +
           " (GPU faster): " + buf + (any_reference ? "; uses reference cells" : "");
   return x;
+}
+
+std::string column_source(const Table& table, const std::string& device) {
+  bool measured = false, reference = false;
+  for (int b : table.batch_sizes) {
+    if (const Cell* c = table.find(device, b)) (c->source == Source::Measured ? measured : reference) = true;
+  }
+  return measured && reference ? "mixed" : measured ? "measured" : reference ? "reference" : "none";
 }
 
 std::optional<std::string> faster_at(const Table& table, int batch) {

@@ -41,6 +41,15 @@ struct BackendRun {
   std::optional<DeviceSplit> split;
 };
 
+// Where a reference cell's number comes from: measured on another machine or in another run (which, when), or
+// an illustrative value (results/reference.json as shipped).
+struct Provenance {
+  std::string kind = "illustrative";  // "measured" or "illustrative"
+  std::string machine;                // measured: the GPU's or CPU's name
+  std::string commit;                 // measured: the build's git commit
+  std::string date;                   // measured: when the run started (UTC)
+};
+
 struct Cell {
   Source source = Source::Measured;
   std::string backend;         // the backend that ran (or that the reference file names)
@@ -50,6 +59,8 @@ struct Cell {
   double bytes_per_weight = 4; // as the headline run streams its weights
   Stats stats;                 // measured: every field; reference: median_ms only
   std::string reference_file;  // reference: the file the number came from
+  Provenance provenance;       // reference: measured elsewhere or illustrative
+  std::string why;             // reference: why this run did not measure the cell
   std::optional<DeviceSplit> split;  // measured on a GPU: the headline backend's phases
   std::vector<BackendRun> runs;      // measured: every backend timed for this cell, headline included
   double floor_ms = 0;               // measured: the least time this forward could take here (machine.hpp); 0: unknown
@@ -74,6 +85,9 @@ struct Table {
   void set(const std::string& device, int batch, Cell cell);
 };
 
+// Where a device's column comes from: "measured", "reference", "mixed" or "none".
+std::string column_source(const Table& table, const std::string& device);
+
 // "CPU" or "GPU" by the smaller median at this batch size; nullopt when a cell is missing.
 // A tie (equal medians) goes to the CPU: no need to buy a GPU for no gain.
 std::optional<std::string> faster_at(const Table& table, int batch);
@@ -81,7 +95,7 @@ std::optional<std::string> faster_at(const Table& table, int batch);
 // Where the GPU overtakes the CPU: the smallest batch size from which the GPU stays faster, interpolated on
 // log-log axes between the last batch size where the CPU is faster and the first where the GPU is (and
 // stays), rounded up to a whole batch. No batch (and why) when the lines never cross, cross more than once,
-// or fewer than two batch sizes have both cells.
+// or fewer than three batch sizes have both cells (too few points to tell; the why names the missing cells).
 struct Crossover {
   std::optional<int> batch;
   double exact = 0;   // the interpolated point, before rounding up

@@ -89,7 +89,6 @@ template <class Weight>
 struct PanelFormat;
 template <>
 struct PanelFormat<float> {
-  static constexpr bool kAvailable = true;
   static constexpr int kGroup = 1;
   static constexpr int kSpare = 1;  // registers widen() needs beside the accumulators, weights and broadcast
   using Word = float;

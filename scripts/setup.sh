@@ -15,6 +15,8 @@ packages=(
   libbenchmark-dev         # bench/ (benchmark::benchmark)
   libssl-dev               # sha256 of weight files (OpenSSL::Crypto)
   python3-numpy            # tests: peer_test.py (the Python peer scripts) on Debian's python3
+  python3-jsonschema       # tests: schema_test.py validates results files (schema/mlpbench-1.schema.json)
+  python3-yaml             # tests: ci_recipe_test.py parses the CI recipes (ci/)
   libomp-dev               # OpenMP runtime for clang builds (GCC brings libgomp)
 )
 

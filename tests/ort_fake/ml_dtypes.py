@@ -1,0 +1,1 @@
+"""A stand-in for ml_dtypes: peer-onnxruntime.py only imports it."""

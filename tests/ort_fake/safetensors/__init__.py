@@ -1,0 +1,1 @@
+"""A stand-in for safetensors (numpy.py here), for peer-onnxruntime.py."""

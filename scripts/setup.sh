@@ -17,6 +17,7 @@ packages=(
   python3-numpy            # tests: peer_test.py (the Python peer scripts) on Debian's python3
   python3-jsonschema       # tests: schema_test.py validates results files (schema/mlpbench-1.schema.json)
   python3-yaml             # tests: ci_recipe_test.py parses the CI recipes (ci/)
+  libbenchmark-tools python3-scipy  # tests: Google Benchmark's compare.py on `report --format gbench` output
   libomp-dev               # OpenMP runtime for clang builds (GCC brings libgomp)
 )
 

@@ -478,3 +478,49 @@ TEST_F(Cli, AResultsFileFromBeforeSourcesAndProvenanceStillReads) {
   ASSERT_EQ(j.code, 0) << j.err;
   EXPECT_EQ(Json::parse(j.out)["sources"], Json::parse(R"({"CPU": "measured", "GPU": "reference"})"));
 }
+
+// ---- results in the ecosystem (issue 13) ----
+
+TEST_F(Cli, ARealRunPromotedToTheReferenceFillsTheColumnWithItsProvenance) {
+  // A measured CPU run stands in for "a GPU run elsewhere": promoted, then used for the CPU column of --device gpu
+  // would need a GPU; here it fills the CPU column of a report instead, through `reference` and `report`.
+  ASSERT_EQ(mlpbench("run --quick --device cpu --batch-sizes 1,10,100 --reference " + reference_json() + " --out cpu.json").code, 0);
+  const Outcome made = mlpbench("reference --from cpu.json --from " + reference_json() + " --out ref.json");
+  ASSERT_EQ(made.code, 0) << made.err;
+  EXPECT_THAT(made.out, HasSubstr("Wrote ref.json: 3 reference cells of 784,512,512,10 from 2 run(s)"));
+  const Results ref = read_results((dir_ / "ref.json").string());
+  const Cell* c = ref.table.find("CPU", 10);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->source, Source::Reference);
+  EXPECT_EQ(c->provenance.kind, "measured");
+  EXPECT_EQ(c->reference_file, "cpu.json");
+  EXPECT_FALSE(ref.table.find("GPU", 10)) << "the illustrative table's cells are not measurements";
+  expect_usage_error(mlpbench("reference --from cpu.json --out ref.json"), "--force");
+  ASSERT_EQ(mlpbench("run --quick --device cpu --layers 20,64,33,5 --batch-sizes 1 --batch-size 1 --out other.json").code, 0);
+  expect_usage_error(mlpbench("reference --from cpu.json --from other.json --out ref2.json"), "a reference table holds one model");
+  EXPECT_FALSE(fs::exists(dir_ / "ref2.json"));
+}
+
+TEST_F(Cli, CompareInMarkdownAndReportInGoogleBenchmarkJson) {
+  const std::string old = std::string(MLPBENCH_SOURCE_DIR) + "/tests/data/results-before-sources.json";
+  const Outcome md = mlpbench("compare " + old + " " + old + " --format md");
+  ASSERT_EQ(md.code, 0) << md.err;
+  EXPECT_THAT(md.out, StartsWith("**No regression.**\n"));
+  EXPECT_THAT(md.out, HasSubstr("| device | batch | base ms | new ms | ratio | p | verdict |\n|---|---|---:|"));
+  EXPECT_THAT(md.out, HasSubstr("| CPU | 1 |"));
+  const Outcome gb = mlpbench("report --from " + old + " --batch-size 1 --format gbench");
+  ASSERT_EQ(gb.code, 0) << gb.err;
+  const Json j = Json::parse(gb.out);
+  ASSERT_EQ(j["benchmarks"].size(), 2u);
+  EXPECT_EQ(j["benchmarks"][0]["name"], "BM_forward/CPU/1");
+  EXPECT_EQ(j["benchmarks"][0]["time_unit"], "ms");
+}
+
+TEST_F(Cli, RunIntoAFolderUsesTheGitLayout) {
+  const Outcome o = mlpbench("run --quick --device cpu --batch-sizes 1 --batch-size 1 --out runs/");
+  ASSERT_EQ(o.code, 0) << o.err;
+  const std::vector<std::string> f = files();
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_THAT(f[0], ::testing::MatchesRegex("runs/[A-Za-z0-9._-]+/[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]+\\.json"));
+  EXPECT_THAT(o.out, HasSubstr("Results written to " + f[0]));
+}

@@ -23,6 +23,7 @@
 #include "mlpbench/measure.hpp"
 #include "mlpbench/files.hpp"
 #include "mlpbench/results.hpp"
+#include "mlpbench/sysinfo.hpp"
 #include "mlpbench/table.hpp"
 
 using namespace mlpbench;
@@ -208,6 +209,17 @@ TEST(Results, GpuCellKeepsItsIoSplitEnergyAndBackends) {
   Json bad = j;
   bad["cells"]["GPU"]["1"]["energy"]["watts"] = -1;
   EXPECT_THAT(from_json_error(bad), HasSubstr("energy"));
+}
+
+TEST(Results, ARunWritesWhereItsOutPointsAFolderGetsTheGitLayout) {
+  TempDir dir;
+  const std::time_t t = 1795000000;  // 2026-11-18T...Z
+  EXPECT_EQ(results_path("r.json", t), "r.json");
+  EXPECT_EQ(results_path("", t), "results/" + host_name() + "-" + utc_compact(t) + ".json");
+  const std::string folder = dir.path.string();
+  const std::string named = results_path(folder, t);
+  EXPECT_THAT(named, ::testing::MatchesRegex(folder + "/[A-Za-z0-9._-]+/" + utc_compact(t) + "-[A-Za-z0-9._-]+\\.json"));
+  EXPECT_EQ(results_path("not-yet/", t).rfind("not-yet/", 0), 0u) << "a trailing / names a folder that does not exist yet";
 }
 
 TEST(Results, FileOriginAndNoteSurvive) {

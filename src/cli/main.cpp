@@ -24,6 +24,7 @@
 #include "mlpbench/machine.hpp"
 #include "mlpbench/parse.hpp"
 #include "mlpbench/plot.hpp"
+#include "mlpbench/reference.hpp"
 #include "mlpbench/report.hpp"
 #include "mlpbench/results.hpp"
 #include "mlpbench/runner.hpp"
@@ -217,7 +218,9 @@ struct RunCommand {
         ->check(CLI::IsMember({"copy", "zero-copy", "both"}))
         ->capture_default_str();
     app->add_option("--reference", reference, "Results file the unmeasured column comes from (default results/reference.json)");
-    app->add_option("--out", out, "Results file to write (default results/<host>-<UTC time>.json)");
+    app->add_option("--out", out,
+                    "Results file to write (default results/<host>-<UTC time>.json); a folder (an existing one, or ending in /) gets "
+                    "<folder>/<host>/<UTC time>-<commit>.json, the layout for committing runs to git");
     app->add_flag("--force", force, "Replace --out if it exists");
     app->add_flag("--quick", quick, "Cap the whole run at a few seconds (CI)");
     prices.add(*app);
@@ -240,7 +243,7 @@ struct RunCommand {
     config.prices = prices.get();
     config.log = progress_printer();
     const Model m = model.model(config.batch_sizes, cpu_backend_count(config));
-    const std::string path = out.empty() ? "results/" + host_name() + "-" + utc_compact(std::time(nullptr)) + ".json" : out;
+    const std::string path = results_path(out, std::time(nullptr));
     check_writable(path, force);
 
     const Results r = run(m, config, GpuSide{make_gpu_backends, measure_gpu_roof});
@@ -376,8 +379,10 @@ struct ReportCommand {
     app = parent.add_subcommand("report", "Print the three headline lines and the table of a results file");
     app->add_option("--from", from, "Results JSON written by `mlpbench run` (or results/reference.json)")->required();
     app->add_option("--batch-size", batch_size, "Batch size of the headline")->capture_default_str();
-    app->add_option("--format", format, "text, md (Markdown, for a pull-request comment) or json")
-        ->check(CLI::IsMember({"text", "md", "json"}))
+    app->add_option("--format", format,
+                    "text, md (Markdown, for a pull-request comment), json, or gbench (Google Benchmark's JSON, for its compare.py and "
+                    "dashboards: the measured cells only)")
+        ->check(CLI::IsMember({"text", "md", "json", "gbench"}))
         ->capture_default_str();
     prices.add(*app);
   }
@@ -390,6 +395,7 @@ struct ReportCommand {
     }
     if (const std::optional<Prices> p = prices.get()) r.prices = *p;  // prices given now replace stored ones
     if (format == "json") std::cout << dump_json(to_json(r));
+    else if (format == "gbench") std::cout << gbench_json(r);
     else if (format == "md") std::cout << markdown_report(r, batch);
     else std::cout << text_report(r, batch);
     return kExitOk;
@@ -405,6 +411,7 @@ std::vector<std::pair<std::string, Results>> read_all(const std::vector<std::str
 struct CompareCommand {
   std::vector<std::string> files;
   double threshold = 5;
+  std::string format = "text";
   CLI::App* app = nullptr;
 
   void add(CLI::App& parent) {
@@ -413,13 +420,41 @@ struct CompareCommand {
     app->add_option("--threshold", threshold, "Slowdown in percent that counts as a regression when significant")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    app->add_option("--format", format, "text, or md (Markdown, for a pull-request comment or a CI job summary)")
+        ->check(CLI::IsMember({"text", "md"}))
+        ->capture_default_str();
   }
 
   int execute() const {
     if (files.size() < 2) throw InputError("compare: give a BASE and at least one NEW results file");
     const Comparison c = compare_results(read_all(files), threshold);
-    std::cout << comparison_text(c);
+    std::cout << (format == "md" ? comparison_markdown(c) : comparison_text(c));
     return c.regression ? kExitRegression : kExitOk;
+  }
+};
+
+struct ReferenceCommand {
+  std::vector<std::string> from;
+  std::string out;
+  bool force = false;
+  CLI::App* app = nullptr;
+
+  void add(CLI::App& parent) {
+    app = parent.add_subcommand("reference", "Build a reference table from measured runs (the newest cell per device and batch size), e.g. to "
+                                             "replace results/reference.json with a real GPU run");
+    app->add_option("--from", from, "A measured results file; repeat for more (a GPU run and a CPU run, say)")->required();
+    app->add_option("--out", out, "Reference table to write, e.g. results/reference.json")->required();
+    app->add_flag("--force", force, "Replace --out if it exists");
+  }
+
+  int execute() const {
+    check_writable(out, force);
+    const Results r = make_reference(read_all(from));
+    write_text_atomic(out, dump_json(to_json(r)), force);
+    int cells = 0;
+    for (const auto& [device, per_batch] : r.table.cells) cells += static_cast<int>(per_batch.size());
+    std::cout << "Wrote " << out << ": " << cells << " reference cells of " << list_text(r.model.layers) << " from " << from.size() << " run(s)\n";
+    return kExitOk;
   }
 };
 
@@ -458,12 +493,14 @@ int main_impl(int argc, char** argv) {
   PlotCommand plot;
   MachineCommand machine;
   ExportCommand exporter;
+  ReferenceCommand reference;
   run.add(app);
   infer.add(app);
   exporter.add(app);
   machine.add(app);
   compare.add(app);
   plot.add(app);
+  reference.add(app);
   report.add(app);
 
   try {
@@ -486,6 +523,7 @@ int main_impl(int argc, char** argv) {
   if (*machine.app) return machine.execute();
   if (*exporter.app) return exporter.execute();
   if (*infer.app) return infer.execute();
+  if (*reference.app) return reference.execute();
   return report.execute();
 }
 

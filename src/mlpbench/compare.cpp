@@ -217,13 +217,12 @@ Comparison compare_results(const std::vector<std::pair<std::string, Results>>& f
   return c;
 }
 
-std::string comparison_text(const Comparison& c) {
-  std::ostringstream out;
-  char pct[32];
-  std::snprintf(pct, sizeof pct, "%g%%", c.threshold_pct);
+namespace {
+
+// The rows of the comparison: a header, then one per cell (two files) or per (device, batch) (the fleet view).
+std::vector<std::vector<std::string>> comparison_rows(const Comparison& c) {
   std::vector<std::vector<std::string>> rows;
   if (c.files.size() == 2) {
-    out << "BASE: " << c.files[0] << "\nNEW:  " << c.files[1] << "\n\n";
     const bool drift = c.probe.at(0).has_value();
     rows.push_back({"device", "batch", "base ms", "new ms", "ratio"});
     if (drift) rows.back().push_back("corrected");
@@ -233,47 +232,88 @@ std::string comparison_text(const Comparison& c) {
       if (drift) rows.back().push_back(ch.corrected ? ratio_text(*ch.corrected) : "-");
       rows.back().insert(rows.back().end(), {p_text(ch.p), verdict_text(ch)});
     }
-  } else {
-    // Fleet view: a row per (device, batch) that any NEW file shares with BASE, a column per NEW file.
-    out << "BASE: " << c.files[0] << "\n\n";
-    std::vector<std::pair<int, int>> keys;  // (device index in kDevices, batch): CPU rows first
+    return rows;
+  }
+  // Fleet view: a row per (device, batch) that any NEW file shares with BASE, a column per NEW file.
+  std::vector<std::pair<int, int>> keys;  // (device index in kDevices, batch): CPU rows first
+  for (const auto& changes : c.vs) {
+    for (const CellChange& ch : changes) keys.emplace_back(ch.device == kDevices[0] ? 0 : 1, ch.batch);
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<std::string> header = {"device", "batch", "base ms"};
+  header.insert(header.end(), c.files.begin() + 1, c.files.end());
+  rows.push_back(header);
+  for (const auto& key : keys) {
+    const std::string device = kDevices[key.first];
+    const int batch = key.second;
+    std::vector<std::string> row = {device, std::to_string(batch), "-"};
     for (const auto& changes : c.vs) {
-      for (const CellChange& ch : changes) keys.emplace_back(ch.device == kDevices[0] ? 0 : 1, ch.batch);
-    }
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-    std::vector<std::string> header = {"device", "batch", "base ms"};
-    header.insert(header.end(), c.files.begin() + 1, c.files.end());
-    rows.push_back(header);
-    for (const auto& key : keys) {
-      const std::string device = kDevices[key.first];
-      const int batch = key.second;
-      std::vector<std::string> row = {device, std::to_string(batch), "-"};
-      for (const auto& changes : c.vs) {
-        const auto ch = std::find_if(changes.begin(), changes.end(), [&](const CellChange& x) { return x.device == device && x.batch == batch; });
-        if (ch == changes.end()) {
-          row.push_back("-");
-          continue;
-        }
-        row[2] = format_ms(ch->base_ms);
-        row.push_back(ratio_text(ch->ratio) + (ch->corrected ? " (" + ratio_text(*ch->corrected) + " corrected)" : "") + " " +
-                      verdict_name(ch->verdict) + (ch->regression ? ", regression" : ""));
+      const auto ch = std::find_if(changes.begin(), changes.end(), [&](const CellChange& x) { return x.device == device && x.batch == batch; });
+      if (ch == changes.end()) {
+        row.push_back("-");
+        continue;
       }
-      rows.push_back(row);
+      row[2] = format_ms(ch->base_ms);
+      row.push_back(ratio_text(ch->ratio) + (ch->corrected ? " (" + ratio_text(*ch->corrected) + " corrected)" : "") + " " +
+                    verdict_name(ch->verdict) + (ch->regression ? ", regression" : ""));
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+std::string threshold_text(double pct) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g%%", pct);
+  return buf;
+}
+
+// "No regression." or "Regression: N cell(s) significantly slower by more than T".
+std::string closing_line(const Comparison& c) {
+  int regressions = 0;
+  for (const auto& changes : c.vs) regressions += static_cast<int>(std::count_if(changes.begin(), changes.end(), [](const CellChange& x) { return x.regression; }));
+  if (regressions == 0) return "No regression.";
+  return "Regression: " + std::to_string(regressions) + " cell(s) significantly slower by more than " + threshold_text(c.threshold_pct);
+}
+
+}  // namespace
+
+std::string comparison_markdown(const Comparison& c) {
+  std::ostringstream out;
+  out << "**" << closing_line(c) << "**\n\n";
+  out << "BASE: `" << c.files[0] << "`" << (c.files.size() == 2 ? "  \nNEW: `" + c.files[1] + "`" : "") << "\n\n";
+  const auto rows = comparison_rows(c);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    out << "|";
+    for (const std::string& cell : rows[i]) out << " " << cell << " |";
+    out << "\n";
+    if (i == 0) {
+      out << "|";
+      for (std::size_t k = 0; k < rows[0].size(); ++k) out << (k < 2 ? "---|" : "---:|");
+      out << "\n";
     }
   }
-  out << render(rows, c.files.size() == 2);
+  out << "\nratio: NEW/BASE of the medians (corrected: divided by the drift probe's ratio); verdict: faster/slower when the "
+         "Mann-Whitney U test is significant and the change is beyond "
+      << threshold_text(c.threshold_pct) << "\n";
+  for (const std::string& n : c.notes) out << "\n- " << n;
+  if (!c.notes.empty()) out << "\n";
+  return out.str();
+}
+
+std::string comparison_text(const Comparison& c) {
+  std::ostringstream out;
+  out << "BASE: " << c.files[0] << "\n" << (c.files.size() == 2 ? "NEW:  " + c.files[1] + "\n" : "") << "\n";
+  out << render(comparison_rows(c), c.files.size() == 2);
   char alpha[32];
   std::snprintf(alpha, sizeof alpha, "%g", c.alpha);
   out << "\nratio: NEW/BASE of the medians; corrected: divided by the drift probe's ratio (CPU cells, both files with the probe);\n"
          "p: two-sided Mann-Whitney U test on the samples (corrected where there is a corrected ratio), significant below "
-      << alpha << "\nverdict: faster/slower when significant and beyond " << pct
+      << alpha << "\nverdict: faster/slower when significant and beyond " << threshold_text(c.threshold_pct)
       << " either way (on the corrected ratio where there is one), else\nsame; regression: slower, measured\n";
   for (const std::string& n : c.notes) out << "Note: " << n << "\n";
-  int regressions = 0;
-  for (const auto& changes : c.vs) regressions += static_cast<int>(std::count_if(changes.begin(), changes.end(), [](const CellChange& x) { return x.regression; }));
-  if (regressions == 0) out << "No regression.\n";
-  else out << "Regression: " << regressions << " cell(s) significantly slower by more than " << pct << "\n";
+  out << closing_line(c) << "\n";
   return out.str();
 }
 

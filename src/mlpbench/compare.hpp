@@ -57,4 +57,8 @@ Comparison compare_results(const std::vector<std::pair<std::string, Results>>& f
 // column of ratios (and verdicts) per file: the fleet view. Then the notes and a closing line.
 std::string comparison_text(const Comparison& c);
 
+// The same as Markdown, for a pull-request comment or a CI job summary: the closing verdict in bold first, the
+// table, the legend, the notes as bullets.
+std::string comparison_markdown(const Comparison& c);
+
 }  // namespace mlpbench

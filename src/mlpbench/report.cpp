@@ -2,11 +2,14 @@
 #include "mlpbench/report.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <set>
 #include <sstream>
 #include <tuple>
+
+#include "mlpbench/defaults.hpp"
 
 namespace mlpbench {
 
@@ -255,6 +258,50 @@ std::string markdown_report(const Results& r, int batch) {
     first = false;
   }
   return out.str();
+}
+
+std::string gbench_json(const Results& r) {
+  Json context;
+  context["date"] = r.run.started_utc.value_or("");
+  context["host_name"] = r.machine.host.value_or("");
+  context["executable"] = "mlpbench";
+  context["num_cpus"] = r.machine.cores.value_or(0);
+  context["mhz_per_cpu"] = 0;
+  context["cpu_scaling_enabled"] = false;
+  context["caches"] = Json::array();
+  std::string build_type = r.build.build_type.value_or("release");
+  for (char& ch : build_type) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  context["library_build_type"] = build_type == "debug" ? "debug" : "release";
+  context["mlpbench.schema"] = kSchema;
+  context["mlpbench.model"] = list_text(r.model.layers);
+  context["mlpbench.cpu"] = r.machine.cpu.value_or("");
+  context["mlpbench.gpu"] = gpu_text(r.machine);
+  context["mlpbench.commit"] = r.build.git_commit.value_or("");
+  Json benchmarks = Json::array();
+  int family = 0;
+  for (const char* device : kDevices) {
+    for (int b : r.table.batch_sizes) {
+      const Cell* c = r.table.find(device, b);
+      if (!c || c->source != Source::Measured) continue;  // a benchmark tool takes every entry for a measurement
+      const std::string name = std::string("BM_forward/") + device + "/" + std::to_string(b);
+      Json e;
+      e["name"] = name;
+      e["family_index"] = family++;
+      e["per_family_instance_index"] = 0;
+      e["run_name"] = name;
+      e["run_type"] = "iteration";
+      e["repetitions"] = 1;
+      e["repetition_index"] = 0;
+      e["threads"] = 1;
+      e["iterations"] = static_cast<long long>(c->stats.samples) * std::max(1, c->stats.passes_per_sample);
+      e["real_time"] = c->median_ms();
+      e["cpu_time"] = c->median_ms();
+      e["time_unit"] = "ms";
+      e["label"] = c->backend + (c->config.empty() ? "" : " [" + c->config + "]");
+      benchmarks.push_back(std::move(e));
+    }
+  }
+  return dump_json(Json{{"context", std::move(context)}, {"benchmarks", std::move(benchmarks)}});
 }
 
 }  // namespace mlpbench

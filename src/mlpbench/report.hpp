@@ -35,6 +35,11 @@ std::string table_text(const Table& table);
 // the crossover, notes on unmeasured cells, the table with its legend, and each backend's figures.
 std::string text_report(const Results& results, int batch);
 
+// A run in Google Benchmark's JSON (context + benchmarks), so its tools (compare.py, dashboards) read our
+// files: one entry per measured cell, named BM_forward/<device>/<batch>, real_time = the cell's median in ms.
+// Reference cells are left out: a benchmark tool takes every entry for a measurement.
+std::string gbench_json(const Results& results);
+
 // The same as Markdown, for a pull-request comment: the three lines in bold, a table per device column.
 std::string markdown_report(const Results& results, int batch);
 

@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cctype>
 #include <cstdio>
+#include <filesystem>
 
+#include "mlpbench/build_info.hpp"
 #include "mlpbench/errors.hpp"
 #include "mlpbench/files.hpp"
+#include "mlpbench/sysinfo.hpp"
 
 namespace mlpbench {
 namespace {
@@ -478,6 +482,18 @@ Results parse_results_text(const std::string& text, const std::string& what) {
   } catch (const nlohmann::json::exception& e) {  // a value of the wrong type somewhere the checks don't name
     throw InputError(what + ": " + e.what());
   }
+}
+
+std::string results_path(const std::string& out, std::time_t started) {
+  const auto safe = [](std::string t) {
+    for (char& c : t) c = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ? c : '-';
+    return t.empty() ? std::string("unknown") : t;
+  };
+  if (out.empty()) return "results/" + host_name() + "-" + utc_compact(started) + ".json";
+  std::error_code ec;
+  if (out.back() != '/' && !std::filesystem::is_directory(out, ec)) return out;
+  const std::string commit = std::string(kGitCommit).substr(0, 12);
+  return (std::filesystem::path(out) / safe(host_name()) / (utc_compact(started) + "-" + safe(commit) + ".json")).string();
 }
 
 Results read_results(const std::string& path) { return parse_results_text(read_text_file(path, "results file"), "results file '" + path + "'"); }

@@ -3,6 +3,7 @@
 // files.hpp (atomically); machine, build and run are typed in metadata.hpp.
 #pragma once
 
+#include <ctime>
 #include <map>
 #include <string>
 #include <vector>
@@ -50,5 +51,10 @@ Results results_from_json(const Json& json, const std::string& what);
 Results read_results(const std::string& path);
 // The text of a results file (as read_results reads it): every JSON or schema error is an InputError.
 Results parse_results_text(const std::string& text, const std::string& what);
+
+// Where `run` writes: `out` itself when it names a file; "" -> results/<host>-<UTC time>.json; a folder (an existing
+// one, or ending in '/') -> <folder>/<host>/<UTC time>-<commit>.json, the layout for runs committed to git (host and
+// commit made safe for a file name; the commit's first 12 characters).
+std::string results_path(const std::string& out, std::time_t started);
 
 }  // namespace mlpbench

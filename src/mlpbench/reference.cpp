@@ -1,0 +1,58 @@
+// See reference.hpp.
+#include "mlpbench/reference.hpp"
+
+#include "mlpbench/defaults.hpp"
+#include "mlpbench/errors.hpp"
+
+namespace mlpbench {
+
+Results make_reference(const std::vector<std::pair<std::string, Results>>& runs) {
+  if (runs.empty()) throw InputError("reference: give at least one measured run (--from RUN.json)");
+  const auto& [first_name, first] = runs.front();
+  const std::string precision = first.run.precision.value_or("fp32");
+  for (const auto& [name, r] : runs) {
+    if (r.model.layers != first.model.layers) {
+      throw InputError("reference: " + name + " ran " + list_text(r.model.layers) + " but " + first_name + " ran " + list_text(first.model.layers) +
+                       ": a reference table holds one model");
+    }
+    if (r.run.precision.value_or("fp32") != precision) {
+      throw InputError("reference: " + name + " ran at " + r.run.precision.value_or("fp32") + " but " + first_name + " at " + precision +
+                       ": a reference table holds one precision");
+    }
+  }
+  Results out;
+  out.model = first.model;
+  out.run.precision = precision;
+  std::map<std::pair<std::string, int>, std::string> date_of;  // the run date of the cell chosen so far
+  for (const auto& [name, r] : runs) {
+    const std::string date = r.run.started_utc.value_or("");
+    for (const auto& [device, per_batch] : r.table.cells) {
+      for (const auto& [batch, cell] : per_batch) {
+        if (cell.source != Source::Measured) continue;
+        const auto key = std::make_pair(device, batch);
+        const auto seen = date_of.find(key);
+        if (seen != date_of.end() && seen->second > date) continue;  // ISO 8601 in UTC: text order is time order
+        Cell ref;
+        ref.source = Source::Reference;
+        ref.backend = cell.backend;
+        ref.stats.median_ms = cell.median_ms();
+        ref.reference_file = name;
+        ref.provenance.kind = "measured";
+        ref.provenance.machine = device == "GPU" ? gpu_text(r.machine) : r.machine.cpu.value_or("");
+        ref.provenance.commit = r.build.git_commit.value_or("");
+        ref.provenance.date = date;
+        out.table.set(device, batch, ref);
+        date_of[key] = date;
+      }
+    }
+  }
+  if (out.table.batch_sizes.empty()) throw InputError("reference: no measured cell in the runs given");
+  std::string from;
+  for (const auto& [name, r] : runs) from += (from.empty() ? "" : ", ") + name;
+  out.note = "Reference table built by `mlpbench reference` from measured runs (" + from +
+             "): each cell is the newest measurement of its device and batch size and says where and when it was measured. It fills a "
+             "column a run cannot measure, labelled 'reference'.";
+  return out;
+}
+
+}  // namespace mlpbench

@@ -1,0 +1,20 @@
+// Reference tables: what a run falls back on for a column it can't measure (results/reference.json). As shipped
+// the table holds illustrative values; `mlpbench reference` replaces it with cells measured in real runs (a GPU
+// run and a CPU run, say), so CPU-only CI compares with real GPU numbers, each cell saying where it was measured.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mlpbench/results.hpp"
+
+namespace mlpbench {
+
+// A reference table from measured runs (name, results), oldest or newest in any order: for every device and
+// batch size, the newest measured cell (by run.started_utc; a run without a date counts as the oldest), as a
+// reference cell keeping its backend and provenance (the run's file, its GPU or CPU, commit, date). Throws
+// InputError when the runs hold different models (layer widths) or precisions, or no measured cell at all.
+Results make_reference(const std::vector<std::pair<std::string, Results>>& runs);
+
+}  // namespace mlpbench

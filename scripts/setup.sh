@@ -19,6 +19,7 @@ packages=(
   python3-yaml             # tests: ci_recipe_test.py parses the CI recipes (ci/)
   libbenchmark-tools python3-scipy  # tests: Google Benchmark's compare.py on `report --format gbench` output
   libomp-dev               # OpenMP runtime for clang builds (GCC brings libgomp)
+  munge slurmctld slurmd slurm-client  # tests: slurm_test.sh runs scripts/slurm/ on a one-node Slurm (~3.4 MB)
 )
 
 # Optional: a bench-only peer; the product never links it. oneDNN for bench/bench_onednn.cpp

@@ -1,4 +1,5 @@
 // See cuda_backend.cuh.
+#include <algorithm>
 #include <cstring>
 
 #include "cuda_backend.cuh"
@@ -80,7 +81,9 @@ void CudaBackend::prepare(const Model& model, int max_batch) {
     map_in_dev_ = device_pointer(m_in_), map_out_dev_ = device_pointer(m_out_);
   }
   dev_out_ = mapped_output ? map_out_dev_ : d_out_.get();
-  int major = 0;
+  int major = 0, l2 = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
+  flush_ = DeviceBuffer<std::uint8_t>(static_cast<std::size_t>(std::max(l2, 1)));
   CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
   CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   pdl_ = can_use_pdl() && major >= 9;
@@ -183,6 +186,12 @@ void CudaBackend::forward(const float* x, float* y, int batch) {
   }
   CUDA_CHECK(cudaStreamSynchronize(s));
   std::memcpy(y, host_out_, static_cast<std::size_t>(batch) * layers_.back().out * sizeof(float));
+}
+
+void CudaBackend::evict_caches() {
+  cudaStream_t s = stream_.get();
+  CUDA_CHECK(cudaMemsetAsync(flush_.get(), ++flushes_ & 0xff, flush_.size(), s));
+  CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 namespace {

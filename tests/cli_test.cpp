@@ -191,6 +191,30 @@ TEST_F(Cli, ProgressInALogIsOneLinePerRoundAndPerCell) {
   EXPECT_GE(j["run"]["drift"]["rounds_ms"].size(), 3u);
 }
 
+// --cache both: every cell timed hot and cold; the three lines stay hot, the table has a cold row per batch size,
+// the file a "cold" section; cold cells never take a (hot) reference.
+TEST_F(Cli, CacheBothMeasuresEveryCellHotAndCold) {
+  const Outcome o = mlpbench("run --quick --device cpu --layers 24,16,4 --batch-sizes 1,2 --batch-size 1 --cache both --out r.json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, ::testing::StartsWith("CPU time: "));
+  EXPECT_THAT(o.out, ::testing::ContainsRegex("\n +1 cold [|] +[0-9.]+ measured"));
+  EXPECT_THAT(o.out, ::testing::ContainsRegex("\n +2 cold [|] +[0-9.]+ measured"));
+  EXPECT_THAT(o.err, ::testing::ContainsRegex("CPU batch 1 cold: [0-9.]+ ms"));
+  const Json j = Json::parse(slurp(dir_ / "r.json"));
+  EXPECT_EQ(j["run"]["cache"], "both");
+  EXPECT_EQ(j["cells"]["CPU"]["1"]["cache"], "hot");
+  EXPECT_EQ(j["cold"]["cells"]["CPU"]["1"]["cache"], "cold");
+  EXPECT_EQ(j["cold"]["cells"]["CPU"]["2"]["cache"], "cold");
+  // A cold-only run of the default model: no reference stands in for the GPU column (it holds hot numbers).
+  const Outcome cold = mlpbench("run --quick --batch-sizes 1 --batch-size 1 --cache cold --device cpu --out c.json");
+  ASSERT_EQ(cold.code, 0) << cold.err;
+  EXPECT_THAT(cold.out, HasSubstr("(weights cold: "));
+  const Json c = Json::parse(slurp(dir_ / "c.json"));
+  EXPECT_EQ(c["cells"]["CPU"]["1"]["cache"], "cold");
+  EXPECT_TRUE(c["cells"]["GPU"].empty());
+  EXPECT_THAT(c["not_measured"]["GPU"].get<std::string>(), HasSubstr("a reference holds hot numbers"));
+}
+
 TEST_F(Cli, DefaultOutputGoesUnderResultsNamedByHostAndTime) {
   const Outcome o = mlpbench("run --quick --batch-sizes 1 --batch-size 1");
   ASSERT_EQ(o.code, 0) << o.err;
@@ -220,6 +244,7 @@ TEST_F(Cli, BadCommandLinesExitTwoWithOneLineAndNoFile) {
       {"run --threads abc", "--threads"},
       {"run --threads=-1", "--threads"},
       {"run --device tpu", "--device"},
+      {"run --cache warm", "--cache"},
       {"run --seed x", "--seed"},
       {"run --weights missing.safetensors", "missing.safetensors"},
       {"run --layers 4,4 --weights w.safetensors", "excludes"},

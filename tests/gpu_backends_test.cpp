@@ -156,6 +156,21 @@ TEST_P(GpuBackend, RepeatedRunsGiveIdenticalOutputs) {
   }
 }
 
+// run --cache cold: the L2 flushed (a memset of an L2-sized buffer on the stream) before a forward changes no
+// output bit.
+TEST_P(GpuBackend, ColdAndHotOutputsAreIdentical) {
+  const Model m = make_seeded_model({784, 512, 512, 10}, 1);
+  const std::vector<float> x = make_seeded_input(10, 784, 1);
+  be_->prepare(m, 10);
+  std::vector<float> hot(100), cold(100);
+  be_->forward(x.data(), hot.data(), 10);
+  for (int i = 0; i < 5; ++i) {
+    be_->evict_caches();
+    be_->forward(x.data(), cold.data(), 10);
+    ASSERT_EQ(cold, hot) << "eviction " << i;
+  }
+}
+
 TEST_P(GpuBackend, PhaseTimersMeasureEachPhase) {
   const Model m = make_seeded_model({784, 512, 512, 10}, 1);
   const std::vector<float> x = make_seeded_input(10, 784, 1);

@@ -65,6 +65,22 @@ TEST(CpuFloor, WeightsFromTheLevelTheyFit) {
   EXPECT_LT(half->ms, f->ms);
 }
 
+// Cold (run --cache cold): the caches were evicted, so every byte comes from DRAM, whatever would fit.
+TEST(CpuFloor, ColdCellsReadEverythingFromDram) {
+  const CpuRoof roof = synthetic_cpu();
+  const Model small = make_seeded_model({256, 256, 256, 10}, 1);
+  const auto hot = cpu_floor(roof, 2, small, 1);
+  const auto cold = cpu_floor(roof, 2, small, 1, 4.0, CacheMode::Cold);
+  ASSERT_TRUE(hot && cold);
+  EXPECT_EQ(hot->bound, "L2");
+  EXPECT_EQ(cold->bound, "DRAM");
+  const double bytes = 4.0 * small.parameter_count() + 4.0 * (256 + 10);
+  EXPECT_NEAR(cold->ms, (bytes / 20e9 + 2e-6) * 1e3, 1e-9);
+  // Compute-bound at a large batch either way: the floor is the same.
+  const Model m = make_seeded_model({784, 512, 512, 10}, 1);
+  EXPECT_EQ(cpu_floor(roof, 2, m, 100, 4.0, CacheMode::Cold)->bound, "compute");
+}
+
 TEST(CpuFloor, UnknownThreadCountHasNoFloor) { EXPECT_FALSE(cpu_floor(synthetic_cpu(), 3, make_seeded_model({4, 4}, 1), 1)); }
 
 GpuRoof synthetic_gpu() {
@@ -206,4 +222,17 @@ TEST(FmaProbe, ChainsFitTheRegisterFileAndCoverLatencyTimesPipes) {
 TEST(DriftProbe, ReturnsATime) {
   const double ms = drift_probe_ms();
   EXPECT_GT(ms, 0);
+}
+
+// Cold: the L2 was flushed, so the weights come from HBM even where they would fit in L2.
+TEST(GpuFloor, ColdCellsReadTheWeightsFromHbm) {
+  GpuRoof g = synthetic_gpu();
+  g.launch_us = 0.01;
+  const Model m = make_seeded_model({784, 512, 512, 10}, 1);
+  const auto hot = gpu_floor(g, Precision::FP32, m, 1);
+  const auto cold = gpu_floor(g, Precision::FP32, m, 1, CacheMode::Cold);
+  ASSERT_TRUE(hot && cold);
+  EXPECT_EQ(hot->bound, "L2");
+  EXPECT_EQ(cold->bound, "HBM");
+  EXPECT_NEAR(cold->ms, (4.0 * m.parameter_count() / 4000e9 + 0.01e-6) * 1e3, 1e-12);
 }

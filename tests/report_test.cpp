@@ -300,3 +300,67 @@ TEST(ReportEnergy, MillijoulesPerInferenceOrWhyNot) {
   none.set("GPU", 1, g);
   EXPECT_EQ(energy_line(none), "GPU energy per inference: not measured (NVML (libnvidia-ml.so.1) not found: no NVIDIA driver here)\n");
 }
+
+// ---- hot and cold (run --cache) ----
+
+namespace {
+
+Cell cold_cell(double ms) {
+  Cell c = measured_cell(ms);
+  c.cache = CacheMode::Cold;
+  return c;
+}
+
+// Hot: the CPU is faster at batch 1 (0.03 vs 0.05 ms); cold: the CPU reads its weights from DRAM and the GPU wins.
+Results hot_and_cold() {
+  Results r;
+  r.table.set("CPU", 1, measured_cell(0.03));
+  r.table.set("GPU", 1, measured_cell(0.05));
+  r.table.set("CPU", 10, measured_cell(0.3));
+  r.table.set("GPU", 10, measured_cell(0.06));
+  r.cold = Table{};
+  r.cold->set("CPU", 1, cold_cell(0.09));
+  r.cold->set("GPU", 1, cold_cell(0.052));
+  r.cold->set("CPU", 10, cold_cell(0.4));
+  r.cold->set("GPU", 10, cold_cell(0.065));
+  return r;
+}
+
+}  // namespace
+
+TEST(ReportCold, TheThreeLinesStayHotAndOneMoreGivesTheColdVerdictWhereItDiffers) {
+  const Results r = hot_and_cold();
+  const std::string at1 = text_report(r, 1);
+  EXPECT_THAT(at1, ::testing::StartsWith("CPU time: 0.03 ms\nGPU time: 0.05 ms\nFaster hardware: CPU\nFaster hardware, weights cold: GPU\n"));
+  // At batch 10 both say GPU: no extra line.
+  const std::string at10 = text_report(r, 10);
+  EXPECT_THAT(at10, ::testing::StartsWith("CPU time: 0.3 ms\nGPU time: 0.06 ms\nFaster hardware: GPU\nAt batch 10"));
+  EXPECT_THAT(at10, Not(HasSubstr("Faster hardware, weights cold")));
+}
+
+TEST(ReportCold, EachBatchSizeHasItsColdRowAfterItsHotOne) {
+  const Results r = hot_and_cold();
+  const std::vector<std::string> rows = lines_of(table_text(r.table, &*r.cold));
+  std::vector<std::string> firsts;  // the batch column of each row
+  for (const std::string& l : rows) firsts.push_back(l.substr(0, l.find('|')));
+  ASSERT_GE(firsts.size(), 6u);
+  EXPECT_EQ(firsts[2], "         1 ");
+  EXPECT_EQ(firsts[3], "    1 cold ");
+  EXPECT_EQ(firsts[4], "        10 ");
+  EXPECT_EQ(firsts[5], "   10 cold ");
+  EXPECT_THAT(rows[3], HasSubstr("0.09"));
+}
+
+TEST(ReportCold, AColdOnlyRunSaysItsThreeLinesAreCold) {
+  Results r;
+  r.table.set("CPU", 1, cold_cell(0.09));
+  r.table.set("GPU", 1, cold_cell(0.052));
+  EXPECT_THAT(text_report(r, 1), ::testing::StartsWith("CPU time: 0.09 ms\nGPU time: 0.052 ms\nFaster hardware: GPU\n(weights cold: "));
+}
+
+TEST(ReportCold, GoogleBenchmarkNamesTheColdCells) {
+  const std::string json = gbench_json(hot_and_cold());
+  EXPECT_THAT(json, HasSubstr("\"BM_forward/CPU/1\""));
+  EXPECT_THAT(json, HasSubstr("\"BM_forward/CPU/1/cold\""));
+  EXPECT_THAT(json, HasSubstr("\"BM_forward/GPU/10/cold\""));
+}

@@ -203,12 +203,64 @@ TEST(Results, GpuCellKeepsItsIoSplitEnergyAndBackends) {
   Json old = j;
   old["cells"]["GPU"]["1"].erase("io");
   old["cells"]["GPU"]["1"].erase("energy");
-  const Cell* plain = results_from_json(old, "old").table.find("GPU", 1);
+  const Results read_old = results_from_json(old, "old");
+  const Cell* plain = read_old.table.find("GPU", 1);
+  ASSERT_NE(plain, nullptr);
   EXPECT_EQ(plain->io, "");
   EXPECT_FALSE(plain->energy);
   Json bad = j;
   bad["cells"]["GPU"]["1"]["energy"]["watts"] = -1;
   EXPECT_THAT(from_json_error(bad), HasSubstr("energy"));
+}
+
+TEST(Results, ColdCellsRoundTripInATableOfTheirOwnAndOldFilesReadAsHot) {
+  Results in = sample_results();
+  Table cold;
+  for (int b : {1, 10}) {
+    Cell c = measured_cell(0.5 * b, 1);
+    c.cache = CacheMode::Cold;
+    cold.set("CPU", b, c);
+    Cell g = measured_cell(0.1, 1);
+    g.cache = CacheMode::Cold;
+    cold.set("GPU", b, g);
+  }
+  cold.batch_sizes = {1, 10};
+  in.cold = cold;
+  in.run.cache = "both";
+  const Json j = Json::parse(dump_json(to_json(in)));
+  EXPECT_EQ(j["cells"]["CPU"]["1"]["cache"], "hot");
+  ASSERT_TRUE(j.contains("cold"));
+  EXPECT_EQ(keys_of(j["cold"]), (std::vector<std::string>{"inference_times_ms", "faster", "crossover", "cells"}));
+  EXPECT_EQ(j["cold"]["cells"]["GPU"]["10"]["cache"], "cold");
+  EXPECT_EQ(j["cold"]["faster"], Json::parse(R"({"1": "GPU", "10": "GPU"})"));
+  EXPECT_EQ(j["run"]["cache"], "both");
+
+  const Results out = results_from_json(j, "cold");
+  ASSERT_TRUE(out.cold);
+  EXPECT_EQ(out.cold->batch_sizes, (std::vector<int>{1, 10}));
+  ASSERT_NE(out.cold->find("CPU", 10), nullptr);
+  EXPECT_EQ(out.cold->find("CPU", 10)->cache, CacheMode::Cold);
+  EXPECT_EQ(out.cold->find("CPU", 10)->median_ms(), six_digits(cold.find("CPU", 10)->median_ms()));
+  EXPECT_EQ(out.table.find("CPU", 1)->cache, CacheMode::Hot);
+  EXPECT_EQ(out.run.cache, "both");
+  EXPECT_EQ(dump_json(to_json(out)), dump_json(j)) << "written again, the same text";
+
+  // A file from before the cache mode: every cell hot, no cold table.
+  Json old = j;
+  old.erase("cold");
+  for (auto& [dev, cells] : old["cells"].items()) {
+    for (auto& [b, c] : cells.items()) c.erase("cache");
+  }
+  const Results read_old = results_from_json(old, "old");
+  EXPECT_FALSE(read_old.cold);
+  EXPECT_EQ(read_old.table.find("CPU", 10)->cache, CacheMode::Hot);
+
+  Json bad = j;
+  bad["cold"]["cells"]["CPU"]["1"]["cache"] = "lukewarm";
+  EXPECT_THAT(from_json_error(bad), HasSubstr("\"cache\" must be \"hot\" or \"cold\""));
+  Json bad_times = j;
+  bad_times["cold"]["inference_times_ms"]["CPU"]["1"] = 123.0;
+  EXPECT_THAT(from_json_error(bad_times), HasSubstr("cold"));
 }
 
 TEST(Results, ARunWritesWhereItsOutPointsAFolderGetsTheGitLayout) {
@@ -251,7 +303,7 @@ TEST(Results, KeyOrderIsStable) {
   EXPECT_EQ(keys_of(j["inference_times_ms"]["CPU"]), (std::vector<std::string>{"1", "10", "100"}));  // numeric, not text order
   EXPECT_EQ(keys_of(j["cells"]["GPU"]), (std::vector<std::string>{"1", "10", "100"}));
   EXPECT_EQ(keys_of(j["cells"]["CPU"]["10"]),
-            (std::vector<std::string>{"source", "backend", "config", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "mean_ms", "cv",
+            (std::vector<std::string>{"source", "backend", "config", "cache", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "mean_ms", "cv",
                                       "ci_rel", "samples", "passes_per_sample", "converged", "samples_ms"}));
   EXPECT_EQ(keys_of(j["cells"]["GPU"]["10"]), (std::vector<std::string>{"source", "backend", "median_ms", "file", "kind"}));
   EXPECT_EQ(keys_of(j["model"]), (std::vector<std::string>{"layers", "activation", "dtype", "weights"}));

@@ -44,7 +44,14 @@ class FakeBackend final : public Backend {
     if (f_.delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(f_.delay_us));
     inner_->forward(x, y, batch);
     if (batch == f_.wrong_at) y[0] += 1.0f;
+    ++forwards;
   }
+  void evict_caches() override {
+    ++evictions;
+    if (evict_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(evict_ms));
+  }
+  int evict_ms = 0;  // each eviction sleeps this long
+  int forwards = 0, evictions = 0;
   TimedRun phase_timer(Phase phase, const float* x, int batch) override {
     (void)x, (void)batch;
     if (!f_.device_timer || phase == Phase::D2H) return {};
@@ -160,9 +167,12 @@ TEST(Measure, EveryBackendAtEveryBatchInRoundsWithItsDeviceSplitAndADriftProbePe
   std::vector<double> drift;
   int probes = 0;
   std::vector<std::pair<std::string, bool>> logged;
-  const auto runs = measure_all({&cpu, &gpu}, g, 3, budget, [&] { return 10.0 + probes++; }, drift,
-                                [&](const std::string& l, bool lasting) { logged.emplace_back(l, lasting); });
+  const auto by_mode = measure_all({&cpu, &gpu}, g, 3, {CacheMode::Hot}, budget, [&] { return 10.0 + probes++; }, drift,
+                                   [&](const std::string& l, bool lasting) { logged.emplace_back(l, lasting); });
+  ASSERT_EQ(by_mode.size(), 1u);
+  const auto& runs = by_mode[0];
   ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(cpu.evictions + gpu.evictions, 0) << "hot: no eviction";
   for (const auto& at_batch : runs) {
     ASSERT_EQ(at_batch.size(), 2u);
     EXPECT_EQ(at_batch[0].backend, "plain");
@@ -176,6 +186,7 @@ TEST(Measure, EveryBackendAtEveryBatchInRoundsWithItsDeviceSplitAndADriftProbePe
     EXPECT_DOUBLE_EQ(run.split->compute_ms, 1e-3);  // the fake device timer: 1 us a pass
     EXPECT_DOUBLE_EQ(run.split->h2d_ms, 1e-3);
     EXPECT_EQ(run.split->d2h_ms, 0) << "no D2H timer: nothing to time";
+    EXPECT_EQ(run.cache, CacheMode::Hot);
   }
   EXPECT_EQ(static_cast<int>(drift.size()), probes);
   EXPECT_GE(probes, budget.rounds.rounds) << "one probe after every round";
@@ -189,12 +200,55 @@ TEST(Measure, TheCellsHeadlineIsTheFastestBackend) {
   slow.prepare(small_model(), 2);
   fast.prepare(small_model(), 2);
   std::vector<double> drift;
-  auto runs = measure_all({&slow, &fast}, g, 3, measure_budget(true, 2), nullptr, drift, nullptr);
+  auto runs = measure_all({&slow, &fast}, g, 3, {CacheMode::Hot}, measure_budget(true, 2), nullptr, drift, nullptr);
   EXPECT_TRUE(drift.empty()) << "no probe given, none run";
-  const Cell c = cell_of(std::move(runs[0]));
+  const Cell c = cell_of(std::move(runs[0][0]));
   EXPECT_EQ(c.backend, "fast");  // 2 ms of sleep against microseconds of arithmetic
   ASSERT_EQ(c.runs.size(), 2u);
   EXPECT_EQ(c.runs[0].backend, "slow");
+}
+
+TEST(Measure, BothCacheModesTimeEveryCellTwiceAndEvictBeforeEveryColdPassOnly) {
+  const GateInputs g = make_gate_inputs(small_model(), {2, 4}, 1);
+  FakeBackend gpu("timed", Fake{Device::GPU, 0, false, 0, true}), cpu("plain", Fake{Device::CPU});
+  gpu.prepare(small_model(), 4);
+  cpu.prepare(small_model(), 4);
+  std::vector<double> drift;
+  const auto runs = measure_all({&cpu, &gpu}, g, 3, {CacheMode::Hot, CacheMode::Cold}, measure_budget(true, 8), nullptr, drift, nullptr);
+  ASSERT_EQ(runs.size(), 2u);
+  int cold_samples = 0;
+  for (std::size_t m = 0; m < 2; ++m) {
+    ASSERT_EQ(runs[m].size(), 2u);
+    for (const auto& at_batch : runs[m]) {
+      ASSERT_EQ(at_batch.size(), 2u);
+      for (const BackendRun& run : at_batch) {
+        EXPECT_EQ(run.cache, m == 0 ? CacheMode::Hot : CacheMode::Cold);
+        EXPECT_GT(run.stats.samples, 0);
+        if (m == 1) cold_samples += run.stats.samples;
+      }
+      EXPECT_EQ(at_batch[1].split.has_value(), m == 0) << "the device split is of hot passes only";
+    }
+  }
+  // Every cold pass (timed samples, calibration and warm-up alike) is preceded by one eviction; hot passes never are.
+  EXPECT_GE(cpu.evictions + gpu.evictions, cold_samples);
+  EXPECT_LT(cpu.evictions, cpu.forwards);
+  EXPECT_GT(cpu.evictions, 0);
+  EXPECT_GT(gpu.evictions, 0);
+}
+
+TEST(Measure, AColdClockEvictsBeforeEachPassAndTimesOnlyThePass) {
+  FakeBackend be("plain", Fake{Device::CPU});
+  be.evict_ms = 100;
+  int passes = 0;
+  const TimedRun clock = cold_clock(be, [&] {
+    ++passes;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  const double s = clock(3);
+  EXPECT_EQ(passes, 3);
+  EXPECT_EQ(be.evictions, 3);
+  EXPECT_GE(s, 3e-3);
+  EXPECT_LT(s, 0.3) << "the 3 x 100 ms of eviction are not in the time";
 }
 
 TEST(Floors, ACellThatBeatsTheRoofIsCountedAndItsFloorNeverExceedsIt) {

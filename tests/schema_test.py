@@ -138,6 +138,11 @@ class WrittenFiles(Checks):
         must([exe, "run", "--quick", "--batch-sizes", "1,10", "--batch-size", "1", "--out", p("default.json")])
         cls.written["run (default model and reference)"] = p("default.json")
 
+        # run --cache both: the hot cells at the top, the cold ones in a section of their own.
+        must([exe, "run", "--quick", "--device", "cpu", "--layers", "24,16,4", "--batch-sizes", "1,2", "--batch-size", "1",
+              "--cache", "both", "--out", p("cold.json")])
+        cls.written["run --cache both"] = p("cold.json")
+
         # mlpbench reference from two measured runs of the same model (GPU from the peer, CPU from ours).
         must([exe, "reference", "--from", p("pytorch.json"), "--from", p("weights.json"), "--out", p("table.json")])
         cls.written["reference --from GPU.json --from CPU.json"] = p("table.json")
@@ -180,7 +185,7 @@ class WrittenFiles(Checks):
         return doc
 
     def test_every_written_file_validates(self):
-        self.assertEqual(len(self.written), 15)  # 7 kinds written, the constructed GPU file, and report --format json of each
+        self.assertEqual(len(self.written), 17)  # 8 kinds written, the constructed GPU file, and report --format json of each
         for what, path in self.written.items():
             with self.subTest(what):
                 self.assertValid(path)
@@ -213,6 +218,13 @@ class WrittenFiles(Checks):
         self.assertEqual(other["cells"]["GPU"], {})
         self.assertIn("GPU", other["not_measured"])
         self.assertIsNone(other["crossover"]["batch"])
+
+        both = doc("run --cache both")
+        self.assertEqual(both["run"]["cache"], "both")
+        self.assertEqual({c["cache"] for c in both["cells"]["CPU"].values()}, {"hot"})
+        self.assertEqual({c["cache"] for c in both["cold"]["cells"]["CPU"].values()}, {"cold"})
+        self.assertEqual(set(both["cold"]["inference_times_ms"]["CPU"]), {"1", "2"})
+        self.assertIn("cold", doc("report --format json of run --cache both"))
 
         table = doc("reference --from GPU.json --from CPU.json")
         self.assertEqual({c["kind"] for dev in table["cells"].values() for c in dev.values()}, {"measured"})
@@ -279,6 +291,9 @@ class BrokenFiles(Checks):
             ("another schema", lambda d: d.update(schema="mlpbench/2"), "$.schema", True),
             ("a misspelt top-level key", lambda d: d.update(warning=["x"]), "$: Additional properties", False),
             ("a misspelt cell key", lambda d: cpu1(d).update(median=0.03), "$.cells.CPU.1: Additional properties", False),
+            ("a cache mode that doesn't exist", lambda d: cpu1(d).update(cache="warm"), "$.cells.CPU.1.cache", True),
+            ("a cold section without its cells", lambda d: d.update(cold={k: d[k] for k in ("inference_times_ms", "faster", "crossover")}),
+             "$.cold", False),
             ("an io mode that doesn't exist", lambda d: cpu1(d).update(io="dma"), "$.cells.CPU.1.io", False),
             ("half a split", lambda d: cpu1(d).update(device_ms=0.02), "$.cells.CPU.1: 'h2d_ms' is a dependency", False),
             ("energy without its window", lambda d: cpu1(d).update(energy={"joules_per_inference": 1, "watts": 2}), "$.cells.CPU.1.energy", False),

@@ -195,6 +195,7 @@ struct RunCommand {
   std::string device = "all";
   std::string precision = "fp32";
   std::string gpu_io = "both";
+  std::string cache = "hot";
   std::string reference;
   std::string out;
   bool force = false;
@@ -217,6 +218,12 @@ struct RunCommand {
                     "write mapped host memory; a forward is a graph of kernels only) or both")
         ->check(CLI::IsMember({"copy", "zero-copy", "both"}))
         ->capture_default_str();
+    app->add_option("--cache", cache,
+                    "Whether the weights are in the caches: hot (forwards back to back, as most benchmarks), cold (before every "
+                    "timed forward the CPU caches or the GPU's L2 are evicted, untimed, as a model served between other work "
+                    "meets them) or both (every cell twice; the three lines stay hot, one more gives the cold verdict)")
+        ->check(CLI::IsMember({"hot", "cold", "both"}))
+        ->capture_default_str();
     app->add_option("--reference", reference, "Results file the unmeasured column comes from (default results/reference.json)");
     app->add_option("--out", out,
                     "Results file to write (default results/<host>-<UTC time>.json); a folder (an existing one, or ending in /) gets "
@@ -236,6 +243,7 @@ struct RunCommand {
     config.threads = model.thread_counts();
     config.device = device;
     config.gpu_io = parse_gpu_io(gpu_io);
+    config.cache = parse_cache_modes(cache);
     config.reference_file = reference;
     config.quick = quick;
     config.input_seed = model.seed_value();

@@ -185,6 +185,11 @@ double weight_bytes(const Model& m, double bytes_per_weight) {
 
 }  // namespace
 
+double last_level_cache_bytes() {
+  const double l3 = cache_bytes(3);
+  return l3 > 0 ? l3 : cache_bytes(2);
+}
+
 const CpuThreadsRoof* CpuRoof::find(int threads) const {
   for (const CpuThreadsRoof& t : by_threads) {
     if (t.threads == threads) return &t;
@@ -336,7 +341,7 @@ MachineRoof machine_roof(const std::vector<int>& thread_counts, const std::strin
   return r;
 }
 
-std::optional<Floor> cpu_floor(const CpuRoof& roof, int threads, const Model& model, int batch, double bytes_per_weight) {
+std::optional<Floor> cpu_floor(const CpuRoof& roof, int threads, const Model& model, int batch, double bytes_per_weight, CacheMode cache) {
   const CpuThreadsRoof* t = roof.find(threads);
   if (!t || t->fma_gflops_per_core <= 0) return std::nullopt;
   const double flops = model.flops_per_sample() * batch;
@@ -345,9 +350,10 @@ std::optional<Floor> cpu_floor(const CpuRoof& roof, int threads, const Model& mo
   const double bytes = weight_bytes(model, bytes_per_weight) + io;
   // At best each level holds what it can: the threads' L2s first, then L3, the rest from DRAM; each part
   // is read at its level's bandwidth. The bound named is the slowest level touched.
-  const double l2 = roof.l2_bytes_per_core * std::min(threads, roof.cores);
+  // Cold: the caches were evicted, so everything comes from DRAM.
+  const double l2 = cache == CacheMode::Cold ? 0 : roof.l2_bytes_per_core * std::min(threads, roof.cores);
   const double in_l2 = std::min(bytes, l2);
-  const double in_l3 = std::min(bytes - in_l2, std::max(0.0, roof.l3_bytes - in_l2));
+  const double in_l3 = cache == CacheMode::Cold ? 0 : std::min(bytes - in_l2, std::max(0.0, roof.l3_bytes - in_l2));
   const double in_dram = bytes - in_l2 - in_l3;
   const double memory_s = in_l2 / (t->l2_gbs * 1e9) + in_l3 / (t->l3_gbs * 1e9) + in_dram / (t->dram_gbs * 1e9);
   const std::string level = in_dram > 0 ? "DRAM" : in_l3 > 0 ? "L3" : "L2";
@@ -358,7 +364,7 @@ std::optional<Floor> cpu_floor(const CpuRoof& roof, int threads, const Model& mo
   return f;
 }
 
-std::optional<Floor> gpu_floor(const GpuRoof& roof, Precision precision, const Model& model, int batch) {
+std::optional<Floor> gpu_floor(const GpuRoof& roof, Precision precision, const Model& model, int batch, CacheMode cache) {
   const double peak = precision == Precision::FP32   ? std::max(roof.fp32_tflops, roof.fp32_fma_tflops)
                       : precision == Precision::TF32 ? roof.tf32_tflops
                                                      : roof.bf16_tflops;
@@ -366,7 +372,7 @@ std::optional<Floor> gpu_floor(const GpuRoof& roof, Precision precision, const M
   const double compute_s = model.flops_per_sample() * batch / (peak * 1e12);
   // The weights from L2 when they fit (hot), else HBM; input and output cross the host link (each at best once).
   const double weights = weight_bytes(model, 4);
-  const bool in_l2 = weights <= roof.l2_bytes && roof.l2_gbs > 0;
+  const bool in_l2 = cache == CacheMode::Hot && weights <= roof.l2_bytes && roof.l2_gbs > 0;
   const double memory_s = weights / ((in_l2 ? roof.l2_gbs : roof.hbm_gbs) * 1e9);
   const double link_s = roof.h2d_gbs > 0 ? 4.0 * batch * (model.input_width() + model.output_width()) / (roof.h2d_gbs * 1e9) : 0;
   const double work_s = std::max({compute_s, memory_s, link_s});

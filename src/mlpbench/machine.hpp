@@ -63,6 +63,9 @@ struct MachineRoof {
   std::optional<GpuRoof> gpu;
 };
 
+// The size of the last-level cache (L3, else L2) as Linux's sysfs reports it for CPU 0; 0 when unknown.
+double last_level_cache_bytes();
+
 // CPU side, measured now (about a second per thread count).
 CpuRoof measure_cpu_roof(const std::vector<int>& thread_counts);
 
@@ -87,8 +90,10 @@ struct Floor {
 
 // The floor of one forward of `model` at `batch` rows. CPU: with `threads` threads (fp32 weights, or
 // bytes_per_weight = 2 for bf16). GPU: at `precision`. nullopt when the roof lacks what it needs.
-std::optional<Floor> cpu_floor(const CpuRoof& roof, int threads, const Model& model, int batch, double bytes_per_weight = 4);
-std::optional<Floor> gpu_floor(const GpuRoof& roof, Precision precision, const Model& model, int batch);
+// A cold forward (CacheMode::Cold: the caches evicted first) reads every byte from DRAM (CPU) or HBM (GPU).
+std::optional<Floor> cpu_floor(const CpuRoof& roof, int threads, const Model& model, int batch, double bytes_per_weight = 4,
+                               CacheMode cache = CacheMode::Hot);
+std::optional<Floor> gpu_floor(const GpuRoof& roof, Precision precision, const Model& model, int batch, CacheMode cache = CacheMode::Hot);
 
 // Gives a measured cell its floor. A cell faster than its floor proves the roof wrong (it under-estimates this
 // machine): the floor is lowered to the cell's median, with a warning in the cell, so efficiency is never

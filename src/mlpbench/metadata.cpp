@@ -65,6 +65,7 @@ void fields(Info& r, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_cons
   v("device", r.device);
   v("precision", r.precision);
   v("gpu_io", r.gpu_io);
+  v("cache", r.cache);
   v("quick", r.quick);
   v("input_seed", r.input_seed);
   v("threads", r.threads);

@@ -62,7 +62,7 @@ DriftProbe drift_of(std::vector<double> rounds_ms);
 struct RunInfo {
   std::optional<std::string> started_utc, command;
   std::optional<std::vector<int>> batch_sizes;
-  std::optional<std::string> device, precision, gpu_io;
+  std::optional<std::string> device, precision, gpu_io, cache;
   std::optional<bool> quick;
   std::optional<std::uint64_t> input_seed;
   std::optional<std::vector<int>> threads;

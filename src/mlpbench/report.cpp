@@ -13,20 +13,6 @@
 
 namespace mlpbench {
 
-std::string format_ms(double ms) {
-  if (!std::isfinite(ms)) return "n/a";
-  if (ms == 0) return "0";
-  const int magnitude = static_cast<int>(std::floor(std::log10(std::fabs(ms))));
-  const int decimals = std::clamp(3 - magnitude, 0, 12);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, ms);
-  std::string s = buf;
-  if (s.find('.') != std::string::npos) {
-    s.erase(s.find_last_not_of('0') + 1);
-    if (s.back() == '.') s.pop_back();
-  }
-  return s;
-}
 
 std::string headline(const Table& table, int batch) {
   std::ostringstream out;
@@ -53,10 +39,26 @@ std::string cost_lines(const Table& table, int batch, const Prices& prices) {
          ", GPU " + format_ms(gpu) + ")\n";
 }
 
-std::string crossover_line(const Table& table) {
+std::string crossover_line(const Table& table, const std::string& label) {
   const Crossover x = crossover(table);
-  if (x.batch) return "Crossover: the GPU is faster from batch size " + std::to_string(*x.batch) + " on (" + x.how + ")\n";
-  return "Crossover: none (" + x.how + ")\n";
+  if (x.batch) return "Crossover" + label + ": the GPU is faster from batch size " + std::to_string(*x.batch) + " on (" + x.how + ")\n";
+  return "Crossover" + label + ": none (" + x.how + ")\n";
+}
+
+bool is_cold(const Table& table) {
+  for (const auto& [dev, per_batch] : table.cells) {
+    for (const auto& [b, c] : per_batch) {
+      if (c.source == Source::Measured && c.cache == CacheMode::Cold) return true;
+    }
+  }
+  return false;
+}
+
+std::string cold_lines(const Results& r, int batch) {
+  if (!r.cold) return is_cold(r.table) ? "(weights cold: the caches were evicted before every timed forward, --cache cold)\n" : "";
+  const auto hot = faster_at(r.table, batch), cold = faster_at(*r.cold, batch);
+  if (!cold || cold == hot) return "";
+  return "Faster hardware, weights cold: " + *cold + "\n";
 }
 
 std::string ratio_line(const Results& r, int batch) {
@@ -111,18 +113,20 @@ std::string provenance_notes(const Results& r) {
   return out.str();
 }
 
-std::string table_text(const Table& table) {
-  // batch | CPU ms  source  noise | GPU ms  source  noise | faster
+std::string table_text(const Table& table, const Table* cold) {
+  // batch | CPU ms  source  noise | GPU ms  source  noise | faster; a cold row after each hot one ("1 cold").
+  const int batch_width = cold || is_cold(table) ? 10 : 7;
   std::ostringstream out;
   char line[256];
-  std::snprintf(line, sizeof line, "%7s | %10s %-9s %-24s %6s %6s | %10s %-9s %-24s %6s %6s | %s\n", "batch", "CPU ms", "source", "backend",
-                "cv", "floor", "GPU ms", "source", "backend", "cv", "floor", "faster");
+  std::snprintf(line, sizeof line, "%*s | %10s %-9s %-24s %6s %6s | %10s %-9s %-24s %6s %6s | %s\n", batch_width, "batch", "CPU ms", "source",
+                "backend", "cv", "floor", "GPU ms", "source", "backend", "cv", "floor", "faster");
   out << line;
   out << std::string(std::string(line).size() - 1, '-') << "\n";
-  for (int b : table.batch_sizes) {
+  const auto row = [&](const Table& t, int b) {
     std::string cols[2][5];
+    bool row_cold = false;
     for (int d = 0; d < 2; ++d) {
-      const Cell* c = table.find(kDevices[d], b);
+      const Cell* c = t.find(kDevices[d], b);
       if (!c) {
         cols[d][0] = "-";
         continue;
@@ -131,6 +135,7 @@ std::string table_text(const Table& table) {
       cols[d][1] = source_name(c->source);
       cols[d][2] = c->backend;
       if (c->source == Source::Measured) {
+        row_cold = row_cold || c->cache == CacheMode::Cold;
         char cv[32];
         std::snprintf(cv, sizeof cv, "%.1f%%", 100.0 * c->stats.cv);
         cols[d][3] = cv;
@@ -147,11 +152,16 @@ std::string table_text(const Table& table) {
         cols[d][4] = "-";
       }
     }
-    const auto f = faster_at(table, b);
-    std::snprintf(line, sizeof line, "%7d | %10s %-9s %-24s %6s %6s | %10s %-9s %-24s %6s %6s | %s\n", b, cols[0][0].c_str(), cols[0][1].c_str(),
-                  cols[0][2].c_str(), cols[0][3].c_str(), cols[0][4].c_str(), cols[1][0].c_str(), cols[1][1].c_str(), cols[1][2].c_str(),
-                  cols[1][3].c_str(), cols[1][4].c_str(), f ? f->c_str() : "-");
+    const auto f = faster_at(t, b);
+    const std::string label = std::to_string(b) + (row_cold ? " cold" : "");
+    std::snprintf(line, sizeof line, "%*s | %10s %-9s %-24s %6s %6s | %10s %-9s %-24s %6s %6s | %s\n", batch_width, label.c_str(), cols[0][0].c_str(),
+                  cols[0][1].c_str(), cols[0][2].c_str(), cols[0][3].c_str(), cols[0][4].c_str(), cols[1][0].c_str(), cols[1][1].c_str(),
+                  cols[1][2].c_str(), cols[1][3].c_str(), cols[1][4].c_str(), f ? f->c_str() : "-");
     out << line;
+  };
+  for (int b : table.batch_sizes) {
+    row(table, b);
+    if (cold && (cold->find("CPU", b) || cold->find("GPU", b))) row(*cold, b);
   }
   return out.str();
 }
@@ -162,7 +172,7 @@ std::string backend_details(const Table& table) {
     for (int b : table.batch_sizes) {
       const Cell* c = table.find(dev, b);
       if (!c || c->source != Source::Measured || (c->runs.size() < 2 && !c->split)) continue;
-      out << "\n" << dev << " backends at batch " << b << " (median end to end";
+      out << "\n" << dev << " backends at batch " << b << (c->cache == CacheMode::Cold ? " cold" : "") << " (median end to end";
       if (c->split) out << "; device-only, H2D, D2H by events";
       out << "):\n";
       for (const BackendRun& r : c->runs) {
@@ -203,11 +213,14 @@ std::string energy_line(const Table& table) {
 std::string warning_lines(const Results& r) {
   std::string out;
   for (const std::string& w : r.warnings) out += "Warning: " + w + "\n";
-  for (const char* dev : kDevices) {
-    for (int b : r.table.batch_sizes) {
-      const Cell* c = r.table.find(dev, b);
-      if (!c) continue;
-      for (const std::string& w : c->warnings) out += "Warning: " + std::string(dev) + " batch " + std::to_string(b) + ": " + w + "\n";
+  for (const Table* t : tables_of(r)) {
+    for (const char* dev : kDevices) {
+      for (int b : t->batch_sizes) {
+        const Cell* c = t->find(dev, b);
+        if (!c) continue;
+        const std::string where = std::string(dev) + " batch " + std::to_string(b) + (c->cache == CacheMode::Cold ? " cold" : "");
+        for (const std::string& w : c->warnings) out += "Warning: " + where + ": " + w + "\n";
+      }
     }
   }
   return out;
@@ -215,19 +228,23 @@ std::string warning_lines(const Results& r) {
 
 std::string text_report(const Results& r, int batch) {
   const std::string warnings = warning_lines(r), energy = energy_line(r.table);
-  return headline(r.table, batch) + ratio_line(r, batch) + cost_lines(r.table, batch, r.prices) + crossover_line(r.table) + provenance_notes(r) + "\n" +
-         table_text(r.table) +
-         "(floor: the machine's floor for the cell / its median; 100% is as fast as this machine allows, see `mlpbench machine`)\n" +
-         backend_details(r.table) + (energy.empty() ? "" : "\n" + energy) + (warnings.empty() ? "" : "\n" + warnings);
+  const Table* cold = r.cold ? &*r.cold : nullptr;
+  return headline(r.table, batch) + cold_lines(r, batch) + ratio_line(r, batch) + cost_lines(r.table, batch, r.prices) + crossover_line(r.table) +
+         (cold ? crossover_line(*cold, ", weights cold") : "") + provenance_notes(r) + "\n" + table_text(r.table, cold) +
+         "(floor: the machine's floor for the cell / its median; 100% is as fast as this machine allows, see `mlpbench machine`" +
+         (cold || is_cold(r.table) ? "; a cold row: the caches evicted before every timed forward, the weights read from DRAM or HBM" : "") +
+         ")\n" + backend_details(r.table) + (cold ? backend_details(*cold) : "") + (energy.empty() ? "" : "\n" + energy) +
+         (warnings.empty() ? "" : "\n" + warnings);
 }
 
 std::string markdown_report(const Results& r, int batch) {
   std::ostringstream out;
   // The three lines, each its own paragraph line.
-  std::istringstream lines(headline(r.table, batch) + ratio_line(r, batch) + cost_lines(r.table, batch, r.prices));
+  std::istringstream lines(headline(r.table, batch) + cold_lines(r, batch) + ratio_line(r, batch) + cost_lines(r.table, batch, r.prices));
   std::string line;
   while (std::getline(lines, line)) out << "**" << line << "**  \n";
   out << "\n" << crossover_line(r.table);
+  if (r.cold) out << "\n" << crossover_line(*r.cold, ", weights cold");
   std::istringstream notes(provenance_notes(r));
   bool first = true;
   while (std::getline(notes, line)) {
@@ -236,20 +253,28 @@ std::string markdown_report(const Results& r, int batch) {
   }
   out << "\n| batch | CPU ms | CPU source | CPU backend | CPU cv | GPU ms | GPU source | GPU backend | GPU cv | faster |\n";
   out << "|---:|---:|---|---|---:|---:|---|---|---:|---|\n";
-  for (int b : r.table.batch_sizes) {
-    out << "| " << b << " |";
+  const auto row = [&](const Table& t, int b) {
+    std::string cells;
+    bool row_cold = false;
     for (const char* dev : kDevices) {
-      const Cell* c = r.table.find(dev, b);
+      const Cell* c = t.find(dev, b);
       if (!c) {
-        out << " - | | | |";
+        cells += " - | | | |";
         continue;
       }
       char cv[32] = "-";
-      if (c->source == Source::Measured) std::snprintf(cv, sizeof cv, "%.1f%%", 100.0 * c->stats.cv);
-      out << " " << format_ms(c->median_ms()) << " | " << source_name(c->source) << " | `" << c->backend << "` | " << cv << " |";
+      if (c->source == Source::Measured) {
+        std::snprintf(cv, sizeof cv, "%.1f%%", 100.0 * c->stats.cv);
+        row_cold = row_cold || c->cache == CacheMode::Cold;
+      }
+      cells += " " + format_ms(c->median_ms()) + " | " + source_name(c->source) + " | `" + c->backend + "` | " + cv + " |";
     }
-    const auto f = faster_at(r.table, b);
-    out << " " << (f ? *f : std::string("-")) << " |\n";
+    const auto f = faster_at(t, b);
+    out << "| " << b << (row_cold ? " cold" : "") << " |" << cells << " " << (f ? *f : std::string("-")) << " |\n";
+  };
+  for (int b : r.table.batch_sizes) {
+    row(r.table, b);
+    if (r.cold && (r.cold->find("CPU", b) || r.cold->find("GPU", b))) row(*r.cold, b);
   }
   std::istringstream warnings(warning_lines(r));
   first = true;
@@ -279,26 +304,28 @@ std::string gbench_json(const Results& r) {
   context["mlpbench.commit"] = r.build.git_commit.value_or("");
   Json benchmarks = Json::array();
   int family = 0;
-  for (const char* device : kDevices) {
-    for (int b : r.table.batch_sizes) {
-      const Cell* c = r.table.find(device, b);
-      if (!c || c->source != Source::Measured) continue;  // a benchmark tool takes every entry for a measurement
-      const std::string name = std::string("BM_forward/") + device + "/" + std::to_string(b);
-      Json e;
-      e["name"] = name;
-      e["family_index"] = family++;
-      e["per_family_instance_index"] = 0;
-      e["run_name"] = name;
-      e["run_type"] = "iteration";
-      e["repetitions"] = 1;
-      e["repetition_index"] = 0;
-      e["threads"] = 1;
-      e["iterations"] = static_cast<long long>(c->stats.samples) * std::max(1, c->stats.passes_per_sample);
-      e["real_time"] = c->median_ms();
-      e["cpu_time"] = c->median_ms();
-      e["time_unit"] = "ms";
-      e["label"] = c->backend + (c->config.empty() ? "" : " [" + c->config + "]");
-      benchmarks.push_back(std::move(e));
+  for (const Table* t : tables_of(r)) {
+    for (const char* device : kDevices) {
+      for (int b : t->batch_sizes) {
+        const Cell* c = t->find(device, b);
+        if (!c || c->source != Source::Measured) continue;  // a benchmark tool takes every entry for a measurement
+        const std::string name = std::string("BM_forward/") + device + "/" + std::to_string(b) + (c->cache == CacheMode::Cold ? "/cold" : "");
+        Json e;
+        e["name"] = name;
+        e["family_index"] = family++;
+        e["per_family_instance_index"] = 0;
+        e["run_name"] = name;
+        e["run_type"] = "iteration";
+        e["repetitions"] = 1;
+        e["repetition_index"] = 0;
+        e["threads"] = 1;
+        e["iterations"] = static_cast<long long>(c->stats.samples) * std::max(1, c->stats.passes_per_sample);
+        e["real_time"] = c->median_ms();
+        e["cpu_time"] = c->median_ms();
+        e["time_unit"] = "ms";
+        e["label"] = c->backend + (c->config.empty() ? "" : " [" + c->config + "]");
+        benchmarks.push_back(std::move(e));
+      }
     }
   }
   return dump_json(Json{{"context", std::move(context)}, {"benchmarks", std::move(benchmarks)}});

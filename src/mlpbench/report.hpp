@@ -7,9 +7,6 @@
 
 namespace mlpbench {
 
-// Milliseconds with 4 significant digits, never an exponent, no trailing zeros: 400, 0.0843, 12.35.
-std::string format_ms(double ms);
-
 // "CPU time: X ms\nGPU time: Y ms\nFaster hardware: Z\n" for one batch size. A missing cell prints
 // "n/a" with why, and then "Faster hardware: unknown".
 std::string headline(const Table& table, int batch);
@@ -18,8 +15,15 @@ std::string headline(const Table& table, int batch);
 // line); "" without prices.
 std::string cost_lines(const Table& table, int batch, const Prices& prices);
 
-// "Crossover: ..." in one line.
-std::string crossover_line(const Table& table);
+// "Crossover: ..." in one line; label names the table when there are two ("Crossover, weights cold: ...").
+std::string crossover_line(const Table& table, const std::string& label = "");
+
+// Whether the table's measured cells were timed cold (--cache cold: the headline table itself is cold).
+bool is_cold(const Table& table);
+
+// After the three lines: with --cache both, "Faster hardware, weights cold: Z" when the cold cells' verdict
+// differs from the hot one ("" when it agrees); with --cache cold, a line saying the three lines are cold.
+std::string cold_lines(const Results& results, int batch);
 
 // Lines saying which cells are not measured here and why (reference cells, the file, the reason).
 std::string provenance_notes(const Results& results);
@@ -28,15 +32,16 @@ std::string provenance_notes(const Results& results);
 // reference.", or why there is nothing to compare with.
 std::string ratio_line(const Results& results, int batch);
 
-// The whole table: one row per batch size, for each device the median, its source and noise.
-std::string table_text(const Table& table);
+// The whole table: one row per batch size, for each device the median, its source and noise; with `cold`, the
+// cold row of each batch size after its hot one ("1 cold").
+std::string table_text(const Table& table, const Table* cold = nullptr);
 
 // Everything `run` and `report` print for one batch size: the three lines, the ratio line, the cost line (with prices),
 // the crossover, notes on unmeasured cells, the table with its legend, and each backend's figures.
 std::string text_report(const Results& results, int batch);
 
 // A run in Google Benchmark's JSON (context + benchmarks), so its tools (compare.py, dashboards) read our
-// files: one entry per measured cell, named BM_forward/<device>/<batch>, real_time = the cell's median in ms.
+// files: one entry per measured cell, named BM_forward/<device>/<batch>[/cold], real_time = the cell's median in ms.
 // Reference cells are left out: a benchmark tool takes every entry for a measurement.
 std::string gbench_json(const Results& results);
 

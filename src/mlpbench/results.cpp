@@ -80,6 +80,7 @@ Json cell_to_json(const Cell& c, int batch, double usd_per_hour) {
   }
   if (!c.config.empty()) j["config"] = c.config;
   if (!c.io.empty()) j["io"] = c.io;
+  j["cache"] = cache_name(c.cache);
   stats_to_json(c.stats, j);
   if (c.split) split_to_json(*c.split, j);
   if (usd_per_hour > 0) j["usd_per_million"] = round6(usd_per_million(usd_per_hour, batch, c.median_ms()));
@@ -253,6 +254,11 @@ std::vector<double> samples_from_json(const Json& arr, const std::string& what, 
 void measured_from_json(const Json& j, const std::string& what, Cell& c) {
   c.source = Source::Measured;
   if (j.contains("config")) c.config = string_member(j, "config", what);
+  if (j.contains("cache")) {
+    const std::string cache = string_member(j, "cache", what);
+    if (cache != "hot" && cache != "cold") bad(what, "\"cache\" must be \"hot\" or \"cold\"");
+    c.cache = cache == "cold" ? CacheMode::Cold : CacheMode::Hot;
+  }
   stats_from_json(j, what, c.stats);
   c.warnings = strings(j, "warnings");
   if (j.contains("floor_ms")) {
@@ -376,33 +382,47 @@ ModelInfo model_info(const Model& model) {
   return m;
 }
 
+namespace {
+
+// A table's summary and cells, in file order: inference_times_ms, faster, crossover, [cheaper,] cells.
+void table_to_json(const Table& t, const Prices& prices, Json& j) {
+  Json times = Json::object(), cells = Json::object();
+  for (const char* dev : kDevices) {
+    Json tm = Json::object(), c = Json::object();
+    for (int b : t.batch_sizes) {
+      if (const Cell* cell = t.find(dev, b)) {
+        tm[std::to_string(b)] = round6(cell->median_ms());
+        c[std::to_string(b)] = cell_to_json(*cell, b, prices.given() ? prices.for_device(dev) : 0.0);
+      }
+    }
+    times[dev] = std::move(tm);
+    cells[dev] = std::move(c);
+  }
+  j["inference_times_ms"] = std::move(times);
+  j["faster"] = verdicts(t, [&](int b) { return faster_at(t, b); });
+  const Crossover x = crossover(t);
+  j["crossover"] = x.batch ? Json{{"batch", *x.batch}, {"how", x.how}} : Json{{"batch", nullptr}, {"why", x.how}};
+  if (prices.given()) {
+    j["prices_usd_per_hour"] = {{"CPU", prices.cpu_usd_per_hour}, {"GPU", prices.gpu_usd_per_hour}};
+    j["cheaper"] = verdicts(t, [&](int b) { return cheaper_at(t, b, prices); });
+  }
+  j["cells"] = std::move(cells);
+}
+
+}  // namespace
+
 Json to_json(const Results& r) {
   Json j;
   j["schema"] = kSchema;
   if (!r.note.empty()) j["note"] = r.note;
   // First of all, whether a column was measured here or taken from a reference.
   j["sources"] = {{"CPU", column_source(r.table, "CPU")}, {"GPU", column_source(r.table, "GPU")}};
-  Json times = Json::object(), cells = Json::object();
-  for (const char* dev : kDevices) {
-    Json t = Json::object(), c = Json::object();
-    for (int b : r.table.batch_sizes) {
-      if (const Cell* cell = r.table.find(dev, b)) {
-        t[std::to_string(b)] = round6(cell->median_ms());
-        c[std::to_string(b)] = cell_to_json(*cell, b, r.prices.given() ? r.prices.for_device(dev) : 0.0);
-      }
-    }
-    times[dev] = std::move(t);
-    cells[dev] = std::move(c);
+  table_to_json(r.table, r.prices, j);
+  if (r.cold) {
+    Json cold;
+    table_to_json(*r.cold, Prices{}, cold);  // cost per million is the hot cells' figure
+    j["cold"] = std::move(cold);
   }
-  j["inference_times_ms"] = std::move(times);
-  j["faster"] = verdicts(r.table, [&](int b) { return faster_at(r.table, b); });
-  const Crossover x = crossover(r.table);
-  j["crossover"] = x.batch ? Json{{"batch", *x.batch}, {"how", x.how}} : Json{{"batch", nullptr}, {"why", x.how}};
-  if (r.prices.given()) {
-    j["prices_usd_per_hour"] = {{"CPU", r.prices.cpu_usd_per_hour}, {"GPU", r.prices.gpu_usd_per_hour}};
-    j["cheaper"] = verdicts(r.table, [&](int b) { return cheaper_at(r.table, b, r.prices); });
-  }
-  j["cells"] = std::move(cells);
   j["model"] = model_to_json(r.model);
   j["machine"] = to_json(r.machine);
   j["build"] = to_json(r.build);
@@ -459,6 +479,17 @@ Results results_from_json(const Json& j, const std::string& what) {
   if (j.contains("note") && j["note"].is_string()) r.note = j["note"].get<std::string>();
   r.table = cells_from_json(j, what);
   check_inference_times(j, r.table, what);
+  if (j.contains("cold")) {
+    const Json& cold = j["cold"];
+    const std::string where = what + ": cold";
+    r.cold = cells_from_json(cold, where);
+    check_inference_times(cold, *r.cold, where);
+    for (const auto& [device, per_batch] : r.cold->cells) {
+      for (const auto& [batch, cell] : per_batch) {
+        if (cell.cache != CacheMode::Cold) bad(where, device + " " + std::to_string(batch) + ": a cell of the cold table must have \"cache\": \"cold\"");
+      }
+    }
+  }
   if (j.contains("model") && j["model"].is_object()) r.model = model_from_json(j["model"], what);
   section(j, "machine", what, r.machine, machine_from_json);
   section(j, "build", what, r.build, build_from_json);

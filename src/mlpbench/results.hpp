@@ -5,6 +5,7 @@
 
 #include <ctime>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,12 +34,17 @@ struct Results {
   MachineInfo machine;             // collect_machine_info(), the GPU clocks, the roof
   BuildInfo build;                 // build_info()
   RunInfo run;                     // start time, command line, settings
-  Table table;
+  Table table;                     // the headline cells: hot, or cold when only cold was measured
+  std::optional<Table> cold;       // --cache both: the cold cells (`table` holds the hot ones)
   Prices prices;                   // when given: cost per million inferences per cell, and `cheaper`
   std::map<std::string, std::string> not_measured;  // device -> why its column is not measured here
   std::vector<std::string> notes;  // anything else the reader must know (a backend left out, ...)
   std::vector<std::string> warnings;  // run-wide measurement warnings (warnings.hpp); cells hold their own
 };
+
+// The tables of a run: the headline one, then the cold one when there is one.
+inline std::vector<const Table*> tables_of(const Results& r) { return r.cold ? std::vector<const Table*>{&r.table, &*r.cold} : std::vector<const Table*>{&r.table}; }
+inline std::vector<Table*> tables_of(Results& r) { return r.cold ? std::vector<Table*>{&r.table, &*r.cold} : std::vector<Table*>{&r.table}; }
 
 Json to_json(const Results& results);
 

@@ -167,57 +167,80 @@ MeasureBudget measure_budget(bool quick, int timed_cells) {
   return b;
 }
 
-std::vector<std::vector<BackendRun>> measure_all(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
-                                                 const MeasureBudget& budget, const std::function<double()>& probe_ms,
-                                                 std::vector<double>& drift_ms, const std::function<void(const std::string&, bool)>& log) {
+TimedRun cold_clock(Backend& be, std::function<void()> pass) {
+  return [&be, pass = std::move(pass)](int passes) {
+    double s = 0;
+    for (int i = 0; i < passes; ++i) {
+      be.evict_caches();  // not timed
+      const auto t0 = std::chrono::steady_clock::now();
+      pass();
+      s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return s;
+  };
+}
+
+std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
+                                                              const std::vector<CacheMode>& modes, const MeasureBudget& budget,
+                                                              const std::function<double()>& probe_ms, std::vector<double>& drift_ms,
+                                                              const std::function<void(const std::string&, bool)>& log) {
   const std::size_t batches = gate.batch_sizes.size(), n = backends.size();
-  // Item i * n + k: backend k at batch size i, each with its own output buffer.
+  // Item (m * batches + i) * n + k: backend k at batch size i in cache mode m, each with its own output buffer.
   std::vector<std::vector<float>> outputs;
   std::vector<TimedRun> timers;
-  for (std::size_t i = 0; i < batches; ++i) {
-    const int b = gate.batch_sizes[i];
-    for (Backend* be : backends) {
-      outputs.emplace_back(static_cast<std::size_t>(b) * output_width);
-      float* y = outputs.back().data();
-      const float* x = gate.inputs[i].data();
-      timers.push_back(wall_clock([be, x, y, b] { be->forward(x, y, b); }));
+  for (CacheMode mode : modes) {
+    for (std::size_t i = 0; i < batches; ++i) {
+      const int b = gate.batch_sizes[i];
+      for (Backend* be : backends) {
+        outputs.emplace_back(static_cast<std::size_t>(b) * output_width);
+        float* y = outputs.back().data();
+        const float* x = gate.inputs[i].data();
+        auto pass = [be, x, y, b] { be->forward(x, y, b); };
+        timers.push_back(mode == CacheMode::Hot ? wall_clock(pass) : cold_clock(*be, pass));
+      }
     }
   }
-  say(log, "measuring " + std::to_string(n) + " backends x " + std::to_string(batches) + " batch sizes in " +
-               std::to_string(budget.rounds.rounds) + " interleaved rounds");
+  std::string what = std::to_string(n) + " backends x " + std::to_string(batches) + " batch sizes";
+  if (modes.size() > 1) what += " x hot and cold";
+  else if (modes.front() == CacheMode::Cold) what += ", caches evicted before every pass";
+  say(log, "measuring " + what + " in " + std::to_string(budget.rounds.rounds) + " interleaved rounds");
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<Stats> stats = measure_rounds(timers, budget.rounds, [&](int round) {
     std::string line = "round " + std::to_string(round + 1) + " done (" +
-                       format_error(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s)";
+                       format_ms(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s)";
     if (probe_ms) {
       drift_ms.push_back(probe_ms());
-      line += ", drift probe " + format_error(drift_ms.back()) + " ms";
+      line += ", drift probe " + format_ms(drift_ms.back()) + " ms";
     }
     say(log, line, /*lasting=*/true);
   });
-  std::vector<std::vector<BackendRun>> runs(batches);
-  for (std::size_t i = 0; i < batches; ++i) {
-    const int b = gate.batch_sizes[i];
-    for (std::size_t k = 0; k < n; ++k) {
-      Backend& be = *backends[k];
-      BackendRun run;
-      run.backend = be.name();
-      run.config = be.config();
-      run.io = be.io();
-      run.threads = be.threads();
-      run.bytes_per_weight = be.bytes_per_weight();
-      run.stats = stats[i * n + k];
-      // The device-only time, and the copies around it where the backend has them.
-      const float* x = gate.inputs[i].data();
-      if (const TimedRun compute = be.phase_timer(Phase::Compute, x, b)) {
-        say(log, "device phases of " + be.name() + " at batch " + std::to_string(b));
-        DeviceSplit d;
-        d.compute_ms = measure(compute, budget.phases).median_ms;
-        if (const TimedRun h2d = be.phase_timer(Phase::H2D, x, b)) d.h2d_ms = measure(h2d, budget.phases).median_ms;
-        if (const TimedRun d2h = be.phase_timer(Phase::D2H, x, b)) d.d2h_ms = measure(d2h, budget.phases).median_ms;
-        run.split = d;
+  std::vector<std::vector<std::vector<BackendRun>>> runs(modes.size(), std::vector<std::vector<BackendRun>>(batches));
+  for (std::size_t m = 0; m < modes.size(); ++m) {
+    for (std::size_t i = 0; i < batches; ++i) {
+      const int b = gate.batch_sizes[i];
+      for (std::size_t k = 0; k < n; ++k) {
+        Backend& be = *backends[k];
+        BackendRun run;
+        run.backend = be.name();
+        run.config = be.config();
+        run.io = be.io();
+        run.cache = modes[m];
+        run.threads = be.threads();
+        run.bytes_per_weight = be.bytes_per_weight();
+        run.stats = stats[(m * batches + i) * n + k];
+        // Hot: the device-only time, and the copies around it, where the backend has device timers.
+        const float* x = gate.inputs[i].data();
+        const TimedRun compute = modes[m] == CacheMode::Hot ? be.phase_timer(Phase::Compute, x, b) : TimedRun{};
+        if (compute) {
+          say(log, "device phases of " + be.name() + " at batch " + std::to_string(b));
+          DeviceSplit d;
+          d.compute_ms = measure(compute, budget.phases).median_ms;
+          if (const TimedRun h2d = be.phase_timer(Phase::H2D, x, b)) d.h2d_ms = measure(h2d, budget.phases).median_ms;
+          if (const TimedRun d2h = be.phase_timer(Phase::D2H, x, b)) d.d2h_ms = measure(d2h, budget.phases).median_ms;
+          run.split = d;
+        }
+        runs[m][i].push_back(std::move(run));
       }
-      runs[i].push_back(std::move(run));
     }
   }
   return runs;
@@ -295,8 +318,8 @@ namespace {
 
 std::optional<Floor> floor_of(const std::string& device, const Cell& c, const MachineRoof& roof, const Model& model, int batch,
                               Precision precision) {
-  if (device == "CPU") return cpu_floor(roof.cpu, c.threads, model, batch, c.bytes_per_weight);
-  if (roof.gpu) return gpu_floor(*roof.gpu, precision, model, batch);
+  if (device == "CPU") return cpu_floor(roof.cpu, c.threads, model, batch, c.bytes_per_weight, c.cache);
+  if (roof.gpu) return gpu_floor(*roof.gpu, precision, model, batch, c.cache);
   return std::nullopt;
 }
 
@@ -356,46 +379,57 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   // CPU and GPU backends in the same rounds: a change of the machine's speed spreads over every cell.
   std::vector<Backend*> timed = cpu_timed;
   timed.insert(timed.end(), gpu_ok.begin(), gpu_ok.end());
-  const MeasureBudget budget = measure_budget(config.quick, static_cast<int>(timed.size() * config.batch_sizes.size()));
+  const MeasureBudget budget =
+      measure_budget(config.quick, static_cast<int>(timed.size() * config.batch_sizes.size() * config.cache.size()));
   std::vector<double> drift_ms;
   const std::function<double()> probe = config.drift_probe ? std::function<double()>(drift_probe_ms) : nullptr;
-  std::vector<std::vector<BackendRun>> runs = measure_all(timed, gate, model.output_width(), budget, probe, drift_ms, config.log);
+  auto runs = measure_all(timed, gate, model.output_width(), config.cache, budget, probe, drift_ms, config.log);
   if (!drift_ms.empty()) r.run.drift = drift_of(std::move(drift_ms));
-  for (std::size_t i = 0; i < config.batch_sizes.size(); ++i) {
-    const int b = config.batch_sizes[i];
-    std::vector<BackendRun>& all = runs[i];
-    if (!cpu_timed.empty()) {
-      r.table.set("CPU", b, cell_of(std::vector<BackendRun>(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(cpu_timed.size()))));
+  // The first cache mode fills the headline table; with both, the cold cells go to a table of their own.
+  if (config.cache.size() > 1) r.cold = Table{};
+  for (std::size_t m = 0; m < config.cache.size(); ++m) {
+    Table& table = m == 0 ? r.table : *r.cold;
+    for (std::size_t i = 0; i < config.batch_sizes.size(); ++i) {
+      const int b = config.batch_sizes[i];
+      std::vector<BackendRun>& all = runs[m][i];
+      const auto cpu_end = all.begin() + static_cast<std::ptrdiff_t>(cpu_timed.size());
+      if (!cpu_timed.empty()) table.set("CPU", b, cell_of(std::vector<BackendRun>(all.begin(), cpu_end)));
+      if (gpu_ok.empty()) continue;
+      Cell cell = cell_of(std::vector<BackendRun>(cpu_end, all.end()));
+      if (context.energy && config.cache[m] == CacheMode::Hot) {  // energy at the rate of back-to-back forwards: hot
+        const auto headline = std::find_if(gpu_ok.begin(), gpu_ok.end(), [&](Backend* g) { return g->name() == cell.backend; });
+        if (headline == gpu_ok.end()) throw std::logic_error("the GPU cell's headline backend " + cell.backend + " is not among those timed");
+        std::vector<float> y(static_cast<std::size_t>(b) * model.output_width());
+        const float* x = gate.inputs[i].data();
+        say(config.log, "energy of " + cell.backend + " at batch " + std::to_string(b));
+        cell.energy = measure_energy(*context.energy, [&] { (*headline)->forward(x, y.data(), b); }, b, budget.energy_window_s);
+      }
+      table.set("GPU", b, std::move(cell));
     }
-    if (gpu_ok.empty()) continue;
-    Cell cell = cell_of(std::vector<BackendRun>(all.begin() + static_cast<std::ptrdiff_t>(cpu_timed.size()), all.end()));
-    if (context.energy) {
-      const auto headline = std::find_if(gpu_ok.begin(), gpu_ok.end(), [&](Backend* g) { return g->name() == cell.backend; });
-      if (headline == gpu_ok.end()) throw std::logic_error("the GPU cell's headline backend " + cell.backend + " is not among those timed");
-      std::vector<float> y(static_cast<std::size_t>(b) * model.output_width());
-      const float* x = gate.inputs[i].data();
-      say(config.log, "energy of " + cell.backend + " at batch " + std::to_string(b));
-      cell.energy = measure_energy(*context.energy, [&] { (*headline)->forward(x, y.data(), b); }, b, budget.energy_window_s);
-    }
-    r.table.set("GPU", b, std::move(cell));
+    table.batch_sizes = config.batch_sizes;
   }
-  for (int b : config.batch_sizes) {
-    for (const char* device : kDevices) {
-      if (const Cell* c = r.table.find(device, b)) {
-        say(config.log, std::string(device) + " batch " + std::to_string(b) + ": " + format_error(c->median_ms()) + " ms (" + c->backend + ", cv " +
-                            format_error(100 * c->stats.cv) + "%, " + std::to_string(c->stats.samples) + " samples)",
-            /*lasting=*/true);
+  for (const Table* table : tables_of(r)) {
+    for (int b : config.batch_sizes) {
+      for (const char* device : kDevices) {
+        if (const Cell* c = table->find(device, b)) {
+          say(config.log, std::string(device) + " batch " + std::to_string(b) + (c->cache == CacheMode::Cold ? " cold" : "") + ": " +
+                              format_ms(c->median_ms()) + " ms (" + c->backend + ", cv " + format_error(100 * c->stats.cv) + "%, " +
+                              std::to_string(c->stats.samples) + " samples)",
+              /*lasting=*/true);
+        }
       }
     }
   }
-  r.table.batch_sizes = config.batch_sizes;
 
   // Columns not measured here come from the reference table, labelled as such, where it holds this model at this
   // precision; otherwise they stay empty and say why.
   const std::string reference_file = config.reference_file.empty() ? default_reference_file() : config.reference_file;
   const auto take_reference = [&](const std::string& device, const std::string& why) {
     if (!context.reference) context.reference = read_reference(config, true);
-    const std::string misfit = reference_misfit(*context.reference, model, config.precision, reference_file);
+    // A reference holds hot numbers: it stands in only where the headline cells are hot.
+    const std::string misfit = config.cache.front() == CacheMode::Cold
+                                   ? "a reference holds hot numbers, and this run measured with the caches evicted (--cache cold)"
+                                   : reference_misfit(*context.reference, model, config.precision, reference_file);
     if (misfit.empty()) fill_reference(r.table, device, config.batch_sizes, *context.reference, reference_file, why);
     r.not_measured[device] = misfit.empty() ? why : why + "; " + misfit;
   };
@@ -430,12 +464,14 @@ Results run(const Model& model, const RunConfig& config, const GpuSide& gpu) {
   // floor proves the roof wrong: it is measured again once, now; a cell that still beats it lowers its floor.
   say(config.log, "the machine's roof (cached after the first run)");
   MachineRoof roof = machine_roof(config.threads, gpu_name, gpu.roof, /*refresh=*/false);
-  if (const int beaten = cells_beating_floor(r.table, roof, model, config.precision); beaten > 0) {
+  int beaten = 0;
+  for (const Table* t : tables_of(r)) beaten += cells_beating_floor(*t, roof, model, config.precision);
+  if (beaten > 0) {
     say(config.log, "measuring the machine's roof again: " + std::to_string(beaten) + " cells beat it", /*lasting=*/true);
     roof = machine_roof(config.threads, gpu_name, gpu.roof, /*refresh=*/true);
     r.notes.push_back("the machine's roof was measured again during this run: " + std::to_string(beaten) + " cell(s) were faster than the floor it gave");
   }
-  apply_floors(r.table, roof, model, config.precision);
+  for (Table* t : tables_of(r)) apply_floors(*t, roof, model, config.precision);
   add_warnings(r, config.threads, clock_read_ns(), clocks_start, clocks_end);
   if (clocks_start.valid) r.machine.gpu_clocks_mhz = GpuClockReadings{clocks_start.sm_mhz, clocks_end.sm_mhz, clocks_start.sm_max_mhz};
   r.machine.roof = roof_to_json(roof);
@@ -448,6 +484,7 @@ Results run(const Model& model, const RunConfig& config, const GpuSide& gpu) {
   info.device = config.device;
   info.precision = precision_name(config.precision);
   info.gpu_io = config.gpu_io.size() == 2 ? "both" : gpu_io_name(config.gpu_io.front());
+  info.cache = config.cache.size() == 2 ? "both" : cache_name(config.cache.front());
   info.quick = config.quick;
   info.input_seed = config.input_seed;
   info.threads = config.threads;

@@ -5,8 +5,8 @@
 //   gate_gpu_backends   every GPU backend through the gate; a wrong one is left out with why
 //   make_cpu_backends   every CPU backend at every thread count (the line-up check_memory also counts)
 //   gate_cpu_backends   every CPU backend through the gate; a wrong one ends the run
-//   measure_all         every backend at every batch size in interleaved rounds (measure_rounds), a drift
-//                       probe between rounds; then each GPU backend's device split
+//   measure_all         every backend at every batch size (hot, cold or both) in interleaved rounds
+//                       (measure_rounds), a drift probe between rounds; then each GPU backend's device split
 //   cell_of             a device's runs at one batch size: the fastest is the cell's headline
 //   measure_energy      energy per inference over a window of forwards
 //   read_reference      the reference file, read before anything is measured
@@ -39,6 +39,7 @@ struct RunConfig {
   std::vector<int> threads = normal_thread_counts({0});  // CPU thread counts, normal form: normal_thread_counts()
   Precision precision = Precision::FP32;               // GPU matrix-product precision (the CPU runs fp32)
   std::vector<GpuIo> gpu_io = {GpuIo::Copy, GpuIo::ZeroCopy};
+  std::vector<CacheMode> cache = {CacheMode::Hot};     // hot, cold, or both (the first fills the headline table)
   std::string reference_file;                          // where missing columns come from; "" = default_reference_file()
   bool quick = false;                                  // whole run within a few seconds (CI)
   std::uint64_t input_seed = 1;                        // inputs are U(-1, 1) from this seed
@@ -101,12 +102,17 @@ struct MeasureBudget {
 };
 MeasureBudget measure_budget(bool quick, int timed_cells);
 
-// Every backend (prepared) at every batch size of the gate, in interleaved rounds; then, where a backend has
-// device timers, its device-only time and the copies around it. runs[i][k]: backend k at gate.batch_sizes[i].
-// After each round: the drift probe (probe_ms, when given, its value in `drift_ms`) and a lasting log line.
-std::vector<std::vector<BackendRun>> measure_all(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
-                                                 const MeasureBudget& budget, const std::function<double()>& probe_ms,
-                                                 std::vector<double>& drift_ms, const std::function<void(const std::string&, bool)>& log);
+// A cold timer: before each pass the backend's caches are evicted (untimed), then the pass is timed alone.
+TimedRun cold_clock(Backend& backend, std::function<void()> pass);
+
+// Every backend (prepared) at every batch size of the gate in every cache mode, in interleaved rounds; then, for
+// hot runs where a backend has device timers, its device-only time and the copies around it. runs[m][i][k]:
+// backend k at gate.batch_sizes[i] in modes[m]. After each round: the drift probe (probe_ms, when given, its value
+// in `drift_ms`) and a lasting log line.
+std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
+                                                              const std::vector<CacheMode>& modes, const MeasureBudget& budget,
+                                                              const std::function<double()>& probe_ms, std::vector<double>& drift_ms,
+                                                              const std::function<void(const std::string&, bool)>& log);
 
 // The cell of a device's runs at one batch size: the fastest is the headline (best_of).
 Cell cell_of(std::vector<BackendRun> runs);

@@ -5,7 +5,31 @@
 #include <cmath>
 #include <cstdio>
 
+#include "mlpbench/errors.hpp"
+
 namespace mlpbench {
+
+std::string format_ms(double ms) {
+  if (!std::isfinite(ms)) return "n/a";
+  if (ms == 0) return "0";
+  const int magnitude = static_cast<int>(std::floor(std::log10(std::fabs(ms))));
+  const int decimals = std::clamp(3 - magnitude, 0, 12);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, ms);
+  std::string s = buf;
+  if (s.find('.') != std::string::npos) {
+    s.erase(s.find_last_not_of('0') + 1);
+    if (s.back() == '.') s.pop_back();
+  }
+  return s;
+}
+
+std::vector<CacheMode> parse_cache_modes(const std::string& s) {
+  if (s == "hot") return {CacheMode::Hot};
+  if (s == "cold") return {CacheMode::Cold};
+  if (s == "both") return {CacheMode::Hot, CacheMode::Cold};
+  throw InputError("--cache: '" + s + "' is not hot, cold or both");
+}
 
 const Cell* Table::find(const std::string& device, int batch) const {
   const auto d = cells.find(device);
@@ -30,6 +54,7 @@ Cell best_of(std::vector<BackendRun> runs) {
   c.backend = best->backend;
   c.config = best->config;
   c.io = best->io;
+  c.cache = best->cache;
   c.threads = best->threads;
   c.bytes_per_weight = best->bytes_per_weight;
   c.stats = best->stats;

@@ -11,8 +11,18 @@
 
 namespace mlpbench {
 
+// Milliseconds (or seconds) with 4 significant digits, never an exponent, no trailing zeros: 400, 0.0843, 12.35.
+std::string format_ms(double ms);
+
 enum class Source { Measured, Reference };
 inline const char* source_name(Source s) { return s == Source::Measured ? "measured" : "reference"; }
+
+// Whether a forward finds its weights in the caches: hot, back to back as a benchmark runs them; cold, after the
+// caches were evicted (Backend::evict_caches), as a model served between other work meets them.
+enum class CacheMode { Hot, Cold };
+inline const char* cache_name(CacheMode c) { return c == CacheMode::Hot ? "hot" : "cold"; }
+// run --cache: "hot" -> {Hot}, "cold" -> {Cold}, "both" -> {Hot, Cold} (the first fills the headline table).
+std::vector<CacheMode> parse_cache_modes(const std::string& s);
 
 // Where a GPU forward's time goes: medians of each phase alone, timed by device events.
 struct DeviceSplit {
@@ -38,7 +48,8 @@ struct BackendRun {
   int threads = 0;  // CPU threads it ran on
   double bytes_per_weight = 4;
   Stats stats;
-  std::optional<DeviceSplit> split;
+  std::optional<DeviceSplit> split;  // hot runs of a backend with device timers
+  CacheMode cache = CacheMode::Hot;
 };
 
 // Where a reference cell's number comes from: measured on another machine or in another run (which, when), or
@@ -55,6 +66,7 @@ struct Cell {
   std::string backend;         // the backend that ran (or that the reference file names)
   std::string config;          // how it ran, e.g. "threads=2" (measured)
   std::string io;              // GPU (measured): "copy" or "zero-copy", as the headline run
+  CacheMode cache = CacheMode::Hot;  // measured: hot or cold (files from before: hot)
   int threads = 0;             // CPU threads of the headline run (measured)
   double bytes_per_weight = 4; // as the headline run streams its weights
   Stats stats;                 // measured: every field; reference: median_ms only

@@ -9,6 +9,7 @@
 #include "mlpbench/backend.hpp"
 #include "mlpbench/defaults.hpp"
 #include "mlpbench/errors.hpp"
+#include "mlpbench/machine.hpp"
 
 namespace mlpbench {
 namespace {
@@ -60,6 +61,31 @@ void OmpBackend::prepare_threads(const Model& model, int max_batch) {
   layers_ = static_cast<int>(model.layers.size());
   for (auto& b : buffers_) b.assign(static_cast<std::size_t>(max_batch) * model.max_width(), 0.0f);
   pinned_ = pin_omp_threads(threads_);
+}
+
+namespace {
+
+// The buffer every CPU backend evicts with: twice the last-level cache (64 MiB where the size is unknown).
+std::vector<float>& evict_buffer() {
+  static std::vector<float> buffer = [] {
+    const double llc = last_level_cache_bytes();
+    return std::vector<float>(static_cast<std::size_t>((llc > 0 ? 2 * llc : 64.0 * (1 << 20)) / sizeof(float)), 1.0f);
+  }();
+  return buffer;
+}
+
+}  // namespace
+
+void OmpBackend::evict_caches() {
+  std::vector<float>& buffer = evict_buffer();
+  float* p = buffer.data();
+  const std::size_t n = buffer.size();
+#pragma omp parallel num_threads(threads_)
+  {
+    // Read-modify-write: ordinary stores that allocate lines (a memset may stream past the caches).
+    const std::size_t t = static_cast<std::size_t>(omp_get_thread_num()), nt = static_cast<std::size_t>(omp_get_num_threads());
+    for (std::size_t i = n * t / nt; i < n * (t + 1) / nt; i += 16) p[i] += 1.0f;
+  }
 }
 
 void OmpBackend::forward(const float* x, float* y, int batch) {

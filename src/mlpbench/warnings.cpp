@@ -32,17 +32,16 @@ std::string cpu_governor() {
   return g;
 }
 
-std::vector<std::string> add_warnings(Results& r, const std::vector<int>& thread_counts, double clock_read_ns, const GpuClocks& gpu_start,
-                                      const GpuClocks& gpu_end) {
-  std::vector<std::string> lines;
-  for (const char* dev : kDevices) {
-    for (int b : r.table.batch_sizes) {
-      auto d = r.table.cells.find(dev);
-      if (d == r.table.cells.end()) continue;
-      auto it = d->second.find(b);
-      if (it == d->second.end() || it->second.source != Source::Measured) continue;
+namespace {
+
+// The warnings of every measured cell of `table`, added to the cell and, with where it is, to `lines`.
+void cell_warnings(Table& table, double clock_read_ns, std::vector<std::string>& lines) {
+  for (auto& [dev, per_batch] : table.cells) {
+    for (auto it = per_batch.begin(); it != per_batch.end(); ++it) {
       Cell& c = it->second;
-      const std::string where = std::string(dev) + " batch " + std::to_string(b) + ": ";
+      if (c.source != Source::Measured) continue;
+      const int b = it->first;
+      const std::string where = dev + " batch " + std::to_string(b) + (c.cache == CacheMode::Cold ? " cold" : "") + ": ";
       if (c.stats.cv > kMaxCv) {
         c.warnings.push_back("cv " + percent(c.stats.cv) + " is above " + percent(kMaxCv) +
                              ": other work on the machine or a changing clock; an idle machine with a fixed CPU clock gives steadier numbers");
@@ -57,8 +56,8 @@ std::vector<std::string> add_warnings(Results& r, const std::vector<int>& thread
                              std::to_string(c.stats.samples) + " samples; a longer run (no --quick) or a quieter machine gives a firmer number");
       }
       // Slower than a larger batch beyond both medians' intervals: more rows never take less time.
-      const auto next = std::find_if(d->second.upper_bound(b), d->second.end(), [](const auto& kv) { return kv.second.source == Source::Measured; });
-      if (next != d->second.end()) {
+      const auto next = std::find_if(std::next(it), per_batch.end(), [](const auto& kv) { return kv.second.source == Source::Measured; });
+      if (next != per_batch.end()) {
         const Cell& n = next->second;
         if (c.median_ms() * (1 - c.stats.ci_rel) > n.median_ms() * (1 + n.stats.ci_rel)) {
           c.warnings.push_back("slower than at batch " + std::to_string(next->first) + " (" + ms(c.median_ms()) + " vs " + ms(n.median_ms()) +
@@ -69,6 +68,14 @@ std::vector<std::string> add_warnings(Results& r, const std::vector<int>& thread
       for (const std::string& w : c.warnings) lines.push_back(where + w);
     }
   }
+}
+
+}  // namespace
+
+std::vector<std::string> add_warnings(Results& r, const std::vector<int>& thread_counts, double clock_read_ns, const GpuClocks& gpu_start,
+                                      const GpuClocks& gpu_end) {
+  std::vector<std::string> lines;
+  for (Table* t : tables_of(r)) cell_warnings(*t, clock_read_ns, lines);
   if (r.run.drift && r.run.drift->spread > kMaxDriftSpread) {
     r.warnings.push_back("the drift probe moved by " + percent(r.run.drift->spread) +
                          " over the rounds (from its median " + ms(r.run.drift->median_ms) +

@@ -59,6 +59,11 @@ Results results(const std::vector<std::tuple<std::string, int, Cell>>& cells, co
   return r;
 }
 
+Cell cold(Cell c) {
+  c.cache = CacheMode::Cold;
+  return c;
+}
+
 Results cpu1(Cell c) { return results({{"CPU", 1, std::move(c)}}); }
 
 Comparison compare2(const Results& base, const Results& now, double threshold = 5) {
@@ -254,6 +259,46 @@ TEST(Compare, CellsInOnlyOneFileAreListedInANote) {
   EXPECT_EQ(c.vs[0][0].batch, 1);
   ASSERT_EQ(c.notes.size(), 1u);
   EXPECT_EQ(c.notes[0], "not compared (in one file only): CPU 1000 only in base.json; GPU 5 only in new.json");
+}
+
+TEST(CompareCache, ColdCellsAreJudgedAgainstColdOnesAndShownApart) {
+  const std::vector<double> s = noisy(1.0, 0.05, 20, 11);
+  Results base = results({{"CPU", 1, measured(s)}}), now = results({{"CPU", 1, measured(s)}});
+  base.cold = Table{};
+  base.cold->set("CPU", 1, cold(measured(scaled(s, 3))));
+  now.cold = Table{};
+  now.cold->set("CPU", 1, cold(measured(scaled(s, 6))));  // cold twice as slow: a regression of the cold cell only
+  const Comparison c = compare2(base, now);
+  ASSERT_EQ(c.vs.at(0).size(), 2u);
+  EXPECT_EQ(c.vs[0][0].cache, CacheMode::Hot);
+  EXPECT_EQ(c.vs[0][0].verdict, Verdict::Same);
+  EXPECT_EQ(c.vs[0][1].cache, CacheMode::Cold);
+  EXPECT_NEAR(c.vs[0][1].ratio, 2.0, 1e-9);
+  EXPECT_TRUE(c.vs[0][1].regression);
+  EXPECT_TRUE(c.notes.empty()) << c.notes.front();
+  EXPECT_THAT(comparison_text(c), ::testing::ContainsRegex("\nCPU +1 cold +[0-9.]+ +[0-9.]+ +2.00x .* slower, regression\n"));
+}
+
+TEST(CompareCache, AHotCellIsNeverJudgedAgainstAColdOneAndANoteSaysWhy) {
+  const std::vector<double> s = noisy(1.0, 0.05, 20, 12);
+  const Results base = results({{"CPU", 1, measured(s)}, {"CPU", 10, measured(s)}});
+  const Results now = results({{"CPU", 1, cold(measured(scaled(s, 3)))}, {"CPU", 10, measured(s)}});  // run --cache cold at batch 1
+  const Comparison c = compare2(base, now);
+  ASSERT_EQ(c.vs.at(0).size(), 1u);
+  EXPECT_EQ(c.vs[0][0].batch, 10);
+  EXPECT_FALSE(c.regression);  // 3x slower, but cold: not a regression of the hot cell
+  ASSERT_EQ(c.notes.size(), 1u);
+  EXPECT_EQ(c.notes[0],
+            "not compared (hot against cold: the weights in the caches in one, evicted in the other): CPU 1 (hot in base.json, cold in "
+            "new.json); run both with the same --cache");
+  // A cold cell with its hot twin in the other file only: in one file only, not a mismatch.
+  Results both = base;
+  both.cold = Table{};
+  both.cold->set("CPU", 1, cold(measured(s)));
+  const Comparison d = compare2(both, base);
+  ASSERT_EQ(d.vs.at(0).size(), 2u);
+  ASSERT_EQ(d.notes.size(), 1u);
+  EXPECT_EQ(d.notes[0], "not compared (in one file only): CPU 1 cold only in base.json");
 }
 
 TEST(Compare, TwoFilesPrintOneRowPerCell) {

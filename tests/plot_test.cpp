@@ -318,3 +318,24 @@ TEST(Plot, SingleBatchSizeDrawsMarkersWithoutLines) {
   EXPECT_TRUE(series[0]->named("polyline").empty());
   EXPECT_EQ(series[0]->named("circle").size(), 2u);
 }
+
+TEST(Plot, ColdCellsAreSeriesOfTheirOwnDrawnDottedWithTheirOwnCrossover) {
+  Results r = crossing();
+  r.cold = r.table;  // the same times, measured cold: only the cache mode tells the series apart
+  for (auto& [device, per_batch] : r.cold->cells) {
+    for (auto& [batch, c] : per_batch) c.cache = CacheMode::Cold;
+  }
+  const Parsed p = plot({{"x.json", r}});
+  std::map<std::string, std::string> dash;  // "CPU hot" -> the polylines' stroke-dasharray
+  for (const Node* s : p.root->with_class("series")) {
+    for (const Node* l : s->named("polyline")) dash[s->attr("data-device") + " " + s->attr("data-cache")] = l->attr("stroke-dasharray");
+  }
+  EXPECT_EQ(dash, (std::map<std::string, std::string>{{"CPU hot", ""}, {"GPU hot", ""}, {"CPU cold", "2 3"}, {"GPU cold", "2 3"}}));
+  std::vector<std::string> legend;
+  for (const Node* e : p.root->with_class("legend-entry")) legend.push_back(e->all_text());
+  EXPECT_THAT(legend, Contains(HasSubstr("CPU cold")));
+  std::vector<std::string> marks;
+  for (const Node* m : p.root->with_class("crossover")) marks.push_back(m->attr("data-cache"));
+  EXPECT_EQ(marks, (std::vector<std::string>{"hot", "cold"}));
+  EXPECT_THAT(texts(*p.root), Contains(HasSubstr("cold crossover ~")));
+}

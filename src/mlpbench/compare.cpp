@@ -8,7 +8,9 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "mlpbench/defaults.hpp"
@@ -71,6 +73,7 @@ CellChange change_of(const std::string& device, int batch, const Cell& base, con
   CellChange c;
   c.device = device;
   c.batch = batch;
+  c.cache = base.cache;
   c.base_ms = base.median_ms();
   c.new_ms = now.median_ms();
   c.ratio = c.base_ms > 0 ? c.new_ms / c.base_ms : std::numeric_limits<double>::quiet_NaN();
@@ -122,15 +125,26 @@ void difference_notes(const std::string& base_name, const Results& base, const s
   note("was built differently: build type", base.build.build_type.value_or(""), now.build.build_type.value_or(""));
 }
 
-std::string cells_only_in(const Table& t, const Table& other) {
-  std::string s;
-  for (const auto& [device, per_batch] : t.cells) {
-    for (const auto& [batch, cell] : per_batch) {
-      if (!other.find(device, batch)) s += (s.empty() ? "" : ", ") + device + " " + std::to_string(batch);
+// Every cell of a run, hot and cold, by (cache mode, device, batch): hot before cold, CPU before GPU.
+using CellKey = std::tuple<CacheMode, std::string, int>;
+std::map<CellKey, const Cell*> cells_by_key(const Results& r) {
+  std::map<CellKey, const Cell*> cells;
+  for (const Table* t : tables_of(r)) {
+    for (const auto& [device, per_batch] : t->cells) {
+      for (const auto& [batch, cell] : per_batch) cells[{cell.cache, device, batch}] = &cell;
     }
   }
-  return s;
+  return cells;
 }
+
+CacheMode other(CacheMode m) { return m == CacheMode::Hot ? CacheMode::Cold : CacheMode::Hot; }
+
+// "CPU 1" for a hot cell, "CPU 1 cold" for a cold one.
+std::string cell_name(const std::string& device, int batch, CacheMode cache) {
+  return device + " " + std::to_string(batch) + (cache == CacheMode::Cold ? " cold" : "");
+}
+
+std::string batch_text(const CellChange& c) { return std::to_string(c.batch) + (c.cache == CacheMode::Cold ? " cold" : ""); }
 
 std::string ratio_text(double r) {
   if (!std::isfinite(r)) return "n/a";
@@ -196,22 +210,39 @@ Comparison compare_results(const std::vector<std::pair<std::string, Results>>& f
                     name.c_str(), *probe, base_name.c_str());
       c.notes.push_back(line);
     }
+    // Cells meet by device, batch and cache mode; one with its batch in the other file only in the other mode is
+    // a mismatch, not judged.
+    const auto base_cells = cells_by_key(base), now_cells = cells_by_key(now);
     std::vector<CellChange> changes;
-    for (const char* device : kDevices) {
-      for (int batch : base.table.batch_sizes) {
-        const Cell* b = base.table.find(device, batch);
-        const Cell* n = now.table.find(device, batch);
-        if (b && n) changes.push_back(change_of(device, batch, *b, *n, threshold_pct, alpha, probe));
+    std::string only_base, only_new, mismatched;
+    const auto add = [](std::string& list, const std::string& item) { list += (list.empty() ? "" : ", ") + item; };
+    for (const auto& [key, cell] : base_cells) {
+      const auto& [cache, device, batch] = key;
+      if (const auto n = now_cells.find(key); n != now_cells.end()) {
+        changes.push_back(change_of(device, batch, *cell, *n->second, threshold_pct, alpha, probe));
+      } else if (now_cells.count({other(cache), device, batch}) && !base_cells.count({other(cache), device, batch})) {
+        add(mismatched, device + " " + std::to_string(batch) + " (" + cache_name(cache) + " in " + base_name + ", " + cache_name(other(cache)) +
+                            " in " + name + ")");
+      } else {
+        add(only_base, cell_name(device, batch, cache));
       }
+    }
+    for (const auto& [key, cell] : now_cells) {
+      const auto& [cache, device, batch] = key;
+      const bool mismatch = base_cells.count({other(cache), device, batch}) && !now_cells.count({other(cache), device, batch});
+      if (!base_cells.count(key) && !mismatch) add(only_new, cell_name(device, batch, cache));
     }
     for (const CellChange& ch : changes) c.regression = c.regression || ch.regression;
     c.vs.push_back(std::move(changes));
-    const std::string only_base = cells_only_in(base.table, now.table), only_new = cells_only_in(now.table, base.table);
     if (!only_base.empty() || !only_new.empty()) {
       std::string note = "not compared (in one file only):";
       if (!only_base.empty()) note += " " + only_base + " only in " + base_name + (only_new.empty() ? "" : ";");
       if (!only_new.empty()) note += " " + only_new + " only in " + name;
       c.notes.push_back(note);
+    }
+    if (!mismatched.empty()) {
+      c.notes.push_back("not compared (hot against cold: the weights in the caches in one, evicted in the other): " + mismatched +
+                        "; run both with the same --cache");
     }
   }
   return c;
@@ -228,16 +259,16 @@ std::vector<std::vector<std::string>> comparison_rows(const Comparison& c) {
     if (drift) rows.back().push_back("corrected");
     rows.back().insert(rows.back().end(), {"p", "verdict"});
     for (const CellChange& ch : c.vs.at(0)) {
-      rows.push_back({ch.device, std::to_string(ch.batch), format_ms(ch.base_ms), format_ms(ch.new_ms), ratio_text(ch.ratio)});
+      rows.push_back({ch.device, batch_text(ch), format_ms(ch.base_ms), format_ms(ch.new_ms), ratio_text(ch.ratio)});
       if (drift) rows.back().push_back(ch.corrected ? ratio_text(*ch.corrected) : "-");
       rows.back().insert(rows.back().end(), {p_text(ch.p), verdict_text(ch)});
     }
     return rows;
   }
   // Fleet view: a row per (device, batch) that any NEW file shares with BASE, a column per NEW file.
-  std::vector<std::pair<int, int>> keys;  // (device index in kDevices, batch): CPU rows first
+  std::vector<std::tuple<CacheMode, int, int>> keys;  // (cache mode, device index in kDevices, batch): hot, then CPU rows first
   for (const auto& changes : c.vs) {
-    for (const CellChange& ch : changes) keys.emplace_back(ch.device == kDevices[0] ? 0 : 1, ch.batch);
+    for (const CellChange& ch : changes) keys.emplace_back(ch.cache, ch.device == kDevices[0] ? 0 : 1, ch.batch);
   }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
@@ -245,11 +276,12 @@ std::vector<std::vector<std::string>> comparison_rows(const Comparison& c) {
   header.insert(header.end(), c.files.begin() + 1, c.files.end());
   rows.push_back(header);
   for (const auto& key : keys) {
-    const std::string device = kDevices[key.first];
-    const int batch = key.second;
-    std::vector<std::string> row = {device, std::to_string(batch), "-"};
+    const auto& [cache, device_index, batch] = key;
+    const std::string device = kDevices[device_index];
+    std::vector<std::string> row = {device, std::to_string(batch) + (cache == CacheMode::Cold ? " cold" : ""), "-"};
     for (const auto& changes : c.vs) {
-      const auto ch = std::find_if(changes.begin(), changes.end(), [&](const CellChange& x) { return x.device == device && x.batch == batch; });
+      const auto ch = std::find_if(changes.begin(), changes.end(),
+                                   [&](const CellChange& x) { return x.device == device && x.batch == batch && x.cache == cache; });
       if (ch == changes.end()) {
         row.push_back("-");
         continue;

@@ -1,7 +1,8 @@
 // Comparing results files: per cell the ratio NEW/BASE of the medians, whether the difference is significant
 // (two-sided Mann-Whitney U on the stored samples at alpha 0.05, as Google Benchmark's compare.py), and a
 // verdict: faster or slower when significant and beyond the threshold either way, else same. A measured cell significantly slower by more than the threshold is a regression (exit 1).
-// Reference cells are shown but never count. Files from different machines are compared all the same, and
+// Reference cells are shown but never count. Hot cells are compared with hot ones and cold with cold (run
+// --cache); a cell measured hot in one file and cold in the other is not judged, and a note says so. Files from different machines are compared all the same, and
 // the comparison says so. When both files carry the drift probe (run.drift), the probe's ratio NEW/BASE says how
 // much faster or slower the machine itself ran; CPU cells are then judged on the drift-corrected ratio (the NEW
 // samples divided by the probe ratio), and both ratios are shown.
@@ -30,6 +31,7 @@ const char* verdict_name(Verdict v);                    // "same", "faster", "sl
 struct CellChange {
   std::string device;  // "CPU" or "GPU"
   int batch = 0;
+  CacheMode cache = CacheMode::Hot;  // both cells' (a hot cell is never judged against a cold one)
   double base_ms = 0, new_ms = 0;
   double ratio = 0;  // new / base
   std::optional<double> corrected;  // ratio / the drift probe's ratio (CPU cells, both files with the probe)

@@ -1,9 +1,9 @@
 // See plot.hpp. A standalone SVG 1.1 document, drawn by hand: two log-log panels side by side (latency per
 // forward in ms, throughput in inferences/s, both against batch size) and a legend below them.
-// One series per (file, device) with cells: a <g class="series" data-file data-device data-reference> holding,
+// One series per (file, device, cache mode) with cells: a <g class="series" data-file data-device data-cache data-reference> holding,
 // for each panel, polylines through its points sorted by batch and a circle per point. The device sets the hue
 // (CPU blue, GPU orange), the file its shade and line width; a segment touching a reference cell is dashed
-// and a reference point is a hollow circle. Each file's crossover (table.hpp) is a dashed vertical line on the
+// and a reference point is a hollow circle; a cold series (run --cache) is dotted. Each file's crossover (table.hpp) is a dashed vertical line on the
 // latency panel, "crossover ~N". Axes span whole decades around the data; every text is XML-escaped.
 #include "mlpbench/plot.hpp"
 
@@ -29,6 +29,7 @@ struct Series {
   std::string file;
   std::string device;
   std::size_t file_index = 0;
+  bool cold = false;          // the run's cold cells (--cache): drawn dotted
   std::vector<Point> points;  // ascending batch
   bool all_reference() const {
     return std::all_of(points.begin(), points.end(), [](const Point& p) { return p.reference; });
@@ -139,6 +140,13 @@ std::string colour(const Series& s) {
 }
 double width(const Series& s) { return s.file_index % 2 == 0 ? 2.5 : 1.6; }
 constexpr const char* kDash = "6 4";
+constexpr const char* kDot = "2 3";  // a cold series: the caches evicted before each forward
+
+// The stroke-dasharray attribute of a line: dotted when cold, dashed over reference cells, else none.
+std::string dashing(bool cold, bool reference) {
+  if (!cold && !reference) return "";
+  return std::string(" stroke-dasharray=\"") + (cold ? kDot : kDash) + "\"";
+}
 
 // The series in one panel: runs of segments with the same dashing as one polyline each, then the markers.
 void draw_series(std::ostream& o, const Panel& p, const Series& s, bool latency) {
@@ -155,7 +163,7 @@ void draw_series(std::ostream& o, const Panel& p, const Series& s, bool latency)
     std::size_t j = i;
     while (j + 1 < s.points.size() && (s.points[j].reference || s.points[j + 1].reference) == dashed) ++j;
     o << "<polyline class=\"line " << panel << "\" fill=\"none\" stroke=\"" << c << "\" stroke-width=\"" << width(s) << "\""
-      << (dashed ? std::string(" stroke-dasharray=\"") + kDash + "\"" : "") << " points=\"";
+      << dashing(s.cold, dashed) << " points=\"";
     for (std::size_t k = i - 1; k <= j; ++k) o << (k >= i ? " " : "") << num(p.px(s.points[k].batch)) << "," << num(p.py(value(s.points[k])));
     o << "\"/>\n";
     i = j + 1;
@@ -163,7 +171,7 @@ void draw_series(std::ostream& o, const Panel& p, const Series& s, bool latency)
   for (const Point& pt : s.points) {
     o << "<circle class=\"marker " << panel << "\" cx=\"" << num(p.px(pt.batch)) << "\" cy=\"" << num(p.py(value(pt)))
       << "\" r=\"3.5\" fill=\"" << (pt.reference ? "#ffffff" : c) << "\" stroke=\"" << c << "\" stroke-width=\"1.5\"><title>"
-      << esc(s.file) << " " << s.device << " batch " << pt.batch << ": " << label(pt)
+      << esc(s.file) << " " << s.device << " batch " << pt.batch << (s.cold ? " cold" : "") << ": " << label(pt)
       << (pt.reference ? " (reference)" : "") << "</title></circle>\n";
   }
 }
@@ -173,15 +181,18 @@ void draw_series(std::ostream& o, const Panel& p, const Series& s, bool latency)
 std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) {
   std::vector<Series> series;
   for (std::size_t fi = 0; fi < files.size(); ++fi) {
-    for (const char* device : kDevices) {
-      const auto d = files[fi].second.table.cells.find(device);
-      if (d == files[fi].second.table.cells.end()) continue;
-      Series s{files[fi].first, device, fi, {}};
-      for (const auto& [batch, cell] : d->second) {  // std::map: ascending batch
-        const double ms = cell.median_ms();
-        if (batch > 0 && ms > 0 && std::isfinite(ms)) s.points.push_back({batch, ms, cell.source == Source::Reference});
+    for (const Table* table : tables_of(files[fi].second)) {
+      for (const char* device : kDevices) {
+        const auto d = table->cells.find(device);
+        if (d == table->cells.end()) continue;
+        Series s{files[fi].first, device, fi, false, {}};
+        for (const auto& [batch, cell] : d->second) {  // std::map: ascending batch
+          const double ms = cell.median_ms();
+          s.cold = cell.cache == CacheMode::Cold;
+          if (batch > 0 && ms > 0 && std::isfinite(ms)) s.points.push_back({batch, ms, cell.source == Source::Reference});
+        }
+        if (!s.points.empty()) series.push_back(std::move(s));
       }
-      if (!s.points.empty()) series.push_back(std::move(s));
     }
   }
   if (series.empty()) throw InputError("plot: no results file has a cell to draw");
@@ -215,40 +226,49 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
     << " font-size=\"16\" font-weight=\"bold\">MLP forward pass: CPU vs GPU by batch size</text>\n";
   if (!model.empty() && model != "various")
     o << "<text x=\"" << num(W / 2) << "\" y=\"44\" text-anchor=\"middle\" " << kFont << " font-size=\"12\" fill=\"#555\">model "
-      << esc(model) << "; dashed lines and hollow markers: reference values, not measured</text>\n";
+      << esc(model) << "; dashed lines and hollow markers: reference values, not measured"
+      << (std::any_of(series.begin(), series.end(), [](const Series& x) { return x.cold; }) ? "; dotted: cold, the caches evicted before each forward"
+                                                                                           : "")
+      << "</text>\n";
   draw_axes(o, lat, "Latency", "latency per forward (ms)");
   draw_axes(o, thr, "Throughput", "throughput (inferences/s)");
 
   // Crossovers first, so the lines are drawn over them.
   int marked = 0;
   for (const auto& [label, r] : files) {
-    const Crossover x = crossover(r.table);
-    if (!x.batch || !(x.exact > 0) || !std::isfinite(x.exact)) continue;
-    const double cx = lat.px(x.exact), ty = lat.y + 16 + 15 * marked++;
-    const bool left = cx > lat.x + 0.6 * lat.w;
-    const std::string text = "crossover ~" + std::to_string(*x.batch) + (files.size() > 1 ? " (" + label + ")" : "");
-    o << "<g class=\"crossover\" data-file=\"" << esc(label) << "\" data-batch=\"" << *x.batch << "\">\n<line x1=\"" << num(cx)
-      << "\" y1=\"" << num(lat.y) << "\" x2=\"" << num(cx) << "\" y2=\"" << num(lat.y + lat.h)
-      << "\" stroke=\"#444\" stroke-width=\"1.2\" stroke-dasharray=\"3 3\"/>\n<text x=\"" << num(cx + (left ? -4 : 4)) << "\" y=\""
-      << num(ty) << "\" text-anchor=\"" << (left ? "end" : "start") << "\" " << kFont << " font-size=\"11\" fill=\"#333\">"
-      << esc(text) << "</text>\n</g>\n";
+    for (const Table* table : tables_of(r)) {
+      const Crossover x = crossover(*table);
+      if (!x.batch || !(x.exact > 0) || !std::isfinite(x.exact)) continue;
+      const bool cold = is_cold(*table);
+      const double cx = lat.px(x.exact), ty = lat.y + 16 + 15 * marked++;
+      const bool left = cx > lat.x + 0.6 * lat.w;
+      const std::string text =
+          std::string(cold ? "cold crossover ~" : "crossover ~") + std::to_string(*x.batch) + (files.size() > 1 ? " (" + label + ")" : "");
+      o << "<g class=\"crossover\" data-file=\"" << esc(label) << "\" data-cache=\"" << (cold ? "cold" : "hot") << "\" data-batch=\"" << *x.batch << "\">\n<line x1=\"" << num(cx)
+        << "\" y1=\"" << num(lat.y) << "\" x2=\"" << num(cx) << "\" y2=\"" << num(lat.y + lat.h)
+        << "\" stroke=\"#444\" stroke-width=\"1.2\" stroke-dasharray=\"3 3\"/>\n<text x=\"" << num(cx + (left ? -4 : 4)) << "\" y=\""
+        << num(ty) << "\" text-anchor=\"" << (left ? "end" : "start") << "\" " << kFont << " font-size=\"11\" fill=\"#333\">"
+        << esc(text) << "</text>\n</g>\n";
+    }
   }
 
   std::ostringstream legend;
   for (std::size_t i = 0; i < series.size(); ++i) {
     const Series& s = series[i];
-    const std::string name = s.file + " \xE2\x80\x94 " + s.device +
+    const std::string name = s.file + " \xE2\x80\x94 " + s.device + (s.cold ? " cold" : "") +
                              (s.all_reference() ? " (reference)" : s.any_reference() ? " (partly reference)" : "");
-    o << "<g class=\"series\" data-file=\"" << esc(s.file) << "\" data-device=\"" << s.device << "\" data-reference=\""
+    o << "<g class=\"series\" data-file=\"" << esc(s.file) << "\" data-device=\"" << s.device << "\" data-cache=\"" << (s.cold ? "cold" : "hot")
+      << "\" data-reference=\""
       << (s.all_reference() ? "true" : "false") << "\">\n<title>" << esc(name) << "</title>\n";
     draw_series(o, lat, s, true);
     draw_series(o, thr, s, false);
     o << "</g>\n";
     // Its legend entry: a short line in the series' style, a marker, the name.
     const double y = legend_top + row * static_cast<double>(i), c = lat.x + 20;
-    legend << "<g class=\"legend-entry\" data-file=\"" << esc(s.file) << "\" data-device=\"" << s.device << "\">\n<line x1=\"" << num(lat.x) << "\" y1=\"" << num(y) << "\" x2=\"" << num(lat.x + 40) << "\" y2=\""
+    legend << "<g class=\"legend-entry\" data-file=\"" << esc(s.file) << "\" data-device=\"" << s.device << "\" data-cache=\""
+           << (s.cold ? "cold" : "hot") << "\">\n<line x1=\"" << num(lat.x) << "\" y1=\"" << num(y) << "\" x2=\"" << num(lat.x + 40) << "\" y2=\""
       << num(y) << "\" stroke=\"" << colour(s) << "\" stroke-width=\"" << width(s) << "\""
-      << (s.all_reference() ? std::string(" stroke-dasharray=\"") + kDash + "\"" : "") << "/>\n<circle cx=\"" << num(c)
+      << dashing(s.cold, s.all_reference()) << "/>\n<circle cx=\"" << num(c)
       << "\" cy=\"" << num(y) << "\" r=\"3.5\" fill=\"" << (s.all_reference() ? "#ffffff" : colour(s)) << "\" stroke=\""
       << colour(s) << "\" stroke-width=\"1.5\"/>\n<text x=\"" << num(lat.x + 50) << "\" y=\"" << num(y + 4) << "\" " << kFont
       << " font-size=\"12\">" << esc(name) << "</text>\n</g>\n";

@@ -1,7 +1,7 @@
 // What the bench/ programs share: the model (the default layers, or MLPBENCH_LAYERS, seed 1), the failure flag
 // that makes a program exit 3, the check gate, the timing (the measurement core's wall_clock +
 // calibrate_passes through UseManualTime, as `mlpbench run` times), registration at the default batch sizes,
-// BM_forward for a Backend, and main's common part. Header-only: each bench program is one translation unit.
+// BM_forward for a Backend (hot, and cold: BM_forward/<backend>/<batch>/cold), and main's common part. Header-only: each bench program is one translation unit.
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -43,14 +43,16 @@ inline std::vector<int> bench_widths() {
   return w;
 }
 
-// Times one forward pass (`pass`, already checked) of `batch` rows; `label` says how it is configured.
-inline void time_forward(benchmark::State& state, std::function<void()> pass, const Model& model, int batch, const std::string& label) {
-  const TimedRun timed = wall_clock(std::move(pass));
+// Times forward passes of `batch` rows (`timed`, already checked); `label` says how it is configured.
+inline void time_forward(benchmark::State& state, const TimedRun& timed, const Model& model, int batch, const std::string& label) {
   const int passes = calibrate_passes(timed, MeasureConfig{}.min_sample_s);
   for (auto _ : state) state.SetIterationTime(timed(passes) / passes);
   state.counters["FLOP/s"] = benchmark::Counter(model.flops_per_sample() * batch, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["passes/sample"] = passes;
   state.SetLabel(label);
+}
+inline void time_forward(benchmark::State& state, std::function<void()> pass, const Model& model, int batch, const std::string& label) {
+  time_forward(state, wall_clock(std::move(pass)), model, batch, label);
 }
 
 // Registers BM_forward/<name>/<batch> at the default batch sizes: fn(state, args...), manual time, in us.
@@ -61,9 +63,9 @@ void register_forward(const std::string& name, Fn fn, Args... args) {
 }
 
 // x [batch, in] -> y [batch, out] through `backend`, after checking it against the CPU backend (itself
-// checked against the double-precision reference).
-inline void BM_forward(benchmark::State& state, Backend* backend, const Model* model) {
-  const int batch = static_cast<int>(state.range(0));
+// checked against the double-precision reference). Cold: the caches evicted (untimed) before each timed pass,
+// as `run --cache cold` times.
+inline void forward_benchmark(benchmark::State& state, Backend* backend, const Model* model, int batch, CacheMode cache) {
   GateInputs gate;
   try {
     gate = make_gate_inputs(*model, {batch}, 1);
@@ -74,7 +76,25 @@ inline void BM_forward(benchmark::State& state, Backend* backend, const Model* m
   }
   const std::vector<float>& x = gate.inputs.front();
   std::vector<float> y(gate.expected.front().size());
-  time_forward(state, [&] { backend->forward(x.data(), y.data(), batch); }, *model, batch, backend->config());
+  const auto pass = [&] { backend->forward(x.data(), y.data(), batch); };
+  const TimedRun timed = cache == CacheMode::Hot ? wall_clock(pass) : cold_clock(*backend, pass);
+  time_forward(state, timed, *model, batch, backend->config() + (cache == CacheMode::Cold ? ",cold" : ""));
+}
+
+// BM_forward/<backend>/<batch>: hot, forwards back to back.
+inline void BM_forward(benchmark::State& state, Backend* backend, const Model* model) {
+  forward_benchmark(state, backend, model, static_cast<int>(state.range(0)), CacheMode::Hot);
+}
+
+// Registers BM_forward/<backend>/<batch>/cold at the default batch sizes (Google Benchmark puts arguments last,
+// so each batch size is a benchmark of its own name).
+inline void register_cold_forward(Backend* backend, const Model* model) {
+  for (int batch : kDefaultBatchSizes) {
+    benchmark::RegisterBenchmark(("BM_forward/" + backend->name() + "/" + std::to_string(batch) + "/cold").c_str(),
+                                 [=](benchmark::State& state) { forward_benchmark(state, backend, model, batch, CacheMode::Cold); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+  }
 }
 
 // A bench program's main: flags, the model, `add(model)` registers the benchmarks (the model lives until

@@ -26,6 +26,8 @@ def bench_medians(doc):
         parts = b.get("run_name", b["name"]).split("/")
         if len(parts) < 3 or parts[0] != "BM_forward":
             continue
+        if len(parts) > 3 and parts[3] == "cold":  # BM_forward/<backend>/<batch>/cold: the run's hot cells have no twin
+            continue
         key = (parts[1], int(parts[2]))
         reps.setdefault(key, []).append(b["real_time"] * scale[b.get("time_unit", "ns")])
     out = {}

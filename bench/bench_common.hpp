@@ -43,9 +43,10 @@ inline std::vector<int> bench_widths() {
   return w;
 }
 
-// Times forward passes of `batch` rows (`timed`, already checked); `label` says how it is configured.
-inline void time_forward(benchmark::State& state, const TimedRun& timed, const Model& model, int batch, const std::string& label) {
-  const int passes = calibrate_passes(timed, MeasureConfig{}.min_sample_s);
+// Times forward passes of `batch` rows (`timed`, already checked); `label` says how it is configured. passes per
+// iteration: calibrated when 0 (hot), else as given (cold: 1, one eviction and one timed forward).
+inline void time_forward(benchmark::State& state, const TimedRun& timed, const Model& model, int batch, const std::string& label, int passes = 0) {
+  if (passes <= 0) passes = calibrate_passes(timed, MeasureConfig{}.min_sample_s);
   for (auto _ : state) state.SetIterationTime(timed(passes) / passes);
   state.counters["FLOP/s"] = benchmark::Counter(model.flops_per_sample() * batch, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["passes/sample"] = passes;
@@ -77,8 +78,8 @@ inline void forward_benchmark(benchmark::State& state, Backend* backend, const M
   const std::vector<float>& x = gate.inputs.front();
   std::vector<float> y(gate.expected.front().size());
   const auto pass = [&] { backend->forward(x.data(), y.data(), batch); };
-  const TimedRun timed = cache == CacheMode::Hot ? wall_clock(pass) : cold_clock(*backend, pass);
-  time_forward(state, timed, *model, batch, backend->config() + (cache == CacheMode::Cold ? ",cold" : ""));
+  if (cache == CacheMode::Hot) return time_forward(state, wall_clock(pass), *model, batch, backend->config());
+  time_forward(state, cold_clock(*backend, pass), *model, batch, backend->config() + ",cold", 1);
 }
 
 // BM_forward/<backend>/<batch>: hot, forwards back to back.

@@ -83,7 +83,8 @@ void CudaBackend::prepare(const Model& model, int max_batch) {
   dev_out_ = mapped_output ? map_out_dev_ : d_out_.get();
   int major = 0, l2 = 0;
   CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device));
-  flush_ = DeviceBuffer<std::uint8_t>(static_cast<std::size_t>(std::max(l2, 1)));
+  // Twice the L2: Hopper's L2 is two partitions, and lines our kernels prefetch with evict_last go last.
+  flush_ = DeviceBuffer<std::uint8_t>(2 * static_cast<std::size_t>(std::max(l2, 1)));
   CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
   CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   pdl_ = can_use_pdl() && major >= 9;
@@ -190,7 +191,7 @@ void CudaBackend::forward(const float* x, float* y, int batch) {
 
 void CudaBackend::evict_caches() {
   cudaStream_t s = stream_.get();
-  CUDA_CHECK(cudaMemsetAsync(flush_.get(), ++flushes_ & 0xff, flush_.size(), s));
+  CUDA_CHECK(cudaMemsetAsync(flush_.get(), static_cast<int>(++flushes_ & 0xffu), flush_.size(), s));
   CUDA_CHECK(cudaStreamSynchronize(s));
 }
 

@@ -26,7 +26,7 @@ def bench_medians(doc):
         parts = b.get("run_name", b["name"]).split("/")
         if len(parts) < 3 or parts[0] != "BM_forward":
             continue
-        if len(parts) > 3 and parts[3] == "cold":  # BM_forward/<backend>/<batch>/cold: the run's hot cells have no twin
+        if len(parts) > 3 and parts[3] == "cold":  # BM_forward/<backend>/<batch>/cold: no twin among the hot cells taken below
             continue
         key = (parts[1], int(parts[2]))
         reps.setdefault(key, []).append(b["real_time"] * scale[b.get("time_unit", "ns")])
@@ -41,7 +41,7 @@ def run_medians(doc):
     out = {}
     for dev in ("CPU", "GPU"):
         for batch, cell in doc.get("cells", {}).get(dev, {}).items():
-            if cell.get("source") != "measured":
+            if cell.get("source") != "measured" or cell.get("cache", "hot") != "hot":  # the bench's plain entries are hot
                 continue
             runs = cell.get("backends") or [cell]
             for r in runs:

@@ -59,6 +59,23 @@ class CrossCheck(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertEqual(cc.main(["/nonexistent/run.json", "/nonexistent/bench.json"]), 2)
 
+    def test_cold_entries_and_cold_cells_are_left_out(self):
+        # bench's BM_forward/<backend>/10/cold (3x slower) is no twin of the run's hot cell: still in agreement.
+        bench = bench_doc({"eigen": [99, 100, 101, 100, 102], "eigen-omp-packed": [50, 51, 49, 50, 50]})
+        for b in bench_doc({"eigen": [300, 301, 299]})["benchmarks"]:
+            b["name"] = b["name"].replace("/10/", "/10/cold/")
+            if "run_name" in b:
+                b["run_name"] = b["run_name"].replace("/10/", "/10/cold/")
+            bench["benchmarks"].append(b)
+        code, out = self.check(run_doc(0.1, 0.01), bench)
+        self.assertEqual(code, 0, out)
+        self.assertIn("0 mismatch(es) of 2", out)
+        # A run measured cold (--cache cold) has no hot cell to set beside bench's entries.
+        cold_run = run_doc(0.3, 0.01)
+        cold_run["cells"]["CPU"]["10"]["cache"] = "cold"
+        code, _ = self.check(cold_run, bench)
+        self.assertEqual(code, 2)
+
     def test_quantile_matches_numpys_default(self):
         self.assertAlmostEqual(cc.quantile([1, 2, 3, 4], 0.25), 1.75)
         self.assertEqual(cc.quantile([7], 0.5), 7)

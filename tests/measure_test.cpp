@@ -136,6 +136,23 @@ TEST(Rounds, EveryItemIsSampledInEveryRoundWithItsOwnStatistics) {
   EXPECT_GE(switches, 4 * 3 - 1 - 3) << "the calibration calls come first, item by item";
 }
 
+// RoundsConfig::passes fixes an item's passes per sample (a cold item: 1) where calibration would batch many.
+TEST(Rounds, GivenPassesPerSampleAreKeptAndTheOthersCalibrated) {
+  std::vector<int> passes_asked;
+  const TimedRun tiny = [&](int passes) { passes_asked.push_back(passes); return passes * 1e-7; };  // 0.1 us a pass
+  RoundsConfig c;
+  c.per_item.warmup_s = 0;
+  c.per_item.min_time_s = 0;
+  c.per_item.min_samples = 4;
+  c.rounds = 2;
+  c.slice_warmup_s = 0;
+  c.passes = {1, 0};
+  const std::vector<Stats> s = measure_rounds({tiny, tiny}, c);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].passes_per_sample, 1);
+  EXPECT_GT(s[1].passes_per_sample, 100) << "calibrated: 0.1 us passes against a 50 us sample";
+}
+
 TEST(Rounds, TheOrderIsShuffledEachRoundAndTheSameEveryRun) {
   auto order_of_rounds = [](unsigned seed) {
     std::vector<int> firsts;

@@ -83,3 +83,20 @@ TEST(Reference, RefusesOtherModelsOtherPrecisionsAndRunsWithNothingMeasured) {
   EXPECT_THAT(mlpbench::testing::input_error([&] { make_reference({{"e.json", empty}}); }), HasSubstr("no measured cell"));
   EXPECT_THROW(make_reference({}), InputError);
 }
+
+// A reference stands in for hot cells: a run whose headline cells are cold (--cache cold) is refused, and a
+// --cache both run gives its hot cells only.
+TEST(Reference, HoldsHotNumbersOnly) {
+  Results cold = run("2026-11-29T00:00:00Z", "NVIDIA H200", {{"GPU", 1, 0.03}});
+  cold.table.cells["GPU"][1].cache = CacheMode::Cold;
+  EXPECT_THAT(mlpbench::testing::input_error([&] { make_reference({{"cold.json", cold}}); }),
+              HasSubstr("a reference holds hot numbers, and cold.json ran with --cache cold"));
+  Results both = run("2026-11-29T00:00:00Z", "NVIDIA H200", {{"GPU", 1, 0.01}});
+  both.cold = Table{};
+  Cell c = measured(0.03, "cuda-gemv");
+  c.cache = CacheMode::Cold;
+  both.cold->set("GPU", 1, c);
+  EXPECT_EQ(make_reference({{"both.json", both}}).table.find("GPU", 1)->median_ms(), 0.01);
+  // With a hot run beside it, the cold run is left out and the hot one gives the cells.
+  EXPECT_EQ(make_reference({{"cold.json", cold}, {"both.json", both}}).table.find("GPU", 1)->median_ms(), 0.01);
+}

@@ -338,6 +338,14 @@ TEST(ReportCold, TheThreeLinesStayHotAndOneMoreGivesTheColdVerdictWhereItDiffers
   EXPECT_THAT(at10, Not(HasSubstr("Faster hardware, weights cold")));
 }
 
+TEST(ReportCold, AColdVerdictThatCannotBeGivenSaysWhy) {
+  Results r = hot_and_cold();
+  r.table.set("GPU", 1, reference_cell(30));  // --device cpu: the hot GPU cell from the reference, no cold one
+  r.cold->cells["GPU"].clear();
+  EXPECT_THAT(text_report(r, 1), HasSubstr("\nFaster hardware: CPU\nFaster hardware, weights cold: unknown (no cold GPU cell at batch 1: only "
+                                           "measured cells are cold, a reference holds hot numbers)\n"));
+}
+
 TEST(ReportCold, EachBatchSizeHasItsColdRowAfterItsHotOne) {
   const Results r = hot_and_cold();
   const std::vector<std::string> rows = lines_of(table_text(r.table, &*r.cold));

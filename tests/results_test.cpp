@@ -261,6 +261,21 @@ TEST(Results, ColdCellsRoundTripInATableOfTheirOwnAndOldFilesReadAsHot) {
   Json bad_times = j;
   bad_times["cold"]["inference_times_ms"]["CPU"]["1"] = 123.0;
   EXPECT_THAT(from_json_error(bad_times), HasSubstr("cold"));
+  // One cache mode per table: a hot cell in the cold section, a cold one beside it, cold cells in both places.
+  Json hot_in_cold = j;
+  hot_in_cold["cold"]["cells"]["CPU"]["1"]["cache"] = "hot";
+  EXPECT_THAT(from_json_error(hot_in_cold), HasSubstr("CPU 1: a cell of the cold table must have \"cache\": \"cold\""));
+  Json mixed = old;
+  mixed["cells"]["CPU"]["1"]["cache"] = "cold";
+  EXPECT_THAT(from_json_error(mixed), HasSubstr("the cells mix \"cache\": \"hot\" and \"cold\""));
+  Json twice = j;
+  for (auto& [dev, cells] : twice["cells"].items()) {
+    for (auto& [b, c] : cells.items()) c["cache"] = "cold";
+  }
+  EXPECT_THAT(from_json_error(twice), HasSubstr("cold cells both in \"cells\" and in \"cold\""));
+  Json not_object = j;
+  not_object["cold"] = 3;
+  EXPECT_THAT(from_json_error(not_object), HasSubstr("cold: not a JSON object"));
 }
 
 TEST(Results, ARunWritesWhereItsOutPointsAFolderGetsTheGitLayout) {

@@ -229,7 +229,11 @@ TEST(Measure, BothCacheModesTimeEveryCellTwiceAndEvictBeforeEveryColdPassOnly) {
       EXPECT_EQ(at_batch[1].split.has_value(), m == 0) << "the device split is of hot passes only";
     }
   }
-  // Every cold pass (timed samples, calibration and warm-up alike) is preceded by one eviction; hot passes never are.
+  // Every cold pass (timed samples and warm-up alike) is preceded by one eviction; hot passes never are. A cold
+  // sample is one eviction and one timed forward: never calibrated to more passes.
+  for (const auto& at_batch : runs[1]) {
+    for (const BackendRun& run : at_batch) EXPECT_EQ(run.stats.passes_per_sample, 1) << run.backend;
+  }
   EXPECT_GE(cpu.evictions + gpu.evictions, cold_samples);
   EXPECT_LT(cpu.evictions, cpu.forwards);
   EXPECT_GT(cpu.evictions, 0);
@@ -328,6 +332,13 @@ TEST(Reference, FitsOnlyTheSameModelAndPrecision) {
   ref.model.layers = {37, 129, 65, 3};
   ref.run.precision = "bf16";
   EXPECT_EQ(reference_misfit(ref, small_model(), Precision::BF16, "r.json"), "");
+  // A run measured with --cache cold never stands in for hot cells.
+  Cell cold;
+  cold.source = Source::Measured;
+  cold.stats.median_ms = 1;
+  cold.cache = CacheMode::Cold;
+  ref.table.set("GPU", 1, cold);
+  EXPECT_EQ(reference_misfit(ref, small_model(), Precision::BF16, "r.json"), "r.json holds cold cells (--cache cold), and a reference stands in for hot ones");
 }
 
 TEST(Reference, ReadWhenGivenOrNeededOnly) {

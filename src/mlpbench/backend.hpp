@@ -59,11 +59,12 @@ class Backend {
   // Optional: readies everything a forward at this batch size needs (GPU: algorithm choice, CUDA graph
   // capture) so none of it is timed. Called after prepare for each batch size; forward plans on first use.
   virtual void plan(int batch) { (void)batch; }
-  // Evicts from the caches what the next forward would find there: CPU, from every core of its team (a buffer
-  // twice the last-level cache written by each thread); GPU, the device's L2 (a buffer the size of the L2 set on
-  // its stream). The buffer is allocated once. Never timed: a cold sample is evict_caches(), then one timed
-  // forward, which reads its weights from DRAM (CPU) or HBM (GPU).
-  virtual void evict_caches() {}
+  // Evicts from the caches what the next forward would find there: CPU, from every core of its team (the team's
+  // threads share out a buffer twice every last-level cache together); GPU, the device's L2 (a buffer twice the
+  // L2 set on its stream). The buffer is allocated once. Never timed: a cold sample is evict_caches(), then one
+  // timed forward, which reads its weights from DRAM (CPU) or HBM (GPU). Every backend must say how: a backend
+  // that could not evict would label hot numbers cold.
+  virtual void evict_caches() = 0;
   // Optional: a timer of one phase alone, by device events (x is the input it copies). Empty for the CPU,
   // and for the H2D and D2H phases of a zero-copy backend (it has no copies).
   virtual TimedRun phase_timer(Phase phase, const float* x, int batch) {

@@ -6,11 +6,13 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <omp.h>
 #include <sstream>
 
@@ -185,7 +187,32 @@ double weight_bytes(const Model& m, double bytes_per_weight) {
 
 }  // namespace
 
-double last_level_cache_bytes() {
+double all_last_level_caches_bytes() {
+  // Every CPU's caches in sysfs; an instance of the last level (the highest level seen) counted once, by the
+  // CPUs that share it.
+  namespace fs = std::filesystem;
+  int top = 0;
+  std::map<std::string, double> instances;  // shared_cpu_list -> bytes, at level `top`
+  std::error_code ec;
+  for (const auto& cpu : fs::directory_iterator("/sys/devices/system/cpu", ec)) {
+    const std::string name = cpu.path().filename().string();
+    if (name.rfind("cpu", 0) != 0 || name.size() < 4 || !std::isdigit(static_cast<unsigned char>(name[3]))) continue;
+    for (int i = 0; i < 8; ++i) {
+      const fs::path dir = cpu.path() / "cache" / ("index" + std::to_string(i));
+      std::ifstream lv(dir / "level"), ty(dir / "type"), sz(dir / "size"), shared(dir / "shared_cpu_list");
+      int level = 0;
+      std::string type, size, cpus;
+      if (!(lv >> level) || !(ty >> type) || !(sz >> size) || !(shared >> cpus) || type == "Instruction" || size.empty()) continue;
+      double bytes = std::atof(size.c_str());
+      if (size.back() == 'K') bytes *= 1024;
+      if (size.back() == 'M') bytes *= 1024 * 1024;
+      if (level > top) top = level, instances.clear();
+      if (level == top) instances[cpus] = bytes;
+    }
+  }
+  double total = 0;
+  for (const auto& [cpus, bytes] : instances) total += bytes;
+  if (total > 0) return total;
   const double l3 = cache_bytes(3);
   return l3 > 0 ? l3 : cache_bytes(2);
 }

@@ -63,8 +63,9 @@ struct MachineRoof {
   std::optional<GpuRoof> gpu;
 };
 
-// The size of the last-level cache (L3, else L2) as Linux's sysfs reports it for CPU 0; 0 when unknown.
-double last_level_cache_bytes();
+// The bytes of every last-level cache instance on the machine together (each L3 of a multi-CCX or multi-socket
+// machine once; L2 where there is no L3), from sysfs; CPU 0's L3 (else L2) when sysfs doesn't say; 0 when unknown.
+double all_last_level_caches_bytes();
 
 // CPU side, measured now (about a second per thread count).
 CpuRoof measure_cpu_roof(const std::vector<int>& thread_counts);

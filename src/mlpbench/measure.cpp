@@ -165,14 +165,15 @@ std::vector<Stats> measure_rounds(const std::vector<TimedRun>& timers, const Rou
   const MeasureConfig& c = cfg.per_item;
   const int rounds = std::max(1, cfg.rounds);
   std::vector<Item> items;
-  for (const TimedRun& t : timers) {
+  for (std::size_t i = 0; i < timers.size(); ++i) {
+    const TimedRun& t = timers[i];
     Item it;
     it.timed = &t;
     const auto warm0 = Clock::now();
     do {
       t(1);
     } while (seconds_since(warm0) < c.warmup_s);
-    it.passes = calibrate_passes(t, c.min_sample_s);
+    it.passes = i < cfg.passes.size() && cfg.passes[i] > 0 ? cfg.passes[i] : calibrate_passes(t, c.min_sample_s);
     items.push_back(std::move(it));
   }
   const double slice_s = c.min_time_s / rounds;

@@ -62,6 +62,9 @@ struct RoundsConfig {
   int rounds = 6;
   double slice_warmup_s = 0.005;
   unsigned seed = 1;  // of the shuffle: the same every run
+  // Passes per sample of item i: passes[i] when given and > 0 (a cold item: 1, each pass after its own untimed
+  // eviction), else calibrated (calibrate_passes).
+  std::vector<int> passes;
 };
 // after_round(round, rounds_so_far_planned) runs between rounds (e.g. a drift probe), never inside a slice.
 std::vector<Stats> measure_rounds(const std::vector<TimedRun>& items, const RoundsConfig& config,

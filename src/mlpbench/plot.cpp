@@ -185,10 +185,9 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
       for (const char* device : kDevices) {
         const auto d = table->cells.find(device);
         if (d == table->cells.end()) continue;
-        Series s{files[fi].first, device, fi, false, {}};
+        Series s{files[fi].first, device, fi, is_cold(*table), {}};
         for (const auto& [batch, cell] : d->second) {  // std::map: ascending batch
           const double ms = cell.median_ms();
-          s.cold = cell.cache == CacheMode::Cold;
           if (batch > 0 && ms > 0 && std::isfinite(ms)) s.points.push_back({batch, ms, cell.source == Source::Reference});
         }
         if (!s.points.empty()) series.push_back(std::move(s));

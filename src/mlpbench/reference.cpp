@@ -24,7 +24,12 @@ Results make_reference(const std::vector<std::pair<std::string, Results>>& runs)
   out.model = first.model;
   out.run.precision = precision;
   std::map<std::pair<std::string, int>, std::string> date_of;  // the run date of the cell chosen so far
+  std::string cold_runs;  // runs whose headline cells are cold (run --cache cold): a reference holds hot numbers
   for (const auto& [name, r] : runs) {
+    if (is_cold(r.table)) {
+      cold_runs += (cold_runs.empty() ? "" : ", ") + name;
+      continue;
+    }
     const std::string date = r.run.started_utc.value_or("");
     for (const auto& [device, per_batch] : r.table.cells) {
       for (const auto& [batch, cell] : per_batch) {
@@ -46,7 +51,10 @@ Results make_reference(const std::vector<std::pair<std::string, Results>>& runs)
       }
     }
   }
-  if (out.table.batch_sizes.empty()) throw InputError("reference: no measured cell in the runs given");
+  if (out.table.batch_sizes.empty()) {
+    throw InputError(cold_runs.empty() ? "reference: no measured cell in the runs given"
+                                       : "reference: a reference holds hot numbers, and " + cold_runs + " ran with --cache cold");
+  }
   std::string from;
   for (const auto& [name, r] : runs) from += (from.empty() ? "" : ", ") + name;
   out.note = "Reference table built by `mlpbench reference` from measured runs (" + from +

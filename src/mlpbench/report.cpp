@@ -45,20 +45,14 @@ std::string crossover_line(const Table& table, const std::string& label) {
   return "Crossover" + label + ": none (" + x.how + ")\n";
 }
 
-bool is_cold(const Table& table) {
-  for (const auto& [dev, per_batch] : table.cells) {
-    for (const auto& [b, c] : per_batch) {
-      if (c.source == Source::Measured && c.cache == CacheMode::Cold) return true;
-    }
-  }
-  return false;
-}
-
 std::string cold_lines(const Results& r, int batch) {
   if (!r.cold) return is_cold(r.table) ? "(weights cold: the caches were evicted before every timed forward, --cache cold)\n" : "";
   const auto hot = faster_at(r.table, batch), cold = faster_at(*r.cold, batch);
-  if (!cold || cold == hot) return "";
-  return "Faster hardware, weights cold: " + *cold + "\n";
+  if (cold) return cold == hot ? "" : "Faster hardware, weights cold: " + *cold + "\n";
+  if (!hot) return "";  // unknown both ways: the three lines said why
+  const std::string missing = r.cold->find("CPU", batch) ? "GPU" : "CPU";
+  return "Faster hardware, weights cold: unknown (no cold " + missing + " cell at batch " + std::to_string(batch) +
+         ": only measured cells are cold, a reference holds hot numbers)\n";
 }
 
 std::string ratio_line(const Results& r, int batch) {

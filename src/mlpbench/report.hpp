@@ -18,11 +18,9 @@ std::string cost_lines(const Table& table, int batch, const Prices& prices);
 // "Crossover: ..." in one line; label names the table when there are two ("Crossover, weights cold: ...").
 std::string crossover_line(const Table& table, const std::string& label = "");
 
-// Whether the table's measured cells were timed cold (--cache cold: the headline table itself is cold).
-bool is_cold(const Table& table);
-
 // After the three lines: with --cache both, "Faster hardware, weights cold: Z" when the cold cells' verdict
-// differs from the hot one ("" when it agrees); with --cache cold, a line saying the three lines are cold.
+// differs from the hot one ("" when it agrees; "unknown (why)" when only the hot one is known, e.g. a reference
+// GPU column); with --cache cold, a line saying the three lines are cold.
 std::string cold_lines(const Results& results, int batch);
 
 // Lines saying which cells are not measured here and why (reference cells, the file, the reason).

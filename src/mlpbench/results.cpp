@@ -420,7 +420,7 @@ Json to_json(const Results& r) {
   table_to_json(r.table, r.prices, j);
   if (r.cold) {
     Json cold;
-    table_to_json(*r.cold, Prices{}, cold);  // cost per million is the hot cells' figure
+    table_to_json(*r.cold, Prices{}, cold);  // no cost per million: the prices' verdict (cheaper) is the hot cells'
     j["cold"] = std::move(cold);
   }
   j["model"] = model_to_json(r.model);
@@ -479,9 +479,20 @@ Results results_from_json(const Json& j, const std::string& what) {
   if (j.contains("note") && j["note"].is_string()) r.note = j["note"].get<std::string>();
   r.table = cells_from_json(j, what);
   check_inference_times(j, r.table, what);
+  // One cache mode per table: the headline cells all hot or all cold, and hot when a cold section holds the cold ones.
+  std::optional<CacheMode> headline_mode;
+  for (const auto& [device, per_batch] : r.table.cells) {
+    for (const auto& [batch, cell] : per_batch) {
+      if (cell.source != Source::Measured) continue;
+      if (headline_mode && *headline_mode != cell.cache) bad(what, "the cells mix \"cache\": \"hot\" and \"cold\" (a cold run keeps them apart)");
+      headline_mode = cell.cache;
+    }
+  }
   if (j.contains("cold")) {
     const Json& cold = j["cold"];
     const std::string where = what + ": cold";
+    if (!cold.is_object()) bad(where, "not a JSON object");
+    if (headline_mode == CacheMode::Cold) bad(what, "cold cells both in \"cells\" and in \"cold\" (with a cold section the cells are the hot ones)");
     r.cold = cells_from_json(cold, where);
     check_inference_times(cold, *r.cold, where);
     for (const auto& [device, per_batch] : r.cold->cells) {

@@ -188,6 +188,8 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
   // Item (m * batches + i) * n + k: backend k at batch size i in cache mode m, each with its own output buffer.
   std::vector<std::vector<float>> outputs;
   std::vector<TimedRun> timers;
+  RoundsConfig rounds = budget.rounds;
+  rounds.passes.clear();
   for (CacheMode mode : modes) {
     for (std::size_t i = 0; i < batches; ++i) {
       const int b = gate.batch_sizes[i];
@@ -197,6 +199,7 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
         const float* x = gate.inputs[i].data();
         auto pass = [be, x, y, b] { be->forward(x, y, b); };
         timers.push_back(mode == CacheMode::Hot ? wall_clock(pass) : cold_clock(*be, pass));
+        rounds.passes.push_back(mode == CacheMode::Hot ? 0 : 1);  // a cold sample: one eviction, one timed forward
       }
     }
   }
@@ -205,7 +208,7 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
   else if (modes.front() == CacheMode::Cold) what += ", caches evicted before every pass";
   say(log, "measuring " + what + " in " + std::to_string(budget.rounds.rounds) + " interleaved rounds");
   const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<Stats> stats = measure_rounds(timers, budget.rounds, [&](int round) {
+  const std::vector<Stats> stats = measure_rounds(timers, rounds, [&](int round) {
     std::string line = "round " + std::to_string(round + 1) + " done (" +
                        format_ms(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s)";
     if (probe_ms) {
@@ -287,8 +290,9 @@ std::string reference_misfit(const Results& reference, const Model& model, Preci
   const std::string ours = list_text(model.widths()) + " at " + precision_name(precision);
   // A file that doesn't record its precision (the illustrative table) is fp32, as every run before --precision.
   const std::string theirs = list_text(reference.model.layers) + " at " + reference.run.precision.value_or("fp32");
-  if (reference.model.layers == model.widths() && theirs == ours) return "";
-  return "no reference for " + ours + " in " + file + " (it holds " + theirs + ")";
+  if (reference.model.layers != model.widths() || theirs != ours) return "no reference for " + ours + " in " + file + " (it holds " + theirs + ")";
+  if (is_cold(reference.table)) return file + " holds cold cells (--cache cold), and a reference stands in for hot ones";
+  return "";
 }
 
 void fill_reference(Table& table, const std::string& device, const std::vector<int>& batch_sizes, const Results& reference, const std::string& file,
@@ -348,6 +352,8 @@ void apply_floors(Table& table, const MachineRoof& roof, const Model& model, Pre
 }
 
 Results run_benchmark(const Model& model, const RunConfig& config, RunContext context) {
+  const std::vector<std::vector<CacheMode>> modes = {{CacheMode::Hot}, {CacheMode::Cold}, {CacheMode::Hot, CacheMode::Cold}};
+  if (std::find(modes.begin(), modes.end(), config.cache) == modes.end()) throw std::logic_error("RunConfig::cache must be {Hot}, {Cold} or {Hot, Cold}");
   Results r;
   r.model = model_info(model);
   const bool want_cpu = config.device != "gpu";

@@ -105,7 +105,8 @@ MeasureBudget measure_budget(bool quick, int timed_cells);
 // A cold timer: before each pass the backend's caches are evicted (untimed), then the pass is timed alone.
 TimedRun cold_clock(Backend& backend, std::function<void()> pass);
 
-// Every backend (prepared) at every batch size of the gate in every cache mode, in interleaved rounds; then, for
+// Every backend (prepared) at every batch size of the gate in every cache mode, in interleaved rounds (a cold
+// item takes one pass per sample: one eviction, one timed forward); then, for
 // hot runs where a backend has device timers, its device-only time and the copies around it. runs[m][i][k]:
 // backend k at gate.batch_sizes[i] in modes[m]. After each round: the drift probe (probe_ms, when given, its value
 // in `drift_ms`) and a lasting log line.

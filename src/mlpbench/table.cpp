@@ -157,4 +157,13 @@ std::optional<std::string> faster_at(const Table& table, int batch) {
   return gpu->median_ms() < cpu->median_ms() ? "GPU" : "CPU";
 }
 
+bool is_cold(const Table& table) {
+  for (const auto& [dev, per_batch] : table.cells) {
+    for (const auto& [b, c] : per_batch) {
+      if (c.source == Source::Measured && c.cache == CacheMode::Cold) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace mlpbench

@@ -97,6 +97,10 @@ struct Table {
   void set(const std::string& device, int batch, Cell cell);
 };
 
+// Whether the table's measured cells were timed cold (--cache cold: the headline table itself is cold; a
+// results file keeps one cache mode per table).
+bool is_cold(const Table& table);
+
 // Where a device's column comes from: "measured", "reference", "mixed" or "none".
 std::string column_source(const Table& table, const std::string& device);
 

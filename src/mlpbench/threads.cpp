@@ -65,10 +65,12 @@ void OmpBackend::prepare_threads(const Model& model, int max_batch) {
 
 namespace {
 
-// The buffer every CPU backend evicts with: twice the last-level cache (64 MiB where the size is unknown).
+// The buffer every CPU backend evicts with: twice every last-level cache of the machine together (64 MiB where
+// the sizes are unknown), so that whichever cores the team runs on, each of their caches sees at least twice its
+// size go by (with the team's threads spread over the caches, as pinning places them).
 std::vector<float>& evict_buffer() {
   static std::vector<float> buffer = [] {
-    const double llc = last_level_cache_bytes();
+    const double llc = all_last_level_caches_bytes();
     return std::vector<float>(static_cast<std::size_t>((llc > 0 ? 2 * llc : 64.0 * (1 << 20)) / sizeof(float)), 1.0f);
   }();
   return buffer;
@@ -82,7 +84,8 @@ void OmpBackend::evict_caches() {
   const std::size_t n = buffer.size();
 #pragma omp parallel num_threads(threads_)
   {
-    // Read-modify-write: ordinary stores that allocate lines (a memset may stream past the caches).
+    // Each thread its share, one float per 64-byte line. Read-modify-write: ordinary stores that allocate lines
+    // (a memset may stream past the caches).
     const std::size_t t = static_cast<std::size_t>(omp_get_thread_num()), nt = static_cast<std::size_t>(omp_get_num_threads());
     for (std::size_t i = n * t / nt; i < n * (t + 1) / nt; i += 16) p[i] += 1.0f;
   }

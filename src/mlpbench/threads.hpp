@@ -27,8 +27,9 @@ class OmpBackend : public Backend {
   std::string config() const override { return "threads=" + std::to_string(threads_) + (pinned_ ? ",pinned" : ""); }
   // x [batch, in] -> y [batch, out]: every thread runs run_layer for each layer, a barrier between layers.
   void forward(const float* x, float* y, int batch) final;
-  // Each thread of the team (pinned to its core) reads and writes its share of one buffer twice the
-  // last-level cache, shared by every CPU backend of the process and allocated on first use.
+  // Each thread of the team (pinned to its core) reads and writes its share of one buffer twice the size of
+  // every last-level cache of the machine together, shared by every CPU backend of the process and allocated
+  // on first use.
   void evict_caches() final;
 
  protected:

@@ -93,6 +93,7 @@ struct PanelFormat<float> {
   static constexpr int kSpare = 1;  // registers widen() needs beside the accumulators, weights and broadcast
   using Word = float;
   static Packet widen(const Word* p, int) { return Eigen::internal::pload<Packet>(p); }
+  static void widen_word(const Word* p, Packet (&out)[kGroup]) { out[0] = widen(p, 0); }
   static void store(Word* dst, float w, int) { *dst = w; }
 };
 template <>
@@ -100,7 +101,7 @@ struct PanelFormat<Eigen::bfloat16> {
   // Needs an integer packet as wide as the float packet (AVX-512, AVX2, SSE, NEON in Eigen 3.4).
   static constexpr bool kAvailable = kIntPacketSize == P && P > 1;
   static constexpr int kGroup = 2;
-  static constexpr int kSpare = 2;  // the mask and the word being widened
+  static constexpr int kSpare = 3;  // the mask, the word being widened, the broadcast of its second k
   using Word = std::uint32_t;  // bf16 of k (low half) and k + 1 (high half), as AVX-512 BF16's dot products read them
   static Packet widen(const Word* p, int j) {
     using namespace Eigen::internal;
@@ -110,6 +111,22 @@ struct PanelFormat<Eigen::bfloat16> {
       return pand(preinterpret<Packet>(raw), preinterpret<Packet>(pset1<IntPacket>(static_cast<int>(0xFFFF0000u))));  // k + 1
     } else {
       return pset1<Packet>(0.0f);  // never used: the backend is not offered
+    }
+  }
+  // Both k of a word from one load (widen(p, 0) and widen(p, 1) would load it twice: as many loads as f32).
+  static void widen_word(const Word* p, Packet (&out)[kGroup]) {
+    using namespace Eigen::internal;
+    if constexpr (kAvailable) {
+      Packet word = preinterpret<Packet>(pload<IntPacket>(reinterpret_cast<const int*>(p)));
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+      // Opaque to the compiler: GCC would fold a second load of the word into the pand (a free operand, it
+      // thinks), and loads, not bytes, bound this loop when the weights come from the caches.
+      __asm__("" : "+v"(word));
+#endif
+      out[0] = preinterpret<Packet>(plogical_shift_left<16>(preinterpret<IntPacket>(word)));
+      out[1] = pand(word, preinterpret<Packet>(pset1<IntPacket>(static_cast<int>(0xFFFF0000u))));
+    } else {
+      out[0] = out[1] = pset1<Packet>(0.0f);
     }
   }
   static void store(Word* dst, float w, int j) {  // round to nearest even
@@ -145,20 +162,31 @@ void micro_kernel(const float* x, int ldx, const typename PanelFormat<Weight>::W
   }
   int k = 0;
   for (std::ptrdiff_t off = 0; k + U <= K; k += U, off += U / G * panel_width) {
-    MLPBENCH_UNROLL
-    for (int u = 0; u < U; ++u) {
-      const std::ptrdiff_t at = off + u / G * panel_width;  // packet v at stream[v / W] + at + v % W * P
-      if constexpr (ROWS <= 2) {  // each weight packet widened just before its FMAs: few live registers
-        Packet xb[ROWS];
+    if constexpr (ROWS <= 2) {  // each word loaded once and widened just before its FMAs: few live registers
+      MLPBENCH_UNROLL
+      for (int u = 0; u < U; u += G) {
+        const std::ptrdiff_t at = off + u / G * panel_width;  // packet v at stream[v / W] + at + v % W * P
+        Packet xb[G][ROWS];
         MLPBENCH_UNROLL
-        for (int r = 0; r < ROWS; ++r) xb[r] = pset1<Packet>(x[r * ldx + k + u]);
+        for (int g = 0; g < G; ++g) {
+          MLPBENCH_UNROLL
+          for (int r = 0; r < ROWS; ++r) xb[g][r] = pset1<Packet>(x[r * ldx + k + u + g]);
+        }
         MLPBENCH_UNROLL
         for (int v = 0; v < WT; ++v) {
-          const Packet wv = F::widen(stream[v / W] + at + v % W * P, u % G);
+          Packet wv[G];
+          F::widen_word(stream[v / W] + at + v % W * P, wv);
           MLPBENCH_UNROLL
-          for (int r = 0; r < ROWS; ++r) acc[u % S][r][v] = pmadd(xb[r], wv, acc[u % S][r][v]);
+          for (int g = 0; g < G; ++g) {
+            MLPBENCH_UNROLL
+            for (int r = 0; r < ROWS; ++r) acc[(u + g) % S][r][v] = pmadd(xb[g][r], wv[g], acc[(u + g) % S][r][v]);
+          }
         }
-      } else {  // the weight packets loaded once, one broadcast live at a time
+      }
+    } else {  // the weight packets loaded once, one broadcast live at a time
+      MLPBENCH_UNROLL
+      for (int u = 0; u < U; ++u) {
+        const std::ptrdiff_t at = off + u / G * panel_width;
         Packet wv[WT];
         MLPBENCH_UNROLL
         for (int v = 0; v < WT; ++v) wv[v] = F::widen(stream[v / W] + at + v % W * P, u % G);

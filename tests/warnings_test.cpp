@@ -92,8 +92,14 @@ TEST(Warnings, ACellThatDidNotConvergeSaysSo) {
   Results r = with_cpu_cell(1.0, 0.0);
   r.table.cells["CPU"][10].stats.converged = false;
   r.table.cells["CPU"][10].stats.ci_rel = 0.034;
+  Results quick = r;
   add_warnings(r, {1}, 25, {}, {});
   EXPECT_THAT(r.table.find("CPU", 10)->warnings, ::testing::Contains(HasSubstr("did not converge: its median is known to +-3.4%")));
+  EXPECT_THAT(r.table.find("CPU", 10)->warnings, ::testing::Contains(::testing::EndsWith("; a quieter machine gives a firmer number")));
+  // Only a --quick run is told that a full run would help.
+  quick.run.quick = true;
+  add_warnings(quick, {1}, 25, {}, {});
+  EXPECT_THAT(quick.table.find("CPU", 10)->warnings, ::testing::Contains(HasSubstr("a run without --quick or a quieter machine")));
 }
 
 TEST(Warnings, SlowerThanALargerBatchBeyondNoiseIsFlagged) {

@@ -35,7 +35,7 @@ std::string cpu_governor() {
 namespace {
 
 // The warnings of every measured cell of `table`, added to the cell and, with where it is, to `lines`.
-void cell_warnings(Table& table, double clock_read_ns, std::vector<std::string>& lines) {
+void cell_warnings(Table& table, double clock_read_ns, bool quick, std::vector<std::string>& lines) {
   for (auto& [dev, per_batch] : table.cells) {
     for (auto it = per_batch.begin(); it != per_batch.end(); ++it) {
       Cell& c = it->second;
@@ -53,7 +53,8 @@ void cell_warnings(Table& table, double clock_read_ns, std::vector<std::string>&
       }
       if (!c.stats.converged) {
         c.warnings.push_back("did not converge: its median is known to +-" + percent(c.stats.ci_rel) + " (95% interval) after " +
-                             std::to_string(c.stats.samples) + " samples; a longer run (no --quick) or a quieter machine gives a firmer number");
+                             std::to_string(c.stats.samples) + " samples; " +
+                             (quick ? "a run without --quick or a quieter machine gives a firmer number" : "a quieter machine gives a firmer number"));
       }
       // Slower than a larger batch beyond both medians' intervals: more rows never take less time.
       const auto next = std::find_if(std::next(it), per_batch.end(), [](const auto& kv) { return kv.second.source == Source::Measured; });
@@ -75,7 +76,7 @@ void cell_warnings(Table& table, double clock_read_ns, std::vector<std::string>&
 std::vector<std::string> add_warnings(Results& r, const std::vector<int>& thread_counts, double clock_read_ns, const GpuClocks& gpu_start,
                                       const GpuClocks& gpu_end) {
   std::vector<std::string> lines;
-  for (Table* t : tables_of(r)) cell_warnings(*t, clock_read_ns, lines);
+  for (Table* t : tables_of(r)) cell_warnings(*t, clock_read_ns, r.run.quick.value_or(false), lines);
   if (r.run.drift && r.run.drift->spread > kMaxDriftSpread) {
     r.warnings.push_back("the drift probe moved by " + percent(r.run.drift->spread) +
                          " over the rounds (from its median " + ms(r.run.drift->median_ms) +

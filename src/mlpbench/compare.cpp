@@ -276,12 +276,14 @@ std::vector<std::vector<std::string>> comparison_rows(const Comparison& c) {
   header.insert(header.end(), c.files.begin() + 1, c.files.end());
   rows.push_back(header);
   for (const auto& key : keys) {
-    const auto& [cache, device_index, batch] = key;
+    const auto [cache, device_index, batch] = key;
     const std::string device = kDevices[device_index];
+    const CacheMode row_cache = cache;  // C++17 lambdas can't capture structured bindings
+    const int row_batch = batch;
     std::vector<std::string> row = {device, std::to_string(batch) + (cache == CacheMode::Cold ? " cold" : ""), "-"};
     for (const auto& changes : c.vs) {
       const auto ch = std::find_if(changes.begin(), changes.end(),
-                                   [&](const CellChange& x) { return x.device == device && x.batch == batch && x.cache == cache; });
+                                   [&](const CellChange& x) { return x.device == device && x.batch == row_batch && x.cache == row_cache; });
       if (ch == changes.end()) {
         row.push_back("-");
         continue;

@@ -13,7 +13,6 @@
 
 namespace mlpbench {
 
-
 std::string headline(const Table& table, int batch) {
   std::ostringstream out;
   for (const char* dev : kDevices) {

@@ -6,6 +6,23 @@
 
 namespace mlpbench {
 
+Cell as_reference_cell(const Cell& c, const std::string& device, const Results& run, const std::string& file) {
+  Cell cell;
+  cell.source = Source::Reference;
+  cell.backend = c.backend;
+  cell.stats.median_ms = c.median_ms();
+  cell.reference_file = file;
+  if (c.source == Source::Measured) {  // a measured run: say where and when
+    cell.provenance.kind = "measured";
+    cell.provenance.machine = device == "GPU" ? gpu_text(run.machine) : run.machine.cpu.value_or("");
+    cell.provenance.commit = run.build.git_commit.value_or("");
+    cell.provenance.date = run.run.started_utc.value_or("");
+  } else {
+    cell.provenance = c.provenance;  // a reference of a reference keeps the original provenance
+  }
+  return cell;
+}
+
 Results make_reference(const std::vector<std::pair<std::string, Results>>& runs) {
   if (runs.empty()) throw InputError("reference: give at least one measured run (--from RUN.json)");
   const auto& [first_name, first] = runs.front();
@@ -37,16 +54,7 @@ Results make_reference(const std::vector<std::pair<std::string, Results>>& runs)
         const auto key = std::make_pair(device, batch);
         const auto seen = date_of.find(key);
         if (seen != date_of.end() && seen->second > date) continue;  // ISO 8601 in UTC: text order is time order
-        Cell ref;
-        ref.source = Source::Reference;
-        ref.backend = cell.backend;
-        ref.stats.median_ms = cell.median_ms();
-        ref.reference_file = name;
-        ref.provenance.kind = "measured";
-        ref.provenance.machine = device == "GPU" ? gpu_text(r.machine) : r.machine.cpu.value_or("");
-        ref.provenance.commit = r.build.git_commit.value_or("");
-        ref.provenance.date = date;
-        out.table.set(device, batch, ref);
+        out.table.set(device, batch, as_reference_cell(cell, device, r, name));
         date_of[key] = date;
       }
     }

@@ -17,4 +17,9 @@ namespace mlpbench {
 // InputError when the runs hold different models (layer widths) or precisions, or no measured cell at all.
 Results make_reference(const std::vector<std::pair<std::string, Results>>& runs);
 
+// `cell` of `device` in `run` (read from `file`) as a reference cell: its backend and median, the file, and where
+// it was measured (kind "measured", the run's GPU or CPU, commit, date); a reference cell keeps the provenance it
+// has. Used by make_reference and by a run filling a column from its --reference.
+Cell as_reference_cell(const Cell& cell, const std::string& device, const Results& run, const std::string& file);
+
 }  // namespace mlpbench

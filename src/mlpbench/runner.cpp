@@ -15,6 +15,7 @@
 #include "mlpbench/build_info.hpp"
 #include "mlpbench/check.hpp"
 #include "mlpbench/errors.hpp"
+#include "mlpbench/reference.hpp"
 #include "mlpbench/sysinfo.hpp"
 #include "mlpbench/warnings.hpp"
 
@@ -300,21 +301,9 @@ void fill_reference(Table& table, const std::string& device, const std::vector<i
   for (int b : batch_sizes) {
     const Cell* c = reference.table.find(device, b);
     if (!c) continue;
-    Cell cell;
-    cell.source = Source::Reference;
-    cell.backend = c->backend;
-    cell.stats.median_ms = c->median_ms();
-    cell.reference_file = file;
+    Cell cell = as_reference_cell(*c, device, reference, file);
     cell.why = why;
-    if (c->source == Source::Measured) {  // a measured run used as the reference: say where and when
-      cell.provenance.kind = "measured";
-      cell.provenance.machine = device == "GPU" ? gpu_text(reference.machine) : reference.machine.cpu.value_or("");
-      cell.provenance.commit = reference.build.git_commit.value_or("");
-      cell.provenance.date = reference.run.started_utc.value_or("");
-    } else {
-      cell.provenance = c->provenance;  // a reference of a reference keeps the original provenance
-    }
-    table.set(device, b, cell);
+    table.set(device, b, std::move(cell));
   }
 }
 

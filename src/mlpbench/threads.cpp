@@ -63,12 +63,10 @@ void OmpBackend::prepare_threads(const Model& model, int max_batch) {
   pinned_ = pin_omp_threads(threads_);
 }
 
-namespace {
-
-// The buffer every CPU backend evicts with: twice every last-level cache of the machine together (64 MiB where
-// the sizes are unknown), so that whichever cores the team runs on, each of their caches sees at least twice its
-// size go by (with the team's threads spread over the caches, as pinning places them).
-std::vector<float>& evict_buffer() {
+// Twice every last-level cache of the machine together (64 MiB where the sizes are unknown), so that whichever
+// cores the team runs on, each of their caches sees at least twice its size go by (with the team's threads spread
+// over the caches, as pinning places them).
+std::vector<float>& cpu_eviction_buffer() {
   static std::vector<float> buffer = [] {
     const double llc = all_last_level_caches_bytes();
     return std::vector<float>(static_cast<std::size_t>((llc > 0 ? 2 * llc : 64.0 * (1 << 20)) / sizeof(float)), 1.0f);
@@ -76,10 +74,8 @@ std::vector<float>& evict_buffer() {
   return buffer;
 }
 
-}  // namespace
-
 void OmpBackend::evict_caches() {
-  std::vector<float>& buffer = evict_buffer();
+  std::vector<float>& buffer = cpu_eviction_buffer();
   float* p = buffer.data();
   const std::size_t n = buffer.size();
 #pragma omp parallel num_threads(threads_)

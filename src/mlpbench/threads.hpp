@@ -19,6 +19,10 @@ int available_cores();
 // (OMP_PROC_BIND or OMP_PLACES set) or asked for more threads than CPUs. Returns whether it pinned.
 bool pin_omp_threads(int threads);
 
+// The buffer every CPU backend's evict_caches() reads and writes, one float per 64-byte line: twice every
+// last-level cache of the machine together, allocated on first use and shared by the process.
+std::vector<float>& cpu_eviction_buffer();
+
 class OmpBackend : public Backend {
  public:
   explicit OmpBackend(int threads);  // threads <= 0: every core (resolve_threads)

@@ -1,11 +1,15 @@
-// What the bench/ programs share: the model (the default layers, or MLPBENCH_LAYERS, seed 1), the failure flag
-// that makes a program exit 3, the check gate, the timing (the measurement core's wall_clock +
-// calibrate_passes through UseManualTime, as `mlpbench run` times), registration at the default batch sizes,
-// BM_forward for a Backend (hot, and cold: BM_forward/<backend>/<batch>/cold), and main's common part. Header-only: each bench program is one translation unit.
+// What the bench/ programs share: the model (the default layers, or MLPBENCH_LAYERS, seed 1), the CPU thread counts
+// (`run`'s default, or MLPBENCH_THREADS), the failure flag that makes a program exit 3, the check gate, the timing
+// (the measurement core's wall_clock + calibrate_passes through UseManualTime, as `mlpbench run` times),
+// registration at the default batch sizes, BM_forward for a Backend (hot: BM_forward/<backend>/<batch>, a CPU
+// backend's thread count after it: .../<batch>/cpu_threads:<n>; cold: .../cold), and main's common part.
+// Header-only: each bench program is one translation unit.
 #pragma once
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -43,11 +47,37 @@ inline std::vector<int> bench_widths() {
   return w;
 }
 
+// The CPU thread counts to register each CPU backend at: MLPBENCH_THREADS (a list, e.g. "1,2"; 0 = every core), else
+// `mlpbench run`'s default (1, every core and the powers of two between), so bench/ times what a run times.
+inline std::vector<int> bench_thread_counts() {
+  const char* env = std::getenv("MLPBENCH_THREADS");
+  if (!env) return default_thread_counts(resolve_threads(0));
+  return normal_thread_counts(parse_int_list(env, "MLPBENCH_THREADS", 0, 4096));
+}
+
 // Times forward passes of `batch` rows (`timed`, already checked); `label` says how it is configured. passes per
-// iteration: calibrated when 0 (hot), else as given (cold: 1, one eviction and one timed forward).
+// iteration: calibrated when 0 (hot), else as given (cold: 1, one eviction and one timed forward). An iteration is
+// one sample of `passes` passes, as a sample of `run`, after untimed passes as `run` warms a slice; the counter median_us is the median of the repetition's
+// samples (per pass, in us), as a run's round median is of its round's samples (Google Benchmark's real_time is
+// their mean, which one stalled sample on a busy machine moves far).
 inline void time_forward(benchmark::State& state, const TimedRun& timed, const Model& model, int batch, const std::string& label, int passes = 0) {
   if (passes <= 0) passes = calibrate_passes(timed, MeasureConfig{}.min_sample_s);
-  for (auto _ : state) state.SetIterationTime(timed(passes) / passes);
+  // Untimed passes first, as `run` warms each slice (RoundsConfig::slice_warmup_s): the previous benchmark evicted
+  // this one's caches.
+  const auto w0 = std::chrono::steady_clock::now();
+  do {
+    timed(passes);
+  } while (std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count() < RoundsConfig{}.slice_warmup_s);
+  std::vector<double> samples_s;
+  for (auto _ : state) {
+    const double s = timed(passes) / passes;
+    state.SetIterationTime(s);
+    samples_s.push_back(s);
+  }
+  if (!samples_s.empty()) {
+    std::sort(samples_s.begin(), samples_s.end());
+    state.counters["median_us"] = quantile_sorted(samples_s, 0.5) * 1e6;
+  }
   state.counters["FLOP/s"] = benchmark::Counter(model.flops_per_sample() * batch, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["passes/sample"] = passes;
   state.SetLabel(label);
@@ -87,12 +117,20 @@ inline void BM_forward(benchmark::State& state, Backend* backend, const Model* m
   forward_benchmark(state, backend, model, static_cast<int>(state.range(0)), CacheMode::Hot);
 }
 
-// Registers BM_forward/<backend>/<batch>/cold at the default batch sizes (Google Benchmark puts arguments last,
-// so each batch size is a benchmark of its own name).
-inline void register_cold_forward(Backend* backend, const Model* model) {
+// The benchmark's name: BM_forward/<backend>/<batch>, then for a CPU backend its thread count (/cpu_threads:<n>: one
+// name per thread count, as `run` keeps one entry per backend and thread count), then /cold for a cold one.
+inline std::string forward_name(const Backend& backend, int batch, CacheMode cache) {
+  std::string name = "BM_forward/" + backend.name() + "/" + std::to_string(batch);
+  if (backend.device() == Device::CPU) name += "/cpu_threads:" + std::to_string(backend.threads());
+  return cache == CacheMode::Cold ? name + "/cold" : name;
+}
+
+// Registers forward_name(backend, batch, cache) at the default batch sizes (each batch size a benchmark of its own
+// name, so the thread count and /cold can follow it).
+inline void register_backend_forward(Backend* backend, const Model* model, CacheMode cache) {
   for (int batch : kDefaultBatchSizes) {
-    benchmark::RegisterBenchmark(("BM_forward/" + backend->name() + "/" + std::to_string(batch) + "/cold").c_str(),
-                                 [=](benchmark::State& state) { forward_benchmark(state, backend, model, batch, CacheMode::Cold); })
+    benchmark::RegisterBenchmark(forward_name(*backend, batch, cache).c_str(),
+                                 [=](benchmark::State& state) { forward_benchmark(state, backend, model, batch, cache); })
         ->UseManualTime()
         ->Unit(benchmark::kMicrosecond);
   }

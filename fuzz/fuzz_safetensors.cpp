@@ -8,8 +8,10 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {
-    const mlpbench::TensorMap tensors = mlpbench::parse_safetensors(data, size, "fuzz");
-    (void)mlpbench::model_from_tensors(tensors, "fuzz");
+    const mlpbench::SafetensorsFile file = mlpbench::parse_safetensors_file(data, size, "fuzz");
+    const auto order = file.metadata.find("layer_order");  // as load_model: the file's own order when it gives one
+    if (order == file.metadata.end()) (void)mlpbench::model_from_tensors(file.tensors, "fuzz");
+    else (void)mlpbench::model_from_tensors(file.tensors, "fuzz", mlpbench::GivenOrder{order->second, "metadata"});
   } catch (const mlpbench::InputError&) {
   }
   return 0;

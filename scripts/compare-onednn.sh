@@ -6,7 +6,7 @@
 # ours/onednn = eigen-omp-packed median / onednn median (below 1: ours is faster).
 # Usage: scripts/compare-onednn.sh [more mlpbench_bench_onednn flags]
 #        (MLPBENCH_THREADS=N and MLPBENCH_LAYERS=784,512,512,10 apply; JOBS=N for the build, default nproc)
-# Needs oneDNN at configure time (Debian: libdnnl-dev + ocl-icd-opencl-dev, which scripts/setup.sh installs as
+# Needs oneDNN at configure time (Debian: libdnnl-dev + ocl-icd-opencl-dev, which scripts/setup.sh --test installs as
 # optional packages); without it this says so and exits 1. Exits 3 when a backend fails its output check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ cmake --build --preset default -j "${JOBS:-$(nproc)}"
 bin=build/default/bench/mlpbench_bench_onednn
 if [[ ! -x $bin ]]; then
   echo "compare-onednn: $bin was not built: oneDNN was not found (see the 'mlpbench:' line of the configure" \
-    "output above; Debian: scripts/setup.sh installs libdnnl-dev and ocl-icd-opencl-dev)" >&2
+    "output above; Debian: scripts/setup.sh --test installs libdnnl-dev and ocl-icd-opencl-dev)" >&2
   exit 1
 fi
 

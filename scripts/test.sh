@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: scripts/test.sh [extra ctest arguments]
-#  1. installs missing Debian packages (scripts/setup.sh);
+#  1. installs missing Debian packages, the test tools included (scripts/setup.sh --test);
 #  2. the `default` preset (Release; the CUDA code compiles and links when nvcc is found; GPU tests skip with
-#     the reason when no GPU is usable): build, ctest (unit, end-to-end and bench smoke tests);
+#     the reason when no GPU is usable) with MLPBENCH_TOOL_TESTS=ON (a missing test tool fails the configure):
+#     build, ctest (unit, end-to-end, tool and bench smoke tests);
+#  2b. scripts/crosscheck.sh: `mlpbench run` and bench/ side by side, like with like (20-70 s); a MISMATCH row is
+#     shown, not a failure (timings are never asserted); a real error (a program failing, bad JSON, no row
+#     matched) fails the step;
 #  3. scripts/gpu-check.sh in its dry run (MLPBENCH_GPU_CHECK_DRY_RUN=1, TEST ONLY) on build/default: every step's
 #     code path without a GPU, in under a minute; checks its exit code and SUMMARY.txt;
 #  4. the `asan` preset: the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
@@ -11,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
+scripts/setup.sh --test
 jobs=$(nproc)
 export MLPBENCH_WERROR=ON  # the presets pass it on: a new warning fails the build
 step() { printf '\n== %s\n' "$*"; }
@@ -28,11 +32,15 @@ ctest_preset() {
 }
 
 step "build and test (default preset)"
-cmake --preset default
+cmake --preset default -DMLPBENCH_TOOL_TESTS=ON
 cmake --build --preset default -j "$jobs"
 ctest_preset default "$@"
 
 if [[ "${MLPBENCH_TEST_QUICK:-0}" == 1 ]]; then exit 0; fi
+
+step "bench/ cross-check (scripts/crosscheck.sh; MISMATCH rows are reported, not failures)"
+# Its roof goes to a cache of its own, as the dry run's below: measured while CI loads the machine, it must not be the user's.
+MLPBENCH_CACHE_DIR="$PWD/build/default/crosscheck-roof-cache" scripts/crosscheck.sh
 
 step "GPU check, dry run (scripts/gpu-check.sh, TEST ONLY mode, on build/default)"
 gpu_check_dry_run() {

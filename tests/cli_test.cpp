@@ -19,13 +19,16 @@
 #include "mlpbench/results.hpp"
 #include "mlpbench/safetensors.hpp"
 #include "mlpbench/sysinfo.hpp"
+#include "mlpbench/defaults.hpp"
 #include "mlpbench/threads.hpp"
 #include "test_util.hpp"
 
 using namespace mlpbench;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 using mlpbench::testing::slurp;
+using mlpbench::testing::write_plain;
 namespace fs = std::filesystem;
 
 namespace {
@@ -105,10 +108,14 @@ void expect_usage_error(const Outcome& o, const std::string& mentions) {
 TEST_F(Cli, ReportOfTheReferenceTablePrintsTheThreeLines) {
   const Outcome o = mlpbench("report --from " + reference_json() + " --batch-size 10");
   ASSERT_EQ(o.code, 0) << o.err;
-  EXPECT_THAT(o.out, StartsWith("CPU time: 400 ms\nGPU time: 100 ms\nFaster hardware: GPU\n"));
+  // The three lines the file records, each labelled: illustrative values decide nothing, and the next line says why.
+  EXPECT_THAT(o.out, StartsWith("CPU time: 400 ms (illustrative, not measured)\nGPU time: 100 ms (illustrative, not measured)\n"
+                                "Faster hardware: unknown\nWhy unknown: both times are illustrative values from results/reference.json, not "
+                                "measurements."));
   EXPECT_THAT(o.out, HasSubstr("reference values from"));
   const Outcome one = mlpbench("report --from " + reference_json() + " --batch-size 1");
-  EXPECT_THAT(one.out, StartsWith("CPU time: 50 ms\nGPU time: 30 ms\nFaster hardware: GPU\n"));
+  EXPECT_THAT(one.out, StartsWith("CPU time: 50 ms (illustrative, not measured)\nGPU time: 30 ms (illustrative, not measured)\n"
+                                  "Faster hardware: unknown\n"));
   expect_usage_error(mlpbench("report --from " + reference_json() + " --batch-size 7"), "has batch sizes 1,10,100");
   expect_usage_error(mlpbench("report --from missing.json"), "missing.json");
 }
@@ -116,18 +123,34 @@ TEST_F(Cli, ReportOfTheReferenceTablePrintsTheThreeLines) {
 TEST_F(Cli, QuickRunMeasuresTheCpuAndTakesTheGpuFromTheReference) {
   const Outcome o = mlpbench("run --quick --reference " + reference_json() + " --out r.json");
   ASSERT_EQ(o.code, 0) << o.err;
-  EXPECT_THAT(o.out, ::testing::ContainsRegex("^CPU time: [0-9.]+ ms\nGPU time: [0-9.]+ ms\nFaster hardware: (CPU|GPU)\n"));
+  const GpuBackends gpu = make_gpu_backends();
+  if (gpu.backends.empty()) {
+    // No GPU here: the GPU time is the shipped illustrative value, labelled, and there is no verdict.
+    EXPECT_THAT(o.out, ::testing::ContainsRegex("^CPU time: [0-9.]+ ms\nGPU time: 100 ms \\(illustrative, not measured\\)\n"
+                                                "Faster hardware: unknown\nWhy unknown: the GPU time is an illustrative value from "));
+    EXPECT_THAT(o.out, ::testing::Not(HasSubstr("faster than the GPU")));
+  } else {
+    EXPECT_THAT(o.out, ::testing::ContainsRegex("^CPU time: [0-9.]+ ms\nGPU time: [0-9.]+ ms\nFaster hardware: (CPU|GPU)\n"));
+  }
   EXPECT_THAT(o.out, HasSubstr("Results written to r.json"));
   const Results r = read_results((dir_ / "r.json").string());
-  const GpuBackends gpu = make_gpu_backends();
+  // By default every CPU backend runs at 1 thread, at every core and at the powers of two between; the headline
+  // is the fastest of them all.
+  const std::vector<int> counts = default_thread_counts(available_cores());
+  EXPECT_EQ(counts.front(), 1);
+  EXPECT_EQ(counts.back(), available_cores());
   for (int b : {1, 10, 100}) {
     const Cell* cpu = r.table.find("CPU", b);
     ASSERT_NE(cpu, nullptr) << b;
     EXPECT_EQ(cpu->source, Source::Measured);
     EXPECT_THAT(cpu->backend, ::testing::AnyOf("eigen", "eigen-omp-packed"));
-    ASSERT_EQ(cpu->runs.size(), 2u) << "both CPU backends are timed";
-    EXPECT_EQ(cpu->runs[0].backend, "eigen");
-    EXPECT_EQ(cpu->runs[1].backend, "eigen-omp-packed");
+    ASSERT_EQ(cpu->runs.size(), 2 * counts.size()) << "both CPU backends at every thread count are timed";
+    for (std::size_t k = 0; k < counts.size(); ++k) {
+      EXPECT_EQ(cpu->runs[2 * k].backend, "eigen");
+      EXPECT_EQ(cpu->runs[2 * k + 1].backend, "eigen-omp-packed");
+      EXPECT_EQ(cpu->runs[2 * k].config.rfind("threads=" + std::to_string(counts[k]) + ",", 0), 0u) << cpu->runs[2 * k].config;
+    }
+    EXPECT_EQ(r.run.threads, std::optional<std::vector<int>>(counts));
     for (const BackendRun& run : cpu->runs) EXPECT_LE(cpu->median_ms(), run.stats.median_ms) << "the headline is the fastest";
     EXPECT_GT(cpu->stats.samples, 0);
     EXPECT_EQ(cpu->stats.samples_ms.size(), static_cast<std::size_t>(cpu->stats.samples));
@@ -197,8 +220,8 @@ TEST_F(Cli, CacheBothMeasuresEveryCellHotAndCold) {
   const Outcome o = mlpbench("run --quick --device cpu --layers 24,16,4 --batch-sizes 1,2 --batch-size 1 --cache both --out r.json");
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_THAT(o.out, ::testing::StartsWith("CPU time: "));
-  EXPECT_THAT(o.out, ::testing::ContainsRegex("\n +1 cold [|] +[0-9.]+ measured"));
-  EXPECT_THAT(o.out, ::testing::ContainsRegex("\n +2 cold [|] +[0-9.]+ measured"));
+  EXPECT_THAT(o.out, ::testing::ContainsRegex("\n *1 cold [|] +[0-9.]+ .*measured"));
+  EXPECT_THAT(o.out, ::testing::ContainsRegex("\n *2 cold [|] +[0-9.]+ .*measured"));
   EXPECT_THAT(o.err, ::testing::ContainsRegex("CPU batch 1 cold: [0-9.]+ ms"));
   const Json j = Json::parse(slurp(dir_ / "r.json"));
   EXPECT_EQ(j["run"]["cache"], "both");
@@ -215,12 +238,61 @@ TEST_F(Cli, CacheBothMeasuresEveryCellHotAndCold) {
   EXPECT_THAT(c["not_measured"]["GPU"].get<std::string>(), HasSubstr("a reference holds hot numbers"));
 }
 
-TEST_F(Cli, DefaultOutputGoesUnderResultsNamedByHostAndTime) {
+// The default is the layout of --out results/: results/<host>/<UTC time>-<commit>.json.
+TEST_F(Cli, DefaultOutputGoesUnderResultsNamedByHostTimeAndCommit) {
   const Outcome o = mlpbench("run --quick --batch-sizes 1 --batch-size 1");
   ASSERT_EQ(o.code, 0) << o.err;
   const std::vector<std::string> f = files();
   ASSERT_EQ(f.size(), 1u);
-  EXPECT_THAT(f[0], ::testing::MatchesRegex("results/" + host_name() + "-[0-9]{8}T[0-9]{6}Z\\.json"));
+  EXPECT_THAT(f[0], ::testing::MatchesRegex("results/[A-Za-z0-9._-]+/[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]+\\.json"));
+  EXPECT_THAT(o.out, HasSubstr("Results written to " + f[0]));
+}
+
+// --out -: the file on standard output, the command's own lines on standard error, no file named "-".
+TEST_F(Cli, DashAsTheOutputIsStandardOutput) {
+  const Outcome run = mlpbench("run --quick --device cpu --layers 8,4 --batch-sizes 1,2 --batch-size 1 --out -");
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_TRUE(files().empty()) << ::testing::PrintToString(files());
+  const Json j = Json::parse(run.out);  // stdout holds the results JSON alone
+  EXPECT_EQ(j["model"]["layers"], Json::parse("[8,4]"));
+  EXPECT_EQ(parse_results_text(run.out, "stdout").table.find("CPU", 2)->source, Source::Measured);
+  EXPECT_THAT(run.err, HasSubstr("\nCPU time: "));
+  EXPECT_THAT(run.err, HasSubstr("\nResults written to standard output\n"));
+
+  write("r.json", std::vector<std::uint8_t>(run.out.begin(), run.out.end()));
+  const Outcome plot = mlpbench("plot r.json --out -");
+  ASSERT_EQ(plot.code, 0) << plot.err;
+  EXPECT_THAT(plot.out, StartsWith("<?xml"));
+  EXPECT_THAT(plot.out, ::testing::EndsWith("</svg>\n"));
+  EXPECT_EQ(plot.err, "Wrote standard output\n");
+
+  const Outcome weights = mlpbench("export-weights --layers 8,4 --out -");
+  ASSERT_EQ(weights.code, 0) << weights.err;
+  const std::vector<std::uint8_t> bytes(weights.out.begin(), weights.out.end());
+  EXPECT_EQ(parse_safetensors(bytes.data(), bytes.size(), "stdout").at("0.weight").shape, (std::vector<std::int64_t>{4, 8}));
+  EXPECT_THAT(weights.err, HasSubstr("to standard output"));
+  EXPECT_EQ(files(), (std::vector<std::string>{"r.json"}));
+}
+
+TEST_F(Cli, VersionIsOneLine) {
+  const Outcome o = mlpbench("--version");
+  EXPECT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, ::testing::MatchesRegex("mlpbench [0-9]+\\.[0-9]+\\.[0-9]+ \\(commit ([0-9a-f]{12}(-dirty)?|unknown), [A-Za-z]*, "
+                                             "[a-z]+ [^,]+, CUDA ([0-9]+\\.[0-9]+|none)\\)\n"));
+  EXPECT_EQ(o.err, "");
+}
+
+// A safetensors file given as a results file: one printable line that says what it is.
+TEST_F(Cli, ASafetensorsFileAsResultsGetsACleanOneLineError) {
+  write("w.safetensors", model_file(make_seeded_model({4, 3, 2}, 1)));
+  for (const char* args : {"report --from w.safetensors", "compare w.safetensors w.safetensors", "plot w.safetensors --out p.svg",
+                                  "run --quick --device cpu --layers 4,3,2 --reference w.safetensors --out r.json"}) {
+    SCOPED_TRACE(args);
+    const Outcome o = mlpbench(args);
+    expect_usage_error(o, "results file 'w.safetensors' is not JSON (it starts with binary bytes; a safetensors file?)");
+    for (unsigned char c : o.err) EXPECT_TRUE(c == '\n' || (c >= 0x20 && c < 0x7f)) << "byte " << int(c);
+    EXPECT_EQ(files(), (std::vector<std::string>{"w.safetensors"}));
+  }
 }
 
 TEST_F(Cli, BadCommandLinesExitTwoWithOneLineAndNoFile) {
@@ -265,15 +337,15 @@ TEST_F(Cli, BadFilesExitTwo) {
   std::vector<std::uint8_t> huge_header = {0xff, 0xff, 0, 0, 0, 0, 0, 0, '{', '}'};
   write("huge.safetensors", huge_header);
   Model m = make_seeded_model({4, 3, 2}, 1);
-  TensorMap no_bias;
-  no_bias["0.weight"] = Tensor{"F32", {3, 4}, m.layers[0].weight};
-  write("nobias.safetensors", serialize_safetensors(no_bias));
+  TensorMap no_weight;
+  no_weight["0.bias"] = Tensor{"F32", {3}, m.layers[0].bias};
+  write("noweight.safetensors", serialize_safetensors(no_weight));
   std::ofstream(dir_ / "bad.json") << "{\"schema\": \"mlpbench/1\", \"cells\": ";
   std::ofstream(dir_ / "wrong.json") << "{\"schema\": \"other/2\", \"cells\": {}}";
   const std::pair<std::string, std::string> cases[] = {
       {"run --quick --weights short.safetensors", "shorter than the 8-byte header length"},
       {"run --quick --weights huge.safetensors", "runs past the end of the file"},
-      {"run --quick --weights nobias.safetensors", "no '0.bias'"},
+      {"run --quick --weights noweight.safetensors", "tensor '0.bias' has no matching '0.weight'"},
       {"run --quick --reference bad.json", "not valid JSON"},
       {"run --quick --reference wrong.json", "schema \"other/2\""},
       {"run --quick --reference nothere.json", "nothere.json"},
@@ -322,6 +394,131 @@ TEST_F(Cli, InferMatchesTheDoublePrecisionReference) {
   EXPECT_FALSE(fs::exists(dir_ / "z.safetensors"));
 }
 
+namespace {
+
+// The layers of `m` as a state_dict under `names` (bias left out where `with_bias` says so).
+TensorMap named_layers(const Model& m, const std::vector<std::string>& names, const std::vector<bool>& with_bias = {}) {
+  TensorMap t;
+  for (std::size_t i = 0; i < m.layers.size(); ++i) {
+    const Layer& l = m.layers[i];
+    t[names[i] + ".weight"] = Tensor{"F32", {l.out, l.in}, l.weight};
+    if (with_bias.empty() || with_bias[i]) t[names[i] + ".bias"] = Tensor{"F32", {l.out}, l.bias};
+  }
+  return t;
+}
+
+// Whether infer's output file holds the float64 forward of `m` on x [batch, in].
+::testing::AssertionResult output_matches(const fs::path& file, const Model& m, const std::vector<float>& x, int batch) {
+  const TensorMap y = read_safetensors(file.string());
+  if (!y.count("output")) return ::testing::AssertionFailure() << "no tensor 'output'";
+  const std::vector<double> ref = reference_forward(m, x.data(), batch);
+  if (y.at("output").data.size() != ref.size()) return ::testing::AssertionFailure() << "output size " << y.at("output").data.size();
+  const CheckResult c = check_close(y.at("output").data.data(), ref.data(), ref.size(), kToleranceF32);
+  return c.ok ? ::testing::AssertionSuccess() : ::testing::AssertionFailure() << c.first_mismatches;
+}
+
+}  // namespace
+
+TEST_F(Cli, LayersWhoseNamesCarryNoOrderRunInTheOrderGiven) {
+  // A state_dict saved as proj then head, both 32x32: either order chains, and the names don't say which.
+  const Model m = make_seeded_model({32, 32, 32}, 3);
+  const TensorMap t = named_layers(m, {"proj", "head"});
+  write("w.safetensors", serialize_safetensors(t));
+  const std::vector<float> x = make_seeded_input(3, 32, 2);
+  write("x.safetensors", serialize_safetensors({{"input", Tensor{"F32", {3, 32}, x}}}));
+  const std::string infer = "infer --input x.safetensors --output y.safetensors --weights ";
+
+  const Outcome refused = mlpbench(infer + "w.safetensors");
+  expect_usage_error(refused, "w.safetensors: the layers head (32->32), proj (32->32) chain in more than one order");
+  EXPECT_THAT(refused.err, HasSubstr("give the order with --layer-order head,proj"));
+  EXPECT_THAT(refused.err, HasSubstr("\"layer_order\" entry"));
+  EXPECT_FALSE(fs::exists(dir_ / "y.safetensors"));
+
+  const Outcome o = mlpbench(infer + "w.safetensors --layer-order proj,head");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(o.err, "mlpbench: layers of w.safetensors in the order of --layer-order: proj (32->32), head (32->32)\n");
+  EXPECT_TRUE(output_matches(dir_ / "y.safetensors", m, x, 3));
+  Model swapped = m;
+  std::swap(swapped.layers[0], swapped.layers[1]);
+  EXPECT_FALSE(output_matches(dir_ / "y.safetensors", swapped, x, 3)) << "the order matters for these weights";
+
+  // The same order from the file's metadata; the option wins over it.
+  write("meta.safetensors", serialize_safetensors(t, {{"layer_order", "proj,head"}}));
+  fs::remove(dir_ / "y.safetensors");
+  const Outcome meta = mlpbench(infer + "meta.safetensors");
+  ASSERT_EQ(meta.code, 0) << meta.err;
+  EXPECT_EQ(meta.err, "mlpbench: layers of meta.safetensors in the order of its __metadata__ layer_order: proj (32->32), head (32->32)\n");
+  EXPECT_TRUE(output_matches(dir_ / "y.safetensors", m, x, 3));
+  fs::remove(dir_ / "y.safetensors");
+  const Outcome both = mlpbench(infer + "meta.safetensors --layer-order head,proj");
+  ASSERT_EQ(both.code, 0) << both.err;
+  EXPECT_THAT(both.err, HasSubstr("in the order of --layer-order: head (32->32), proj (32->32)"));
+  EXPECT_TRUE(output_matches(dir_ / "y.safetensors", swapped, x, 3));
+
+  // run records the order and how it was decided.
+  const Outcome r = mlpbench("run --quick --weights w.safetensors --layer-order proj,head --batch-sizes 1 --batch-size 1 --out r.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("mlpbench: layers of w.safetensors in the order of --layer-order: proj (32->32), head (32->32)\n"));
+  const Json j = Json::parse(slurp(dir_ / "r.json"));
+  EXPECT_EQ(j["model"]["weights"]["layer_names"], Json::parse(R"(["proj", "head"])"));
+  EXPECT_EQ(j["model"]["weights"]["layer_order"], "--layer-order");
+  EXPECT_FALSE(j["model"]["weights"].contains("no_bias"));
+}
+
+TEST_F(Cli, TheOnlyOrderThatChainsIsUsedAndSaid) {
+  // Alphabetically body, head, stem: they would not chain. Only stem -> body -> head does.
+  const Model m = make_seeded_model({32, 64, 16, 2}, 7);
+  write("w.safetensors", serialize_safetensors(named_layers(m, {"stem", "body", "head"})));
+  const std::vector<float> x = make_seeded_input(4, 32, 1);
+  write("x.safetensors", serialize_safetensors({{"input", Tensor{"F32", {4, 32}, x}}}));
+  const Outcome o = mlpbench("infer --weights w.safetensors --input x.safetensors --output y.safetensors");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(o.err, "mlpbench: layers of w.safetensors in the only order that chains: stem (32->64), body (64->16), head (16->2)\n");
+  EXPECT_TRUE(output_matches(dir_ / "y.safetensors", m, x, 4));
+}
+
+TEST_F(Cli, LayersWithoutBiasRunWithAZeroBias) {
+  // nn.Sequential(Linear(12, 20, bias=False), ReLU, Linear(20, 5)).
+  Model m = make_seeded_model({12, 20, 5}, 9);
+  write("w.safetensors", serialize_safetensors(named_layers(m, {"0", "2"}, {false, true})));
+  std::fill(m.layers[0].bias.begin(), m.layers[0].bias.end(), 0.0f);
+  const std::vector<float> x = make_seeded_input(6, 12, 4);
+  write("x.safetensors", serialize_safetensors({{"input", Tensor{"F32", {6, 12}, x}}}));
+  const Outcome o = mlpbench("infer --weights w.safetensors --input x.safetensors --output y.safetensors");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(o.err, "mlpbench: layers of w.safetensors in the order of the numbers in their names: 0 (12->20, no bias), 2 (20->5)\n");
+  EXPECT_TRUE(output_matches(dir_ / "y.safetensors", m, x, 6));
+
+  const Outcome r = mlpbench("run --quick --weights w.safetensors --batch-sizes 2 --batch-size 2 --out r.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json j = Json::parse(slurp(dir_ / "r.json"));
+  EXPECT_EQ(j["model"]["weights"]["layer_names"], Json::parse(R"(["0", "2"])"));
+  EXPECT_EQ(j["model"]["weights"]["layer_order"], "numbered");
+  EXPECT_EQ(j["model"]["weights"]["no_bias"], Json::parse(R"(["0"])"));
+}
+
+TEST_F(Cli, BadLayerOrdersExitTwo) {
+  write("w.safetensors", serialize_safetensors(named_layers(make_seeded_model({32, 16, 10}, 1), {"proj", "head"})));
+  write("x.safetensors", serialize_safetensors({{"input", Tensor{"F32", {1, 32}, std::vector<float>(32)}}}));
+  const std::pair<std::string, std::string> cases[] = {
+      {"--layer-order proj,tail", "w.safetensors: --layer-order names 'tail', which is not a layer of the file (its layers: head,proj)"},
+      {"--layer-order proj", "w.safetensors: --layer-order leaves out 'head' (name every layer once)"},
+      {"--layer-order proj,head,proj", "w.safetensors: --layer-order names 'proj' twice"},
+      {"--layer-order proj,,head", "w.safetensors: --layer-order entry #2 is empty"},
+      {"--layer-order head,proj", "w.safetensors: layers don't chain in the order of --layer-order: 'head' (16->10) gives 10 but 'proj' (32->16) after it takes 32"},
+  };
+  for (const auto& [order, mentions] : cases) {
+    for (const std::string args : {"infer --input x.safetensors --output y.safetensors --weights w.safetensors ",
+                                   "run --quick --out r.json --weights w.safetensors "}) {
+      SCOPED_TRACE(args + order);
+      expect_usage_error(mlpbench(args + order), mentions);
+    }
+  }
+  expect_usage_error(mlpbench("run --quick --layers 4,4 --layer-order a,b --out r.json"), "--layer-order requires --weights");
+  EXPECT_FALSE(fs::exists(dir_ / "y.safetensors"));
+  EXPECT_FALSE(fs::exists(dir_ / "r.json"));
+}
+
 TEST_F(Cli, GpuRequestsExitThreeWithTheReasonOrRunOnTheGpu) {
   const GpuBackends gpu = make_gpu_backends();
   const Model m = make_seeded_model({4, 3}, 1);
@@ -368,6 +565,18 @@ TEST_F(Cli, HelpExplainsAndExitsZero) {
   EXPECT_EQ(r.code, 0);
   EXPECT_THAT(r.out, HasSubstr("--batch-sizes"));
   EXPECT_THAT(r.out, HasSubstr("--reference"));
+  EXPECT_THAT(r.out, HasSubstr("and of the inputs"));
+  // --seed and --threads as each command means them: infer reads its input, export-weights has none.
+  const Outcome infer = mlpbench("infer --help");
+  EXPECT_EQ(infer.code, 0);
+  EXPECT_THAT(infer.out, Not(HasSubstr("of the inputs")));
+  EXPECT_THAT(infer.out, HasSubstr("the input comes from --input"));
+  EXPECT_THAT(infer.out, Not(HasSubstr("the best is the headline")));
+  EXPECT_THAT(infer.out, HasSubstr("CPU threads of the forward pass"));
+  const Outcome exporter = mlpbench("export-weights --help");
+  EXPECT_EQ(exporter.code, 0);
+  EXPECT_THAT(exporter.out, Not(HasSubstr("of the inputs")));
+  EXPECT_THAT(exporter.out, Not(HasSubstr("--threads")));
 }
 
 TEST_F(Cli, ExportedWeightsAreTheSeededModel) {
@@ -409,8 +618,9 @@ TEST_F(Cli, AModelTheReferenceDoesNotHoldGetsNoGpuNumberAndSaysWhy) {
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_THAT(o.out, StartsWith("CPU time: "));
   EXPECT_THAT(o.out, HasSubstr("\nGPU time: n/a (no GPU cell at batch size 10)\nFaster hardware: unknown\n"));
-  EXPECT_THAT(o.out, HasSubstr("At batch 10 there is no GPU time to compare with: --device cpu; no reference for 20,64,33,5 at fp32 in " +
-                               reference_json() + " (it holds 784,512,512,10 at fp32)."));
+  EXPECT_THAT(o.out, HasSubstr("\nWhy unknown: no GPU cell at batch size 10. "));
+  EXPECT_THAT(o.out, HasSubstr("Note: GPU times are not measured (--device cpu; no reference for 20,64,33,5 at fp32 in " + reference_json() +
+                               " (it holds 784,512,512,10 at fp32))."));
   const Json j = Json::parse(slurp(dir_ / "r.json"));
   EXPECT_EQ(j["sources"], Json::parse(R"({"CPU": "measured", "GPU": "none"})"));
   EXPECT_TRUE(j["cells"]["GPU"].empty());
@@ -452,9 +662,18 @@ TEST_F(Cli, AMeasuredRunAsTheReferenceCarriesItsProvenanceAndTheRatioLineSaysByH
 }
 
 TEST_F(Cli, TwoSharedBatchSizesAreTooFewPointsForACrossover) {
-  const Outcome o = mlpbench("run --quick --device cpu --batch-sizes 1,10 --reference " + reference_json() + " --out r.json");
+  // The shipped table with its GPU cells promoted, as if measured on a GPU machine: they count as points.
+  Json promoted = Json::parse(slurp(reference_json()));
+  for (auto& [batch, cell] : promoted["cells"]["GPU"].items()) cell["kind"] = "measured", cell["machine"] = "NVIDIA H200";
+  write_plain(dir_ / "promoted.json", promoted.dump());
+  const Outcome o = mlpbench("run --quick --device cpu --batch-sizes 1,10 --reference promoted.json --out r.json");
   ASSERT_EQ(o.code, 0) << o.err;
-  EXPECT_THAT(o.out, HasSubstr("Crossover: none (too few points to tell: only batch 1,10 have both a CPU and a GPU cell, and it takes three)"));
+  EXPECT_THAT(o.out, HasSubstr("Crossover: none (too few points to tell: only batch 1,10 have both a CPU and a GPU cell measured, and it takes three)"));
+  // The shipped (illustrative) values are no points at all.
+  const Outcome i = mlpbench("run --quick --device cpu --batch-sizes 1,10 --reference " + reference_json() + " --out i.json");
+  ASSERT_EQ(i.code, 0) << i.err;
+  EXPECT_THAT(i.out, HasSubstr("Crossover: none (too few points to tell: no batch size has both a CPU and a GPU cell measured, and it takes three; "
+                               "illustrative, not measured: GPU at 1,10)"));
 }
 
 // The reason for a missing GPU names the cause: no driver at all here, or the toolkit's stub library when the
@@ -536,9 +755,9 @@ TEST_F(Cli, CompareInMarkdownAndReportInGoogleBenchmarkJson) {
   const Outcome gb = mlpbench("report --from " + old + " --batch-size 1 --format gbench");
   ASSERT_EQ(gb.code, 0) << gb.err;
   const Json j = Json::parse(gb.out);
-  ASSERT_EQ(j["benchmarks"].size(), 2u);
+  ASSERT_EQ(j["benchmarks"].size(), 2u) << "an old file has no round medians: its median once per cell";
   EXPECT_EQ(j["benchmarks"][0]["name"], "BM_forward/CPU/1");
-  EXPECT_EQ(j["benchmarks"][0]["time_unit"], "ms");
+  EXPECT_EQ(j["benchmarks"][0]["time_unit"], "ns");
 }
 
 TEST_F(Cli, RunIntoAFolderUsesTheGitLayout) {
@@ -548,4 +767,40 @@ TEST_F(Cli, RunIntoAFolderUsesTheGitLayout) {
   ASSERT_EQ(f.size(), 1u);
   EXPECT_THAT(f[0], ::testing::MatchesRegex("runs/[A-Za-z0-9._-]+/[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]+\\.json"));
   EXPECT_THAT(o.out, HasSubstr("Results written to " + f[0]));
+}
+
+// Options in the style of trtexec and Google Benchmark: which backends, warm-up, least time and least samples per cell.
+TEST_F(Cli, BackendAndSamplingOptions) {
+  const Outcome o = mlpbench("run --quick --device cpu --layers 16,8,4 --batch-sizes 1,2 --batch-size 1 --backend eigen-omp-packed --threads 1 "
+                             "--min-samples 40 --warmup-ms 1 --min-time-ms 5 --out b.json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  const Json j = Json::parse(slurp(dir_ / "b.json"));
+  for (const char* b : {"1", "2"}) {
+    const Json& c = j["cells"]["CPU"][b];
+    EXPECT_EQ(c["backend"], "eigen-omp-packed");
+    EXPECT_FALSE(c.contains("backends")) << "one backend timed";
+    EXPECT_GE(c["samples"].get<int>(), 40);
+    EXPECT_EQ(c["min_samples"], 40);
+    EXPECT_GE(c["round_medians_ms"].size(), 3u) << "--quick: 3 rounds";
+  }
+  // Only GPU backends chosen on --device cpu: the CPU column has none, and says why.
+  const Outcome none = mlpbench("run --quick --device cpu --layers 16,8,4 --batch-sizes 1 --batch-size 1 --backend cublaslt --out n.json");
+  ASSERT_EQ(none.code, 0) << none.err;
+  EXPECT_THAT(Json::parse(slurp(dir_ / "n.json"))["not_measured"]["CPU"].get<std::string>(), HasSubstr("--backend cublaslt chose no CPU backend"));
+  expect_usage_error(mlpbench("run --quick --backend nope --out x.json"), "--backend: no backend named 'nope' (CPU: eigen, eigen-omp-packed");
+  expect_usage_error(mlpbench("run --quick --backend eigen+graph --out x.json"), "no backend named 'eigen+graph'");
+  expect_usage_error(mlpbench("run --quick --backend eigen, --out x.json"), "--backend entry #2 is empty");
+  expect_usage_error(mlpbench("run --quick --min-samples 0 --out x.json"), "--min-samples: '0' is out of range");
+  expect_usage_error(mlpbench("run --quick --min-time-ms=-1 --out x.json"), "--min-time-ms: '-1' is out of range");
+  expect_usage_error(mlpbench("run --quick --warmup-ms 2x --out x.json"), "--warmup-ms: '2x' is not a number");
+  EXPECT_FALSE(fs::exists(dir_ / "x.json"));
+}
+
+// In a log, a step that runs longer than the heartbeat (5 s; MLPBENCH_HEARTBEAT_S here) is named again, so a slow
+// run is never silent.
+TEST_F(Cli, ASlowStepIsNamedAgainInALog) {
+  const Outcome o = mlpbench_env("MLPBENCH_HEARTBEAT_S=0.05 ", "run --quick --device cpu --layers 64,64,4 --batch-sizes 1 --batch-size 1 --out h.json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.err, ::testing::ContainsRegex("\\[ *[0-9.]+ s\\] [^\n]+ \\(still running\\)\n")) << o.err;
+  expect_usage_error(mlpbench_env("MLPBENCH_HEARTBEAT_S=x ", "run --quick --out y.json"), "MLPBENCH_HEARTBEAT_S: 'x' is not a number");
 }

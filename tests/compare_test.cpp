@@ -20,6 +20,7 @@
 #include "mlpbench/results.hpp"
 
 using namespace mlpbench;
+using mlpbench::testing::input_error;
 using mlpbench::testing::reference_cell;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -227,27 +228,92 @@ TEST(Compare, CellsWithoutSamplesAreUntested) {
   EXPECT_FALSE(c.regression);
 }
 
-TEST(Compare, DifferentMachinesAndModelsAreComparedWithANoteEach) {
+TEST(Compare, DifferentMachinesAreComparedWithANoteEach) {
   const std::vector<double> s = noisy(1.0, 0.05, 20, 7);
   Results base = results({{"CPU", 1, measured(s)}}, "Intel Xeon");
   Results now = results({{"CPU", 1, measured(s)}}, "AMD EPYC");
   EXPECT_TRUE(compare2(base, base).notes.empty()) << "the same machine and model: no note";
 
   now.machine.gpu = GpuInfo{"NVIDIA H200", "570", "12.8", Json::object()};
-  now.model.layers = {784, 10};
-  now.model.origin.seed = 2;
   const Comparison c = compare2(base, now);
-  ASSERT_EQ(c.vs.at(0).size(), 1u) << "the comparison never refuses";
+  ASSERT_EQ(c.vs.at(0).size(), 1u);
   EXPECT_THAT(c.notes, ::testing::ElementsAre("new.json ran on another machine: CPU 'AMD EPYC' vs 'Intel Xeon' in base.json",
-                                               "new.json ran on another machine: GPU 'NVIDIA H200' vs 'none' in base.json",
-                                               "new.json ran another model: layers '784,10' vs '784,512,10' in base.json",
-                                               "new.json ran other weights: 'seed 2' vs 'seed 1' in base.json"));
+                                               "new.json ran on another machine: GPU 'NVIDIA H200' vs 'none' in base.json"));
   EXPECT_THAT(comparison_text(c), HasSubstr("Note: new.json ran on another machine: CPU 'AMD EPYC' vs 'Intel Xeon' in base.json\n"));
 
   // A file that records no machine (results/reference.json) is not "another machine".
   Results unknown = results({{"CPU", 1, measured(s)}});
   unknown.machine = MachineInfo{};
   EXPECT_TRUE(compare2(unknown, base).notes.empty());
+}
+
+// Another model (layers, or weights: another seed, a file of another sha256) or precision: refused, naming both files and
+// what differs; a seeded model against a file is not known to differ (export-weights writes a seed's model): a note.
+TEST(Compare, DifferentModelsOrPrecisionsAreRefusedNamingBothAndWhatDiffers) {
+  const std::vector<double> s = noisy(1.0, 0.05, 20, 17);
+  const Results base = results({{"CPU", 1, measured(s)}});
+  Results layers = base;
+  layers.model.layers = {32, 64, 16, 2};
+  EXPECT_EQ(input_error([&] { compare2(base, layers); }),
+            "compare: base.json holds 784-512-10 at fp32 and new.json 32-64-16-2 at fp32: different models; --allow-different-models "
+            "compares them anyway");
+  Results seed = base;
+  seed.model.origin.seed = 2;
+  EXPECT_EQ(input_error([&] { compare2(base, seed); }),
+            "compare: base.json holds 784-512-10 (seed 1) at fp32 and new.json 784-512-10 (seed 2) at fp32: different weights; "
+            "--allow-different-models compares them anyway");
+  Results file_a = base, file_b = base;
+  file_a.model.origin.kind = file_b.model.origin.kind = "file";
+  file_a.model.origin.file = file_b.model.origin.file = "a.safetensors";  // the same path, other bytes
+  file_a.model.origin.sha256 = std::string(64, 'a');
+  file_b.model.origin.sha256 = std::string(64, 'b');
+  EXPECT_THAT(input_error([&] { compare2(file_a, file_b); }), HasSubstr("different weights"));
+  EXPECT_TRUE(compare2(file_a, file_a).notes.empty()) << "the same file's bytes: the same model";
+  Results bf16 = base;
+  bf16.run.precision = "bf16";
+  EXPECT_EQ(input_error([&] { compare2(base, bf16); }),
+            "compare: base.json holds 784-512-10 at fp32 and new.json 784-512-10 at bf16: different precisions; --allow-different-models "
+            "compares them anyway");
+  layers.run.precision = "tf32";
+  EXPECT_THAT(input_error([&] { compare2(base, layers); }), HasSubstr("at tf32: different models and different precisions;"));
+  // In a fleet the first file that differs is named, even after one that doesn't.
+  EXPECT_THAT(input_error([&] { compare_results({{"base.json", base}, {"a.json", base}, {"b.json", seed}}, 5); }),
+              HasSubstr("base.json holds 784-512-10 (seed 1) at fp32 and b.json"));
+
+  const Comparison mixed = compare2(base, file_a);
+  ASSERT_EQ(mixed.vs.at(0).size(), 1u) << "a seed against a file is compared";
+  EXPECT_THAT(mixed.notes, ::testing::ElementsAre(HasSubstr("new.json ran weights 'file with sha256 aaaaaaaaaaaa' and base.json 'seed 1': the "
+                                                            "same model only if the file holds that seed's weights")));
+}
+
+// --allow-different-models: compared, said first (text and Markdown), verdicts kept, but no cell is a regression.
+TEST(Compare, AllowedDifferentModelsAreSaidFirstAndNeverRegress) {
+  const std::vector<double> s = noisy(0.2, 0.02, 50, 18);
+  const Results small = results({{"CPU", 1, measured(s)}});
+  Results big = results({{"CPU", 1, measured(scaled(s, 225))}});
+  big.model.layers = {784, 512, 512, 10};
+  const Comparison c = compare_results({{"small.json", small}, {"big.json", big}}, 5, kAlpha, /*allow_different_models=*/true);
+  ASSERT_EQ(c.vs.at(0).size(), 1u);
+  EXPECT_EQ(c.vs[0][0].verdict, Verdict::Slower);
+  EXPECT_FALSE(c.vs[0][0].regression);
+  EXPECT_FALSE(c.regression);
+  EXPECT_THAT(c.model_differences, ::testing::ElementsAre("small.json holds 784-512-10 at fp32 and big.json 784-512-512-10 at fp32: different models"));
+  const std::string text = comparison_text(c);
+  EXPECT_THAT(text, ::testing::StartsWith("Different models (--allow-different-models): the ratios compare different work, and no cell of "
+                                          "big.json counts as a regression.\n\n  small.json holds 784-512-10 at fp32 and big.json "
+                                          "784-512-512-10 at fp32: different models\n\nBASE: small.json\n"));
+  EXPECT_THAT(text, HasSubstr("225x  <0.0001  slower\n"));
+  EXPECT_THAT(text, Not(HasSubstr("regression\n")));
+  EXPECT_THAT(text, HasSubstr("\nNo regression judged: the files hold different models.\n"));
+  const std::string md = comparison_markdown(c);
+  EXPECT_THAT(md, ::testing::StartsWith("**Different models (--allow-different-models): the ratios compare different work, and no cell of "
+                                        "`big.json` counts as a regression.**\n\n- small.json holds 784-512-10 at fp32 and big.json"));
+  EXPECT_THAT(md, Not(HasSubstr("**No regression")));
+  // The same model with the flag: judged as ever.
+  const Comparison same = compare_results({{"small.json", small}, {"slow.json", results({{"CPU", 1, measured(scaled(s, 1.6))}})}}, 5, kAlpha, true);
+  EXPECT_TRUE(same.regression);
+  EXPECT_TRUE(same.model_differences.empty());
+  EXPECT_THAT(comparison_text(same), Not(HasSubstr("Different models")));
 }
 
 TEST(Compare, CellsInOnlyOneFileAreListedInANote) {
@@ -404,6 +470,32 @@ TEST_F(CompareCli, ExitCodes) {
   EXPECT_EQ(o.code, 2);
   EXPECT_THAT(o.err, HasSubstr("bad.json"));
   EXPECT_EQ(compare("base.json").code, 2) << "one file is not a comparison";
+
+  o = compare("base.json same.json --threshold -5");
+  EXPECT_EQ(o.code, 2);
+  EXPECT_EQ(o.err, "mlpbench: error: --threshold: -5 is negative: give a slowdown in percent, 0 or more (see mlpbench --help)\n");
+  EXPECT_EQ(compare("base.json same.json --threshold x").err,
+            "mlpbench: error: --threshold: x is not a number: give a slowdown in percent, 0 or more (see mlpbench --help)\n");
+}
+
+// Another model: exit 2, one line naming both files and what differs, nothing on stdout; with --allow-different-models
+// exit 0 whatever the ratios, said before the table.
+TEST_F(CompareCli, DifferentModelsAreRefusedUnlessAllowed) {
+  Results big = results({{"CPU", 1, measured(scaled(noisy(0.5, 0.03, 40, 21), 225))}});
+  big.model.layers = {784, 512, 512, 10};
+  write("big.json", big);
+  Outcome o = compare("base.json big.json");
+  EXPECT_EQ(o.code, 2);
+  EXPECT_EQ(o.err, "mlpbench: error: compare: base.json holds 784-512-10 at fp32 and big.json 784-512-512-10 at fp32: different models; "
+                   "--allow-different-models compares them anyway\n");
+  EXPECT_EQ(o.out, "");
+  o = compare("base.json big.json --allow-different-models");
+  EXPECT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, ::testing::StartsWith("Different models (--allow-different-models)"));
+  EXPECT_THAT(o.out, HasSubstr("slower"));
+  o = compare("base.json big.json --allow-different-models --format md");
+  EXPECT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, ::testing::StartsWith("**Different models (--allow-different-models)"));
 }
 
 // The drift probe corrects CPU cells for the machine's own speed: a uniform slowdown the probe also saw is the

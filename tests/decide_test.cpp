@@ -21,6 +21,13 @@ Cell cell(double ms, Source source = Source::Measured) {
   return c;
 }
 
+// A reference cell measured elsewhere and promoted (mlpbench reference --from): a measurement.
+Cell promoted(double ms) {
+  Cell c = cell(ms, Source::Reference);
+  c.provenance.kind = "measured";
+  return c;
+}
+
 Table table_of(const std::vector<int>& batches, const std::vector<double>& cpu, const std::vector<double>& gpu) {
   Table t;
   for (std::size_t i = 0; i < batches.size(); ++i) {
@@ -66,20 +73,35 @@ TEST(Crossover, CrossesTwiceOrTheWrongWay) {
 TEST(Crossover, ReferenceColumnWithoutCellsAtTheSweepsSizes) {
   // A sweep at 2, 4, 8 against a reference GPU column that holds only 1, 10, 100: no batch has both.
   Table t = table_of({2, 4, 8}, {1, 2, 4}, {0, 0, 0});
-  for (int b : {1, 10, 100}) t.set("GPU", b, cell(30, Source::Reference));
+  for (int b : {1, 10, 100}) t.set("GPU", b, promoted(30));
   const Crossover x = crossover(t);
   EXPECT_FALSE(x.batch);
-  EXPECT_EQ(x.how, "too few points to tell: no batch size has both a CPU and a GPU cell, and it takes three (missing: CPU at 1,10,100; GPU at 2,4,8)");
+  EXPECT_EQ(x.how,
+            "too few points to tell: no batch size has both a CPU and a GPU cell measured, and it takes three; missing: CPU at 1,10,100; GPU at 2,4,8");
+}
+
+// Illustrative values decide nothing: a column of them gives no crossover, however the lines run, and says why.
+TEST(Crossover, IllustrativeCellsAreNoPoints) {
+  Table t = table_of({1, 10, 100}, {0.1, 1, 10}, {0, 0, 0});
+  for (int b : {1, 10, 100}) t.set("GPU", b, cell(2, Source::Reference));  // would cross between 10 and 100
+  const Crossover x = crossover(t);
+  EXPECT_FALSE(x.batch);
+  EXPECT_EQ(x.how, "too few points to tell: no batch size has both a CPU and a GPU cell measured, and it takes three; illustrative, not measured: "
+                   "GPU at 1,10,100");
+  for (int b : {1, 10, 100}) t.set("GPU", b, promoted(2));  // measured elsewhere: they count
+  const Crossover promoted_x = crossover(t);
+  ASSERT_TRUE(promoted_x.batch) << promoted_x.how;
+  EXPECT_THAT(promoted_x.how, HasSubstr("uses cells measured elsewhere"));
 }
 
 // Two shared points always make a line that crosses or not: that is not a finding. Three can.
 TEST(Crossover, TooFewPointsToTellWithOneOrTwoSharedBatchSizesAndAnAnswerWithThree) {
   Table one = table_of({1, 10}, {1, 2}, {5, 0});
-  EXPECT_EQ(crossover(one).how, "too few points to tell: only batch 1 has both a CPU and a GPU cell, and it takes three (missing: GPU at 10)");
+  EXPECT_EQ(crossover(one).how, "too few points to tell: only batch 1 has both a CPU and a GPU cell measured, and it takes three; missing: GPU at 10");
   Table two = table_of({1, 10, 100}, {1, 10, 100}, {5, 5, 0});
   const Crossover x2 = crossover(two);
   EXPECT_FALSE(x2.batch) << "CPU faster at 1, GPU at 10: still no crossover from two points";
-  EXPECT_EQ(x2.how, "too few points to tell: only batch 1,10 have both a CPU and a GPU cell, and it takes three (missing: GPU at 100)");
+  EXPECT_EQ(x2.how, "too few points to tell: only batch 1,10 have both a CPU and a GPU cell measured, and it takes three; missing: GPU at 100");
   const Crossover x3 = crossover(table_of({1, 10, 100}, {1, 10, 100}, {5, 5, 5}));
   ASSERT_TRUE(x3.batch);
   EXPECT_THAT(x3.how, HasSubstr("interpolated on log axes between batch 1 (CPU faster) and 10 (GPU faster)"));
@@ -96,6 +118,12 @@ TEST(Cost, UsdPerMillionInferences) {
   EXPECT_FALSE(cheaper_at(t, 1, Prices{1, 1}));
   EXPECT_EQ(cost_lines(t, 10, Prices{0.1, 3.0}), "Cheaper hardware: CPU\n(USD per million inferences at batch 10: CPU 1.111, GPU 8.333)\n");
   EXPECT_EQ(cost_lines(t, 10, Prices{}), "");
+  // An illustrative cell decides nothing, cost included.
+  Table illustrative = t;
+  illustrative.set("GPU", 10, cell(100, Source::Reference));
+  EXPECT_FALSE(cheaper_at(illustrative, 10, Prices{0.1, 3.0}));
+  EXPECT_EQ(cost_lines(illustrative, 10, Prices{0.1, 3.0}),
+            "Cheaper hardware: unknown (the GPU time is an illustrative value from a reference table, not a measurement)\n");
 }
 
 TEST(Markdown, ThreeBoldLinesAndATableRowPerBatch) {
@@ -111,10 +139,21 @@ TEST(Markdown, ThreeBoldLinesAndATableRowPerBatch) {
     else if (line.rfind("|---", 0) == 0) ++rule;
     else if (line.rfind("| ", 0) == 0) {
       ++rows;
-      EXPECT_EQ(std::count(line.begin(), line.end(), '|'), 11) << line;  // 10 columns
+      EXPECT_EQ(std::count(line.begin(), line.end(), '|'), 15) << line;  // 14 columns
     }
   }
   EXPECT_EQ(header, 1);
   EXPECT_EQ(rule, 1);
   EXPECT_EQ(rows, 3);
+}
+
+// In Markdown the reason there is no verdict is as bold as the verdict, and the illustrative label stands on the line.
+TEST(Markdown, AnIllustrativeColumnIsLabelledAndItsWhyIsBold) {
+  Results r;
+  r.table = table_of({1, 10, 100}, {0.05, 0.4, 3.5}, {0, 0, 0});
+  for (int b : {1, 10, 100}) r.table.set("GPU", b, cell(100, Source::Reference));
+  const std::string md = markdown_report(r, 10);
+  EXPECT_THAT(md, ::testing::StartsWith("**CPU time: 0.4 ms**  \n**GPU time: 100 ms (illustrative, not measured)**  \n"
+                                        "**Faster hardware: unknown**  \n**Why unknown: the GPU time is an illustrative value"));
+  EXPECT_THAT(md, HasSubstr("| illustrative |"));
 }

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 
 #include "mlpbench/errors.hpp"
@@ -94,4 +97,33 @@ TEST(CheckWritable, RefusesAnExistingFileWithoutForceAndMakesTheFolder) {
   check_writable(dir.file("new/out.json"), false);
   EXPECT_TRUE(fs::is_directory(dir.path / "new"));
   EXPECT_TRUE(fs::is_empty(dir.path / "new")) << "the probe file is gone";
+}
+
+// "-" is standard output: the check passes (even where a file named "-" exists), the bytes go to stdout, no file is made.
+TEST(StandardOutput, DashWritesToStandardOutputAndMakesNoFile) {
+  TempDir dir;
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir.path);
+  EXPECT_TRUE(is_stdout("-"));
+  EXPECT_FALSE(is_stdout("-.json"));
+  EXPECT_EQ(output_name("-"), "standard output");
+  EXPECT_EQ(output_name("r.json"), "r.json");
+  check_writable("-", false);
+  write_plain("-", "a file named -");
+  check_writable("-", false);  // that file is not the output
+  // Standard output redirected into a file for the write.
+  std::fflush(stdout);
+  const int saved = ::dup(STDOUT_FILENO);
+  std::FILE* capture = std::fopen("captured", "w");
+  ASSERT_NE(capture, nullptr);
+  ::dup2(::fileno(capture), STDOUT_FILENO);
+  write_text_atomic("-", "{\"to\": \"stdout\"}\n", false);
+  std::fflush(stdout);
+  ::dup2(saved, STDOUT_FILENO);
+  ::close(saved);
+  std::fclose(capture);
+  fs::current_path(cwd);
+  EXPECT_EQ(slurp(dir.file("captured")), "{\"to\": \"stdout\"}\n");
+  EXPECT_EQ(slurp(dir.file("-")), "a file named -");
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"-", "captured"}));
 }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "mlpbench/measure.hpp"
 
@@ -187,4 +188,86 @@ TEST(Rounds, AnItemThatNeverConvergesStopsAtItsBudget) {
   EXPECT_FALSE(s[0].converged);
   EXPECT_EQ(s[0].samples, 200);
   EXPECT_TRUE(s[1].converged);
+}
+
+// Each round's slice gives its item one median: the unit of independent evidence (issue 19) and what Google
+// Benchmark's compare.py sees as a repetition.
+TEST(Rounds, EachRoundGivesItsItemOneMedian) {
+  int round_of_item0 = 0;
+  std::vector<TimedRun> items{[&](int passes) { return passes * 1e-3 * (1 + round_of_item0); }, [](int passes) { return passes * 2e-3; }};
+  RoundsConfig c;
+  c.per_item.warmup_s = c.per_item.min_time_s = 0;
+  c.per_item.min_samples = 6;
+  c.per_item.target_rel_ci = 1;  // converged after the planned rounds
+  c.rounds = 3;
+  c.slice_warmup_s = 0;
+  c.passes = {1, 1};
+  const std::vector<Stats> s = measure_rounds(items, c, [&](int) { ++round_of_item0; });  // item 0 slows by 1 ms a round
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].round_medians_ms, (std::vector<double>{1, 2, 3}));
+  EXPECT_EQ(s[1].round_medians_ms, (std::vector<double>{2, 2, 2}));
+  EXPECT_EQ(s[0].min_samples, 6);
+}
+
+// A cell whose passes are slow still gets its minimum samples past max_time_s; only the hard cap stops it short, and
+// its Stats say so (samples < min_samples).
+TEST(Rounds, TheMinimumSamplesAreTakenPastTheBudgetUpToTheCap) {
+  const TimedRun slow = [](int passes) {  // 20 ms of wall time a pass: measure_rounds counts wall time spent
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return passes * 0.02;
+  };
+  RoundsConfig c;
+  c.per_item.warmup_s = 0;
+  c.per_item.min_time_s = 0;
+  c.per_item.max_time_s = 0.01;  // one 20 ms sample already spends it
+  c.per_item.min_samples = 5;
+  c.rounds = 1;
+  c.slice_warmup_s = 0;
+  c.passes = {1};
+  const Stats s = measure_rounds({slow}, c).front();
+  EXPECT_GE(s.samples, 5) << "the minimum, though the budget ran out after the first";
+  c.per_item.cap_time_s = 0.05;  // the cap: about 2 samples
+  const Stats capped = measure_rounds({slow}, c).front();
+  EXPECT_LT(capped.samples, 5);
+  EXPECT_EQ(capped.min_samples, 5);
+}
+
+// A heartbeat while a slow item is sampled: the progress callback fires at least every `every_s`.
+TEST(Rounds, ProgressReportsDuringASlowItem) {
+  const TimedRun slow = [](int passes) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return passes * 0.01;
+  };
+  RoundsConfig c;
+  c.per_item.warmup_s = 0;
+  c.per_item.min_time_s = 0.2;
+  c.per_item.min_samples = 1;
+  c.rounds = 1;
+  c.slice_warmup_s = 0;
+  c.passes = {1, 1};
+  RoundsProgress progress;
+  progress.every_s = 0.05;
+  std::vector<std::pair<std::size_t, int>> reports;
+  progress.report = [&](std::size_t item, int samples, double) { reports.emplace_back(item, samples); };
+  measure_rounds({slow, slow}, c, {}, progress);
+  EXPECT_GE(reports.size(), 4u) << "0.4 s of sampling, a report every 0.05 s at most";
+  bool both = false;
+  for (const auto& r : reports) both = both || r.first == 1;
+  EXPECT_TRUE(both) << "each report names the item being sampled";
+}
+
+// Short passes reach max_samples long before the time budget: each slice takes at most max_samples / rounds, so every
+// planned round still happens and gives its median.
+TEST(Rounds, ShortPassesStillGetEveryPlannedRound) {
+  const TimedRun tiny = [](int passes) { return passes * 1e-6; };
+  RoundsConfig c;
+  c.per_item.warmup_s = 0;
+  c.per_item.min_time_s = 10;  // never reached: max_samples stops first
+  c.per_item.max_samples = 60;
+  c.rounds = 6;
+  c.slice_warmup_s = 0;
+  c.passes = {1};
+  const Stats s = measure_rounds({tiny}, c).front();
+  EXPECT_EQ(s.samples, 60);
+  EXPECT_EQ(s.round_medians_ms.size(), 6u);
 }

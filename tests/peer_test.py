@@ -405,7 +405,10 @@ class MlpbenchReadsPeerFilesTest(Temp):
         self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
         self.assertIn("same", r.stdout)
         reference = os.path.join(ROOT, "results", "reference.json")
-        r = run([mlpbench(), "compare", reference, peer])
+        r = run([mlpbench(), "compare", reference, peer])  # another model: refused unless allowed
+        self.assertEqual(r.returncode, 2, r.stderr + r.stdout)
+        self.assertIn("different models", r.stderr)
+        r = run([mlpbench(), "compare", reference, peer, "--allow-different-models"])
         self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
 
     def test_compare_finds_a_slower_peer(self):

@@ -1,12 +1,17 @@
 // The SVG chart: a well-formed XML document (parsed with expat) with one series group per file and device,
-// reference series dashed and labelled, mixed series dashed only where a reference cell is, axis titles with
-// units and decade ticks, a crossover marker exactly when the table crosses, escaped labels, and InputError
-// when there is nothing to draw.
+// illustrative series grey, dashed and labelled with a note as prominent as a crossover, promoted (measured
+// elsewhere) series drawn as data, a reference column shared by several files drawn once, colour-blind-safe
+// colours far apart in hue, mixed series dashed only where an illustrative cell is, axis titles with units and
+// decade ticks, a crossover marker exactly when the measured cells cross, escaped labels, and InputError when
+// there is nothing to draw.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <expat.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -156,6 +161,47 @@ std::vector<std::string> texts(const Node& root) {
   return out;
 }
 
+std::vector<std::string> legend_texts(const Node& root) {
+  std::vector<std::string> out;
+  for (const Node* e : root.with_class("legend-entry")) out.push_back(e->all_text());
+  return out;
+}
+
+// A reference cell measured elsewhere and promoted (mlpbench reference --from).
+Cell promoted(double ms) {
+  Cell c = cell(ms, Source::Reference);
+  c.backend = "cublaslt";
+  c.provenance = {"measured", "NVIDIA H200", "0123456789ab", "2026-11-29T10:00:00Z"};
+  return c;
+}
+
+// The series group of this device (the only one, or the test fails).
+const Node& series_of(const Node& root, const std::string& device) {
+  std::vector<const Node*> found;
+  for (const Node* s : root.with_class("series"))
+    if (s->attr("data-device") == device) found.push_back(s);
+  EXPECT_EQ(found.size(), 1u) << device;
+  return *found.at(0);
+}
+
+// Red, green, blue of "#rrggbb" in 0..1; the hue in degrees (0..360) and the saturation (max - min) of it.
+struct Rgb {
+  double r = 0, g = 0, b = 0;
+  explicit Rgb(const std::string& hex) {
+    EXPECT_EQ(hex.size(), 7u) << hex;
+    const long v = std::strtol(hex.c_str() + 1, nullptr, 16);
+    r = ((v >> 16) & 255) / 255.0, g = ((v >> 8) & 255) / 255.0, b = (v & 255) / 255.0;
+  }
+  double chroma() const { return std::max({r, g, b}) - std::min({r, g, b}); }
+  double hue() const {
+    const double mx = std::max({r, g, b}), c = chroma();
+    if (c == 0) return 0;
+    const double h = mx == r ? std::fmod((g - b) / c + 6, 6) : mx == g ? (b - r) / c + 2 : (r - g) / c + 4;
+    return 60 * h;
+  }
+};
+bool is_grey(const std::string& hex) { return Rgb(hex).chroma() < 0.05; }
+
 }  // namespace
 
 TEST(Plot, IsAStandaloneSvgDocument) {
@@ -207,7 +253,7 @@ TEST(Plot, OneFileCpuMeasuredGpuReferenceHasTwoSeriesTheReferenceOneDashed) {
   std::vector<std::string> legend;
   for (const Node* e : entries) legend.push_back(e->all_text());
   EXPECT_THAT(legend, Contains(HasSubstr("run.json")).Times(2));
-  EXPECT_THAT(legend, Contains(AllOf(HasSubstr("GPU"), HasSubstr("(reference)"))));
+  EXPECT_THAT(legend, Contains(AllOf(HasSubstr("GPU"), HasSubstr("illustrative, not measured"))));
   EXPECT_THAT(legend, Contains(AllOf(HasSubstr("CPU"), Not(HasSubstr("reference")))));
 }
 
@@ -245,7 +291,7 @@ TEST(Plot, MixedSeriesIsDashedOnlyWhereAReferenceCellIs) {
     EXPECT_NE(dashes[0], "");  // 1 -> 10
     EXPECT_EQ(dashes[1], "");  // 10 -> 100 -> 1000
   }
-  EXPECT_THAT(texts(*p.root), Contains(HasSubstr("(partly reference)")));
+  EXPECT_THAT(texts(*p.root), Contains(HasSubstr("(partly illustrative, not measured)")));
 }
 
 TEST(Plot, AxisTitlesWithUnitsAndDecadeTicks) {
@@ -338,4 +384,107 @@ TEST(Plot, ColdCellsAreSeriesOfTheirOwnDrawnDottedWithTheirOwnCrossover) {
   for (const Node* m : p.root->with_class("crossover")) marks.push_back(m->attr("data-cache"));
   EXPECT_EQ(marks, (std::vector<std::string>{"hot", "cold"}));
   EXPECT_THAT(texts(*p.root), Contains(HasSubstr("cold crossover ~")));
+}
+
+TEST(Plot, IllustrativeSeriesIsGreyDashedHollowAndLabelledWithANoteAsProminentAsACrossover) {
+  const Parsed p = plot({{"run.json", cpu_measured_gpu_reference()}});
+  const Node& gpu = series_of(*p.root, "GPU");
+  EXPECT_EQ(gpu.attr("data-illustrative"), "true");
+  ASSERT_EQ(gpu.named("polyline").size(), 2u);
+  for (const Node* l : gpu.named("polyline")) {
+    EXPECT_NE(l->attr("stroke-dasharray"), "");
+    EXPECT_TRUE(is_grey(l->attr("stroke"))) << l->attr("stroke");
+  }
+  for (const Node* m : gpu.with_class("marker")) {
+    EXPECT_EQ(m->attr("fill"), "#ffffff");
+    EXPECT_TRUE(is_grey(m->attr("stroke"))) << m->attr("stroke");
+    EXPECT_THAT(m->all_text(), HasSubstr("illustrative, not measured"));
+  }
+  // The measured CPU keeps a data colour.
+  const Node& cpu = series_of(*p.root, "CPU");
+  EXPECT_EQ(cpu.attr("data-illustrative"), "false");
+  EXPECT_FALSE(is_grey(cpu.named("polyline").at(0)->attr("stroke")));
+  EXPECT_THAT(legend_texts(*p.root), Contains(AllOf(HasSubstr("GPU"), HasSubstr("results/reference.json"), HasSubstr("illustrative, not measured"))));
+
+  // One note, under the title, bold and larger than a crossover's text.
+  const auto notes = p.root->with_class("note");
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0]->all_text(), "GPU: illustrative values from results/reference.json, not measurements: no verdict");
+  EXPECT_EQ(notes[0]->attr("font-weight"), "bold");
+  EXPECT_GE(std::stod(notes[0]->attr("font-size")), 12.0);
+  EXPECT_LT(std::stod(notes[0]->attr("y")), std::stod(p.root->with_class("panel-title").at(0)->attr("y")));
+
+  // Measured cells alone give no note.
+  EXPECT_TRUE(plot({{"x.json", crossing()}}).root->with_class("note").empty());
+}
+
+TEST(Plot, NoCrossoverFromIllustrativeCells) {
+  Results r = crossing();  // measured, the lines cross between 10 and 100
+  for (auto& [batch, c] : r.table.cells["GPU"]) c = cell(c.median_ms(), Source::Reference);
+  ASSERT_FALSE(crossover(r.table).batch);
+  const Parsed p = plot({{"x.json", r}});
+  EXPECT_TRUE(p.root->with_class("crossover").empty());
+  EXPECT_THAT(texts(*p.root), Not(Contains(HasSubstr("crossover"))));
+  const auto notes = p.root->with_class("note");
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_THAT(notes[0]->all_text(), HasSubstr("no verdict"));
+  for (const Node* l : series_of(*p.root, "GPU").named("polyline")) EXPECT_TRUE(is_grey(l->attr("stroke")));
+}
+
+TEST(Plot, PromotedColumnIsDrawnAsDataLabelledMeasuredElsewhere) {
+  Results r = crossing();
+  for (auto& [batch, c] : r.table.cells["GPU"]) c = promoted(c.median_ms());
+  const Parsed p = plot({{"x.json", r}});
+  const Node& gpu = series_of(*p.root, "GPU");
+  EXPECT_EQ(gpu.attr("data-reference"), "true");
+  EXPECT_EQ(gpu.attr("data-illustrative"), "false");
+  ASSERT_EQ(gpu.named("polyline").size(), 2u);
+  const std::string colour = gpu.named("polyline")[0]->attr("stroke");
+  EXPECT_FALSE(is_grey(colour)) << colour;
+  for (const Node* l : gpu.named("polyline")) EXPECT_EQ(l->attr("stroke-dasharray"), "");
+  for (const Node* m : gpu.with_class("marker")) {
+    EXPECT_EQ(m->attr("fill"), colour);
+    EXPECT_THAT(m->all_text(), HasSubstr("measured elsewhere: NVIDIA H200, 2026-11-29"));
+  }
+  EXPECT_THAT(legend_texts(*p.root), Contains(AllOf(HasSubstr("GPU"), HasSubstr("(measured elsewhere: NVIDIA H200, 2026-11-29)"))));
+  EXPECT_TRUE(p.root->with_class("note").empty());
+  EXPECT_THAT(texts(*p.root), Not(Contains(HasSubstr("illustrative"))));
+  // Measured elsewhere is a measurement: the crossover is drawn.
+  EXPECT_EQ(p.root->with_class("crossover").size(), 1u);
+}
+
+TEST(Plot, AReferenceColumnSharedByTwoFilesIsDrawnOnce) {
+  Results other = cpu_measured_gpu_reference();
+  for (auto& [batch, c] : other.table.cells["CPU"]) c.stats.median_ms *= 2;  // another CPU, the same reference GPU
+  const Parsed p = plot({{"old.json", cpu_measured_gpu_reference()}, {"new.json", other}});
+  EXPECT_EQ(p.root->with_class("series").size(), 3u);
+  const Node& gpu = series_of(*p.root, "GPU");
+  EXPECT_EQ(gpu.named("circle").size(), 6u);  // three batch sizes, two panels
+  std::vector<std::string> gpu_entries;
+  for (const std::string& e : legend_texts(*p.root))
+    if (e.find("GPU") != std::string::npos) gpu_entries.push_back(e);
+  ASSERT_EQ(gpu_entries.size(), 1u);
+  EXPECT_THAT(gpu_entries[0], AllOf(HasSubstr("old.json"), HasSubstr("new.json"), HasSubstr("results/reference.json")));
+  // One note for it too.
+  EXPECT_EQ(p.root->with_class("note").size(), 1u);
+
+  // Other values are another column: drawn apart.
+  for (auto& [batch, c] : other.table.cells["GPU"]) c.stats.median_ms *= 3;
+  const Parsed q = plot({{"old.json", cpu_measured_gpu_reference()}, {"new.json", other}});
+  EXPECT_EQ(q.root->with_class("series").size(), 4u);
+}
+
+TEST(Plot, SeriesOfTwoFilesHaveColoursFarApartInHue) {
+  const Parsed p = plot({{"a.json", crossing()}, {"b.json", crossing()}});
+  std::vector<std::string> colours;
+  for (const Node* s : p.root->with_class("series")) colours.push_back(s->named("polyline").at(0)->attr("stroke"));
+  ASSERT_EQ(colours.size(), 4u);
+  for (std::size_t i = 0; i < colours.size(); ++i) {
+    EXPECT_FALSE(is_grey(colours[i])) << colours[i];
+    EXPECT_GT(Rgb(colours[i]).chroma(), 0.25) << colours[i];  // a hue to tell apart, not a grey
+    for (std::size_t j = 0; j < i; ++j) {
+      const double d = std::fabs(Rgb(colours[i]).hue() - Rgb(colours[j]).hue());
+      EXPECT_GE(std::min(d, 360 - d), 30.0) << colours[i] << " and " << colours[j];
+    }
+  }
 }

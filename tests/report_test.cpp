@@ -17,6 +17,7 @@
 #include "mlpbench/table.hpp"
 
 using namespace mlpbench;
+using mlpbench::testing::promoted_cell;
 using mlpbench::testing::reference_cell;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -86,42 +87,76 @@ TEST(ReportFormatMs, NonFiniteIsNotANumber) {
 
 TEST(ReportHeadline, BothCells) {
   Table t;
-  t.set("CPU", 10, reference_cell(400));
-  t.set("GPU", 10, reference_cell(100));
-  EXPECT_EQ(headline(t, 10), "CPU time: 400 ms\nGPU time: 100 ms\nFaster hardware: GPU\n");
+  t.set("CPU", 10, measured_cell(0.4));
+  t.set("GPU", 10, measured_cell(0.1));
+  EXPECT_EQ(headline(t, 10), "CPU time: 0.4 ms\nGPU time: 0.1 ms\nFaster hardware: GPU\n");
 }
 
 TEST(ReportHeadline, CpuFasterAndTie) {
   Table t;
   t.set("CPU", 1, measured_cell(0.0843));
-  t.set("GPU", 1, reference_cell(30));
+  t.set("GPU", 1, measured_cell(30));
   EXPECT_EQ(headline(t, 1), "CPU time: 0.0843 ms\nGPU time: 30 ms\nFaster hardware: CPU\n");
-  t.set("GPU", 1, reference_cell(0.0843));
+  t.set("GPU", 1, measured_cell(0.0843));
   EXPECT_EQ(headline(t, 1), "CPU time: 0.0843 ms\nGPU time: 0.0843 ms\nFaster hardware: CPU\n");
+}
+
+// The shipped table's values are illustrative: shown, labelled on their line, and no verdict; the next line says why
+// and how to get a real answer.
+TEST(ReportHeadline, AnIllustrativeCellIsLabelledAndDecidesNothing) {
+  Table t;
+  t.set("CPU", 10, measured_cell(0.1549));
+  t.set("GPU", 10, reference_cell(100));
+  EXPECT_EQ(headline(t, 10),
+            "CPU time: 0.1549 ms\n"
+            "GPU time: 100 ms (illustrative, not measured)\n"
+            "Faster hardware: unknown\n"
+            "Why unknown: the GPU time is an illustrative value from results/reference.json, not a measurement. A verdict needs two "
+            "measurements: run mlpbench on a machine with an NVIDIA GPU, or promote a GPU run made there (mlpbench reference --from "
+            "GPU_RUN.json --out results/reference.json).\n");
+  EXPECT_FALSE(faster_at(t, 10));
+  EXPECT_EQ(why_no_verdict(t, 10), "the GPU time is an illustrative value from results/reference.json, not a measurement");
+
+  t.set("CPU", 10, reference_cell(400));
+  const auto both = lines_of(headline(t, 10));
+  ASSERT_EQ(both.size(), 4u);
+  EXPECT_EQ(both[0], "CPU time: 400 ms (illustrative, not measured)");
+  EXPECT_EQ(both[2], "Faster hardware: unknown");
+  EXPECT_THAT(both[3], HasSubstr("both times are illustrative values from results/reference.json"));
+}
+
+// A run measured elsewhere and promoted is a measurement: it decides, and its line says where and when.
+TEST(ReportHeadline, APromotedCellIsAMeasurementAndSaysWhere) {
+  Table t;
+  t.set("CPU", 10, measured_cell(0.1549));
+  t.set("GPU", 10, promoted_cell(0.012));
+  EXPECT_EQ(headline(t, 10), "CPU time: 0.1549 ms\nGPU time: 0.012 ms (measured elsewhere: NVIDIA H200, 2026-11-29)\nFaster hardware: GPU\n");
 }
 
 TEST(ReportHeadline, MissingGpuCell) {
   Table t;
-  t.set("CPU", 10, reference_cell(400));
-  t.set("GPU", 1, reference_cell(30));  // a GPU cell at another batch size doesn't count
+  t.set("CPU", 10, measured_cell(400));
+  t.set("GPU", 1, measured_cell(30));  // a GPU cell at another batch size doesn't count
   const std::string h = headline(t, 10);
   const auto lines = lines_of(h);
-  ASSERT_EQ(lines.size(), 3u) << h;
+  ASSERT_EQ(lines.size(), 4u) << h;
   EXPECT_EQ(lines[0], "CPU time: 400 ms");
   EXPECT_THAT(lines[1], HasSubstr("GPU time: n/a"));
   EXPECT_THAT(lines[1], HasSubstr("batch size 10"));
   EXPECT_EQ(lines[2], "Faster hardware: unknown");
+  EXPECT_THAT(lines[3], HasSubstr("Why unknown: no GPU cell at batch size 10"));
   EXPECT_EQ(h.back(), '\n');
 }
 
 TEST(ReportHeadline, MissingCpuCell) {
   Table t;
-  t.set("GPU", 100, reference_cell(800));
+  t.set("GPU", 100, measured_cell(800));
   const auto lines = lines_of(headline(t, 100));
-  ASSERT_EQ(lines.size(), 3u);
+  ASSERT_EQ(lines.size(), 4u);
   EXPECT_THAT(lines[0], HasSubstr("CPU time: n/a"));
   EXPECT_EQ(lines[1], "GPU time: 800 ms");
   EXPECT_EQ(lines[2], "Faster hardware: unknown");
+  EXPECT_THAT(lines[3], HasSubstr("measure the CPU column too"));
 }
 
 // ---- provenance ----
@@ -171,8 +206,10 @@ TEST(ReportProvenanceNotes, AReferenceMeasuredElsewhereSaysWhereAndWhen) {
 TEST(ReportRatio, TheLineAfterTheThreeSaysByHowMuchAndAgainstWhat) {
   Results r;
   r.table.set("CPU", 10, measured_cell(0.0828));
-  r.table.set("GPU", 10, reference_cell(100));
+  r.table.set("GPU", 10, promoted_cell(100));
   EXPECT_EQ(ratio_line(r, 10), "At batch 10 the CPU is 1208x faster than the GPU reference.\n");
+  r.table.set("GPU", 10, reference_cell(100));
+  EXPECT_EQ(ratio_line(r, 10), "") << "an illustrative value is no measure of by how much";
   r.table.set("GPU", 10, measured_cell(0.02));
   EXPECT_EQ(ratio_line(r, 10), "At batch 10 the GPU is 4.14x faster than the CPU.\n");
   r.table.set("GPU", 10, measured_cell(0.0828));
@@ -180,9 +217,9 @@ TEST(ReportRatio, TheLineAfterTheThreeSaysByHowMuchAndAgainstWhat) {
   Results missing;
   missing.table.set("CPU", 10, measured_cell(0.0828));
   missing.not_measured["GPU"] = "built without CUDA; no reference for 20-64-33-5 at fp32 in results/reference.json (it holds 784-512-512-10 at fp32)";
-  EXPECT_EQ(ratio_line(missing, 10),
-            "At batch 10 there is no GPU time to compare with: built without CUDA; no reference for 20-64-33-5 at fp32 in results/reference.json "
-            "(it holds 784-512-512-10 at fp32).\n");
+  EXPECT_EQ(ratio_line(missing, 10), "") << "no verdict: the headline says why";
+  EXPECT_THAT(text_report(missing, 10), HasSubstr("Why unknown: no GPU cell at batch size 10"));
+  EXPECT_THAT(text_report(missing, 10), HasSubstr("Note: GPU times are not measured (built without CUDA; no reference for 20-64-33-5"));
   // text_report puts it right after the three lines.
   EXPECT_THAT(text_report(r, 10), ::testing::StartsWith(headline(r.table, 10) + ratio_line(r, 10)));
 }
@@ -198,21 +235,29 @@ TEST(ReportProvenanceNotes, ReasonIsGivenEvenWithoutReferenceCells) {
 
 // ---- table ----
 
-TEST(ReportTableText, RowPerBatchSizeWithSources) {
+// Where the bars stand in a line: the columns line up when every row has them where the header has them.
+std::vector<std::size_t> bars(const std::string& line) {
+  std::vector<std::size_t> at;
+  for (std::size_t i = line.find('|'); i != std::string::npos; i = line.find('|', i + 1)) at.push_back(i);
+  return at;
+}
+
+TEST(ReportTableText, RowPerBatchSizeWithSourcesAndPercentiles) {
   Table t;
   t.set("CPU", 1, measured_cell(0.0843));
   t.set("CPU", 10, measured_cell(0.4));
   t.set("CPU", 100, measured_cell(3.5));
-  t.set("GPU", 1, reference_cell(30));
-  t.set("GPU", 10, reference_cell(0.1));
+  t.set("GPU", 1, promoted_cell(30));
+  t.set("GPU", 10, promoted_cell(0.1));
   t.set("GPU", 100, reference_cell(0.8));
   const std::string text = table_text(t);
   const auto lines = lines_of(text);
   ASSERT_EQ(lines.size(), 2u + 3u) << text;  // header, rule, one row per batch size
-  EXPECT_THAT(lines[0], HasSubstr("batch"));
-  EXPECT_THAT(lines[0], HasSubstr("CPU ms"));
-  EXPECT_THAT(lines[0], HasSubstr("GPU ms"));
-  EXPECT_THAT(lines[0], HasSubstr("faster"));
+  std::istringstream head(lines[0]);
+  std::vector<std::string> words;
+  for (std::string w; head >> w;) words.push_back(w);
+  EXPECT_EQ(words, (std::vector<std::string>{"batch", "|", "CPU", "ms", "p90", "p99", "cv", "floor", "source", "backend", "|", "GPU", "ms", "p90",
+                                             "p99", "cv", "floor", "source", "backend", "|", "faster"}));
   EXPECT_EQ(lines[1].find_first_not_of('-'), std::string::npos);
   EXPECT_EQ(lines[1].size(), lines[0].size());
 
@@ -220,28 +265,48 @@ TEST(ReportTableText, RowPerBatchSizeWithSources) {
     const char* batch;
     const char* cpu;
     const char* gpu;
+    const char* gpu_source;
     const char* faster;
-  } rows[] = {{"1", "0.0843", "30", "CPU"}, {"10", "0.4", "0.1", "GPU"}, {"100", "3.5", "0.8", "GPU"}};
+  } rows[] = {{"1", "0.0843", "30", "reference", "CPU"}, {"10", "0.4", "0.1", "reference", "GPU"}, {"100", "3.5", "0.8", "illustrative", "-"}};
+  const Stats cpu_stats = measured_cell(0.0843).stats;
   for (int i = 0; i < 3; ++i) {
     SCOPED_TRACE(lines[2 + i]);
     std::istringstream cols(lines[2 + i]);
-    std::string batch, bar1, cpu, cpu_source, cpu_backend, cv, cpu_floor, bar2, gpu, gpu_source, gpu_backend, gpu_cv, gpu_floor, bar3, faster;
-    cols >> batch >> bar1 >> cpu >> cpu_source >> cpu_backend >> cv >> cpu_floor >> bar2 >> gpu >> gpu_source >> gpu_backend >> gpu_cv >> gpu_floor >>
-        bar3 >> faster;
-    EXPECT_EQ(cpu_floor, "-");  // no floor known for these cells
-    EXPECT_EQ(gpu_floor, "-");
+    std::string batch, bar1, cpu, p90, p99, cv, cpu_floor, cpu_source, cpu_backend, bar2, gpu, gpu_p90, gpu_p99, gpu_cv, gpu_floor, gpu_source,
+        gpu_backend, bar3, faster;
+    cols >> batch >> bar1 >> cpu >> p90 >> p99 >> cv >> cpu_floor >> cpu_source >> cpu_backend >> bar2 >> gpu >> gpu_p90 >> gpu_p99 >> gpu_cv >>
+        gpu_floor >> gpu_source >> gpu_backend >> bar3 >> faster;
     EXPECT_EQ(batch, rows[i].batch);
     EXPECT_EQ(cpu, rows[i].cpu);
+    if (i == 0) {
+      EXPECT_EQ(p90, format_ms(cpu_stats.p90_ms));
+      EXPECT_EQ(p99, format_ms(cpu_stats.p99_ms));
+    }
+    EXPECT_EQ(cv.back(), '%');
+    EXPECT_EQ(cpu_floor, "-");  // no floor known for these cells
     EXPECT_EQ(cpu_source, "measured");
     EXPECT_EQ(cpu_backend, "cpu-eigen");
-    EXPECT_EQ(cv.back(), '%');
     EXPECT_EQ(gpu, rows[i].gpu);
-    EXPECT_EQ(gpu_source, "reference");
-    EXPECT_EQ(gpu_backend, "illustrative");
+    EXPECT_EQ(gpu_p90, "-");  // a reference cell holds a median only
     EXPECT_EQ(gpu_cv, "-");
+    EXPECT_EQ(gpu_floor, "-");
+    EXPECT_EQ(gpu_source, rows[i].gpu_source);
     EXPECT_EQ(faster, rows[i].faster);
-    EXPECT_EQ(lines[2 + i].size(), lines[0].size() - std::string("faster").size() + faster.size());  // columns line up
+    EXPECT_EQ(bars(lines[2 + i]), bars(lines[0]));  // columns line up
   }
+}
+
+TEST(ReportTableText, LargeCvKeepsTheColumnsAligned) {
+  Table t;
+  Cell c = measured_cell(1.0);
+  c.stats.cv = 15.662;  // 1566.2%
+  t.set("CPU", 1, c);
+  t.set("CPU", 10, measured_cell(2.0));
+  const auto lines = lines_of(table_text(t));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_THAT(lines[2], HasSubstr(" 1566% "));
+  EXPECT_EQ(bars(lines[2]), bars(lines[0]));
+  EXPECT_EQ(bars(lines[3]), bars(lines[0]));
 }
 
 TEST(ReportTableText, MissingCellShowsADash) {
@@ -252,14 +317,15 @@ TEST(ReportTableText, MissingCellShowsADash) {
   const auto lines = lines_of(table_text(t));
   ASSERT_EQ(lines.size(), 4u);
   std::istringstream cols(lines[2]);
-  std::string batch, bar1, cpu, cpu_source, cpu_backend, cv, cpu_floor, bar2, gpu, bar3, faster, extra;
-  cols >> batch >> bar1 >> cpu >> cpu_source >> cpu_backend >> cv >> cpu_floor >> bar2 >> gpu >> bar3 >> faster >> extra;
-  EXPECT_EQ(batch, "1");
-  EXPECT_EQ(gpu, "-");
-  EXPECT_EQ(bar3, "|");
-  EXPECT_EQ(faster, "-");
-  EXPECT_EQ(extra, "");
-  EXPECT_THAT(lines[3], HasSubstr("reference"));
+  std::vector<std::string> words;
+  for (std::string w; cols >> w;) words.push_back(w);
+  ASSERT_EQ(words.size(), 19u) << lines[2];  // batch | 7 columns | 7 columns | faster
+  EXPECT_EQ(words[0], "1");
+  EXPECT_EQ(words[10], "-");  // GPU ms
+  EXPECT_EQ(words[17], "|");
+  EXPECT_EQ(words[18], "-");  // faster
+  EXPECT_THAT(lines[3], HasSubstr("illustrative"));
+  EXPECT_EQ(bars(lines[2]), bars(lines[0]));
 }
 
 TEST(ReportTableText, ShareOfTheFloorIsShown) {
@@ -270,7 +336,7 @@ TEST(ReportTableText, ShareOfTheFloorIsShown) {
   t.set("CPU", 1, c);
   const auto lines = lines_of(table_text(t));
   ASSERT_EQ(lines.size(), 3u);
-  EXPECT_THAT(lines[2], HasSubstr(" 50% |"));
+  EXPECT_THAT(lines[2], HasSubstr(" 50% "));
   EXPECT_DOUBLE_EQ(c.efficiency(), 0.5);
 }
 
@@ -340,7 +406,7 @@ TEST(ReportCold, TheThreeLinesStayHotAndOneMoreGivesTheColdVerdictWhereItDiffers
 
 TEST(ReportCold, AColdVerdictThatCannotBeGivenSaysWhy) {
   Results r = hot_and_cold();
-  r.table.set("GPU", 1, reference_cell(30));  // --device cpu: the hot GPU cell from the reference, no cold one
+  r.table.set("GPU", 1, promoted_cell(30));  // --device cpu: the hot GPU cell from a promoted GPU run, no cold one
   r.cold->cells["GPU"].clear();
   EXPECT_THAT(text_report(r, 1), HasSubstr("\nFaster hardware: CPU\nFaster hardware, weights cold: unknown (no cold GPU cell at batch 1: only "
                                            "measured cells are cold, a reference holds hot numbers)\n"));
@@ -350,12 +416,18 @@ TEST(ReportCold, EachBatchSizeHasItsColdRowAfterItsHotOne) {
   const Results r = hot_and_cold();
   const std::vector<std::string> rows = lines_of(table_text(r.table, &*r.cold));
   std::vector<std::string> firsts;  // the batch column of each row
-  for (const std::string& l : rows) firsts.push_back(l.substr(0, l.find('|')));
+  for (const std::string& l : rows) {
+    const std::string first = l.substr(0, l.find('|'));
+    firsts.push_back(first.substr(first.find_first_not_of(' '), first.find_last_not_of(' ') - first.find_first_not_of(' ') + 1));
+    if (l.find('|') != std::string::npos) {  // every line but the rule
+      EXPECT_EQ(bars(l), bars(rows[0])) << l;
+    }
+  }
   ASSERT_GE(firsts.size(), 6u);
-  EXPECT_EQ(firsts[2], "         1 ");
-  EXPECT_EQ(firsts[3], "    1 cold ");
-  EXPECT_EQ(firsts[4], "        10 ");
-  EXPECT_EQ(firsts[5], "   10 cold ");
+  EXPECT_EQ(firsts[2], "1");
+  EXPECT_EQ(firsts[3], "1 cold");
+  EXPECT_EQ(firsts[4], "10");
+  EXPECT_EQ(firsts[5], "10 cold");
   EXPECT_THAT(rows[3], HasSubstr("0.09"));
 }
 

@@ -28,6 +28,7 @@
 
 using namespace mlpbench;
 using mlpbench::testing::input_error;
+using mlpbench::testing::promoted_cell;
 using mlpbench::testing::reference_cell;
 using mlpbench::testing::slurp;
 using mlpbench::testing::write_plain;
@@ -282,10 +283,13 @@ TEST(Results, ARunWritesWhereItsOutPointsAFolderGetsTheGitLayout) {
   TempDir dir;
   const std::time_t t = 1795000000;  // 2026-11-18T...Z
   EXPECT_EQ(results_path("r.json", t), "r.json");
-  EXPECT_EQ(results_path("", t), "results/" + host_name() + "-" + utc_compact(t) + ".json");
+  EXPECT_EQ(results_path("-", t), "-") << "standard output";
   const std::string folder = dir.path.string();
   const std::string named = results_path(folder, t);
   EXPECT_THAT(named, ::testing::MatchesRegex(folder + "/[A-Za-z0-9._-]+/" + utc_compact(t) + "-[A-Za-z0-9._-]+\\.json"));
+  // The default is the same layout under results/.
+  EXPECT_EQ(results_path("", t), results_path("results/", t));
+  EXPECT_THAT(results_path("", t), ::testing::MatchesRegex("results/[A-Za-z0-9._-]+/" + utc_compact(t) + "-[A-Za-z0-9._-]+\\.json"));
   EXPECT_EQ(results_path("not-yet/", t).rfind("not-yet/", 0), 0u) << "a trailing / names a folder that does not exist yet";
 }
 
@@ -305,6 +309,34 @@ TEST(Results, FileOriginAndNoteSurvive) {
   EXPECT_EQ(out.model.origin.kind, "file");
   EXPECT_EQ(out.model.origin.file, "models/mlp.safetensors");
   EXPECT_EQ(out.model.origin.sha256, std::string(64, 'a'));
+}
+
+TEST(Results, FileOriginRecordsTheLayerOrder) {
+  Results in = sample_results();
+  in.model.origin = {};
+  in.model.origin.kind = "file";
+  in.model.origin.file = "mlp.safetensors";
+  in.model.origin.sha256 = std::string(64, 'b');
+  in.model.origin.layer_names = {"proj", "head"};
+  in.model.origin.layer_order = "--layer-order";
+  in.model.origin.no_bias = {"head"};
+  const Json j = to_json(in);
+  EXPECT_EQ(keys_of(j["model"]["weights"]), (std::vector<std::string>{"kind", "file", "sha256", "layer_names", "layer_order", "no_bias"}));
+  const Results out = results_from_json(Json::parse(dump_json(j)), "layer-order");
+  EXPECT_EQ(out.model.origin.layer_names, (std::vector<std::string>{"proj", "head"}));
+  EXPECT_EQ(out.model.origin.layer_order, "--layer-order");
+  EXPECT_EQ(out.model.origin.no_bias, (std::vector<std::string>{"head"}));
+
+  // Every layer with its bias: no "no_bias". Files written before these keys read with them empty.
+  in.model.origin.no_bias.clear();
+  EXPECT_FALSE(to_json(in)["model"]["weights"].contains("no_bias"));
+  Json old = to_json(in);
+  old["model"]["weights"].erase("layer_names");
+  old["model"]["weights"].erase("layer_order");
+  const Results before = results_from_json(Json::parse(dump_json(old)), "older");
+  EXPECT_TRUE(before.model.origin.layer_names.empty());
+  EXPECT_EQ(before.model.origin.layer_order, "");
+  EXPECT_EQ(before.model.origin.sha256, std::string(64, 'b'));
 }
 
 TEST(Results, KeyOrderIsStable) {
@@ -364,15 +396,19 @@ TEST(Results, InferenceTimesAndFasterSummarizeTheCells) {
     EXPECT_EQ(t["CPU"][k], j["cells"]["CPU"][k]["median_ms"]) << k;
     EXPECT_EQ(t["GPU"][k].get<double>(), in.table.find("GPU", b)->median_ms()) << k;
   }
-  // CPU ~0.0123 vs GPU 30 at 1; CPU ~0.235 vs GPU 0.1 at 10; CPU ~1.23 vs GPU 0.8 at 100.
-  EXPECT_EQ(j["faster"], Json::parse(R"({"1": "CPU", "10": "GPU", "100": "GPU"})"));
+  // The GPU column holds illustrative values: no verdict at any batch size.
+  EXPECT_EQ(j["faster"], Json::object());
+  // Promoted (measured elsewhere): CPU ~0.0123 vs GPU 30 at 1; CPU ~0.235 vs GPU 0.1 at 10; CPU ~1.23 vs GPU 0.8 at 100.
+  Results promoted = in;
+  for (auto& [b, c] : promoted.table.cells["GPU"]) c.provenance.kind = "measured";
+  EXPECT_EQ(to_json(promoted)["faster"], Json::parse(R"({"1": "CPU", "10": "GPU", "100": "GPU"})"));
 }
 
 TEST(Results, FasterLeavesOutBatchSizesWithOneCell) {
   Results r;
   r.table.set("CPU", 1, measured_cell(0.5, 1));
   r.table.set("CPU", 10, measured_cell(0.5, 1));
-  r.table.set("GPU", 10, reference_cell(1.0));
+  r.table.set("GPU", 10, promoted_cell(1.0));
   const Json j = to_json(r);
   EXPECT_EQ(j["faster"], Json::parse(R"({"10": "CPU"})"));
   EXPECT_EQ(keys_of(j["inference_times_ms"]["GPU"]), (std::vector<std::string>{"10"}));
@@ -409,7 +445,7 @@ TEST(Results, ReferenceFileHoldsReferenceCells) {
       EXPECT_EQ(c->backend, "illustrative");
     }
   }
-  for (int b : {1, 10, 100}) EXPECT_EQ(faster_at(r.table, b), std::optional<std::string>("GPU"));
+  for (int b : {1, 10, 100}) EXPECT_EQ(faster_at(r.table, b), std::nullopt) << "illustrative values decide nothing";
   EXPECT_THAT(r.note, HasSubstr("not measurements"));
   EXPECT_EQ(r.model.layers, (std::vector<int>{784, 512, 512, 10}));
   EXPECT_EQ(r.model.origin.kind, "seed");
@@ -445,6 +481,32 @@ TEST(ResultsMalformed, NotJson) {
   const std::string msg = input_error([&] { read_results(path); });
   EXPECT_THAT(msg, HasSubstr("results file '" + path + "' is not valid JSON"));
   EXPECT_THAT(msg, HasSubstr("line 2"));
+}
+
+// Every byte of an error is printable: a binary file is said to be one, none of its bytes quoted.
+TEST(ResultsMalformed, ABinaryFileIsNamedAsSuchInAPrintableLine) {
+  const auto printable_line = [](const std::string& msg) {
+    for (unsigned char c : msg) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << "byte " << int(c) << " in: " << msg;
+  };
+  // A safetensors file: an 8-byte little-endian header length, the JSON header, then raw tensor bytes.
+  const std::string header = R"({"0.weight":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]}})";
+  std::string safetensors(8, '\0');
+  safetensors[0] = static_cast<char>(header.size());
+  safetensors += header + std::string("\x00\x00\x80\xbf", 4);
+  std::string msg = input_error([&] { parse_results_text(safetensors, "results file 'w.safetensors'"); });
+  EXPECT_EQ(msg, "results file 'w.safetensors' is not JSON (it starts with binary bytes; a safetensors file?)");
+  // Other binary bytes, first or later; a byte JSON can't hold inside the text is quoted as \xNN.
+  msg = input_error([&] { parse_results_text(std::string("\x89PNG\r\n\x1a\n", 8), "results file 'x.png'"); });
+  EXPECT_EQ(msg, "results file 'x.png' is not JSON (it starts with binary bytes)");
+  msg = input_error([&] { parse_results_text(std::string("\x01\x02\xff", 3), "results file 'x.bin'"); });
+  EXPECT_EQ(msg, "results file 'x.bin' is not JSON (it starts with binary bytes)");
+  msg = input_error([&] { parse_results_text(std::string("{\"a\": 1\0}", 10), "results file 'nul.json'"); });
+  EXPECT_EQ(msg, "results file 'nul.json' is not JSON (it holds binary bytes)");
+  msg = input_error([&] { parse_results_text("{\"schema\": \xff\xfe}", "results file 'high.json'"); });
+  printable_line(msg);
+  EXPECT_THAT(msg, HasSubstr("results file 'high.json' is not valid JSON"));
+  // printable(), which every error line goes through: UTF-8 kept, control and stray bytes as \xNN.
+  EXPECT_EQ(printable("caf\xc3\xa9 \x01\n\xff\xc3"), "caf\xc3\xa9 \\x01\\x0a\\xff\\xc3");
 }
 
 TEST(ResultsMalformed, NotAnObject) {
@@ -572,21 +634,27 @@ TEST(ResultsMalformed, SamplesDisagreeWithTheirCount) {
 
 TEST(ResultsTable, FasterAt) {
   Table t;
-  t.set("CPU", 1, reference_cell(2.0));
-  t.set("GPU", 1, reference_cell(1.0));
-  t.set("CPU", 10, reference_cell(1.0));
-  t.set("GPU", 10, reference_cell(2.0));
-  t.set("CPU", 100, reference_cell(3.0));
-  t.set("GPU", 100, reference_cell(3.0));
-  t.set("CPU", 1000, reference_cell(3.0));
+  t.set("CPU", 1, promoted_cell(2.0));
+  t.set("GPU", 1, promoted_cell(1.0));
+  t.set("CPU", 10, promoted_cell(1.0));
+  t.set("GPU", 10, promoted_cell(2.0));
+  t.set("CPU", 100, promoted_cell(3.0));
+  t.set("GPU", 100, promoted_cell(3.0));
+  t.set("CPU", 1000, promoted_cell(3.0));
   EXPECT_EQ(faster_at(t, 1), std::optional<std::string>("GPU"));
   EXPECT_EQ(faster_at(t, 10), std::optional<std::string>("CPU"));
   EXPECT_EQ(faster_at(t, 100), std::optional<std::string>("CPU"));  // a tie goes to the CPU
   EXPECT_EQ(faster_at(t, 1000), std::nullopt);                      // no GPU cell
   EXPECT_EQ(faster_at(t, 5), std::nullopt);                         // no cell at all
   Table gpu_only;
-  gpu_only.set("GPU", 1, reference_cell(1.0));
+  gpu_only.set("GPU", 1, promoted_cell(1.0));
   EXPECT_EQ(faster_at(gpu_only, 1), std::nullopt);
+  // An illustrative cell on either side: no verdict.
+  t.set("GPU", 1, reference_cell(1.0));
+  EXPECT_EQ(faster_at(t, 1), std::nullopt);
+  t.set("GPU", 1, promoted_cell(1.0));
+  t.set("CPU", 1, reference_cell(2.0));
+  EXPECT_EQ(faster_at(t, 1), std::nullopt);
 }
 
 TEST(ResultsTable, SetKeepsBatchSizesSortedAndUnique) {
@@ -599,4 +667,39 @@ TEST(ResultsTable, SetKeepsBatchSizesSortedAndUnique) {
   EXPECT_EQ(t.find("CPU", 100)->median_ms(), 4);
   EXPECT_EQ(t.find("GPU", 10), nullptr);
   EXPECT_EQ(t.find("TPU", 1), nullptr);
+}
+
+// A cell's round medians and its minimum sample count are written and read back, for the cell and for each backend;
+// a file's round medians must be positive and no more than its samples.
+TEST(Results, RoundMediansAndTheMinimumSamplesRoundTrip) {
+  Results r;
+  Cell c = measured_cell(0.5, 1);
+  c.stats.round_medians_ms = {0.49, 0.5, 0.51};
+  c.stats.min_samples = 10;
+  BackendRun run;
+  run.backend = "cpu-eigen";
+  run.config = "threads=1";
+  run.stats = c.stats;
+  c.runs = {run, run};
+  r.table.set("CPU", 1, c);
+  const Json j = to_json(r);
+  EXPECT_EQ(j["cells"]["CPU"]["1"]["round_medians_ms"], Json::parse("[0.49,0.5,0.51]"));
+  EXPECT_EQ(j["cells"]["CPU"]["1"]["min_samples"], 10);
+  EXPECT_EQ(j["cells"]["CPU"]["1"]["backends"][1]["round_medians_ms"], Json::parse("[0.49,0.5,0.51]"));
+  const Results back = results_from_json(Json::parse(dump_json(j)), "rounds");
+  const Cell* b = back.table.find("CPU", 1);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->stats.round_medians_ms, c.stats.round_medians_ms);
+  EXPECT_EQ(b->stats.min_samples, 10);
+  EXPECT_EQ(b->runs[1].stats.round_medians_ms, c.stats.round_medians_ms);
+
+  Json empty = j;
+  empty["cells"]["CPU"]["1"]["round_medians_ms"] = Json::array();
+  EXPECT_THAT(from_json_error(empty), HasSubstr("\"round_medians_ms\" has 0 values"));
+  Json negative = j;
+  negative["cells"]["CPU"]["1"]["round_medians_ms"][0] = -1;
+  EXPECT_THAT(from_json_error(negative), HasSubstr("\"round_medians_ms\" holds a value that is not a positive number"));
+  Json too_many = j;
+  too_many["cells"]["CPU"]["1"]["round_medians_ms"] = std::vector<double>(static_cast<std::size_t>(c.stats.samples) + 1, 0.5);
+  EXPECT_THAT(from_json_error(too_many), HasSubstr("\"round_medians_ms\" has"));
 }

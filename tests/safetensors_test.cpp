@@ -1,5 +1,6 @@
-// safetensors: f32 round trips, exact f16/bf16 conversion, layer order by the numbers in the names (not the
-// file's order), every malformed file rejected with an InputError that names the problem, sha256 and load_model.
+// safetensors: f32 round trips, exact f16/bf16 conversion, metadata, layer order (given, by the numbers in the
+// names, or the only order that chains; never the file's), layers without bias, every malformed file rejected
+// with an InputError that names the problem, sha256 and load_model.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -173,12 +174,21 @@ TEST(Safetensors, SerializeRejectsShapeThatDoesNotMatchValues) {
   EXPECT_THAT(msg, HasSubstr("3 values"));
 }
 
-TEST(Safetensors, MetadataIsIgnored) {
+TEST(Safetensors, MetadataIsNotATensorAndIsKeptApart) {
   const Bytes bytes = f32_file({{"t", {2}, {1.0f, 2.0f}}});
   const TensorMap out = parse(bytes);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out.count("__metadata__"), 0u);
   EXPECT_EQ(out.at("t").data, (std::vector<float>{1.0f, 2.0f}));
+  const SafetensorsFile file = parse_safetensors_file(bytes.data(), bytes.size(), "test.safetensors");
+  EXPECT_EQ(file.metadata, (std::map<std::string, std::string>{{"format", "pt"}}));
+  EXPECT_EQ(file.tensors.size(), 1u);
+
+  // Written and read back; the format's metadata maps names to strings.
+  const Bytes written = serialize_safetensors({{"t", {"F32", {1}, {3.0f}}}}, {{"layer_order", "b,a"}});
+  EXPECT_EQ(parse_safetensors_file(written.data(), written.size(), "w").metadata.at("layer_order"), "b,a");
+  EXPECT_THAT(parse_error(raw_file("{\"__metadata__\": [1]}", {})), HasSubstr("\"__metadata__\" is not an object"));
+  EXPECT_THAT(parse_error(raw_file("{\"__metadata__\": {\"layer_order\": 3}}", {})), HasSubstr("\"__metadata__\" entry \"layer_order\" is not a string"));
 }
 
 // ---- f16 / bf16 ----
@@ -338,6 +348,196 @@ TEST(Safetensors, NamedPrefixesCompareAsNumbersToo) {
   }
 }
 
+TEST(Safetensors, NumberedNamesKeepTheirOrderEvenWhereOthersChain) {
+  // Three square layers chain in any order: the numbers decide (fc1 < fc2 < fc10), and nothing is said.
+  const Model m = model_from_tensors(parse(f32_file({
+                                         {"fc10.weight", {8, 8}, iota(64, 300)}, {"fc10.bias", {8}, iota(8, 30)},
+                                         {"fc2.weight", {8, 8}, iota(64, 200)},  {"fc2.bias", {8}, iota(8, 20)},
+                                         {"fc1.weight", {8, 8}, iota(64, 100)},  {"fc1.bias", {8}, iota(8, 10)},
+                                     })),
+                                     "fc");
+  EXPECT_EQ(m.origin.layer_names, (std::vector<std::string>{"fc1", "fc2", "fc10"}));
+  EXPECT_EQ(m.origin.layer_order, "numbered");
+  EXPECT_TRUE(m.origin.no_bias.empty());
+  EXPECT_EQ(m.layers[0].weight, iota(64, 100));
+  EXPECT_EQ(m.layers[1].weight, iota(64, 200));
+  EXPECT_EQ(m.layers[2].weight, iota(64, 300));
+  EXPECT_EQ(layer_order_summary(m), "");
+}
+
+TEST(Safetensors, NumberedOrderThatDoesNotChainSaysWhichOrderDoes) {
+  const std::string msg = model_error(f32_file({
+      {"fc1.weight", {4, 3}, iota(12, 0)}, {"fc1.bias", {4}, iota(4, 0)},
+      {"fc2.weight", {3, 2}, iota(6, 0)},  {"fc2.bias", {3}, iota(3, 0)},
+  }));
+  EXPECT_THAT(msg, HasSubstr("layers don't chain in the order of the numbers in their names: 'fc1' (3->4) gives 4 but 'fc2' (2->3) after it takes 2"));
+  EXPECT_THAT(msg, HasSubstr("the only order that chains is fc2,fc1: give it with --layer-order fc2,fc1"));
+}
+
+// The user's case: proj then head, both 32x32, names without numbers. Alphabetical order ran head -> proj.
+std::vector<Entry> proj_head() {
+  return {{"proj.weight", {32, 32}, iota(1024, 0)}, {"proj.bias", {32}, iota(32, 2000)},
+          {"head.weight", {32, 32}, iota(1024, 5000)}, {"head.bias", {32}, iota(32, 7000)}};
+}
+
+TEST(Safetensors, NamesWithoutNumbersThatChainInSeveralOrdersAreRefused) {
+  const std::string msg = model_error(f32_file(proj_head()));
+  EXPECT_THAT(msg, HasSubstr("test.safetensors: the layers head (32->32), proj (32->32) chain in more than one order"));
+  EXPECT_THAT(msg, HasSubstr("(e.g. head,proj and proj,head)"));
+  EXPECT_THAT(msg, HasSubstr("no number in 'head'"));
+  EXPECT_THAT(msg, HasSubstr("give the order with --layer-order head,proj"));
+  EXPECT_THAT(msg, HasSubstr("or a \"layer_order\" entry \"head,proj\" in the file's __metadata__"));
+}
+
+TEST(Safetensors, AGivenOrderIsHonoured) {
+  const TensorMap t = parse(f32_file(proj_head()));
+  for (const char* source : {"--layer-order", "metadata"}) {
+    SCOPED_TRACE(source);
+    const Model m = model_from_tensors(t, "w", GivenOrder{"proj, head", source});
+    EXPECT_EQ(m.origin.layer_names, (std::vector<std::string>{"proj", "head"}));
+    EXPECT_EQ(m.origin.layer_order, source);
+    EXPECT_EQ(m.layers[0].weight, iota(1024, 0));
+    EXPECT_EQ(m.layers[1].bias, iota(32, 7000));
+  }
+  const Model m = model_from_tensors(t, "w", GivenOrder{"head,proj", "--layer-order"});
+  EXPECT_EQ(m.layers[0].weight, iota(1024, 5000));
+}
+
+TEST(Safetensors, TheFilesMetadataOrderIsUsedAndTheOptionWins) {
+  TempDir dir;
+  TensorMap t;
+  for (const Entry& e : proj_head()) t[e.name] = {"F32", e.shape, e.values};
+  const std::string path = dir.file("w.safetensors");
+  write_file(path, serialize_safetensors(t, {{"format", "pt"}, {"layer_order", "proj,head"}}));
+  const Model m = load_model(path);
+  EXPECT_EQ(m.origin.layer_names, (std::vector<std::string>{"proj", "head"}));
+  EXPECT_EQ(m.origin.layer_order, "metadata");
+  EXPECT_EQ(m.layers[0].weight, iota(1024, 0));
+  EXPECT_EQ(layer_order_summary(m), "layers of " + path + " in the order of its __metadata__ layer_order: proj (32->32), head (32->32)");
+
+  const Model option = load_model(path, std::string("head,proj"));
+  EXPECT_EQ(option.origin.layer_names, (std::vector<std::string>{"head", "proj"}));
+  EXPECT_EQ(option.origin.layer_order, "--layer-order");
+  EXPECT_EQ(layer_order_summary(option), "layers of " + path + " in the order of --layer-order: head (32->32), proj (32->32)");
+
+  // A metadata order that doesn't name the layers is an error like the option's.
+  write_file(path, serialize_safetensors(t, {{"layer_order", "proj"}}));
+  EXPECT_THAT(input_error([&] { load_model(path); }), HasSubstr(path + ": __metadata__ layer_order leaves out 'head' (name every layer once)"));
+}
+
+TEST(Safetensors, BadGivenOrdersNameTheProblem) {
+  const TensorMap t = parse(f32_file({
+      {"proj.weight", {16, 32}, iota(512, 0)}, {"proj.bias", {16}, iota(16, 0)},
+      {"head.weight", {10, 16}, iota(160, 0)}, {"head.bias", {10}, iota(10, 0)},
+  }));
+  const auto error = [&](const std::string& names) { return input_error([&] { model_from_tensors(t, "w", GivenOrder{names, "--layer-order"}); }); };
+  EXPECT_THAT(error("proj,tail"), HasSubstr("w: --layer-order names 'tail', which is not a layer of the file (its layers: head,proj)"));
+  EXPECT_THAT(error("proj"), HasSubstr("w: --layer-order leaves out 'head' (name every layer once)"));
+  EXPECT_THAT(error("proj,head,proj"), HasSubstr("w: --layer-order names 'proj' twice"));
+  EXPECT_THAT(error("proj,,head"), HasSubstr("w: --layer-order entry #2 is empty"));
+  EXPECT_THAT(error(""), HasSubstr("w: --layer-order entry #1 is empty"));
+  const std::string broken = error("head,proj");
+  EXPECT_THAT(broken, HasSubstr("w: layers don't chain in the order of --layer-order: 'head' (16->10) gives 10 but 'proj' (32->16) after it takes 32"));
+  EXPECT_THAT(broken, HasSubstr("the only order that chains is proj,head"));
+  EXPECT_THAT(input_error([&] { model_from_tensors(t, "w", GivenOrder{"head,proj", "metadata"}); }),
+              HasSubstr("layers don't chain in the order of __metadata__ layer_order"));
+}
+
+TEST(Safetensors, TheOnlyOrderThatChainsIsUsedAndSaid) {
+  // Alphabetically body, head, stem would not chain; only stem -> body -> head does.
+  const Model m = model_from_tensors(parse(f32_file({
+                                         {"head.weight", {2, 16}, iota(32, 300)},  {"head.bias", {2}, iota(2, 30)},
+                                         {"body.weight", {16, 64}, iota(1024, 200)}, {"body.bias", {16}, iota(16, 20)},
+                                         {"stem.weight", {64, 32}, iota(2048, 100)}, {"stem.bias", {64}, iota(64, 10)},
+                                     })),
+                                     "w");
+  EXPECT_EQ(m.widths(), (std::vector<int>{32, 64, 16, 2}));
+  EXPECT_EQ(m.origin.layer_names, (std::vector<std::string>{"stem", "body", "head"}));
+  EXPECT_EQ(m.origin.layer_order, "only chain");
+  EXPECT_EQ(m.layers[1].weight, iota(1024, 200));
+  Model said = m;
+  said.origin.file = "w.safetensors";
+  EXPECT_EQ(layer_order_summary(said), "layers of w.safetensors in the only order that chains: stem (32->64), body (64->16), head (16->2)");
+}
+
+TEST(Safetensors, TheSearchTakesNoDeadEnd) {
+  // At width 8 the layer to 4 comes first by name but leaves loop_a/loop_b behind: only a, loop_a, loop_b, z chains.
+  const Model m = model_from_tensors(parse(f32_file({
+                                         {"a.weight", {8, 2}, iota(16, 0)},   {"a.bias", {8}, iota(8, 0)},
+                                         {"z.weight", {4, 8}, iota(32, 0)},   {"z.bias", {4}, iota(4, 0)},
+                                         {"loop_a.weight", {6, 8}, iota(48, 0)}, {"loop_a.bias", {6}, iota(6, 0)},
+                                         {"loop_b.weight", {8, 6}, iota(48, 0)}, {"loop_b.bias", {8}, iota(8, 0)},
+                                     })),
+                                     "w");
+  EXPECT_EQ(m.origin.layer_names, (std::vector<std::string>{"a", "loop_a", "loop_b", "z"}));
+  EXPECT_EQ(m.widths(), (std::vector<int>{2, 8, 6, 8, 4}));
+}
+
+TEST(Safetensors, NamesWithoutNumbersThatChainInNoOrderAreRefused) {
+  const std::string msg = model_error(f32_file({
+      {"proj.weight", {3, 2}, iota(6, 0)}, {"proj.bias", {3}, iota(3, 0)},
+      {"head.weight", {4, 5}, iota(20, 0)}, {"head.bias", {4}, iota(4, 0)},
+  }));
+  EXPECT_THAT(msg, HasSubstr("test.safetensors: the layers head (5->4), proj (2->3) chain in no order"));
+}
+
+// Names of letters only ("laa", "lab", ...): no number in them.
+std::string letters(std::size_t i) { return std::string("l") + static_cast<char>('a' + i / 26) + static_cast<char>('a' + i % 26); }
+
+TEST(Safetensors, ManyLayersAreOrderedWithoutTryingEveryOrder) {
+  // 30 square layers: 30! orders chain, refused at once.
+  std::vector<Entry> square;
+  for (std::size_t i = 0; i < 30; ++i) {
+    square.push_back({letters(i) + ".weight", {4, 4}, iota(16, 0)});
+    square.push_back({letters(i) + ".bias", {4}, iota(4, 0)});
+  }
+  EXPECT_THAT(model_error(f32_file(square)), HasSubstr("chain in more than one order"));
+
+  // 30 layers that chain one way: 10 steps 2 -> 3 -> ... -> 12, each with a detour to a width of its own and
+  // back; the names list them backwards.
+  std::vector<Entry> path;
+  std::vector<std::string> expected;
+  std::size_t n = 30;
+  const auto add = [&](int in, int out) {
+    const std::string name = letters(--n);
+    path.push_back({name + ".weight", {out, in}, iota(static_cast<std::size_t>(in * out), 0)});
+    path.push_back({name + ".bias", {out}, iota(static_cast<std::size_t>(out), 0)});
+    expected.push_back(name);
+  };
+  for (int w = 2; w < 12; ++w) {
+    add(w, 100 + w);  // the detour first: the step itself would leave it behind
+    add(100 + w, w);
+    add(w, w + 1);
+  }
+  const Model m = model_from_tensors(parse(f32_file(path)), "w");
+  EXPECT_EQ(m.origin.layer_order, "only chain");
+  EXPECT_EQ(m.origin.layer_names, expected);
+  EXPECT_EQ(m.layers.size(), 30u);
+}
+
+TEST(Safetensors, LayersWithoutBiasRunWithAZeroBias) {
+  // nn.Linear(bias=False): a weight alone. Said in the summary, recorded in origin.no_bias.
+  const Model m = model_from_tensors(parse(f32_file({
+                                         {"0.weight", {3, 2}, iota(6, 1)},
+                                         {"2.weight", {1, 3}, iota(3, 10)}, {"2.bias", {1}, {0.5f}},
+                                     })),
+                                     "w");
+  EXPECT_EQ(m.widths(), (std::vector<int>{2, 3, 1}));
+  EXPECT_EQ(m.layers[0].bias, (std::vector<float>{0.0f, 0.0f, 0.0f}));
+  EXPECT_EQ(m.layers[1].bias, (std::vector<float>{0.5f}));
+  EXPECT_EQ(m.origin.no_bias, (std::vector<std::string>{"0"}));
+  EXPECT_EQ(m.origin.layer_order, "numbered");
+  Model said = m;
+  said.origin.file = "w.safetensors";
+  EXPECT_EQ(layer_order_summary(said), "layers of w.safetensors in the order of the numbers in their names: 0 (2->3, no bias), 2 (3->1)");
+
+  // The forward is the float64 forward with a zero bias: x = (1, -1) -> relu(W0 x) = relu(-1, -1, -1) = 0 -> 0.5.
+  const std::vector<float> x = {1.0f, -1.0f};
+  const std::vector<double> y = reference_forward(m, x.data(), 1);
+  ASSERT_EQ(y.size(), 1u);
+  EXPECT_EQ(y[0], 0.5);
+}
+
 // ---- malformed files ----
 
 TEST(SafetensorsMalformed, FileShorterThanTheHeaderLength) {
@@ -445,12 +645,6 @@ TEST(SafetensorsMalformed, NegativeShapeEntry) {
               HasSubstr("shape holds a value that is not a non-negative integer"));
 }
 
-TEST(SafetensorsMalformed, MissingBias) {
-  const std::string msg = model_error(f32_file({{"0.weight", {3, 2}, iota(6, 0)}}));
-  EXPECT_THAT(msg, HasSubstr("test.safetensors"));
-  EXPECT_THAT(msg, HasSubstr("layer '0' has a weight but no '0.bias'"));
-}
-
 TEST(SafetensorsMalformed, BiasWithoutWeight) {
   const std::string msg = model_error(f32_file({{"0.weight", {3, 2}, iota(6, 0)}, {"0.bias", {3}, iota(3, 0)}, {"1.bias", {3}, iota(3, 0)}}));
   EXPECT_THAT(msg, HasSubstr("tensor '1.bias' has no matching '1.weight'"));
@@ -481,7 +675,8 @@ TEST(SafetensorsMalformed, LayersThatDoNotChain) {
       {"0.weight", {3, 2}, iota(6, 0)}, {"0.bias", {3}, iota(3, 0)},
       {"1.weight", {4, 5}, iota(20, 0)}, {"1.bias", {4}, iota(4, 0)},
   }));
-  EXPECT_THAT(msg, HasSubstr("layers don't chain: '1.weight' takes 5 inputs but the layer before gives 3"));
+  EXPECT_THAT(msg, HasSubstr("layers don't chain in the order of the numbers in their names: '0' (2->3) gives 3 but '1' (5->4) after it takes 5"));
+  EXPECT_THAT(msg, ::testing::Not(HasSubstr("--layer-order"))) << "no order chains";
 }
 
 TEST(SafetensorsMalformed, TextOrderWouldNotChain) {
@@ -587,8 +782,8 @@ TEST(Safetensors, LoadModelRecordsTheFileAndItsDigest) {
 TEST(Safetensors, LoadModelNamesTheFileInErrors) {
   TempDir dir;
   const std::string path = dir.file("bad.safetensors");
-  write_file(path, f32_file({{"0.weight", {3, 2}, iota(6, 0)}}));
+  write_file(path, f32_file({{"0.bias", {3}, iota(3, 0)}}));
   const std::string msg = input_error([&] { load_model(path); });
   EXPECT_THAT(msg, HasSubstr(path));
-  EXPECT_THAT(msg, HasSubstr("no '0.bias'"));
+  EXPECT_THAT(msg, HasSubstr("tensor '0.bias' has no matching '0.weight'"));
 }

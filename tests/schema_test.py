@@ -208,6 +208,7 @@ class WrittenFiles(Checks):
         self.assertTrue({"prices_usd_per_hour", "cheaper"} <= set(ours))
         self.assertEqual(set(ours["run"]["drift"]), {"median_ms", "spread", "rounds_ms"})
         self.assertEqual(ours["model"]["weights"]["kind"], "file")
+        self.assertEqual((ours["model"]["weights"]["layer_names"], ours["model"]["weights"]["layer_order"]), (["0", "2"], "numbered"))
         cpu = ours["cells"]["CPU"]["2"]
         self.assertTrue({"backends", "samples_ms", "ci_rel", "converged"} <= set(cpu), sorted(cpu))
         self.assertTrue(all("ci_rel" in r for r in cpu["backends"]))
@@ -305,6 +306,11 @@ class BrokenFiles(Checks):
             ("a crossover with a batch and a why", lambda d: d.update(crossover={"batch": 4, "why": "x"}), "$.crossover", False),
             ("one layer", lambda d: d["model"].update(layers=[784]), "$.model.layers", False),
             ("weights from nowhere", lambda d: d["model"].update(weights={"kind": "file", "file": "w.safetensors"}), "$.model.weights", False),
+            ("a layer order that isn't one", lambda d: d["model"].update(weights={
+                "kind": "file", "file": "w.safetensors", "sha256": "0" * 64, "layer_names": ["b", "a"], "layer_order": "alphabetical"}),
+             "$.model.weights", False),
+            ("layer names without how they were ordered", lambda d: d["model"].update(weights={
+                "kind": "file", "file": "w.safetensors", "sha256": "0" * 64, "layer_names": ["b", "a"]}), "$.model.weights", False),
             ("a device the run option doesn't have", lambda d: d["run"].update(device="tpu"), "$.run.device", False),
             ("a drift probe without its rounds", lambda d: d["run"].update(drift={"median_ms": 40, "spread": 0.01}), "$.run.drift", False),
             ("a start time that isn't UTC ISO 8601", lambda d: d["run"].update(started_utc="29.11.2026 13:05"), "$.run.started_utc", False),

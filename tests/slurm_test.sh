@@ -27,11 +27,11 @@ log() { printf '[%3ds] %s\n' $((SECONDS - start)) "$*"; }
 [[ -x $exe ]] || fail "no mlpbench at '$exe'"
 exe=$(cd "$(dirname "$exe")" && pwd)/$(basename "$exe")
 
-# What it needs: the packages (scripts/setup.sh installs them) and root for slurmd, which runs jobs as users.
+# What it needs: the packages (scripts/setup.sh --test installs them) and root for slurmd, which runs jobs as users.
 PATH=$PATH:/usr/sbin:/sbin
 for tool in munged slurmctld slurmd sbatch squeue scontrol sinfo scancel python3; do
   command -v "$tool" >/dev/null ||
-    skip "'$tool' not found: Slurm is not installed (scripts/setup.sh installs Debian's munge, slurmctld, slurmd, slurm-client)"
+    skip "'$tool' not found: Slurm is not installed (scripts/setup.sh --test installs Debian's munge, slurmctld, slurmd, slurm-client)"
 done
 root=()
 if (($(id -u) != 0)); then

@@ -79,4 +79,12 @@ inline Cell reference_cell(double ms, const std::string& file = "results/referen
   return c;
 }
 
+// A cell measured elsewhere and promoted (mlpbench reference --from): a reference cell that is a measurement.
+inline Cell promoted_cell(double ms, const std::string& file = "results/reference.json") {
+  Cell c = reference_cell(ms, file);
+  c.backend = "cublaslt+graph";
+  c.provenance = Provenance{"measured", "NVIDIA H200", "0123456789abcdef", "2026-11-29T12:00:00Z"};
+  return c;
+}
+
 }  // namespace mlpbench::testing

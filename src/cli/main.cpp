@@ -7,7 +7,10 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <ctime>
@@ -15,6 +18,8 @@
 #include <iostream>
 #include <new>
 #include <set>
+#include <mutex>
+#include <thread>
 
 #include "mlpbench/backend.hpp"
 #include "mlpbench/compare.hpp"
@@ -112,22 +117,52 @@ std::string command_line(int argc, char** argv) {
   return s;
 }
 
+std::string list_of(const std::vector<std::string>& names) {
+  std::string s;
+  for (const std::string& n : names) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+// --backend's names, each a known backend (kCpuBackendNames, kGpuBackendNames) or a GPU backend's variant
+// ("cuda-tiled+graph", "cublaslt+graph+zerocopy").
+std::vector<std::string> backend_list(const std::string& text) {
+  if (text.empty()) return {};
+  const std::vector<std::string> names = parse_name_list(text, "--backend");
+  for (const std::string& name : names) {
+    const std::string kernel = name.substr(0, name.find('+')), variant = name.substr(kernel.size());
+    const auto in = [&](const std::vector<std::string>& v) { return std::find(v.begin(), v.end(), kernel) != v.end(); };
+    const bool ok = in(kCpuBackendNames) ? variant.empty() : in(kGpuBackendNames) && (variant.empty() || variant == "+graph" || variant == "+graph+zerocopy");
+    if (!ok) {
+      throw InputError("--backend: no backend named '" + name + "' (CPU: " + list_of(kCpuBackendNames) + "; GPU: " + list_of(kGpuBackendNames) +
+                       ", or a GPU backend's variant such as cuda-tiled+graph or cublaslt+graph+zerocopy)");
+    }
+  }
+  return names;
+}
+
 // Options shared by run and infer: which model.
 struct ModelOptions {
   std::string layers = list_text(kDefaultLayers);
   std::string weights;
+  std::string layer_order;
+  CLI::Option* layer_order_option = nullptr;
   std::string seed = "1";
-  std::string threads = "0";
+  std::string threads;  // "": run's default_thread_counts, infer's every core
 
-  void add(CLI::App& app, bool with_threads = true) {
+  // seed_help, threads_help: what --seed and --threads mean to this command ("" threads_help: no --threads).
+  void add(CLI::App& app, const std::string& seed_help, const std::string& threads_help) {
     auto* l = app.add_option("--layers", layers, "Widths of a seeded MLP, input first: 784,512,512,10")->capture_default_str();
     auto* w = app.add_option("--weights", weights,
                              "A PyTorch state_dict of nn.Linear layers saved as safetensors (F32, F16 or BF16): "
-                             "'<prefix>.weight' [out, in] and '<prefix>.bias' [out], ordered by the number in the prefix");
+                             "'<prefix>.weight' [out, in] and '<prefix>.bias' [out] (optional), ordered by the numbers in the prefixes, "
+                             "else by the only order in which the layers chain");
     l->excludes(w);
-    app.add_option("--seed", seed, "Seed of the weights (with --layers) and of the inputs")->capture_default_str();
-    if (with_threads) app.add_option("--threads", threads, "CPU thread counts, e.g. 1,2 (run: each is measured, the best is the headline); 0 means every core")
-        ->capture_default_str();
+    layer_order_option = app.add_option("--layer-order", layer_order,
+                                        "The order of the --weights layers, every prefix once, first to last: proj,head (default: the "
+                                        "file's __metadata__ layer_order, else as --weights says)");
+    layer_order_option->needs(w);
+    app.add_option("--seed", seed, seed_help)->capture_default_str();
+    if (!threads_help.empty()) app.add_option("--threads", threads, threads_help)->capture_default_str();
   }
 
   // The widths of the seeded model (checked before any weight is made), or of the weights file.
@@ -140,7 +175,9 @@ struct ModelOptions {
   // loads it.
   Model model(const std::vector<int>& batch_sizes, int backends = 1) const {
     if (!weights.empty()) {
-      Model m = load_model(weights);
+      Model m = load_model(weights, layer_order_option->count() ? std::optional<std::string>(layer_order) : std::nullopt);
+      const std::string said = layer_order_summary(m);
+      if (!said.empty()) std::cerr << "mlpbench: " << said << "\n";
       check_memory(m.widths(), batch_sizes, backends);
       return m;
     }
@@ -149,9 +186,12 @@ struct ModelOptions {
     return make_seeded_model(widths, seed_value());
   }
   std::uint64_t seed_value() const { return static_cast<std::uint64_t>(parse_int(seed, "--seed", 0, INT64_MAX)); }
-  std::vector<int> thread_counts() const { return normal_thread_counts(parse_int_list(threads, "--threads", 0, 4096)); }
+  std::vector<int> thread_counts() const {
+    if (threads.empty()) return default_thread_counts(resolve_threads(0));
+    return normal_thread_counts(parse_int_list(threads, "--threads", 0, 4096));
+  }
   int thread_count() const {
-    const std::vector<int> t = thread_counts();
+    const std::vector<int> t = threads.empty() ? std::vector<int>{resolve_threads(0)} : thread_counts();
     if (t.size() != 1) throw InputError("--threads: infer takes one thread count, not '" + threads + "'");
     return t.front();
   }
@@ -172,18 +212,79 @@ struct PriceOptions {
   }
 };
 
-// Progress on stderr while a run goes: on a terminal every line in place; in a log (stderr not a terminal) the
-// lasting ones (a round done, a cell's result), one line each, as Google Benchmark prints each benchmark.
-std::function<void(const std::string&, bool)> progress_printer() {
-  const bool terminal = ::isatty(STDERR_FILENO);
-  const auto start = std::chrono::steady_clock::now();
-  return [start, terminal](const std::string& line, bool lasting) {
-    if (!terminal && !lasting) return;
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr, terminal ? "\r\x1b[K[%6.1f s] %s" : "[%6.1f s] %s\n", s, line.c_str());
+// Where a command's own messages go: standard error when its output is standard output (--out -), so a pipe gets
+// the file alone.
+std::ostream& messages_for(const std::string& output) { return is_stdout(output) ? std::cerr : std::cout; }
+
+// Progress on stderr while a run goes. On a terminal the current step in place, its clock ticking; in a log (stderr
+// not a terminal) the lasting lines (a round done, a cell's result), one each, as Google Benchmark prints each
+// benchmark, and the current step again whenever 5 s (MLPBENCH_HEARTBEAT_S) pass without a line, so a slow step (a
+// large model's setup, a cell whose passes take seconds) never leaves a log silent.
+class Progress {
+ public:
+  Progress()
+      : terminal_(::isatty(STDERR_FILENO) == 1),
+        every_(heartbeat_seconds()),
+        start_(Clock::now()),
+        last_(start_),
+        beat_([this] { heartbeat(); }) {}
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+  ~Progress() { stop(); }
+
+  // The RunConfig::log to hand the runner; valid while this object lives.
+  std::function<void(const std::string&, bool)> printer() {
+    return [this](const std::string& line, bool lasting) { print(line, lasting); };
+  }
+  void print(const std::string& line, bool lasting) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    status_ = line;
+    if (terminal_ || lasting) emit(line);
+  }
+  // Ends the heartbeat and clears the terminal's status line: what is printed next stands alone.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (done_) return;
+      done_ = true;
+    }
+    wake_.notify_all();
+    beat_.join();
+    if (terminal_) std::fprintf(stderr, "\r\x1b[K");
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void emit(const std::string& line) {  // with mutex_ held
+    const double s = std::chrono::duration<double>(Clock::now() - start_).count();
+    std::fprintf(stderr, terminal_ ? "\r\x1b[K[%6.1f s] %s" : "[%6.1f s] %s\n", s, line.c_str());
     std::fflush(stderr);
-  };
-}
+    last_ = Clock::now();
+  }
+  static std::chrono::duration<double> heartbeat_seconds() {
+    const char* env = std::getenv("MLPBENCH_HEARTBEAT_S");
+    return std::chrono::duration<double>(env ? parse_double(env, "MLPBENCH_HEARTBEAT_S", 0.05, 3600) : 5.0);
+  }
+  void heartbeat() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const auto tick = std::min<std::chrono::duration<double>>(every_, std::chrono::seconds(1));
+    while (!wake_.wait_for(lock, tick, [this] { return done_; })) {
+      if (status_.empty()) continue;
+      if (terminal_) emit(status_);
+      else if (Clock::now() - last_ >= every_) emit(status_ + " (still running)");
+    }
+  }
+
+  const bool terminal_;
+  const std::chrono::duration<double> every_;
+  const Clock::time_point start_;
+  Clock::time_point last_;
+  std::string status_;
+  bool done_ = false;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::thread beat_;  // last: it starts once every other member is ready
+};
 
 // Each subcommand: its options, add() to register them on the program, and execute() to do it.
 
@@ -198,13 +299,16 @@ struct RunCommand {
   std::string cache = "hot";
   std::string reference;
   std::string out;
+  std::string backends, warmup_ms, min_time_ms, min_samples;
   bool force = false;
   bool quick = false;
   CLI::App* app = nullptr;
 
   void add(CLI::App& parent) {
     app = parent.add_subcommand("run", "Measure every cell of the table, print the verdict for one batch size, write results JSON");
-    model.add(*app);
+    model.add(*app, "Seed of the weights (with --layers) and of the inputs",
+              "CPU thread counts, e.g. 1,2: each is measured, the best is the headline; 0 means every core (default: 1, every "
+              "core, and the powers of two between)");
     app->add_option("--batch-sizes", batch_sizes, "Batch sizes of the table (any list, e.g. 1,2,4,...,1024)")->capture_default_str();
     app->add_option("--batch-size", batch_size, "Batch size of the three headline lines (added to the table if missing)")->capture_default_str();
     app->add_option("--device", device, "Which columns to measure; the others come from --reference")
@@ -226,10 +330,19 @@ struct RunCommand {
         ->capture_default_str();
     app->add_option("--reference", reference, "Results file the unmeasured column comes from (default results/reference.json)");
     app->add_option("--out", out,
-                    "Results file to write (default results/<host>-<UTC time>.json); a folder (an existing one, or ending in /) gets "
-                    "<folder>/<host>/<UTC time>-<commit>.json, the layout for committing runs to git");
+                    "Results file to write; a folder (an existing one, or ending in /) gets <folder>/<host>/<UTC time>-<commit>.json, "
+                    "the layout for committing runs to git (default: the folder results/); - writes the JSON to standard output "
+                    "and the report to standard error");
     app->add_flag("--force", force, "Replace --out if it exists");
     app->add_flag("--quick", quick, "Cap the whole run at a few seconds (CI)");
+    app->add_option("--backend", backends,
+                    "Time only these backends, e.g. eigen-omp-packed,cublaslt (CPU: " + list_of(kCpuBackendNames) + "; GPU: " +
+                        list_of(kGpuBackendNames) + ", each with its variants, or a full name such as cuda-tiled+graph); a column "
+                        "left without a backend comes from --reference");
+    app->add_option("--warmup-ms", warmup_ms, "Untimed forwards before each cell's samples, in ms (default 200; --quick: less)");
+    app->add_option("--min-time-ms", min_time_ms, "Least sampling time of each cell, in ms, over all rounds (default 500; --quick: less)");
+    app->add_option("--min-samples", min_samples,
+                    "Least samples of each cell's median (default 10; --quick: 5); a cell stops short only at the 60 s cap, and says so");
     prices.add(*app);
   }
 
@@ -246,18 +359,24 @@ struct RunCommand {
     config.cache = parse_cache_modes(cache);
     config.reference_file = reference;
     config.quick = quick;
+    config.backends = backend_list(backends);
+    if (!warmup_ms.empty()) config.warmup_s = parse_double(warmup_ms, "--warmup-ms", 0, 600e3) / 1e3;
+    if (!min_time_ms.empty()) config.min_time_s = parse_double(min_time_ms, "--min-time-ms", 0, 600e3) / 1e3;
+    if (!min_samples.empty()) config.min_samples = static_cast<int>(parse_int(min_samples, "--min-samples", 1, 100000));
     config.input_seed = model.seed_value();
     config.command = command;
     config.prices = prices.get();
-    config.log = progress_printer();
+    Progress progress;
+    config.log = progress.printer();
+    progress.print(model.weights.empty() ? "making the model " + model.layers + " from seed " + model.seed : "loading " + model.weights, false);
     const Model m = model.model(config.batch_sizes, cpu_backend_count(config));
     const std::string path = results_path(out, std::time(nullptr));
     check_writable(path, force);
 
     const Results r = run(m, config, GpuSide{make_gpu_backends, measure_gpu_roof});
-    if (::isatty(STDERR_FILENO)) std::fprintf(stderr, "\r\x1b[K");
+    progress.stop();
     write_text_atomic(path, dump_json(to_json(r)), force);
-    std::cout << text_report(r, headline_batch) << "\nResults written to " << path << "\n";
+    messages_for(path) << text_report(r, headline_batch) << "\nResults written to " << output_name(path) << "\n";
     return kExitOk;
   }
 };
@@ -270,9 +389,10 @@ struct InferCommand {
 
   void add(CLI::App& parent) {
     app = parent.add_subcommand("infer", "One forward pass: tensor 'input' [batch, in] from a safetensors file -> tensor 'output' [batch, out]");
-    model.add(*app);
+    model.add(*app, "Seed of the weights (with --layers; the input comes from --input)",
+              "CPU threads of the forward pass (one count); 0 means every core");
     app->add_option("--input", input, "safetensors file holding tensor 'input' [batch, in]")->required();
-    app->add_option("--output", output, "safetensors file to write tensor 'output' [batch, out] (F32) to")->required();
+    app->add_option("--output", output, "safetensors file to write tensor 'output' [batch, out] (F32) to; - for standard output")->required();
     app->add_option("--device", device, "Where to run the pass")->check(CLI::IsMember({"cpu", "gpu"}))->capture_default_str();
     app->add_option("--precision", precision, "GPU precision with --device gpu: fp32, tf32 or bf16")
         ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
@@ -322,7 +442,7 @@ struct InferCommand {
       std::cerr << "mlpbench: output computed by GPU backend " << ok.front()->name() << " (" << precision_name(p) << ")\n";
     }
     write_binary_atomic(output, serialize_safetensors({{"output", y}}), force);
-    std::cout << "Wrote output [" << batch << ", " << m.output_width() << "] to " << output << "\n";
+    messages_for(output) << "Wrote output [" << batch << ", " << m.output_width() << "] to " << output_name(output) << "\n";
     return kExitOk;
   }
 };
@@ -337,8 +457,8 @@ struct ExportCommand {
 
   void add(CLI::App& parent) {
     app = parent.add_subcommand("export-weights", "Write the seeded model as a PyTorch-style state_dict (safetensors), for peers");
-    model.add(*app, /*with_threads=*/false);
-    app->add_option("--out", out, "safetensors file to write")->required();
+    model.add(*app, "Seed of the weights (with --layers)", /*threads_help=*/"");
+    app->add_option("--out", out, "safetensors file to write; - for standard output")->required();
     app->add_flag("--force", force, "Replace --out if it exists");
   }
 
@@ -351,7 +471,7 @@ struct ExportCommand {
       t[std::to_string(2 * i) + ".bias"] = Tensor{"F32", {l.out}, l.bias};
     }
     write_binary_atomic(out, serialize_safetensors(t), force);
-    std::cout << "Wrote " << m.layers.size() << " layers (" << m.parameter_count() << " parameters) to " << out << "\n";
+    messages_for(out) << "Wrote " << m.layers.size() << " layers (" << m.parameter_count() << " parameters) to " << output_name(out) << "\n";
     return kExitOk;
   }
 };
@@ -420,22 +540,36 @@ struct CompareCommand {
   std::vector<std::string> files;
   double threshold = 5;
   std::string format = "text";
+  bool allow_different_models = false;
   CLI::App* app = nullptr;
 
   void add(CLI::App& parent) {
     app = parent.add_subcommand("compare", "Compare results files cell by cell (Mann-Whitney U on the samples); exit 1 on a significant slowdown");
     app->add_option("files", files, "BASE.json NEW.json [MORE.json ...]: with more than two, one column per file")->required()->expected(2, -1);
+    // Not CLI11's NonNegativeNumber, whose message names the range [0 - 1.79769e+308].
+    const CLI::Validator percent(
+        [](std::string& text) {
+          char* end = nullptr;
+          const double v = std::strtod(text.c_str(), &end);
+          const bool number = !text.empty() && *end == '\0' && std::isfinite(v);
+          if (number && v >= 0) return std::string();
+          return text + (number ? " is negative" : " is not a number") + ": give a slowdown in percent, 0 or more";
+        },
+        "PERCENT");
     app->add_option("--threshold", threshold, "Slowdown in percent that counts as a regression when significant")
-        ->check(CLI::NonNegativeNumber)
+        ->check(percent)
         ->capture_default_str();
     app->add_option("--format", format, "text, or md (Markdown, for a pull-request comment or a CI job summary)")
         ->check(CLI::IsMember({"text", "md"}))
         ->capture_default_str();
+    app->add_flag("--allow-different-models", allow_different_models,
+                  "Compare files of different models or precisions (refused otherwise, exit 2); none of their cells counts as a "
+                  "regression");
   }
 
   int execute() const {
     if (files.size() < 2) throw InputError("compare: give a BASE and at least one NEW results file");
-    const Comparison c = compare_results(read_all(files), threshold);
+    const Comparison c = compare_results(read_all(files), threshold, kAlpha, allow_different_models);
     std::cout << (format == "md" ? comparison_markdown(c) : comparison_text(c));
     return c.regression ? kExitRegression : kExitOk;
   }
@@ -451,7 +585,7 @@ struct ReferenceCommand {
     app = parent.add_subcommand("reference", "Build a reference table from measured runs (the newest cell per device and batch size), e.g. to "
                                              "replace results/reference.json with a real GPU run");
     app->add_option("--from", from, "A measured results file; repeat for more (a GPU run and a CPU run, say)")->required();
-    app->add_option("--out", out, "Reference table to write, e.g. results/reference.json")->required();
+    app->add_option("--out", out, "Reference table to write, e.g. results/reference.json; - for standard output")->required();
     app->add_flag("--force", force, "Replace --out if it exists");
   }
 
@@ -461,7 +595,8 @@ struct ReferenceCommand {
     write_text_atomic(out, dump_json(to_json(r)), force);
     int cells = 0;
     for (const auto& [device, per_batch] : r.table.cells) cells += static_cast<int>(per_batch.size());
-    std::cout << "Wrote " << out << ": " << cells << " reference cells of " << list_text(r.model.layers) << " from " << from.size() << " run(s)\n";
+    messages_for(out) << "Wrote " << output_name(out) << ": " << cells << " reference cells of " << list_text(r.model.layers) << " from "
+                      << from.size() << " run(s)\n";
     return kExitOk;
   }
 };
@@ -475,14 +610,14 @@ struct PlotCommand {
   void add(CLI::App& parent) {
     app = parent.add_subcommand("plot", "Draw latency and throughput against batch size (log-log) as a standalone SVG");
     app->add_option("files", files, "Results files, one line per device and file")->required()->expected(1, -1);
-    app->add_option("--out", out, "SVG file to write")->required();
+    app->add_option("--out", out, "SVG file to write; - for standard output")->required();
     app->add_flag("--force", force, "Replace --out if it exists");
   }
 
   int execute() const {
     check_writable(out, force);
     write_text_atomic(out, plot_svg(read_all(files)), force);
-    std::cout << "Wrote " << out << "\n";
+    messages_for(out) << "Wrote " << output_name(out) << "\n";
     return kExitOk;
   }
 };
@@ -493,6 +628,7 @@ int main_impl(int argc, char** argv) {
       "at several batch sizes, and says which is faster."};
   app.name("mlpbench");
   app.footer(kExitCodes);
+  app.set_version_flag("--version", version_text(), "Print the version, commit, build type, compiler and CUDA toolkit, and exit");
   app.require_subcommand(1);
   RunCommand run;
   InferCommand infer;
@@ -517,11 +653,13 @@ int main_impl(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string msg = suggestion(app, argc, argv);
     if (msg.empty()) msg = e.what();
     std::replace(msg.begin(), msg.end(), '\n', ' ');
-    std::cerr << "mlpbench: error: " << msg << " (see mlpbench --help)\n";
+    std::cerr << "mlpbench: error: " << printable(msg) << " (see mlpbench --help)\n";
     return kExitUsage;
   }
 
@@ -544,16 +682,16 @@ int main(int argc, char** argv) {
   try {
     return main_impl(argc, argv);
   } catch (const InputError& e) {
-    std::cerr << "mlpbench: error: " << e.what() << "\n";
+    std::cerr << "mlpbench: error: " << printable(e.what()) << "\n";
     return kExitUsage;
   } catch (const RuntimeError& e) {
-    std::cerr << "mlpbench: error: " << e.what() << "\n";
+    std::cerr << "mlpbench: error: " << printable(e.what()) << "\n";
     return kExitRuntime;
   } catch (const std::bad_alloc&) {
     std::cerr << "mlpbench: error: out of memory\n";
     return kExitRuntime;
   } catch (const std::exception& e) {
-    std::cerr << "mlpbench: error: " << e.what() << "\n";
+    std::cerr << "mlpbench: error: " << printable(e.what()) << "\n";
     return kExitRuntime;
   }
 }

@@ -1,6 +1,8 @@
 // Precision names and tolerances (see backend.hpp).
 #include "mlpbench/backend.hpp"
 
+#include <algorithm>
+
 #include "mlpbench/errors.hpp"
 
 namespace mlpbench {
@@ -50,6 +52,12 @@ std::string gpu_unavailable_reason(const GpuProbe& p) {
     case GpuProblem::Other: return "CUDA runtime: " + p.runtime_message;
   }
   return "";
+}
+
+bool backend_chosen(const std::string& name, const std::vector<std::string>& chosen) {
+  if (chosen.empty()) return true;
+  const std::string kernel = name.substr(0, name.find('+'));
+  return std::find(chosen.begin(), chosen.end(), name) != chosen.end() || std::find(chosen.begin(), chosen.end(), kernel) != chosen.end();
 }
 
 Tolerance tolerance_for(Precision p) {

@@ -73,6 +73,13 @@ class Backend {
   }
 };
 
+// Every backend name a run can time, CPU then GPU; a GPU backend's full name adds its variant to the kernel's
+// ("cuda-tiled+graph+zerocopy"). `run --backend` takes these names or full ones.
+inline const std::vector<std::string> kCpuBackendNames = {"eigen", "eigen-omp-packed", "eigen-omp-packed-bf16"};
+inline const std::vector<std::string> kGpuBackendNames = {"cuda-naive", "cuda-tiled", "cuda-gemv", "cuda-fused", "cublaslt"};
+// Whether a backend called `name` is one of `chosen` (a name as above, or a full name); every one when `chosen` is empty.
+bool backend_chosen(const std::string& name, const std::vector<std::string>& chosen);
+
 // The Eigen + OpenMP backend ("eigen"): output neurons split across `threads` OpenMP threads
 // (threads <= 0: all cores available to this process), bias + ReLU applied per block.
 std::unique_ptr<Backend> make_cpu_backend(int threads);

@@ -3,9 +3,11 @@
 
 namespace mlpbench {
 
-extern const char* const kBuildType;   // CMAKE_BUILD_TYPE
-extern const char* const kBuildFlags;  // the C++ flags of that build type
-extern const char* const kGitCommit;   // `git describe --always --dirty` at build time, or "unknown"
-extern const char* const kSourceDir;   // the source tree, for finding results/reference.json
+extern const char* const kBuildType;    // CMAKE_BUILD_TYPE
+extern const char* const kBuildFlags;   // the C++ flags of that build type
+extern const char* const kGitCommit;    // `git describe --always --dirty` at build time, or "unknown"
+extern const char* const kVersion;      // project(VERSION) in CMakeLists.txt
+extern const char* const kCudaVersion;  // the CUDA toolkit the GPU backends are built with ("12.4"), or "none"
+extern const char* const kSourceDir;    // the source tree, for finding results/reference.json
 
 }  // namespace mlpbench

@@ -110,7 +110,29 @@ std::string weights_of(const ModelInfo& m) {  // seeds compare by seed, files by
   return "";
 }
 
-// One note per difference that both files record; an unrecorded value (reference.json) is no difference.
+std::string precision_of(const Results& r) { return r.run.precision.value_or("fp32"); }  // files without it ran fp32
+
+// What makes two files hold different work: "a.json holds 32-64-16-2 at fp32 and b.json 784-512-512-10 at fp32:
+// different models"; "" when it is the same model at the same precision. Weights differ when both are seeded with
+// other seeds or both read from files of another sha256; a seed against a file is not known to differ (a note says so).
+std::string model_difference(const std::string& base_name, const Results& base, const std::string& name, const Results& now) {
+  const WeightsOrigin &a = base.model.origin, &b = now.model.origin;
+  const bool layers = base.model.layers != now.model.layers;
+  const bool weights = !layers && a.kind == b.kind && ((a.kind == "seed" && a.seed != b.seed) || (a.kind == "file" && a.sha256 != b.sha256));
+  const bool precision = precision_of(base) != precision_of(now);
+  if (!layers && !weights && !precision) return "";
+  const auto holds = [&](const Results& r) {
+    std::string widths;
+    for (int w : r.model.layers) widths += (widths.empty() ? "" : "-") + std::to_string(w);
+    return widths + (weights ? " (" + weights_of(r.model) + ")" : "") + " at " + precision_of(r);
+  };
+  const std::string what = std::string(layers ? "different models" : weights ? "different weights" : "") +
+                           (precision ? std::string(layers || weights ? " and " : "") + "different precisions" : "");
+  return base_name + " holds " + holds(base) + " and " + name + " " + holds(now) + ": " + what;
+}
+
+// One note per difference that both files record; an unrecorded value (reference.json) is no difference. The model
+// and precision are not noted: files that differ there are refused, or compared with that said first.
 void difference_notes(const std::string& base_name, const Results& base, const std::string& name, const Results& now,
                       std::vector<std::string>& notes) {
   const auto note = [&](const std::string& what, const std::string& b, const std::string& n) {
@@ -118,9 +140,10 @@ void difference_notes(const std::string& base_name, const Results& base, const s
   };
   note("ran on another machine: CPU", base.machine.cpu.value_or(""), now.machine.cpu.value_or(""));
   note("ran on another machine: GPU", gpu_text(base.machine), gpu_text(now.machine));
-  note("ran another model: layers", list_text(base.model.layers), list_text(now.model.layers));
-  note("ran other weights:", weights_of(base.model), weights_of(now.model));
-  note("ran with other settings: precision", base.run.precision.value_or(""), now.run.precision.value_or(""));
+  if (base.model.origin.kind != now.model.origin.kind && !weights_of(base.model).empty() && !weights_of(now.model).empty()) {
+    notes.push_back(name + " ran weights '" + weights_of(now.model) + "' and " + base_name + " '" + weights_of(base.model) +
+                    "': the same model only if the file holds that seed's weights (mlpbench export-weights); not checked");
+  }
   note("ran with other settings: threads", threads_text(base.run), threads_text(now.run));
   note("was built differently: build type", base.build.build_type.value_or(""), now.build.build_type.value_or(""));
 }
@@ -192,13 +215,20 @@ std::string render(const std::vector<std::vector<std::string>>& rows, bool left_
 
 }  // namespace
 
-Comparison compare_results(const std::vector<std::pair<std::string, Results>>& files, double threshold_pct, double alpha) {
+Comparison compare_results(const std::vector<std::pair<std::string, Results>>& files, double threshold_pct, double alpha,
+                           bool allow_different_models) {
   if (files.size() < 2) throw InputError("compare: give a BASE and at least one NEW results file");
   Comparison c;
   c.threshold_pct = threshold_pct;
   c.alpha = alpha;
   const auto& [base_name, base] = files.front();
   for (const auto& f : files) c.files.push_back(f.first);
+  for (std::size_t i = 1; i < files.size(); ++i) {  // every file checked before any is compared: a refusal prints nothing
+    const std::string d = model_difference(base_name, base, files[i].first, files[i].second);
+    if (!d.empty() && !allow_different_models) throw InputError("compare: " + d + "; --allow-different-models compares them anyway");
+    c.different_model.push_back(!d.empty());
+    if (!d.empty()) c.model_differences.push_back(d);
+  }
   for (std::size_t i = 1; i < files.size(); ++i) {
     const auto& [name, now] = files[i];
     difference_notes(base_name, base, name, now, c.notes);
@@ -231,6 +261,9 @@ Comparison compare_results(const std::vector<std::pair<std::string, Results>>& f
       const auto& [cache, device, batch] = key;
       const bool mismatch = base_cells.count({other(cache), device, batch}) && !now_cells.count({other(cache), device, batch});
       if (!base_cells.count(key) && !mismatch) add(only_new, cell_name(device, batch, cache));
+    }
+    if (c.different_model[i - 1]) {
+      for (CellChange& ch : changes) ch.regression = false;  // another model's time is no regression of this one
     }
     for (const CellChange& ch : changes) c.regression = c.regression || ch.regression;
     c.vs.push_back(std::move(changes));
@@ -303,19 +336,44 @@ std::string threshold_text(double pct) {
   return buf;
 }
 
-// "No regression." or "Regression: N cell(s) significantly slower by more than T".
+// Every NEW file holds another model than BASE (--allow-different-models): no cell was judged.
+bool none_judged(const Comparison& c) {
+  return !c.different_model.empty() && std::all_of(c.different_model.begin(), c.different_model.end(), [](bool d) { return d; });
+}
+
+// "No regression." or "Regression: N cell(s) significantly slower by more than T"; when every NEW file holds
+// another model, "No regression judged: ...".
 std::string closing_line(const Comparison& c) {
   int regressions = 0;
   for (const auto& changes : c.vs) regressions += static_cast<int>(std::count_if(changes.begin(), changes.end(), [](const CellChange& x) { return x.regression; }));
+  if (regressions == 0 && none_judged(c)) return "No regression judged: the files hold different models.";
   if (regressions == 0) return "No regression.";
   return "Regression: " + std::to_string(regressions) + " cell(s) significantly slower by more than " + threshold_text(c.threshold_pct);
+}
+
+// Above the table, when files of different models are compared (--allow-different-models): that no cell of theirs
+// counts (in bold in Markdown), then what differs, one line each. "" when every file holds BASE's model.
+std::string different_models_text(const Comparison& c, bool markdown) {
+  if (c.model_differences.empty()) return "";
+  const std::string quote = markdown ? "`" : "", bullet = markdown ? "- " : "  ";
+  std::string names;
+  for (std::size_t i = 0; i < c.different_model.size(); ++i) {
+    if (c.different_model[i]) names += (names.empty() ? "" : ", ") + quote + c.files[i + 1] + quote;
+  }
+  std::string text = "Different models (--allow-different-models): the ratios compare different work, and no cell of " + names +
+                     " counts as a regression.";
+  if (markdown) text = "**" + text + "**";  // as prominent as the verdict
+  text += "\n\n";
+  for (const std::string& d : c.model_differences) text += bullet + d + "\n";
+  return text + "\n";
 }
 
 }  // namespace
 
 std::string comparison_markdown(const Comparison& c) {
   std::ostringstream out;
-  out << "**" << closing_line(c) << "**\n\n";
+  out << different_models_text(c, /*markdown=*/true);
+  if (!none_judged(c)) out << "**" << closing_line(c) << "**\n\n";
   out << "BASE: `" << c.files[0] << "`" << (c.files.size() == 2 ? "  \nNEW: `" + c.files[1] + "`" : "") << "\n\n";
   const auto rows = comparison_rows(c);
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -338,6 +396,7 @@ std::string comparison_markdown(const Comparison& c) {
 
 std::string comparison_text(const Comparison& c) {
   std::ostringstream out;
+  out << different_models_text(c, /*markdown=*/false);
   out << "BASE: " << c.files[0] << "\n" << (c.files.size() == 2 ? "NEW:  " + c.files[1] + "\n" : "") << "\n";
   out << render(comparison_rows(c), c.files.size() == 2);
   char alpha[32];

@@ -20,6 +20,13 @@ std::vector<int> normal_thread_counts(std::vector<int> counts) {
   return normal_batch_sizes(std::move(counts));
 }
 
+std::vector<int> default_thread_counts(int cores) {
+  std::vector<int> counts;
+  for (int n = 1; n < cores; n *= 2) counts.push_back(n);
+  counts.push_back(std::max(1, cores));
+  return normal_thread_counts(std::move(counts));
+}
+
 std::string list_text(const std::vector<int>& values) {
   std::string s;
   for (int v : values) s += (s.empty() ? "" : ",") + std::to_string(v);

@@ -19,6 +19,9 @@ std::vector<int> normal_batch_sizes(std::vector<int> sizes);
 int resolve_threads(int threads);
 // Each count resolved, sorted, each once: "0,2" on 2 cores is one count, not two.
 std::vector<int> normal_thread_counts(std::vector<int> counts);
+// The CPU thread counts a run measures by default: 1, every core, and the powers of two between (1,2,4,8,12 on 12
+// cores), so the headline is the CPU at its best count, which at small batch sizes is often one thread.
+std::vector<int> default_thread_counts(int cores);
 
 // "784,512,512,10"
 std::string list_text(const std::vector<int>& values);

@@ -9,9 +9,11 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "mlpbench/errors.hpp"
@@ -45,7 +47,17 @@ std::filesystem::path output_folder(const std::string& path, bool force) {
 }
 
 
+void write_stdout(const std::vector<std::uint8_t>& bytes) {
+  std::cout.flush();  // what the command printed before, in order
+  if (std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size() || std::fflush(stdout) != 0) {
+    throw RuntimeError("cannot write to standard output: " + errno_text());
+  }
+}
+
 }  // namespace
+
+bool is_stdout(const std::string& path) { return path == "-"; }
+std::string output_name(const std::string& path) { return is_stdout(path) ? "standard output" : path; }
 
 std::string read_text_file(const std::string& path, const std::string& what) {
   std::error_code ec;  // a folder opens and reads as empty, which would be reported as invalid content
@@ -59,6 +71,7 @@ std::string read_text_file(const std::string& path, const std::string& what) {
 }
 
 void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes, bool force) {
+  if (is_stdout(path)) return write_stdout(bytes);
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path dir = output_folder(path, force);
@@ -104,6 +117,7 @@ void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t
 }
 
 void check_writable(const std::string& path, bool force) {
+  if (is_stdout(path)) return;
   const std::filesystem::path dir = output_folder(path, force);
   std::string probe = (dir / ".mlpbench-write-check.XXXXXX").string();
   const int fd = ::mkstemp(probe.data());

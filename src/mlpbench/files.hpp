@@ -1,6 +1,7 @@
 // Output files: written through a temporary file in the target's folder and renamed (or linked) into place,
 // never replacing an existing file without --force, removed if SIGINT/SIGTERM arrives mid-write; and the
-// check a command makes before its work, so a run fails at once rather than after measuring.
+// check a command makes before its work, so a run fails at once rather than after measuring. The output "-" is
+// standard output (`--out -`), for every command that writes a file.
 #pragma once
 
 #include <cstdint>
@@ -13,8 +14,13 @@ namespace mlpbench {
 // unreadable).
 std::string read_text_file(const std::string& path, const std::string& what);
 
+// "-": the output is standard output. output_name: "standard output" for "-", else the path, for messages.
+bool is_stdout(const std::string& path);
+std::string output_name(const std::string& path);
+
 // Writes the bytes through a temporary file in the target's folder (made if missing). Throws InputError if
 // `path` exists and !force (also when it appears while writing); RuntimeError if the folder can't be written.
+// "-" writes them to standard output (force has nothing to replace there); RuntimeError if that fails.
 void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes, bool force);
 void write_text_atomic(const std::string& path, const std::string& text, bool force);
 
@@ -24,7 +30,7 @@ void install_interrupt_cleanup();
 
 // Before the work that produces it: that `path` is not a folder, exists only if `force`, and that its
 // folder exists (or can be made) and takes a file. Throws InputError (a folder, an existing file) or
-// RuntimeError (the folder can't be written).
+// RuntimeError (the folder can't be written). "-" (standard output) passes.
 void check_writable(const std::string& path, bool force);
 
 }  // namespace mlpbench

@@ -110,7 +110,7 @@ Stats measure(const TimedRun& timed, const MeasureConfig& config) {
     samples.push_back(timed(passes) * 1e3 / passes);
     const int n = static_cast<int>(samples.size());
     const double elapsed = seconds_since(t0);
-    if (n >= config.max_samples || elapsed >= config.max_time_s) break;
+    if (n >= config.max_samples || elapsed >= config.cap_time_s || (elapsed >= config.max_time_s && n >= config.min_samples)) break;
     // Checking convergence sorts the samples: do it at powers of two and every 64 samples.
     const bool enough = n >= config.min_samples && elapsed >= config.min_time_s;
     const bool check_now = (n & (n - 1)) == 0 || n % 64 == 0;
@@ -122,6 +122,8 @@ Stats measure(const TimedRun& timed, const MeasureConfig& config) {
   Stats s = summarize(std::move(samples), passes);
   s.total_s = seconds_since(t0);
   s.converged = converged || s.ci_rel <= config.target_rel_ci;
+  s.min_samples = config.min_samples;
+  s.target_rel_ci = config.target_rel_ci;
   return s;
 }
 
@@ -132,41 +134,59 @@ struct Item {
   const TimedRun* timed;
   int passes = 1;
   std::vector<double> samples;
+  std::vector<double> round_medians;
   double sampled_s = 0;
   bool done = false;
 };
 
-// Out of budget (at any round), or, once the planned rounds are over, converged.
+// Out of budget (at any round: max_samples, or max_time_s once min_samples are in, or cap_time_s), or, once the
+// planned rounds are over, converged.
 bool item_done(const Item& it, const MeasureConfig& c, bool planned_rounds_over) {
   const int n = static_cast<int>(it.samples.size());
-  if (n >= c.max_samples || it.sampled_s >= c.max_time_s) return true;
+  if (n >= c.max_samples || it.sampled_s >= c.cap_time_s || (it.sampled_s >= c.max_time_s && n >= c.min_samples)) return true;
   return planned_rounds_over && n >= c.min_samples && it.sampled_s >= c.min_time_s && summarize(it.samples, it.passes).ci_rel <= c.target_rel_ci;
 }
 
-// One slice: untimed passes for `warmup_s`, then samples for `slice_s` (and at least `min_samples`).
-void sample_slice(Item& it, const RoundsConfig& cfg, double slice_s, int min_samples) {
+// One slice: untimed passes for `warmup_s`, then samples for `slice_s` (and at least `min_samples`, at most
+// `max_samples`, so that every planned round fits in the item's max_samples); its median is
+// the item's next round median. heartbeat(seconds sampled so far, this slice included) runs between samples.
+void sample_slice(Item& it, const RoundsConfig& cfg, double slice_s, int min_samples, int max_samples, const std::function<void(double)>& heartbeat) {
   const auto w0 = Clock::now();
   do {
     (*it.timed)(it.passes);
   } while (seconds_since(w0) < cfg.slice_warmup_s);
   const auto t0 = Clock::now();
+  const std::size_t first = it.samples.size();
   int taken = 0;
   while (static_cast<int>(it.samples.size()) < cfg.per_item.max_samples) {
     it.samples.push_back((*it.timed)(it.passes) * 1e3 / it.passes);
     ++taken;
-    if (taken >= min_samples && seconds_since(t0) >= slice_s) break;
+    if (heartbeat) heartbeat(it.sampled_s + seconds_since(t0));
+    if (taken >= min_samples && (seconds_since(t0) >= slice_s || taken >= max_samples)) break;
+    if (it.sampled_s + seconds_since(t0) >= cfg.per_item.cap_time_s) break;
   }
   it.sampled_s += seconds_since(t0);
+  if (it.samples.size() > first) {
+    std::vector<double> slice(it.samples.begin() + static_cast<std::ptrdiff_t>(first), it.samples.end());
+    std::sort(slice.begin(), slice.end());
+    it.round_medians.push_back(quantile_sorted(slice, 0.5));
+  }
 }
 
 }  // namespace
 
-std::vector<Stats> measure_rounds(const std::vector<TimedRun>& timers, const RoundsConfig& cfg, const std::function<void(int round)>& after_round) {
+std::vector<Stats> measure_rounds(const std::vector<TimedRun>& timers, const RoundsConfig& cfg, const std::function<void(int round)>& after_round,
+                                  const RoundsProgress& progress) {
   const MeasureConfig& c = cfg.per_item;
   const int rounds = std::max(1, cfg.rounds);
   std::vector<Item> items;
+  auto last_report = Clock::now();
   for (std::size_t i = 0; i < timers.size(); ++i) {
     const TimedRun& t = timers[i];
+    if (progress.report && seconds_since(last_report) >= progress.every_s) {  // warm-up and calibration of slow items
+      progress.report(i, 0, 0);
+      last_report = Clock::now();
+    }
     Item it;
     it.timed = &t;
     const auto warm0 = Clock::now();
@@ -178,13 +198,20 @@ std::vector<Stats> measure_rounds(const std::vector<TimedRun>& timers, const Rou
   }
   const double slice_s = c.min_time_s / rounds;
   const int slice_samples = std::max(1, (c.min_samples + rounds - 1) / rounds);
+  const int slice_cap = std::max(slice_samples, c.max_samples / rounds);  // short passes: every planned round still happens
   std::mt19937 rng(cfg.seed);
   std::vector<std::size_t> order(items.size());
   std::iota(order.begin(), order.end(), 0);
   for (int round = 0;; ++round) {
     std::shuffle(order.begin(), order.end(), rng);
     for (std::size_t i : order) {
-      if (!items[i].done) sample_slice(items[i], cfg, slice_s, slice_samples);
+      if (items[i].done) continue;
+      const auto heartbeat = [&, i](double sampled_s) {
+        if (!progress.report || seconds_since(last_report) < progress.every_s) return;
+        progress.report(i, static_cast<int>(items[i].samples.size()), sampled_s);
+        last_report = Clock::now();
+      };
+      sample_slice(items[i], cfg, slice_s, slice_samples, slice_cap, heartbeat);
     }
     bool all_done = true;
     for (Item& it : items) {
@@ -199,6 +226,9 @@ std::vector<Stats> measure_rounds(const std::vector<TimedRun>& timers, const Rou
     Stats s = summarize(std::move(it.samples), it.passes);
     s.total_s = it.sampled_s;
     s.converged = s.ci_rel <= c.target_rel_ci;
+    s.min_samples = c.min_samples;
+    s.target_rel_ci = c.target_rel_ci;
+    s.round_medians_ms = std::move(it.round_medians);
     out.push_back(std::move(s));
   }
   return out;

@@ -11,8 +11,9 @@ namespace mlpbench {
 struct MeasureConfig {
   double warmup_s = 0.2;        // untimed passes first (trtexec: 200 ms)
   double min_time_s = 0.5;      // keep sampling at least this long (Google Benchmark's min time)
-  double max_time_s = 5.0;      // and at most this long
-  int min_samples = 10;         // nvbench / trtexec: >= 10
+  double max_time_s = 5.0;      // and at most this long, once min_samples are taken
+  int min_samples = 10;         // nvbench / trtexec: >= 10; taken past max_time_s, up to cap_time_s
+  double cap_time_s = 60;       // the hard cap: a cell whose passes are this slow stops short of min_samples
   int max_samples = 2000;       // bounds the samples stored in results files
   double target_rel_ci = 0.005; // stop once the median's 95% CI half-width / median is below this
   double min_sample_s = 50e-6;  // a sample spans at least this: >= 1000x the ~30 ns clock read
@@ -35,7 +36,10 @@ struct Stats {
   int passes_per_sample = 1;
   double total_s = 0;       // time spent sampling (warm-up excluded)
   bool converged = false;   // ci_rel reached the target before the time budget ran out
+  int min_samples = 0;      // the least samples asked for (MeasureConfig::min_samples); fewer: the time cap ran out
+  double target_rel_ci = 0; // the ci_rel it aimed at (MeasureConfig::target_rel_ci); 0: not known (read from a file)
   std::vector<double> samples_ms;  // per pass, in the order taken
+  std::vector<double> round_medians_ms;  // measure_rounds: the median of each round's slice, in round order
 };
 
 // Runs `passes` forward passes and returns the seconds they took. The default is the wall clock
@@ -56,7 +60,9 @@ Stats measure(const TimedRun& timed, const MeasureConfig& config);
 // Statistics stay per item, over all its samples (in the order taken). `per_item` is each item's budget over
 // all rounds: a slice lasts min_time_s / rounds (and takes at least min_samples / rounds samples) after a short
 // untimed warm-up (the previous slice's item evicted this one's caches). After `rounds` rounds, items not yet
-// converged get more rounds until they converge or spend max_time_s or max_samples.
+// converged get more rounds until they converge or spend max_time_s or max_samples. An item stops before
+// min_samples only at cap_time_s (Stats::samples < Stats::min_samples then says so). Each round's slice gives the
+// item one round median (Stats::round_medians_ms).
 struct RoundsConfig {
   MeasureConfig per_item;
   int rounds = 6;
@@ -66,9 +72,15 @@ struct RoundsConfig {
   // eviction), else calibrated (calibrate_passes).
   std::vector<int> passes;
 };
-// after_round(round, rounds_so_far_planned) runs between rounds (e.g. a drift probe), never inside a slice.
+// after_round(round) runs between rounds (e.g. a drift probe), never inside a slice. progress(item, samples,
+// seconds), when given, is called during a slow slice at least every `progress_every_s` (a heartbeat for cells
+// whose passes take seconds).
+struct RoundsProgress {
+  std::function<void(std::size_t item, int samples, double sampled_s)> report;
+  double every_s = 5;
+};
 std::vector<Stats> measure_rounds(const std::vector<TimedRun>& items, const RoundsConfig& config,
-                                  const std::function<void(int round)>& after_round = {});
+                                  const std::function<void(int round)>& after_round = {}, const RoundsProgress& progress = {});
 
 // Statistics of samples given per pass in ms (at least one sample).
 Stats summarize(std::vector<double> samples_ms, int passes_per_sample);

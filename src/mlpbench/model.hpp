@@ -21,6 +21,9 @@ struct WeightsOrigin {
   std::uint64_t seed = 0;  // kind == "seed"
   std::string file;      // kind == "file": the path as given
   std::string sha256;    // kind == "file": hex digest of the file's bytes
+  std::vector<std::string> layer_names;  // kind == "file": the layers' prefixes, in the order they run
+  std::string layer_order;               // how that order was decided: "numbered", "only chain", "--layer-order", "metadata"
+  std::vector<std::string> no_bias;      // layers stored without a bias (nn.Linear(bias=False)): run with a zero bias
 };
 
 struct Model {

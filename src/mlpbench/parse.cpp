@@ -2,6 +2,10 @@
 #include "mlpbench/parse.hpp"
 
 #include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
 
 #include "mlpbench/errors.hpp"
 
@@ -29,20 +33,43 @@ std::int64_t parse_int(const std::string& text, const std::string& what, std::in
   return v;
 }
 
-std::vector<int> parse_int_list(const std::string& text, const std::string& what, int min, int max) {
+std::vector<std::string> parse_name_list(const std::string& text, const std::string& what) {
   if (text.empty()) throw InputError(what + ": empty list");
-  std::vector<int> out;
+  std::vector<std::string> out;
   std::size_t start = 0;
   for (;;) {
     const std::size_t comma = text.find(',', start);
-    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    const std::string where = what + " entry #" + std::to_string(out.size() + 1);
-    if (item.empty()) throw InputError(where + " is empty in '" + text + "'");
-    out.push_back(static_cast<int>(parse_int(item, where, min, max)));
+    out.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (out.back().empty()) throw InputError(what + " entry #" + std::to_string(out.size()) + " is empty in '" + text + "'");
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
   return out;
+}
+
+std::vector<int> parse_int_list(const std::string& text, const std::string& what, int min, int max) {
+  std::vector<int> out;
+  for (const std::string& item : parse_name_list(text, what)) {
+    out.push_back(static_cast<int>(parse_int(item, what + " entry #" + std::to_string(out.size() + 1), min, max)));
+  }
+  return out;
+}
+
+double parse_double(const std::string& text, const std::string& what, double min, double max) {
+  const std::string shown = "'" + text + "'";
+  if (text.empty()) throw InputError(what + ": empty value");
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || std::isspace(static_cast<unsigned char>(text[0])) || errno == ERANGE || !std::isfinite(v)) {
+    throw InputError(what + ": " + shown + " is not a number");
+  }
+  if (v < min || v > max) {
+    std::ostringstream range;
+    range << "[" << min << ", " << max << "]";
+    throw InputError(what + ": " + shown + " is out of range " + range.str());
+  }
+  return v;
 }
 
 }  // namespace mlpbench

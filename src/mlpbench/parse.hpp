@@ -16,4 +16,10 @@ std::int64_t parse_int(const std::string& text, const std::string& what, std::in
 // list are errors.
 std::vector<int> parse_int_list(const std::string& text, const std::string& what, int min, int max);
 
+// A decimal number ("0.5", "200", "1e3") in [min, max]; nothing after it. Throws InputError "<what>: ...".
+double parse_double(const std::string& text, const std::string& what, double min, double max);
+
+// Comma-separated non-empty names ("eigen,cublaslt"); empty entries and an empty list are errors.
+std::vector<std::string> parse_name_list(const std::string& text, const std::string& what);
+
 }  // namespace mlpbench

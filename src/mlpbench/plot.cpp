@@ -1,15 +1,21 @@
 // See plot.hpp. A standalone SVG 1.1 document, drawn by hand: two log-log panels side by side (latency per
 // forward in ms, throughput in inferences/s, both against batch size) and a legend below them.
-// One series per (file, device, cache mode) with cells: a <g class="series" data-file data-device data-cache data-reference> holding,
-// for each panel, polylines through its points sorted by batch and a circle per point. The device sets the hue
-// (CPU blue, GPU orange), the file its shade and line width; a segment touching a reference cell is dashed
-// and a reference point is a hollow circle; a cold series (run --cache) is dotted. Each file's crossover (table.hpp) is a dashed vertical line on the
-// latency panel, "crossover ~N". Axes span whole decades around the data; every text is XML-escaped.
+// One series per (file, device, cache mode) with cells: a <g class="series" data-file data-device data-cache
+// data-reference data-illustrative> holding, for each panel, polylines through its points sorted by batch and a
+// circle per point. Data (cells measured here, or measured elsewhere and promoted) takes Okabe-Ito's colour-blind-safe
+// colours, cool for the CPU and warm for the GPU, one per file (a cold series shares its hot one's); the file also
+// sets the line width.
+// Illustrative cells (is_measurement false) look unlike data: grey, dashed, hollow markers, labelled in the legend
+// and in a bold note under the title; a reference column several files share (same file, same values) is drawn once.
+// A cold series (run --cache) is dotted. Each file's crossover (table.hpp, from measurements only) is a dashed
+// vertical line on the latency panel, "crossover ~N". Axes span whole decades around the data; every text is
+// XML-escaped.
 #include "mlpbench/plot.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <set>
 #include <sstream>
 
 #include "mlpbench/errors.hpp"
@@ -21,23 +27,46 @@ namespace {
 struct Point {
   int batch = 0;
   double ms = 0;
-  bool reference = false;
+  bool reference = false;     // from a reference file
+  bool illustrative = false;  // a reference value that is no measurement (is_measurement)
+  std::string from;           // reference: the file
+  std::string source;         // "" (measured here), "measured elsewhere: <machine>, <date>", "illustrative, not measured"
   double per_s() const { return batch / (ms / 1000.0); }  // inferences per second
+  bool operator==(const Point& o) const {
+    return batch == o.batch && ms == o.ms && reference == o.reference && from == o.from && source == o.source;
+  }
 };
 
 struct Series {
-  std::string file;
+  std::vector<std::string> files;  // the files holding it: several when they share a reference column
   std::string device;
-  std::size_t file_index = 0;
-  bool cold = false;          // the run's cold cells (--cache): drawn dotted
-  std::vector<Point> points;  // ascending batch
-  bool all_reference() const {
-    return std::all_of(points.begin(), points.end(), [](const Point& p) { return p.reference; });
+  std::size_t file_index = 0;      // the first file's
+  bool cold = false;               // the run's cold cells (--cache): drawn dotted
+  std::vector<Point> points;       // ascending batch
+  std::string colour;              // of its data; illustrative cells are grey
+  bool all(bool Point::*f) const {
+    return std::all_of(points.begin(), points.end(), [&](const Point& p) { return p.*f; });
   }
-  bool any_reference() const {
-    return std::any_of(points.begin(), points.end(), [](const Point& p) { return p.reference; });
+  bool any(bool Point::*f) const {
+    return std::any_of(points.begin(), points.end(), [&](const Point& p) { return p.*f; });
   }
 };
+
+// Where a cell's number comes from, as report's lines say it; the machine and date only when short.
+std::string source_of(const Cell& c) {
+  if (c.source == Source::Measured) return "";
+  if (!is_measurement(c)) return "illustrative, not measured";
+  std::string where = c.provenance.machine;
+  if (!c.provenance.date.empty()) where += (where.empty() ? "" : ", ") + c.provenance.date.substr(0, 10);
+  return "measured elsewhere" + (where.empty() || where.size() > 48 ? std::string() : ": " + where);
+}
+
+template <class Strings>
+std::string joined(const Strings& v, const std::string& sep) {
+  std::string out;
+  for (const std::string& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
 
 std::string esc(const std::string& s) {
   std::string out;
@@ -132,23 +161,24 @@ void draw_axes(std::ostream& o, const Panel& p, const std::string& title, const 
     << num(yy) << ")\" text-anchor=\"middle\" " << kFont << " font-size=\"12\">" << esc(ytitle) << "</text>\n</g>\n";
 }
 
-// Shades per file (cycled): CPU blues, GPU oranges.
-std::string colour(const Series& s) {
-  static const char* cpu[] = {"#1f5fa8", "#56a0e0", "#0b2f5c", "#7fb0d8"};
-  static const char* gpu[] = {"#d55e00", "#f0a020", "#8a3b00", "#e08060"};
-  return (s.device == "GPU" ? gpu : cpu)[s.file_index % 4];
-}
+// Okabe-Ito's colour-blind-safe palette: the CPU takes its cool colours, the GPU its warm ones, file after file
+// (cycled); illustrative cells are grey.
+constexpr const char* kCpuColours[] = {"#0072b2", "#009e73", "#000000"};  // blue, bluish green, black
+constexpr const char* kGpuColours[] = {"#d55e00", "#cc79a7", "#e69f00"};  // vermillion, reddish purple, orange
+constexpr const char* kGrey = "#8c8c8c";
 double width(const Series& s) { return s.file_index % 2 == 0 ? 2.5 : 1.6; }
 constexpr const char* kDash = "6 4";
 constexpr const char* kDot = "2 3";  // a cold series: the caches evicted before each forward
 
-// The stroke-dasharray attribute of a line: dotted when cold, dashed over reference cells, else none.
-std::string dashing(bool cold, bool reference) {
-  if (!cold && !reference) return "";
+// The stroke-dasharray attribute of a line: dotted when cold, dashed over illustrative cells, else none.
+std::string dashing(bool cold, bool illustrative) {
+  if (!cold && !illustrative) return "";
   return std::string(" stroke-dasharray=\"") + (cold ? kDot : kDash) + "\"";
 }
 
-// The series in one panel: runs of segments with the same dashing as one polyline each, then the markers.
+// The series in one panel: runs of segments with the same look as one polyline each (a segment touching an
+// illustrative cell grey and dashed), then the markers (an illustrative one grey and hollow). An illustrative series
+// is also named beside its last point, as grey lines carry no device colour.
 void draw_series(std::ostream& o, const Panel& p, const Series& s, bool latency) {
   const char* panel = latency ? "latency" : "throughput";
   const auto value = [&](const Point& pt) { return latency ? pt.ms : pt.per_s(); };
@@ -157,23 +187,64 @@ void draw_series(std::ostream& o, const Panel& p, const Series& s, bool latency)
     std::snprintf(buf, sizeof buf, "%.4g inferences/s", pt.per_s());
     return latency ? format_ms(pt.ms) + " ms" : std::string(buf);
   };
-  const std::string c = colour(s);
   for (std::size_t i = 1; i < s.points.size();) {
-    const bool dashed = s.points[i - 1].reference || s.points[i].reference;
+    const bool dashed = s.points[i - 1].illustrative || s.points[i].illustrative;
     std::size_t j = i;
-    while (j + 1 < s.points.size() && (s.points[j].reference || s.points[j + 1].reference) == dashed) ++j;
-    o << "<polyline class=\"line " << panel << "\" fill=\"none\" stroke=\"" << c << "\" stroke-width=\"" << width(s) << "\""
-      << dashing(s.cold, dashed) << " points=\"";
+    while (j + 1 < s.points.size() && (s.points[j].illustrative || s.points[j + 1].illustrative) == dashed) ++j;
+    o << "<polyline class=\"line " << panel << "\" fill=\"none\" stroke=\"" << (dashed ? kGrey : s.colour) << "\" stroke-width=\""
+      << width(s) << "\"" << dashing(s.cold, dashed) << " points=\"";
     for (std::size_t k = i - 1; k <= j; ++k) o << (k >= i ? " " : "") << num(p.px(s.points[k].batch)) << "," << num(p.py(value(s.points[k])));
     o << "\"/>\n";
     i = j + 1;
   }
   for (const Point& pt : s.points) {
+    const std::string c = pt.illustrative ? kGrey : s.colour;
     o << "<circle class=\"marker " << panel << "\" cx=\"" << num(p.px(pt.batch)) << "\" cy=\"" << num(p.py(value(pt)))
-      << "\" r=\"3.5\" fill=\"" << (pt.reference ? "#ffffff" : c) << "\" stroke=\"" << c << "\" stroke-width=\"1.5\"><title>"
-      << esc(s.file) << " " << s.device << " batch " << pt.batch << (s.cold ? " cold" : "") << ": " << label(pt)
-      << (pt.reference ? " (reference)" : "") << "</title></circle>\n";
+      << "\" r=\"3.5\" fill=\"" << (pt.illustrative ? "#ffffff" : c) << "\" stroke=\"" << c << "\" stroke-width=\"1.5\"><title>"
+      << esc(joined(s.files, ", ")) << " " << s.device << " batch " << pt.batch << (s.cold ? " cold" : "") << ": " << label(pt)
+      << (pt.source.empty() ? "" : " (" + esc(pt.source) + (pt.from.empty() ? "" : ", " + esc(pt.from)) + ")") << "</title></circle>\n";
   }
+  if (!s.points.empty() && s.all(&Point::illustrative)) {
+    const Point& last = s.points.back();
+    o << "<text class=\"direct-label\" x=\"" << num(p.px(last.batch) - 6) << "\" y=\"" << num(p.py(value(last)) - 8)
+      << "\" text-anchor=\"end\" " << kFont << " font-size=\"11\" fill=\"#666\">" << s.device << (s.cold ? " cold" : "")
+      << " illustrative</text>\n";
+  }
+}
+
+// The legend's name of a series: its files, device, and where its numbers come from unless measured here, e.g.
+// "run.json -- GPU from results/reference.json (illustrative, not measured)" (an em dash).
+std::string legend_name(const Series& s) {
+  std::string name = joined(s.files, ", ") + " \xE2\x80\x94 " + s.device + (s.cold ? " cold" : "");
+  if (s.all(&Point::reference)) {
+    std::set<std::string> from, sources;
+    for (const Point& p : s.points) from.insert(p.from), sources.insert(p.source);
+    const std::string how = s.all(&Point::illustrative) ? "illustrative, not measured"
+                            : s.any(&Point::illustrative) ? "partly illustrative, not measured"
+                            : sources.size() == 1         ? *sources.begin()
+                                                          : "measured elsewhere";
+    return name + (from.size() == 1 && !from.begin()->empty() ? " from " + *from.begin() : "") + " (" + how + ")";
+  }
+  if (s.any(&Point::illustrative)) return name + " (partly illustrative, not measured)";
+  if (s.any(&Point::reference)) return name + " (partly measured elsewhere)";
+  return name;
+}
+
+// The note under the title for a series with illustrative cells: "GPU: illustrative values from
+// results/reference.json, not measurements: no verdict" (its files named when the chart has several; the batch
+// sizes when only some of its cells are illustrative).
+std::string illustrative_note(const Series& s, bool name_files) {
+  std::vector<std::string> at;
+  std::set<std::string> from;
+  for (const Point& p : s.points) {
+    if (!p.illustrative) continue;
+    at.push_back(std::to_string(p.batch));
+    from.insert(p.from.empty() ? "a reference table" : p.from);
+  }
+  const bool some = at.size() < s.points.size();
+  return s.device + (s.cold ? " cold" : "") + (name_files ? " (" + joined(s.files, ", ") + ")" : "") +
+         (some ? " at batch " + joined(at, ", ") : "") + ": illustrative values from " + joined(from, " and ") +
+         ", not measurements: no verdict" + (some ? " at those batch sizes" : "");
 }
 
 }  // namespace
@@ -185,16 +256,30 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
       for (const char* device : kDevices) {
         const auto d = table->cells.find(device);
         if (d == table->cells.end()) continue;
-        Series s{files[fi].first, device, fi, is_cold(*table), {}};
+        Series s{{files[fi].first}, device, fi, is_cold(*table), {}, ""};
         for (const auto& [batch, cell] : d->second) {  // std::map: ascending batch
           const double ms = cell.median_ms();
-          if (batch > 0 && ms > 0 && std::isfinite(ms)) s.points.push_back({batch, ms, cell.source == Source::Reference});
+          const bool reference = cell.source == Source::Reference;
+          if (batch > 0 && ms > 0 && std::isfinite(ms))
+            s.points.push_back({batch, ms, reference, !is_measurement(cell), reference ? cell.reference_file : "", source_of(cell)});
         }
-        if (!s.points.empty()) series.push_back(std::move(s));
+        if (s.points.empty()) continue;
+        // A reference column an earlier file holds too (the same cells): drawn once, naming both files.
+        const auto same = std::find_if(series.begin(), series.end(), [&](const Series& x) {
+          return s.all(&Point::reference) && x.device == s.device && x.cold == s.cold && x.points == s.points;
+        });
+        if (same != series.end()) same->files.push_back(s.files.front());
+        else series.push_back(std::move(s));
       }
     }
   }
   if (series.empty()) throw InputError("plot: no results file has a cell to draw");
+  for (Series& s : series) {  // a cold series takes its hot one's colour
+    s.colour = s.all(&Point::illustrative) ? kGrey : (s.device == "GPU" ? kGpuColours : kCpuColours)[s.file_index % 3];
+  }
+  std::vector<std::string> notes;
+  for (const Series& s : series)
+    if (s.any(&Point::illustrative)) notes.push_back(illustrative_note(s, files.size() > 1));
 
   // Data ranges, then the two panels on whole decades around them.
   double b0 = 1e300, b1 = 0, l0 = 1e300, l1 = 0, t0 = 1e300, t1 = 0;
@@ -205,7 +290,8 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
       t0 = std::min(t0, p.per_s()), t1 = std::max(t1, p.per_s());
     }
   }
-  const double W = 1000, top = 80, ph = 320, legend_top = top + ph + 72, row = 20;
+  const double W = 1000, note_row = 18, top = 80 + note_row * static_cast<double>(notes.size()), ph = 320,
+               legend_top = top + ph + 72, row = 20;
   const Panel lat{90, top, 380, ph, LogAxis(b0, b1), LogAxis(l0, l1)};
   const Panel thr{600, top, 380, ph, LogAxis(b0, b1), LogAxis(t0, t1)};
   const double H = legend_top + row * static_cast<double>(series.size()) + 12;
@@ -223,12 +309,18 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
   }
   o << "<text x=\"" << num(W / 2) << "\" y=\"26\" text-anchor=\"middle\" " << kFont
     << " font-size=\"16\" font-weight=\"bold\">MLP forward pass: CPU vs GPU by batch size</text>\n";
-  if (!model.empty() && model != "various")
-    o << "<text x=\"" << num(W / 2) << "\" y=\"44\" text-anchor=\"middle\" " << kFont << " font-size=\"12\" fill=\"#555\">model "
-      << esc(model) << "; dashed lines and hollow markers: reference values, not measured"
-      << (std::any_of(series.begin(), series.end(), [](const Series& x) { return x.cold; }) ? "; dotted: cold, the caches evicted before each forward"
-                                                                                           : "")
-      << "</text>\n";
+  std::vector<std::string> subtitle;
+  if (!model.empty() && model != "various") subtitle.push_back("model " + model);
+  if (!notes.empty()) subtitle.push_back("grey dashed lines and hollow markers: illustrative values, not measured");
+  if (std::any_of(series.begin(), series.end(), [](const Series& x) { return x.cold; }))
+    subtitle.push_back("dotted: cold, the caches evicted before each forward");
+  if (!subtitle.empty())
+    o << "<text x=\"" << num(W / 2) << "\" y=\"44\" text-anchor=\"middle\" " << kFont << " font-size=\"12\" fill=\"#555\">"
+      << esc(joined(subtitle, "; ")) << "</text>\n";
+  // What decides nothing, said under the title: larger and bolder than a crossover's text.
+  for (std::size_t i = 0; i < notes.size(); ++i)
+    o << "<text class=\"note\" x=\"" << num(W / 2) << "\" y=\"" << num(64 + note_row * static_cast<double>(i))
+      << "\" text-anchor=\"middle\" " << kFont << " font-size=\"13\" font-weight=\"bold\" fill=\"#222\">" << esc(notes[i]) << "</text>\n";
   draw_axes(o, lat, "Latency", "latency per forward (ms)");
   draw_axes(o, thr, "Throughput", "throughput (inferences/s)");
 
@@ -254,23 +346,22 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
   std::ostringstream legend;
   for (std::size_t i = 0; i < series.size(); ++i) {
     const Series& s = series[i];
-    const std::string name = s.file + " \xE2\x80\x94 " + s.device + (s.cold ? " cold" : "") +
-                             (s.all_reference() ? " (reference)" : s.any_reference() ? " (partly reference)" : "");
-    o << "<g class=\"series\" data-file=\"" << esc(s.file) << "\" data-device=\"" << s.device << "\" data-cache=\"" << (s.cold ? "cold" : "hot")
-      << "\" data-reference=\""
-      << (s.all_reference() ? "true" : "false") << "\">\n<title>" << esc(name) << "</title>\n";
+    const std::string name = legend_name(s), file = joined(s.files, ", ");
+    const bool grey = s.all(&Point::illustrative);
+    o << "<g class=\"series\" data-file=\"" << esc(file) << "\" data-device=\"" << s.device << "\" data-cache=\"" << (s.cold ? "cold" : "hot")
+      << "\" data-reference=\"" << (s.all(&Point::reference) ? "true" : "false") << "\" data-illustrative=\""
+      << (grey ? "true" : s.any(&Point::illustrative) ? "partly" : "false") << "\">\n<title>" << esc(name) << "</title>\n";
     draw_series(o, lat, s, true);
     draw_series(o, thr, s, false);
     o << "</g>\n";
     // Its legend entry: a short line in the series' style, a marker, the name.
     const double y = legend_top + row * static_cast<double>(i), c = lat.x + 20;
-    legend << "<g class=\"legend-entry\" data-file=\"" << esc(s.file) << "\" data-device=\"" << s.device << "\" data-cache=\""
-           << (s.cold ? "cold" : "hot") << "\">\n<line x1=\"" << num(lat.x) << "\" y1=\"" << num(y) << "\" x2=\"" << num(lat.x + 40) << "\" y2=\""
-      << num(y) << "\" stroke=\"" << colour(s) << "\" stroke-width=\"" << width(s) << "\""
-      << dashing(s.cold, s.all_reference()) << "/>\n<circle cx=\"" << num(c)
-      << "\" cy=\"" << num(y) << "\" r=\"3.5\" fill=\"" << (s.all_reference() ? "#ffffff" : colour(s)) << "\" stroke=\""
-      << colour(s) << "\" stroke-width=\"1.5\"/>\n<text x=\"" << num(lat.x + 50) << "\" y=\"" << num(y + 4) << "\" " << kFont
-      << " font-size=\"12\">" << esc(name) << "</text>\n</g>\n";
+    legend << "<g class=\"legend-entry\" data-file=\"" << esc(file) << "\" data-device=\"" << s.device << "\" data-cache=\""
+           << (s.cold ? "cold" : "hot") << "\">\n<line x1=\"" << num(lat.x) << "\" y1=\"" << num(y) << "\" x2=\"" << num(lat.x + 40)
+           << "\" y2=\"" << num(y) << "\" stroke=\"" << s.colour << "\" stroke-width=\"" << width(s) << "\"" << dashing(s.cold, grey)
+           << "/>\n<circle cx=\"" << num(c) << "\" cy=\"" << num(y) << "\" r=\"3.5\" fill=\"" << (grey ? "#ffffff" : s.colour)
+           << "\" stroke=\"" << s.colour << "\" stroke-width=\"1.5\"/>\n<text x=\"" << num(lat.x + 50) << "\" y=\"" << num(y + 4) << "\" "
+           << kFont << " font-size=\"12\">" << esc(name) << "</text>\n</g>\n";
   }
   o << "<g class=\"legend\">\n" << legend.str() << "</g>\n</svg>\n";
   return o.str();

@@ -1,6 +1,8 @@
 // A standalone SVG chart of one or more results files: latency (ms) against batch size on log-log axes,
-// and beside it throughput (inferences/s) against batch size; one line per device and file, reference
-// cells drawn dashed and labelled, each file's crossover marked, axis labels with units, a legend.
+// and beside it throughput (inferences/s) against batch size; one line per device and file in colour-blind-safe
+// colours (cells measured elsewhere and promoted are data, labelled so), illustrative cells grey, dashed, hollow
+// and named in a bold note under the title, a reference column several files share drawn once, each file's
+// crossover (from measurements only) marked, axis labels with units, a legend.
 #pragma once
 
 #include <string>

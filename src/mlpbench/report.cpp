@@ -13,25 +13,52 @@
 
 namespace mlpbench {
 
+namespace {
+
+// Where a cell's number comes from, on the line it stands: "" (measured here), "measured elsewhere: <GPU>, <date>"
+// (a promoted run), "illustrative, not measured".
+std::string cell_label(const Cell& c) {
+  if (c.source == Source::Measured) return "";
+  if (!is_measurement(c)) return "illustrative, not measured";
+  std::string where = c.provenance.machine;
+  if (!c.provenance.date.empty()) where += (where.empty() ? "" : ", ") + c.provenance.date.substr(0, 10);
+  return "measured elsewhere" + (where.empty() ? std::string() : ": " + where);
+}
+
+}  // namespace
+
 std::string headline(const Table& table, int batch) {
   std::ostringstream out;
   for (const char* dev : kDevices) {
     const Cell* c = table.find(dev, batch);
     out << dev << " time: ";
     if (c) {
-      out << format_ms(c->median_ms()) << " ms\n";
+      const std::string label = cell_label(*c);
+      out << format_ms(c->median_ms()) << " ms" << (label.empty() ? "" : " (" + label + ")") << "\n";
     } else {
       out << "n/a (no " << dev << " cell at batch size " << batch << ")\n";
     }
   }
   const auto f = faster_at(table, batch);
   out << "Faster hardware: " << (f ? *f : std::string("unknown")) << "\n";
+  if (!f) {
+    // One line: why, and how to get a real answer.
+    const bool gpu_missing = !table.find("GPU", batch) || !is_measurement(*table.find("GPU", batch));
+    const bool cpu_missing = !table.find("CPU", batch) || !is_measurement(*table.find("CPU", batch));
+    const std::string how = gpu_missing && !cpu_missing
+                                ? "run mlpbench on a machine with an NVIDIA GPU, or promote a GPU run made there "
+                                  "(mlpbench reference --from GPU_RUN.json --out results/reference.json)"
+                                : cpu_missing && !gpu_missing ? "measure the CPU column too (--device all)"
+                                                              : "run mlpbench on a machine with an NVIDIA GPU (it measures both columns)";
+    out << "Why unknown: " << why_no_verdict(table, batch) << ". A verdict needs two measurements: " << how << ".\n";
+  }
   return out.str();
 }
 
 std::string cost_lines(const Table& table, int batch, const Prices& prices) {
+  if (!prices.given()) return "";
   const auto cheaper = cheaper_at(table, batch, prices);
-  if (!cheaper) return "";
+  if (!cheaper) return "Cheaper hardware: unknown (" + why_no_verdict(table, batch) + ")\n";
   const double cpu = usd_per_million(prices.cpu_usd_per_hour, batch, table.find("CPU", batch)->median_ms());
   const double gpu = usd_per_million(prices.gpu_usd_per_hour, batch, table.find("GPU", batch)->median_ms());
   return "Cheaper hardware: " + *cheaper + "\n(USD per million inferences at batch " + std::to_string(batch) + ": CPU " + format_ms(cpu) +
@@ -55,14 +82,11 @@ std::string cold_lines(const Results& r, int batch) {
 }
 
 std::string ratio_line(const Results& r, int batch) {
+  // No verdict (a cell missing or illustrative): the line after the three said why, the notes say why not measured.
+  if (!faster_at(r.table, batch)) return "";
   const Cell* cpu = r.table.find("CPU", batch);
   const Cell* gpu = r.table.find("GPU", batch);
   const std::string at = "At batch " + std::to_string(batch);
-  if (!cpu || !gpu) {
-    const std::string missing = cpu ? "GPU" : "CPU";
-    const auto why = r.not_measured.find(missing);
-    return at + " there is no " + missing + " time to compare with" + (why != r.not_measured.end() ? ": " + why->second : "") + ".\n";
-  }
   const auto label = [](const std::string& device, const Cell* c) { return device + (c->source == Source::Reference ? " reference" : ""); };
   if (cpu->median_ms() == gpu->median_ms()) return at + " the " + label("CPU", cpu) + " and the " + label("GPU", gpu) + " take the same time.\n";
   const bool gpu_faster = gpu->median_ms() < cpu->median_ms();
@@ -106,57 +130,89 @@ std::string provenance_notes(const Results& r) {
   return out.str();
 }
 
+namespace {
+
+// A cell's source column: measured (here), reference (measured elsewhere, promoted), illustrative.
+std::string source_label(const Cell& c) { return c.source == Source::Measured ? "measured" : is_measurement(c) ? "reference" : "illustrative"; }
+
+// A percentage that keeps its width: "2.3%", "45%", "1566%".
+std::string percent(double fraction) {
+  char buf[32];
+  const double p = 100.0 * fraction;
+  std::snprintf(buf, sizeof buf, p < 9.95 ? "%.1f%%" : "%.0f%%", p);
+  return buf;
+}
+
+// Rows of cells as aligned columns: each column as wide as its widest cell, numbers (right[c]) right-aligned.
+std::string aligned(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right) {
+  std::vector<std::size_t> width(right.size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      const std::string pad(width[c] - row[c].size(), ' ');
+      const bool last = c + 1 == row.size();
+      line += (c ? " " : "") + (right[c] ? pad + row[c] : row[c] + (last ? "" : pad));
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string table_text(const Table& table, const Table* cold) {
-  // batch | CPU ms  source  noise | GPU ms  source  noise | faster; a cold row after each hot one ("1 cold").
-  const int batch_width = cold || is_cold(table) ? 10 : 7;
-  std::ostringstream out;
-  char line[256];
-  std::snprintf(line, sizeof line, "%*s | %10s %-9s %-24s %6s %6s | %10s %-9s %-24s %6s %6s | %s\n", batch_width, "batch", "CPU ms", "source",
-                "backend", "cv", "floor", "GPU ms", "source", "backend", "cv", "floor", "faster");
-  out << line;
-  out << std::string(std::string(line).size() - 1, '-') << "\n";
+  // batch | CPU ms p90 p99 cv floor source backend | GPU ... | faster; a cold row after each hot one ("1 cold").
+  constexpr int kPerDevice = 7;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header = {"batch", "|"};
+  for (const char* dev : kDevices) {
+    for (const char* h : {" ms", "p90", "p99", "cv", "floor", "source", "backend"}) header.push_back(h[0] == ' ' ? std::string(dev) + h : h);
+    header.push_back("|");
+  }
+  header.push_back("faster");
+  rows.push_back(header);
+  std::vector<bool> right = {true, false};
+  for (int d = 0; d < 2; ++d) {
+    for (bool r : {true, true, true, true, true, false, false}) right.push_back(r);
+    right.push_back(false);
+  }
+  right.push_back(false);
   const auto row = [&](const Table& t, int b) {
-    std::string cols[2][5];
+    std::vector<std::string> cols = {"", "|"};
     bool row_cold = false;
-    for (int d = 0; d < 2; ++d) {
-      const Cell* c = t.find(kDevices[d], b);
-      if (!c) {
-        cols[d][0] = "-";
-        continue;
-      }
-      cols[d][0] = format_ms(c->median_ms());
-      cols[d][1] = source_name(c->source);
-      cols[d][2] = c->backend;
-      if (c->source == Source::Measured) {
-        row_cold = row_cold || c->cache == CacheMode::Cold;
-        char cv[32];
-        std::snprintf(cv, sizeof cv, "%.1f%%", 100.0 * c->stats.cv);
-        cols[d][3] = cv;
-        // The share of the floor reached: 100% would be as fast as this machine allows.
-        if (c->floor_ms > 0) {
-          char eff[32];
-          std::snprintf(eff, sizeof eff, "%.0f%%", 100.0 * c->efficiency());
-          cols[d][4] = eff;
-        } else {
-          cols[d][4] = "-";
+    for (const char* dev : kDevices) {
+      std::vector<std::string> c(kPerDevice, "-");
+      if (const Cell* cell = t.find(dev, b)) {
+        c[0] = format_ms(cell->median_ms());
+        c[5] = source_label(*cell);
+        c[6] = cell->backend;
+        if (cell->source == Source::Measured) {
+          row_cold = row_cold || cell->cache == CacheMode::Cold;
+          c[1] = format_ms(cell->stats.p90_ms);
+          c[2] = format_ms(cell->stats.p99_ms);
+          c[3] = percent(cell->stats.cv);
+          if (cell->floor_ms > 0) c[4] = percent(cell->efficiency());  // 100%: as fast as this machine allows
         }
-      } else {
-        cols[d][3] = "-";
-        cols[d][4] = "-";
       }
+      cols.insert(cols.end(), c.begin(), c.end());
+      cols.push_back("|");
     }
     const auto f = faster_at(t, b);
-    const std::string label = std::to_string(b) + (row_cold ? " cold" : "");
-    std::snprintf(line, sizeof line, "%*s | %10s %-9s %-24s %6s %6s | %10s %-9s %-24s %6s %6s | %s\n", batch_width, label.c_str(), cols[0][0].c_str(),
-                  cols[0][1].c_str(), cols[0][2].c_str(), cols[0][3].c_str(), cols[0][4].c_str(), cols[1][0].c_str(), cols[1][1].c_str(),
-                  cols[1][2].c_str(), cols[1][3].c_str(), cols[1][4].c_str(), f ? f->c_str() : "-");
-    out << line;
+    cols.push_back(f ? *f : "-");
+    cols[0] = std::to_string(b) + (row_cold ? " cold" : "");
+    rows.push_back(std::move(cols));
   };
   for (int b : table.batch_sizes) {
     row(table, b);
     if (cold && (cold->find("CPU", b) || cold->find("GPU", b))) row(*cold, b);
   }
-  return out.str();
+  std::string out = aligned(rows, right);
+  const std::size_t rule = out.find('\n');
+  return out.substr(0, rule + 1) + std::string(rule, '-') + "\n" + out.substr(rule + 1);
 }
 
 std::string backend_details(const Table& table) {
@@ -224,7 +280,9 @@ std::string text_report(const Results& r, int batch) {
   const Table* cold = r.cold ? &*r.cold : nullptr;
   return headline(r.table, batch) + cold_lines(r, batch) + ratio_line(r, batch) + cost_lines(r.table, batch, r.prices) + crossover_line(r.table) +
          (cold ? crossover_line(*cold, ", weights cold") : "") + provenance_notes(r) + "\n" + table_text(r.table, cold) +
-         "(floor: the machine's floor for the cell / its median; 100% is as fast as this machine allows, see `mlpbench machine`" +
+         "(ms: the median of the samples, p90 and p99 their percentiles; cv: their spread (stddev / mean); floor: the machine's floor for the "
+         "cell / its median, 100% is as fast as this machine allows, see `mlpbench machine`; source: measured here, reference (measured "
+         "elsewhere) or illustrative (decides nothing)" +
          (cold || is_cold(r.table) ? "; a cold row: the caches evicted before every timed forward, the weights read from DRAM or HBM" : "") +
          ")\n" + backend_details(r.table) + (cold ? backend_details(*cold) : "") + (energy.empty() ? "" : "\n" + energy) +
          (warnings.empty() ? "" : "\n" + warnings);
@@ -244,23 +302,23 @@ std::string markdown_report(const Results& r, int batch) {
     out << (first ? "\n" : "") << "- " << line << "\n";  // one bullet per note
     first = false;
   }
-  out << "\n| batch | CPU ms | CPU source | CPU backend | CPU cv | GPU ms | GPU source | GPU backend | GPU cv | faster |\n";
-  out << "|---:|---:|---|---|---:|---:|---|---|---:|---|\n";
+  out << "\n| batch | CPU ms | p90 | p99 | CPU source | CPU backend | CPU cv | GPU ms | p90 | p99 | GPU source | GPU backend | GPU cv | faster |\n";
+  out << "|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|---|---:|---|\n";
   const auto row = [&](const Table& t, int b) {
     std::string cells;
     bool row_cold = false;
     for (const char* dev : kDevices) {
       const Cell* c = t.find(dev, b);
       if (!c) {
-        cells += " - | | | |";
+        cells += " - | | | | | |";
         continue;
       }
-      char cv[32] = "-";
+      std::string p90 = "-", p99 = "-", cv = "-";
       if (c->source == Source::Measured) {
-        std::snprintf(cv, sizeof cv, "%.1f%%", 100.0 * c->stats.cv);
+        p90 = format_ms(c->stats.p90_ms), p99 = format_ms(c->stats.p99_ms), cv = percent(c->stats.cv);
         row_cold = row_cold || c->cache == CacheMode::Cold;
       }
-      cells += " " + format_ms(c->median_ms()) + " | " + source_name(c->source) + " | `" + c->backend + "` | " + cv + " |";
+      cells += " " + format_ms(c->median_ms()) + " | " + p90 + " | " + p99 + " | " + source_label(*c) + " | `" + c->backend + "` | " + cv + " |";
     }
     const auto f = faster_at(t, b);
     out << "| " << b << (row_cold ? " cold" : "") << " |" << cells << " " << (f ? *f : std::string("-")) << " |\n";
@@ -303,21 +361,53 @@ std::string gbench_json(const Results& r) {
         const Cell* c = t->find(device, b);
         if (!c || c->source != Source::Measured) continue;  // a benchmark tool takes every entry for a measurement
         const std::string name = std::string("BM_forward/") + device + "/" + std::to_string(b) + (c->cache == CacheMode::Cold ? "/cold" : "");
-        Json e;
-        e["name"] = name;
-        e["family_index"] = family++;
-        e["per_family_instance_index"] = 0;
-        e["run_name"] = name;
-        e["run_type"] = "iteration";
-        e["repetitions"] = 1;
-        e["repetition_index"] = 0;
-        e["threads"] = 1;
-        e["iterations"] = static_cast<long long>(c->stats.samples) * std::max(1, c->stats.passes_per_sample);
-        e["real_time"] = c->median_ms();
-        e["cpu_time"] = c->median_ms();
-        e["time_unit"] = "ms";
-        e["label"] = c->backend + (c->config.empty() ? "" : " [" + c->config + "]");
-        benchmarks.push_back(std::move(e));
+        const std::string label = c->backend + (c->config.empty() ? "" : " [" + c->config + "]");
+        // One repetition per round (its median), as Google Benchmark writes --benchmark_repetitions, so compare.py can
+        // run its U test over rounds; a file without round medians gives its median once. Times in ns, compare.py's
+        // default unit (it prints whole units: 0.15 ms as ms would print 0).
+        const std::vector<double> reps_ms = c->stats.round_medians_ms.empty() ? std::vector<double>{c->median_ms()} : c->stats.round_medians_ms;
+        const int reps = static_cast<int>(reps_ms.size());
+        const long long passes = static_cast<long long>(c->stats.samples) * std::max(1, c->stats.passes_per_sample);
+        const auto entry = [&](const std::string& entry_name, double ns) {
+          Json e;
+          e["name"] = entry_name;
+          e["family_index"] = family;
+          e["per_family_instance_index"] = 0;
+          e["run_name"] = name;
+          e["run_type"] = "iteration";
+          e["repetitions"] = reps;
+          e["threads"] = 1;
+          e["iterations"] = std::max(1LL, passes / reps);
+          e["real_time"] = ns;
+          e["cpu_time"] = ns;
+          e["time_unit"] = "ns";
+          e["label"] = label;
+          return e;
+        };
+        for (int i = 0; i < reps; ++i) {
+          Json e = entry(name, reps_ms[i] * 1e6);
+          e["repetition_index"] = i;
+          benchmarks.push_back(std::move(e));
+        }
+        if (reps > 1) {  // the aggregates Google Benchmark adds after repetitions, over the same values
+          std::vector<double> sorted = reps_ms;
+          std::sort(sorted.begin(), sorted.end());
+          double mean = 0, ss = 0;
+          for (double v : sorted) mean += v / reps;
+          for (double v : sorted) ss += (v - mean) * (v - mean);
+          const double stddev = std::sqrt(ss / (reps - 1));
+          for (const auto& [aggregate, value] : {std::pair{"mean", mean}, {"median", quantile_sorted(sorted, 0.5)}, {"stddev", stddev},
+                                                 {"cv", mean > 0 ? stddev / mean : 0.0}}) {
+            const bool cv = std::string(aggregate) == "cv";
+            Json e = entry(name + "_" + aggregate, cv ? value : value * 1e6);
+            e["run_type"] = "aggregate";
+            e["aggregate_name"] = aggregate;
+            e["aggregate_unit"] = cv ? "percentage" : "time";
+            e["iterations"] = reps;
+            benchmarks.push_back(std::move(e));
+          }
+        }
+        ++family;
       }
     }
   }

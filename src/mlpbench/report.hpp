@@ -7,12 +7,14 @@
 
 namespace mlpbench {
 
-// "CPU time: X ms\nGPU time: Y ms\nFaster hardware: Z\n" for one batch size. A missing cell prints
-// "n/a" with why, and then "Faster hardware: unknown".
+// "CPU time: X ms\nGPU time: Y ms\nFaster hardware: Z\n" for one batch size. A cell not measured here says so on its
+// line ("(measured elsewhere: NVIDIA H200, 2026-12-01)", "(illustrative, not measured)"); a missing cell prints "n/a"
+// with why. Without two measurements (is_measurement) the verdict is "unknown", and one more line says why and how
+// to get a real answer ("Why unknown: ...").
 std::string headline(const Table& table, int batch);
 
 // "Cheaper hardware: Z\n" by cost per million inferences at this batch size (and the two costs on the next
-// line); "" without prices.
+// line); "Cheaper hardware: unknown (why)" without two measurements; "" without prices.
 std::string cost_lines(const Table& table, int batch, const Prices& prices);
 
 // "Crossover: ..." in one line; label names the table when there are two ("Crossover, weights cold: ...").
@@ -27,7 +29,7 @@ std::string cold_lines(const Results& results, int batch);
 std::string provenance_notes(const Results& results);
 
 // What the verdict rests on, the line after the three: "At batch 10 the CPU is 1208x faster than the GPU
-// reference.", or why there is nothing to compare with.
+// reference."; "" without a verdict (a cell missing or illustrative: the headline's "Why unknown" line says why).
 std::string ratio_line(const Results& results, int batch);
 
 // The whole table: one row per batch size, for each device the median, its source and noise; with `cold`, the
@@ -39,7 +41,8 @@ std::string table_text(const Table& table, const Table* cold = nullptr);
 std::string text_report(const Results& results, int batch);
 
 // A run in Google Benchmark's JSON (context + benchmarks), so its tools (compare.py, dashboards) read our
-// files: one entry per measured cell, named BM_forward/<device>/<batch>[/cold], real_time = the cell's median in ms.
+// files: per measured cell, named BM_forward/<device>/<batch>[/cold], one repetition per round (real_time = the
+// round's median, in ns) and the mean, median, stddev and cv aggregates over them, as --benchmark_repetitions writes.
 // Reference cells are left out: a benchmark tool takes every entry for a measurement.
 std::string gbench_json(const Results& results);
 

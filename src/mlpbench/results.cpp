@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 
@@ -34,8 +35,17 @@ void stats_to_json(const Stats& s, Json& j) {
   j["cv"] = round6(s.cv);
   j["ci_rel"] = round6(s.ci_rel);
   j["samples"] = s.samples;
+  if (s.min_samples > 0) j["min_samples"] = s.min_samples;
   j["passes_per_sample"] = s.passes_per_sample;
   j["converged"] = s.converged;
+}
+
+// The median of each round of measure_rounds, in round order: the unit of independent evidence.
+void round_medians_to_json(const Stats& s, Json& j) {
+  if (s.round_medians_ms.empty()) return;
+  Json rounds = Json::array();
+  for (double v : s.round_medians_ms) rounds.push_back(round6(v));
+  j["round_medians_ms"] = std::move(rounds);
 }
 
 Json energy_to_json(const Energy& e) {
@@ -57,6 +67,7 @@ Json runs_to_json(const std::vector<BackendRun>& runs) {
     b["cv"] = round6(r.stats.cv);
     b["ci_rel"] = round6(r.stats.ci_rel);
     b["samples"] = r.stats.samples;
+    round_medians_to_json(r.stats, b);
     if (r.split) split_to_json(*r.split, b);
     out.push_back(std::move(b));
   }
@@ -92,6 +103,7 @@ Json cell_to_json(const Cell& c, int batch, double usd_per_hour) {
   }
   if (c.energy) j["energy"] = energy_to_json(*c.energy);
   if (c.runs.size() > 1) j["backends"] = runs_to_json(c.runs);
+  round_medians_to_json(c.stats, j);
   Json samples = Json::array();
   for (double v : c.stats.samples_ms) samples.push_back(round6(v));
   j["samples_ms"] = std::move(samples);
@@ -109,6 +121,11 @@ Json model_to_json(const ModelInfo& m) {
   if (m.origin.kind == "file") {
     origin["file"] = m.origin.file;
     origin["sha256"] = m.origin.sha256;
+    if (!m.origin.layer_names.empty()) {
+      origin["layer_names"] = m.origin.layer_names;
+      origin["layer_order"] = m.origin.layer_order;
+    }
+    if (!m.origin.no_bias.empty()) origin["no_bias"] = m.origin.no_bias;
   }
   j["weights"] = std::move(origin);
   return j;
@@ -183,6 +200,7 @@ void stats_from_json(const Json& j, const std::string& what, Stats& s) {
   s.mean_ms = number(j, "mean_ms", what, true);
   s.cv = number(j, "cv", what, false);
   s.samples = count(j, "samples", what);
+  if (j.contains("min_samples")) s.min_samples = count(j, "min_samples", what);
   if (!(s.min_ms <= s.median_ms && s.median_ms <= s.p90_ms && s.p90_ms <= s.p99_ms)) {
     bad(what, "statistics out of order (need min <= median <= p90 <= p99)");
   }
@@ -215,6 +233,23 @@ Energy energy_from_json(const Json& e, const std::string& what) {
   return en;
 }
 
+// An array of positive numbers: samples_ms (as many as `samples`) or round_medians_ms (1 to `samples` of them).
+std::vector<double> times_from_json(const Json& j, const char* key, const std::string& what, int samples) {
+  const Json& arr = j[key];
+  const std::string name = std::string("\"") + key + "\"";
+  if (!arr.is_array()) bad(what, name + " must be an array");
+  std::vector<double> out;
+  for (const Json& v : arr) {
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() <= 0) bad(what, name + " holds a value that is not a positive number");
+    out.push_back(v.get<double>());
+  }
+  const bool rounds = std::string(key) == "round_medians_ms";
+  if (rounds ? out.empty() || out.size() > static_cast<std::size_t>(samples) : out.size() != static_cast<std::size_t>(samples)) {
+    bad(what, name + " has " + std::to_string(out.size()) + " values but \"samples\" is " + std::to_string(samples));
+  }
+  return out;
+}
+
 std::vector<BackendRun> runs_from_json(const Json& runs, const std::string& what) {
   if (!runs.is_array()) bad(what, "\"backends\" must be an array");
   std::vector<BackendRun> out;
@@ -231,21 +266,9 @@ std::vector<BackendRun> runs_from_json(const Json& runs, const std::string& what
     r.stats.cv = number(b, "cv", where, false);
     if (b.contains("ci_rel")) r.stats.ci_rel = number(b, "ci_rel", where, false);
     r.stats.samples = static_cast<int>(number(b, "samples", where, true));
+    if (b.contains("round_medians_ms")) r.stats.round_medians_ms = times_from_json(b, "round_medians_ms", where, r.stats.samples);
     r.split = split_from_json(b, where);
     out.push_back(std::move(r));
-  }
-  return out;
-}
-
-std::vector<double> samples_from_json(const Json& arr, const std::string& what, int expected) {
-  if (!arr.is_array()) bad(what, "\"samples_ms\" must be an array");
-  std::vector<double> out;
-  for (const Json& v : arr) {
-    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() <= 0) bad(what, "\"samples_ms\" holds a value that is not a positive number");
-    out.push_back(v.get<double>());
-  }
-  if (out.size() != static_cast<std::size_t>(expected)) {
-    bad(what, "\"samples_ms\" has " + std::to_string(out.size()) + " values but \"samples\" is " + std::to_string(expected));
   }
   return out;
 }
@@ -269,7 +292,8 @@ void measured_from_json(const Json& j, const std::string& what, Cell& c) {
   if (j.contains("energy")) c.energy = energy_from_json(j["energy"], what + ".energy");
   c.split = split_from_json(j, what);
   if (j.contains("backends")) c.runs = runs_from_json(j["backends"], what);
-  if (j.contains("samples_ms")) c.stats.samples_ms = samples_from_json(j["samples_ms"], what, c.stats.samples);
+  if (j.contains("round_medians_ms")) c.stats.round_medians_ms = times_from_json(j, "round_medians_ms", what, c.stats.samples);
+  if (j.contains("samples_ms")) c.stats.samples_ms = times_from_json(j, "samples_ms", what, c.stats.samples);
 }
 
 // A reference cell's provenance and why (files before these keys: illustrative, no why).
@@ -351,6 +375,10 @@ ModelInfo model_from_json(const Json& m, const std::string& what) {
     if (o.contains("seed") && o["seed"].is_number_unsigned()) info.origin.seed = o["seed"].get<std::uint64_t>();
     if (o.contains("file") && o["file"].is_string()) info.origin.file = o["file"].get<std::string>();
     if (o.contains("sha256") && o["sha256"].is_string()) info.origin.sha256 = o["sha256"].get<std::string>();
+    // Files written before these keys lack them.
+    info.origin.layer_names = strings(o, "layer_names");
+    if (o.contains("layer_order") && o["layer_order"].is_string()) info.origin.layer_order = o["layer_order"].get<std::string>();
+    info.origin.no_bias = strings(o, "no_bias");
   }
   return info;
 }
@@ -512,7 +540,26 @@ Results results_from_json(const Json& j, const std::string& what) {
   return r;
 }
 
+namespace {
+
+// Why `text` is plainly not JSON, in words a terminal can show: binary bytes (a NUL, which JSON never holds, or a
+// control character or a byte above ASCII other than a UTF-8 byte order mark first), said of a safetensors file (an
+// 8-byte little-endian header length, then its JSON header) as such; "" when it may be JSON.
+std::string binary_text(const std::string& text) {
+  const std::size_t first = text.find_first_not_of(" \t\r\n");
+  const auto c = first == std::string::npos ? ' ' : static_cast<unsigned char>(text[first]);
+  const bool binary_first = c < 0x20 || c == 0x7f || (c >= 0x80 && text.compare(first, 3, "\xef\xbb\xbf") != 0);
+  if (!binary_first && text.find('\0') == std::string::npos) return "";
+  std::uint64_t header = 0;
+  for (std::size_t i = 0; i < 8 && i < text.size(); ++i) header |= std::uint64_t{static_cast<unsigned char>(text[i])} << (8 * i);
+  const bool safetensors = text.size() > 8 && text[8] == '{' && header <= text.size() - 8;
+  return safetensors ? "it starts with binary bytes; a safetensors file?" : binary_first ? "it starts with binary bytes" : "it holds binary bytes";
+}
+
+}  // namespace
+
 Results parse_results_text(const std::string& text, const std::string& what) {
+  if (const std::string binary = binary_text(text); !binary.empty()) throw InputError(what + " is not JSON (" + binary + ")");
   Json j;
   try {
     j = Json::parse(text);
@@ -522,7 +569,7 @@ Results parse_results_text(const std::string& text, const std::string& what) {
   try {
     return results_from_json(j, what);
   } catch (const nlohmann::json::exception& e) {  // a value of the wrong type somewhere the checks don't name
-    throw InputError(what + ": " + e.what());
+    throw InputError(what + ": " + printable(e.what()));
   }
 }
 
@@ -531,7 +578,8 @@ std::string results_path(const std::string& out, std::time_t started) {
     for (char& c : t) c = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ? c : '-';
     return t.empty() ? std::string("unknown") : t;
   };
-  if (out.empty()) return "results/" + host_name() + "-" + utc_compact(started) + ".json";
+  if (out.empty()) return results_path("results/", started);
+  if (is_stdout(out)) return out;
   std::error_code ec;
   if (out.back() != '/' && !std::filesystem::is_directory(out, ec)) return out;
   const std::string commit = std::string(kGitCommit).substr(0, 12);

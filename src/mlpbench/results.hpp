@@ -55,12 +55,13 @@ std::string dump_json(const Json& json);
 // Validates and reads; `what` names the source in errors. Throws InputError.
 Results results_from_json(const Json& json, const std::string& what);
 Results read_results(const std::string& path);
-// The text of a results file (as read_results reads it): every JSON or schema error is an InputError.
+// The text of a results file (as read_results reads it): every JSON or schema error is an InputError, its
+// message printable (a binary file, such as safetensors, is said to be one, none of its bytes quoted).
 Results parse_results_text(const std::string& text, const std::string& what);
 
-// Where `run` writes: `out` itself when it names a file; "" -> results/<host>-<UTC time>.json; a folder (an existing
-// one, or ending in '/') -> <folder>/<host>/<UTC time>-<commit>.json, the layout for runs committed to git (host and
-// commit made safe for a file name; the commit's first 12 characters).
+// Where `run` writes: `out` itself when it names a file ("-": standard output); a folder (an existing one, or ending
+// in '/') -> <folder>/<host>/<UTC time>-<commit>.json, the layout for runs committed to git (host and commit made safe
+// for a file name; the commit's first 12 characters); "" -> the same under results/.
 std::string results_path(const std::string& out, std::time_t started);
 
 }  // namespace mlpbench

@@ -26,6 +26,12 @@ void say(const std::function<void(const std::string&, bool)>& log, const std::st
   if (log) log(line, lasting);
 }
 
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string s;
+  for (const std::string& p : parts) s += (s.empty() ? "" : sep) + p;
+  return s;
+}
+
 std::string format_error(double e) {
   std::ostringstream s;
   s.precision(3);
@@ -130,10 +136,13 @@ std::vector<Backend*> gate_gpu_backends(const std::vector<std::unique_ptr<Backen
 
 std::vector<std::unique_ptr<Backend>> make_cpu_backends(const RunConfig& config, std::vector<std::string>& notes) {
   std::vector<std::unique_ptr<Backend>> out;
+  const auto add = [&](std::unique_ptr<Backend> b) {
+    if (backend_chosen(b->name(), config.backends)) out.push_back(std::move(b));
+  };
   for (int t : config.threads) {
-    out.push_back(make_cpu_backend(t));
-    out.push_back(make_cpu_packed_backend(t));
-    if (config.precision != Precision::BF16) continue;
+    add(make_cpu_backend(t));
+    add(make_cpu_packed_backend(t));
+    if (config.precision != Precision::BF16 || !backend_chosen("eigen-omp-packed-bf16", config.backends)) continue;
     if (auto bf16 = make_cpu_packed_bf16_backend(t)) {
       out.push_back(std::move(bf16));
     } else if (t == config.threads.front()) {
@@ -168,6 +177,15 @@ MeasureBudget measure_budget(bool quick, int timed_cells) {
   return b;
 }
 
+MeasureBudget measure_budget(const RunConfig& config, int timed_cells) {
+  MeasureBudget b = measure_budget(config.quick, timed_cells);
+  MeasureConfig& c = b.rounds.per_item;
+  if (config.warmup_s) c.warmup_s = *config.warmup_s;
+  if (config.min_time_s) c.min_time_s = *config.min_time_s, c.max_time_s = std::max(c.max_time_s, c.min_time_s);
+  if (config.min_samples) c.min_samples = *config.min_samples;
+  return b;
+}
+
 TimedRun cold_clock(Backend& be, std::function<void()> pass) {
   return [&be, pass = std::move(pass)](int passes) {
     double s = 0;
@@ -189,6 +207,7 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
   // Item (m * batches + i) * n + k: backend k at batch size i in cache mode m, each with its own output buffer.
   std::vector<std::vector<float>> outputs;
   std::vector<TimedRun> timers;
+  std::vector<std::string> labels;  // for progress lines
   RoundsConfig rounds = budget.rounds;
   rounds.passes.clear();
   for (CacheMode mode : modes) {
@@ -201,9 +220,17 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
         auto pass = [be, x, y, b] { be->forward(x, y, b); };
         timers.push_back(mode == CacheMode::Hot ? wall_clock(pass) : cold_clock(*be, pass));
         rounds.passes.push_back(mode == CacheMode::Hot ? 0 : 1);  // a cold sample: one eviction, one timed forward
+        labels.push_back(be->name() + " [" + be->config() + "] at batch " + std::to_string(b) + (mode == CacheMode::Cold ? " cold" : ""));
       }
     }
   }
+  // A heartbeat in the log while a slow cell is sampled (passes of seconds): at least every 5 s.
+  RoundsProgress progress;
+  progress.report = [&](std::size_t item, int samples, double sampled_s) {
+    say(log, samples == 0 ? "warming up " + labels[item]
+                          : labels[item] + ": " + std::to_string(samples) + (samples == 1 ? " sample in " : " samples in ") + format_ms(sampled_s) + " s",
+        /*lasting=*/true);
+  };
   std::string what = std::to_string(n) + " backends x " + std::to_string(batches) + " batch sizes";
   if (modes.size() > 1) what += " x hot and cold";
   else if (modes.front() == CacheMode::Cold) what += ", caches evicted before every pass";
@@ -217,7 +244,7 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
       line += ", drift probe " + format_ms(drift_ms.back()) + " ms";
     }
     say(log, line, /*lasting=*/true);
-  });
+  }, progress);
   std::vector<std::vector<std::vector<BackendRun>>> runs(modes.size(), std::vector<std::vector<BackendRun>>(batches));
   for (std::size_t m = 0; m < modes.size(); ++m) {
     for (std::size_t i = 0; i < batches; ++i) {
@@ -348,13 +375,23 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   const bool want_cpu = config.device != "gpu";
   const bool want_gpu = config.device != "cpu";
   GpuBackends& gpu = context.gpu;
+  say(config.log, "computing the outputs every backend must match (Eigen, itself checked against a double-precision loop)");
   const GateInputs gate = make_gate_inputs(model, config.batch_sizes, config.input_seed);
 
   // A GPU backend that fails its check is left out with why; the run goes on with the others.
   std::vector<Backend*> gpu_ok;
+  if (want_gpu && !config.backends.empty() && !gpu.backends.empty()) {  // --backend: only those chosen
+    std::vector<std::unique_ptr<Backend>> chosen;
+    for (auto& g : gpu.backends) {
+      if (backend_chosen(g->name(), config.backends)) chosen.push_back(std::move(g));
+    }
+    gpu.backends = std::move(chosen);
+    if (gpu.backends.empty()) gpu.unavailable = "--backend " + join(config.backends, ",") + " chose no GPU backend";
+  }
   if (want_gpu) {
     for (const std::string& s : gpu.skipped) r.notes.push_back("GPU backend " + s);
     const std::size_t before = r.notes.size();
+    say(config.log, "checking " + std::to_string(gpu.backends.size()) + " GPU backends against those outputs");
     gpu_ok = gate_gpu_backends(gpu.backends, model, gate, r.notes);
     for (std::size_t i = before; i < r.notes.size(); ++i) say(config.log, r.notes[i], /*lasting=*/true);
     if (!gpu.backends.empty() && gpu_ok.empty()) {
@@ -366,6 +403,7 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   std::vector<std::unique_ptr<Backend>> cpu_backends;
   if (want_cpu) {
     cpu_backends = make_cpu_backends(config, r.notes);
+    say(config.log, "checking " + std::to_string(cpu_backends.size()) + " CPU backends against those outputs");
     gate_cpu_backends(cpu_backends, model, gate);
   }
   std::vector<Backend*> cpu_timed;
@@ -374,8 +412,7 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   // CPU and GPU backends in the same rounds: a change of the machine's speed spreads over every cell.
   std::vector<Backend*> timed = cpu_timed;
   timed.insert(timed.end(), gpu_ok.begin(), gpu_ok.end());
-  const MeasureBudget budget =
-      measure_budget(config.quick, static_cast<int>(timed.size() * config.batch_sizes.size() * config.cache.size()));
+  const MeasureBudget budget = measure_budget(config, static_cast<int>(timed.size() * config.batch_sizes.size() * config.cache.size()));
   std::vector<double> drift_ms;
   const std::function<double()> probe = config.drift_probe ? std::function<double()>(drift_probe_ms) : nullptr;
   auto runs = measure_all(timed, gate, model.output_width(), config.cache, budget, probe, drift_ms, config.log);
@@ -429,6 +466,7 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
     r.not_measured[device] = misfit.empty() ? why : why + "; " + misfit;
   };
   if (!want_cpu) take_reference("CPU", "--device gpu");
+  else if (cpu_timed.empty()) take_reference("CPU", "--backend " + join(config.backends, ",") + " chose no CPU backend");
   if (gpu_ok.empty()) take_reference("GPU", !want_gpu ? "--device cpu" : gpu.unavailable.empty() ? "no GPU backend available" : gpu.unavailable);
   r.machine = collect_machine_info(config.threads.back(), &gpu);
   r.build = build_info(gpu.built_with_cuda);

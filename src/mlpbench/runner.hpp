@@ -36,12 +36,17 @@ namespace mlpbench {
 struct RunConfig {
   std::vector<int> batch_sizes = kDefaultBatchSizes;   // normal form: normal_batch_sizes()
   std::string device = "all";                          // "cpu", "gpu" or "all": which columns to measure
-  std::vector<int> threads = normal_thread_counts({0});  // CPU thread counts, normal form: normal_thread_counts()
+  std::vector<int> threads = default_thread_counts(resolve_threads(0));  // CPU thread counts, normal form: normal_thread_counts()
   Precision precision = Precision::FP32;               // GPU matrix-product precision (the CPU runs fp32)
   std::vector<GpuIo> gpu_io = {GpuIo::Copy, GpuIo::ZeroCopy};
   std::vector<CacheMode> cache = {CacheMode::Hot};     // hot, cold, or both (the first fills the headline table)
   std::string reference_file;                          // where missing columns come from; "" = default_reference_file()
   bool quick = false;                                  // whole run within a few seconds (CI)
+  std::vector<std::string> backends;                   // --backend: the backends to time (kBackendNames); empty: all
+  // --warmup-ms, --min-time-ms, --min-samples: each cell's untimed warm-up, least sampling time and least samples,
+  // over the defaults (or --quick's).
+  std::optional<double> warmup_s, min_time_s;
+  std::optional<int> min_samples;
   std::uint64_t input_seed = 1;                        // inputs are U(-1, 1) from this seed
   std::string command;                                 // the command line, recorded in the results
   std::optional<Prices> prices;                        // cost per million inferences, when given
@@ -101,6 +106,8 @@ struct MeasureBudget {
   double energy_window_s = 0.5;
 };
 MeasureBudget measure_budget(bool quick, int timed_cells);
+// The same with the run's --warmup-ms, --min-time-ms and --min-samples over it (max_time_s grows to min_time_s).
+MeasureBudget measure_budget(const RunConfig& config, int timed_cells);
 
 // A cold timer: before each pass the backend's caches are evicted (untimed), then the pass is timed alone.
 TimedRun cold_clock(Backend& backend, std::function<void()> pass);

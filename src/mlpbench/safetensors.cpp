@@ -1,4 +1,5 @@
-// safetensors reading (every field checked before use), writing, and the nn.Linear model loader.
+// safetensors reading (every field checked before use), writing, and the nn.Linear model loader with its layer
+// order (given, numbered, or the only order that chains: an Eulerian trail over the widths).
 #include "mlpbench/safetensors.hpp"
 
 #include <openssl/evp.h>
@@ -84,6 +85,191 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return s + "]";
 }
 
+// ---- layer order ----
+
+// A layer as the order sees it: its prefix and widths.
+struct Link {
+  std::string name;
+  int in = 0;
+  int out = 0;
+};
+using Order = std::vector<std::size_t>;  // indices into the links, first layer first
+
+// 0, 1, ..., n-1: the links as they are listed (by name).
+Order listed(std::size_t n) {
+  Order o(n);
+  for (std::size_t i = 0; i < n; ++i) o[i] = i;
+  return o;
+}
+
+bool has_digit(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+std::string link_text(const Link& l) { return l.name + " (" + std::to_string(l.in) + "->" + std::to_string(l.out) + ")"; }
+
+// "a (4->3), b (3->2)", the links in `order`.
+std::string links_text(const std::vector<Link>& links, const Order& order) {
+  std::string s;
+  for (std::size_t i : order) s += (s.empty() ? "" : ", ") + link_text(links[i]);
+  return s;
+}
+
+// "a,b": the order as --layer-order takes it.
+std::string names_text(const std::vector<Link>& links, const Order& order) {
+  std::string s;
+  for (std::size_t i : order) s += (s.empty() ? "" : ",") + links[i].name;
+  return s;
+}
+
+// The orders in which the layers chain (each layer's in is the out of the one before), at most `limit` of
+// them. Widths are the nodes of a graph and each layer an edge in -> out, so an order that chains is a trail
+// taking every edge once (an Eulerian trail). One exists when the degrees allow (every width as many layers
+// out as in, except that the first layer's in may have one more out and the last layer's out one more in) and
+// the edges are connected. The search takes an edge only when the edges left stay connected to where it
+// ends (the degrees stay right by themselves), so it never enters a dead end: each step leads to a trail.
+class ChainOrders {
+ public:
+  explicit ChainOrders(const std::vector<Link>& links) : used_(links.size(), 0) {
+    std::map<int, std::size_t> node;  // width -> node
+    for (const Link& l : links) {
+      node.emplace(l.in, node.size());
+      node.emplace(l.out, node.size());
+    }
+    out_edges_.resize(node.size());
+    balance_.assign(node.size(), 0);
+    for (std::size_t e = 0; e < links.size(); ++e) {
+      from_.push_back(node.at(links[e].in));
+      to_.push_back(node.at(links[e].out));
+      out_edges_[from_[e]].push_back(e);
+      ++balance_[from_[e]];
+      --balance_[to_[e]];
+    }
+  }
+
+  std::vector<Order> find(std::size_t limit) {
+    limit_ = limit;
+    found_.clear();
+    // Where a trail can start: the one width with one more layer out than in, else (every width balanced: a
+    // circuit) any width with a layer out. A width off by more, or two such starts, allows no trail.
+    std::vector<std::size_t> starts, any;
+    for (std::size_t v = 0; v < balance_.size(); ++v) {
+      if (balance_[v] < -1 || balance_[v] > 1) return {};
+      if (balance_[v] == 1) starts.push_back(v);
+      if (!out_edges_[v].empty()) any.push_back(v);
+    }
+    if (starts.size() > 1) return {};
+    for (std::size_t v : starts.empty() ? any : starts) {
+      if (connected_to(v)) extend(v);
+    }
+    return found_;
+  }
+
+ private:
+  // Whether every unused edge is connected to node `at` (edges taken as undirected), by union-find.
+  bool connected_to(std::size_t at) const {
+    std::vector<std::size_t> parent(balance_.size());
+    for (std::size_t v = 0; v < parent.size(); ++v) parent[v] = v;
+    const auto root = [&](std::size_t v) {
+      while (parent[v] != v) v = parent[v] = parent[parent[v]];
+      return v;
+    };
+    for (std::size_t e = 0; e < used_.size(); ++e) {
+      if (!used_[e]) parent[root(from_[e])] = root(to_[e]);
+    }
+    for (std::size_t e = 0; e < used_.size(); ++e) {
+      if (!used_[e] && root(from_[e]) != root(at)) return false;
+    }
+    return true;
+  }
+
+  // Extends the trail in path_, which ends at node `at`, by each edge that leaves the rest chainable.
+  void extend(std::size_t at) {
+    if (path_.size() == used_.size()) {
+      found_.push_back(path_);
+      return;
+    }
+    for (std::size_t e : out_edges_[at]) {
+      if (found_.size() >= limit_) return;
+      if (used_[e]) continue;
+      used_[e] = 1;
+      if (connected_to(to_[e])) {
+        path_.push_back(e);
+        extend(to_[e]);
+        path_.pop_back();
+      }
+      used_[e] = 0;
+    }
+  }
+
+  std::vector<std::size_t> from_, to_;              // by edge: the nodes of its in and out widths
+  std::vector<std::vector<std::size_t>> out_edges_;  // by node: the edges leaving it
+  std::vector<int> balance_;                        // by node: edges out - edges in
+  std::vector<char> used_;                          // by edge: on the trail
+  Order path_;
+  std::vector<Order> found_;
+  std::size_t limit_ = 0;
+};
+
+// Where `order` breaks: "'a' (4->3) gives 3 but 'b' (5->2) after it takes 5"; "" when it chains.
+std::string chain_break(const std::vector<Link>& links, const Order& order) {
+  for (std::size_t i = 1; i < order.size(); ++i) {
+    const Link &a = links[order[i - 1]], &b = links[order[i]];
+    if (a.out != b.in) {
+      return "'" + a.name + "' (" + std::to_string(a.in) + "->" + std::to_string(a.out) + ") gives " + std::to_string(a.out) + " but '" + b.name +
+             "' (" + std::to_string(b.in) + "->" + std::to_string(b.out) + ") after it takes " + std::to_string(b.in);
+    }
+  }
+  return "";
+}
+
+// What a user can do when an order they gave or their numbers set doesn't chain: the order that does, or "".
+std::string chaining_hint(const std::vector<Link>& links) {
+  const std::vector<Order> orders = ChainOrders(links).find(2);
+  if (orders.empty()) return "";
+  const std::string names = names_text(links, orders[0]);
+  if (orders.size() == 1) return "; the only order that chains is " + names + ": give it with --layer-order " + names;
+  return "; other orders chain, e.g. " + names + ": give the one you mean with --layer-order";
+}
+
+// How `source` is named in messages.
+std::string source_text(const std::string& source) { return source == "metadata" ? "__metadata__ layer_order" : source; }
+
+// The order `given` names (every link exactly once, in an order that chains). Throws InputError naming the
+// empty, unknown, repeated or left-out name, or where the order breaks.
+Order given_order(const std::vector<Link>& links, const GivenOrder& given, const std::string& what) {
+  const std::string src = source_text(given.source);
+  std::map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < links.size(); ++i) index[links[i].name] = i;
+  Order order;
+  std::vector<char> named(links.size(), 0);
+  std::size_t entry = 0, begin = 0;
+  while (begin <= given.names.size()) {
+    const std::size_t comma = std::min(given.names.find(',', begin), given.names.size());
+    std::string name = given.names.substr(begin, comma - begin);
+    begin = comma + 1;
+    ++entry;
+    name.erase(0, name.find_first_not_of(" \t"));
+    name.erase(name.find_last_not_of(" \t") + 1);
+    if (name.empty()) bad(what, src + " entry #" + std::to_string(entry) + " is empty");
+    const auto it = index.find(name);
+    if (it == index.end()) {
+      bad(what, src + " names '" + name + "', which is not a layer of the file (its layers: " + names_text(links, listed(links.size())) + ")");
+    }
+    if (named[it->second]) bad(what, src + " names '" + name + "' twice");
+    named[it->second] = 1;
+    order.push_back(it->second);
+  }
+  std::string missing;
+  for (std::size_t i = 0; i < links.size(); ++i) {
+    if (!named[i]) missing += (missing.empty() ? "'" : ", '") + links[i].name + "'";
+  }
+  if (!missing.empty()) bad(what, src + " leaves out " + missing + " (name every layer once)");
+  const std::string broken = chain_break(links, order);
+  if (!broken.empty()) bad(what, "layers don't chain in the order of " + src + ": " + broken + chaining_hint(links));
+  return order;
+}
+
 }  // namespace
 
 float half_to_float(std::uint16_t h) {
@@ -108,7 +294,7 @@ float bfloat16_to_float(std::uint16_t b) {
   return f;
 }
 
-TensorMap parse_safetensors(const std::uint8_t* bytes, std::size_t size, const std::string& what) {
+SafetensorsFile parse_safetensors_file(const std::uint8_t* bytes, std::size_t size, const std::string& what) {
   if (size < 8) bad(what, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
   const std::uint64_t header_len = read_u64_le(bytes);
   if (header_len > size - 8) bad(what, "header length " + std::to_string(header_len) + " runs past the end of the file (" + std::to_string(size) + " bytes)");
@@ -124,9 +310,17 @@ TensorMap parse_safetensors(const std::uint8_t* bytes, std::size_t size, const s
   }
   if (!header.is_object()) bad(what, "header is not a JSON object");
 
-  TensorMap tensors;
+  SafetensorsFile file;
+  TensorMap& tensors = file.tensors;
   for (const auto& [name, info] : header.items()) {
-    if (name == "__metadata__") continue;
+    if (name == "__metadata__") {
+      if (!info.is_object()) bad(what, "\"__metadata__\" is not an object");
+      for (const auto& [key, value] : info.items()) {
+        if (!value.is_string()) bad(what, "\"__metadata__\" entry \"" + key + "\" is not a string");
+        file.metadata[key] = value.get<std::string>();
+      }
+      continue;
+    }
     const std::string where = "tensor '" + name + "'";
     if (!info.is_object()) bad(what, where + ": entry is not an object");
     if (!info.contains("dtype") || !info["dtype"].is_string()) bad(what, where + ": missing \"dtype\"");
@@ -175,10 +369,14 @@ TensorMap parse_safetensors(const std::uint8_t* bytes, std::size_t size, const s
     }
     tensors.emplace(name, std::move(t));
   }
-  return tensors;
+  return file;
 }
 
-TensorMap read_safetensors(const std::string& path) {
+TensorMap parse_safetensors(const std::uint8_t* bytes, std::size_t size, const std::string& what) {
+  return parse_safetensors_file(bytes, size, what).tensors;
+}
+
+SafetensorsFile read_safetensors_file(const std::string& path) {
   // A folder opens like a file on Linux and reports a huge size: say what it is instead of allocating that.
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) bad(path, "is a directory, not a safetensors file");
@@ -189,11 +387,14 @@ TensorMap read_safetensors(const std::string& path) {
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
   in.seekg(0);
   if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) bad(path, "cannot read");
-  return parse_safetensors(bytes.data(), bytes.size(), path);
+  return parse_safetensors_file(bytes.data(), bytes.size(), path);
 }
 
-std::vector<std::uint8_t> serialize_safetensors(const TensorMap& tensors) {
+TensorMap read_safetensors(const std::string& path) { return read_safetensors_file(path).tensors; }
+
+std::vector<std::uint8_t> serialize_safetensors(const TensorMap& tensors, const std::map<std::string, std::string>& metadata) {
   json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
   std::uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     std::uint64_t count = 1;
@@ -218,49 +419,98 @@ std::vector<std::uint8_t> serialize_safetensors(const TensorMap& tensors) {
   return out;
 }
 
-Model model_from_tensors(const TensorMap& tensors, const std::string& what) {
-  std::vector<std::string> prefixes;
+Model model_from_tensors(const TensorMap& tensors, const std::string& what, const std::optional<GivenOrder>& given) {
   for (const auto& [name, t] : tensors) {
     std::string prefix, kind;
     if (!split_name(name, prefix, kind) || (kind != "weight" && kind != "bias")) {
       bad(what, "tensor '" + name + "' is not an nn.Linear '<prefix>.weight' or '<prefix>.bias'");
     }
-    if (kind == "weight") prefixes.push_back(prefix);
-    else if (!tensors.count(prefix + ".weight")) bad(what, "tensor '" + name + "' has no matching '" + prefix + ".weight'");
+    if (kind == "bias" && !tensors.count(prefix + ".weight")) bad(what, "tensor '" + name + "' has no matching '" + prefix + ".weight'");
   }
-  if (prefixes.empty()) bad(what, "holds no '<prefix>.weight' tensor");
-  std::sort(prefixes.begin(), prefixes.end(), natural_less);
-
-  Model m;
-  for (const std::string& p : prefixes) {
-    const Tensor& w = tensors.at(p + ".weight");
-    const auto bit = tensors.find(p + ".bias");
-    if (bit == tensors.end()) bad(what, "layer '" + p + "' has a weight but no '" + p + ".bias'");
-    const Tensor& b = bit->second;
-    if (w.shape.size() != 2) bad(what, "'" + p + ".weight' has shape " + shape_text(w.shape) + ", expected [out, in]");
-    if (b.shape.size() != 1 || b.shape[0] != w.shape[0]) {
-      bad(what, "'" + p + ".bias' has shape " + shape_text(b.shape) + ", expected [" + std::to_string(w.shape[0]) + "]");
+  // The layers by name, each one's shapes checked.
+  std::vector<Link> links;
+  for (const auto& [name, w] : tensors) {
+    std::string p, kind;
+    split_name(name, p, kind);
+    if (kind != "weight") continue;
+    if (w.shape.size() != 2) bad(what, "'" + name + "' has shape " + shape_text(w.shape) + ", expected [out, in]");
+    const auto b = tensors.find(p + ".bias");
+    if (b != tensors.end() && (b->second.shape.size() != 1 || b->second.shape[0] != w.shape[0])) {
+      bad(what, "'" + p + ".bias' has shape " + shape_text(b->second.shape) + ", expected [" + std::to_string(w.shape[0]) + "]");
     }
     if (w.shape[0] < 1 || w.shape[1] < 1 || w.shape[0] > kMaxWidth || w.shape[1] > kMaxWidth) {
-      bad(what, "'" + p + ".weight' has shape " + shape_text(w.shape) + ", each width must be in [1, " + std::to_string(kMaxWidth) + "]");
+      bad(what, "'" + name + "' has shape " + shape_text(w.shape) + ", each width must be in [1, " + std::to_string(kMaxWidth) + "]");
     }
+    links.push_back({p, static_cast<int>(w.shape[1]), static_cast<int>(w.shape[0])});
+  }
+  if (links.empty()) bad(what, "holds no '<prefix>.weight' tensor");
+
+  Order order;
+  std::string how;
+  if (given) {
+    order = given_order(links, *given, what);
+    how = given->source;
+  } else if (std::all_of(links.begin(), links.end(), [](const Link& l) { return has_digit(l.name); })) {
+    order = listed(links.size());
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return natural_less(links[a].name, links[b].name); });
+    const std::string broken = chain_break(links, order);
+    if (!broken.empty()) bad(what, "layers don't chain in the order of the numbers in their names: " + broken + chaining_hint(links));
+    how = "numbered";
+  } else {
+    const std::vector<Order> orders = ChainOrders(links).find(2);
+    const std::string all = links_text(links, listed(links.size()));
+    if (orders.empty()) bad(what, "the layers " + all + " chain in no order (each layer takes what the one before gives)");
+    if (orders.size() > 1) {
+      const Link& unnumbered = *std::find_if(links.begin(), links.end(), [](const Link& l) { return !has_digit(l.name); });
+      const std::string first = names_text(links, orders[0]);
+      bad(what, "the layers " + all + " chain in more than one order (e.g. " + first + " and " + names_text(links, orders[1]) +
+                    ") and their names carry no order (no number in '" + unnumbered.name + "'): give the order with --layer-order " + first +
+                    " (every layer once, first to last) or a \"layer_order\" entry \"" + first + "\" in the file's __metadata__");
+    }
+    order = orders.front();
+    how = "only chain";
+  }
+
+  Model m;
+  for (std::size_t i : order) {
+    const Link& k = links[i];
     Layer l;
-    l.out = static_cast<int>(w.shape[0]);
-    l.in = static_cast<int>(w.shape[1]);
-    if (!m.layers.empty() && m.layers.back().out != l.in) {
-      bad(what, "layers don't chain: '" + p + ".weight' takes " + std::to_string(l.in) + " inputs but the layer before gives " +
-                    std::to_string(m.layers.back().out));
+    l.in = k.in;
+    l.out = k.out;
+    l.weight = tensors.at(k.name + ".weight").data;
+    const auto b = tensors.find(k.name + ".bias");
+    if (b != tensors.end()) {
+      l.bias = b->second.data;
+    } else {
+      l.bias.assign(static_cast<std::size_t>(l.out), 0.0f);  // nn.Linear(bias=False)
+      m.origin.no_bias.push_back(k.name);
     }
-    l.weight = w.data;
-    l.bias = b.data;
+    m.origin.layer_names.push_back(k.name);
     m.layers.push_back(std::move(l));
   }
+  m.origin.layer_order = how;
   try {
     validate_model(m);
   } catch (const InputError& e) {
     bad(what, e.what());
   }
   return m;
+}
+
+std::string layer_order_summary(const Model& model) {
+  const WeightsOrigin& o = model.origin;
+  if (o.layer_names.size() != model.layers.size() || (o.layer_order == "numbered" && o.no_bias.empty())) return "";
+  const std::string how = o.layer_order == "only chain"      ? "in the only order that chains"
+                          : o.layer_order == "--layer-order" ? "in the order of --layer-order"
+                          : o.layer_order == "metadata"      ? "in the order of its __metadata__ layer_order"
+                                                             : "in the order of the numbers in their names";
+  std::string s = "layers of " + o.file + " " + how + ": ";
+  for (std::size_t i = 0; i < model.layers.size(); ++i) {
+    const std::string& name = o.layer_names[i];
+    const bool no_bias = std::find(o.no_bias.begin(), o.no_bias.end(), name) != o.no_bias.end();
+    s += (i ? ", " : "") + name + " (" + std::to_string(model.layers[i].in) + "->" + std::to_string(model.layers[i].out) + (no_bias ? ", no bias)" : ")");
+  }
+  return s;
 }
 
 std::string sha256_file(const std::string& path) {
@@ -292,8 +542,13 @@ std::string sha256_file(const std::string& path) {
   return s;
 }
 
-Model load_model(const std::string& path) {
-  Model m = model_from_tensors(read_safetensors(path), path);
+Model load_model(const std::string& path, const std::optional<std::string>& layer_order) {
+  const SafetensorsFile f = read_safetensors_file(path);
+  std::optional<GivenOrder> given;
+  const auto meta = f.metadata.find("layer_order");
+  if (layer_order) given = GivenOrder{*layer_order, "--layer-order"};
+  else if (meta != f.metadata.end()) given = GivenOrder{meta->second, "metadata"};
+  Model m = model_from_tensors(f.tensors, path, given);
   m.origin.kind = "file";
   m.origin.file = path;
   m.origin.sha256 = sha256_file(path);

@@ -83,4 +83,12 @@ BuildInfo build_info(const std::string& cuda) {
   return b;
 }
 
+std::string version_text() {
+  const std::string commit = kGitCommit;
+  const std::string dirty = "-dirty";
+  const bool is_dirty = commit.size() > dirty.size() && commit.compare(commit.size() - dirty.size(), dirty.size(), dirty) == 0;
+  return std::string("mlpbench ") + kVersion + " (commit " + commit.substr(0, 12) + (is_dirty ? dirty : "") + ", " + kBuildType + ", " +
+         build_info("").compiler.value_or("unknown") + ", CUDA " + kCudaVersion + ")";
+}
+
 }  // namespace mlpbench

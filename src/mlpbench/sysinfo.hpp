@@ -26,4 +26,8 @@ MachineInfo collect_machine_info(int threads_used, const GpuBackends* gpu);
 // Compiler and version, flags, build type, Eigen version, CUDA toolkit (none without CUDA), git commit.
 BuildInfo build_info(const std::string& cuda_version);
 
+// `mlpbench --version`: "mlpbench 0.1.0 (commit 0123456789ab, Release, gcc 12.2.0, CUDA 12.4)", CUDA "none" in a
+// build without the GPU backends; "-dirty" after the commit when the tree had changes.
+std::string version_text();
+
 }  // namespace mlpbench

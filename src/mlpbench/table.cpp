@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 #include "mlpbench/errors.hpp"
 
@@ -68,10 +69,40 @@ double usd_per_million(double usd_per_hour, int batch, double latency_ms) {
   return usd_per_hour / inferences_per_hour * 1e6;
 }
 
-std::optional<std::string> cheaper_at(const Table& table, int batch, const Prices& prices) {
+bool is_measurement(const Cell& c) { return c.source == Source::Measured || c.provenance.kind == "measured"; }
+
+std::string why_no_verdict(const Table& table, int batch) {
+  std::vector<std::string> why;
+  std::vector<std::string> illustrative;
+  std::set<std::string> files;
+  for (const char* device : kDevices) {
+    const Cell* c = table.find(device, batch);
+    if (!c) why.push_back(std::string("no ") + device + " cell at batch size " + std::to_string(batch));
+    else if (!is_measurement(*c)) illustrative.push_back(device), files.insert(c->reference_file);
+  }
+  if (!illustrative.empty()) {
+    std::string from;
+    for (const std::string& f : files) from += (from.empty() ? "" : " and ") + (f.empty() ? std::string("a reference table") : f);
+    why.push_back(illustrative.size() == 2 ? "both times are illustrative values from " + from + ", not measurements"
+                                           : "the " + illustrative.front() + " time is an illustrative value from " + from + ", not a measurement");
+  }
+  std::string out;
+  for (const std::string& w : why) out += (out.empty() ? "" : "; ") + w;
+  return out;
+}
+
+// The two cells of a verdict at this batch size, both measurements; nullopt otherwise.
+static std::optional<std::pair<const Cell*, const Cell*>> verdict_cells(const Table& table, int batch) {
   const Cell* cpu = table.find("CPU", batch);
   const Cell* gpu = table.find("GPU", batch);
-  if (!cpu || !gpu || !prices.given()) return std::nullopt;
+  if (!cpu || !gpu || !is_measurement(*cpu) || !is_measurement(*gpu)) return std::nullopt;
+  return std::pair{cpu, gpu};
+}
+
+std::optional<std::string> cheaper_at(const Table& table, int batch, const Prices& prices) {
+  const auto cells = verdict_cells(table, batch);
+  if (!cells || !prices.given()) return std::nullopt;
+  const auto [cpu, gpu] = *cells;
   const double c = usd_per_million(prices.cpu_usd_per_hour, batch, cpu->median_ms());
   const double g = usd_per_million(prices.gpu_usd_per_hour, batch, gpu->median_ms());
   return g < c ? "GPU" : "CPU";
@@ -82,10 +113,19 @@ Crossover crossover(const Table& table) {
   std::vector<int> batches;
   std::vector<double> d;
   bool any_reference = false;
+  std::string illustrative;  // "GPU at 1,10,100" where a cell is an illustrative value
+  for (const char* device : kDevices) {
+    std::string at;
+    for (int b : table.batch_sizes) {
+      const Cell* c = table.find(device, b);
+      if (c && !is_measurement(*c)) at += (at.empty() ? "" : ",") + std::to_string(b);
+    }
+    if (!at.empty()) illustrative += (illustrative.empty() ? "" : "; ") + std::string(device) + " at " + at;
+  }
   for (int b : table.batch_sizes) {
-    const Cell* cpu = table.find("CPU", b);
-    const Cell* gpu = table.find("GPU", b);
-    if (!cpu || !gpu) continue;
+    const auto cells = verdict_cells(table, b);
+    if (!cells) continue;
+    const auto [cpu, gpu] = *cells;
     any_reference = any_reference || cpu->source == Source::Reference || gpu->source == Source::Reference;
     batches.push_back(b);
     d.push_back(std::log(gpu->median_ms() / cpu->median_ms()));
@@ -103,8 +143,10 @@ Crossover crossover(const Table& table) {
     }
     std::string have;
     for (int b : batches) have += (have.empty() ? "" : ",") + std::to_string(b);
+    std::string gaps = missing.empty() ? "" : "; missing: " + missing;
+    if (!illustrative.empty()) gaps += "; illustrative, not measured: " + illustrative;
     x.how = "too few points to tell: " + (batches.empty() ? std::string("no batch size has") : "only batch " + have + (batches.size() == 1 ? " has" : " have")) +
-            " both a CPU and a GPU cell, and it takes three" + (missing.empty() ? "" : " (missing: " + missing + ")");
+            " both a CPU and a GPU cell measured, and it takes three" + gaps;
     return x;
   }
   const auto gpu_faster = [&](std::size_t i) { return d[i] < 0; };
@@ -138,7 +180,7 @@ Crossover crossover(const Table& table) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.4g", x.exact);
   x.how = "interpolated on log axes between batch " + std::to_string(batches[i - 1]) + " (CPU faster) and " + std::to_string(batches[i]) +
-          " (GPU faster): " + buf + (any_reference ? "; uses reference cells" : "");
+          " (GPU faster): " + buf + (any_reference ? "; uses cells measured elsewhere" : "");
   return x;
 }
 
@@ -151,9 +193,9 @@ std::string column_source(const Table& table, const std::string& device) {
 }
 
 std::optional<std::string> faster_at(const Table& table, int batch) {
-  const Cell* cpu = table.find("CPU", batch);
-  const Cell* gpu = table.find("GPU", batch);
-  if (!cpu || !gpu) return std::nullopt;
+  const auto cells = verdict_cells(table, batch);
+  if (!cells) return std::nullopt;
+  const auto [cpu, gpu] = *cells;
   return gpu->median_ms() < cpu->median_ms() ? "GPU" : "CPU";
 }
 

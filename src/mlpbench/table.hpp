@@ -101,17 +101,28 @@ struct Table {
 // results file keeps one cache mode per table).
 bool is_cold(const Table& table);
 
+// Whether a cell may take part in a verdict (faster, cheaper, by how much, crossover): measured here, or measured
+// elsewhere and promoted with its provenance (`mlpbench reference --from`). Illustrative values are shown, labelled
+// where they stand, and decide nothing.
+bool is_measurement(const Cell& cell);
+
+// Why there is no verdict at this batch size ("" when there is one): a missing cell, or an illustrative one, named
+// with the file it came from, e.g. "the GPU time is an illustrative value from results/reference.json, not a
+// measurement".
+std::string why_no_verdict(const Table& table, int batch);
+
 // Where a device's column comes from: "measured", "reference", "mixed" or "none".
 std::string column_source(const Table& table, const std::string& device);
 
-// "CPU" or "GPU" by the smaller median at this batch size; nullopt when a cell is missing.
-// A tie (equal medians) goes to the CPU: no need to buy a GPU for no gain.
+// "CPU" or "GPU" by the smaller median at this batch size; nullopt when a cell is missing or is not a measurement
+// (why_no_verdict says which). A tie (equal medians) goes to the CPU: no need to buy a GPU for no gain.
 std::optional<std::string> faster_at(const Table& table, int batch);
 
 // Where the GPU overtakes the CPU: the smallest batch size from which the GPU stays faster, interpolated on
 // log-log axes between the last batch size where the CPU is faster and the first where the GPU is (and
-// stays), rounded up to a whole batch. No batch (and why) when the lines never cross, cross more than once,
-// or fewer than three batch sizes have both cells (too few points to tell; the why names the missing cells).
+// stays), rounded up to a whole batch, over the batch sizes where both cells are measurements (is_measurement).
+// No batch (and why) when the lines never cross, cross more than once, or fewer than three batch sizes have both
+// cells measured (too few points to tell; the why names the missing and the illustrative cells).
 struct Crossover {
   std::optional<int> batch;
   double exact = 0;   // the interpolated point, before rounding up
@@ -131,8 +142,8 @@ struct Prices {
 // `latency_ms`: price / (3600 * batch / latency_s) * 1e6.
 double usd_per_million(double usd_per_hour, int batch, double latency_ms);
 
-// "CPU" or "GPU" by the smaller cost per million inferences at this batch size; nullopt without both cells
-// or prices. A tie goes to the CPU.
+// "CPU" or "GPU" by the smaller cost per million inferences at this batch size; nullopt without prices or
+// without both cells measured (as faster_at). A tie goes to the CPU.
 std::optional<std::string> cheaper_at(const Table& table, int batch, const Prices& prices);
 
 }  // namespace mlpbench

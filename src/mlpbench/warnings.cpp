@@ -52,9 +52,17 @@ void cell_warnings(Table& table, double clock_read_ns, bool quick, std::vector<s
         c.warnings.push_back("clock reads take " + percent(2 * clock_read_ns / sample_ns) + " of a sample, above " + percent(kMaxTimerShare));
       }
       if (!c.stats.converged) {
-        c.warnings.push_back("did not converge: its median is known to +-" + percent(c.stats.ci_rel) + " (95% interval) after " +
+        char known[32];
+        std::snprintf(known, sizeof known, "%.3g%%", 100 * c.stats.ci_rel);  // 0.513%, never a rounded 0.5% against a 0.5% target
+        const std::string target = c.stats.target_rel_ci > 0 ? ", the target +-" + ms(100 * c.stats.target_rel_ci) + "%" : "";
+        c.warnings.push_back("did not converge: its median is known to +-" + std::string(known) + " (95% interval)" + target + ", after " +
                              std::to_string(c.stats.samples) + " samples; " +
                              (quick ? "a run without --quick or a quieter machine gives a firmer number" : "a quieter machine gives a firmer number"));
+      }
+      if (c.stats.min_samples > 0 && c.stats.samples < c.stats.min_samples) {
+        c.warnings.push_back("its median rests on " + std::to_string(c.stats.samples) + " samples, fewer than the minimum of " +
+                             std::to_string(c.stats.min_samples) + ": a forward takes " + ms(c.median_ms()) +
+                             " ms and a cell stops at its time cap; fewer batch sizes or a smaller model give a firmer number");
       }
       // Slower than a larger batch beyond both medians' intervals: more rows never take less time.
       const auto next = std::find_if(std::next(it), per_batch.end(), [](const auto& kv) { return kv.second.source == Source::Measured; });

@@ -275,7 +275,10 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
   }
   if (series.empty()) throw InputError("plot: no results file has a cell to draw");
   for (Series& s : series) {  // a cold series takes its hot one's colour
-    s.colour = s.all(&Point::illustrative) ? kGrey : (s.device == "GPU" ? kGpuColours : kCpuColours)[s.file_index % 3];
+    // Indexing each array on its own: GCC 12 under -fsanitize=undefined -O2 made `(gpu ? kGpu : kCpu)[k]` read
+    // index 0 for the CPU (Plot.SeriesOfTwoFilesHaveColoursFarApartInHue caught it in the asan preset).
+    const std::size_t k = s.file_index % 3;
+    s.colour = s.all(&Point::illustrative) ? kGrey : s.device == "GPU" ? kGpuColours[k] : kCpuColours[k];
   }
   std::vector<std::string> notes;
   for (const Series& s : series)

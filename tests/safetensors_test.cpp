@@ -1,6 +1,7 @@
 // safetensors: f32 round trips, exact f16/bf16 conversion, metadata, layer order (given, by the numbers in the
-// names, or the only order that chains; never the file's), layers without bias, every malformed file rejected
-// with an InputError that names the problem, sha256 and load_model.
+// names when they carry one, or the only order that chains; never the file's), at most 4096 layers and ten named in
+// an error, layers without bias, every malformed file rejected with an InputError that names the problem, sha256
+// and load_model.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -385,8 +386,49 @@ TEST(Safetensors, NamesWithoutNumbersThatChainInSeveralOrdersAreRefused) {
   EXPECT_THAT(msg, HasSubstr("test.safetensors: the layers head (32->32), proj (32->32) chain in more than one order"));
   EXPECT_THAT(msg, HasSubstr("(e.g. head,proj and proj,head)"));
   EXPECT_THAT(msg, HasSubstr("no number in 'head'"));
-  EXPECT_THAT(msg, HasSubstr("give the order with --layer-order head,proj"));
-  EXPECT_THAT(msg, HasSubstr("or a \"layer_order\" entry \"head,proj\" in the file's __metadata__"));
+  // Neither order is the one to paste: the command has a placeholder, the layers and their shapes are named apart.
+  EXPECT_THAT(msg, HasSubstr("give the order with --layer-order FIRST,...,LAST (every layer's name once, first to last)"));
+  EXPECT_THAT(msg, HasSubstr("or a \"layer_order\" entry \"FIRST,...,LAST\" in the file's __metadata__"));
+  EXPECT_THAT(msg, ::testing::Not(HasSubstr("--layer-order head")));
+  EXPECT_THAT(msg, ::testing::Not(HasSubstr("--layer-order proj")));
+}
+
+// Names with a number that doesn't tell two layers apart carry no order: block.0.down and block.0.up, both 8x8,
+// ran down -> up by their letters, silently, as "numbered".
+TEST(Safetensors, NamesThatDifferInMoreThanANumberCarryNoOrder) {
+  const std::string msg = model_error(f32_file({
+      {"block.0.up.weight", {8, 8}, iota(64, 0)},   {"block.0.up.bias", {8}, iota(8, 0)},
+      {"block.0.down.weight", {8, 8}, iota(64, 0)}, {"block.0.down.bias", {8}, iota(8, 0)},
+  }));
+  EXPECT_THAT(msg, HasSubstr("test.safetensors: the layers block.0.down (8->8), block.0.up (8->8) chain in more than one order"));
+  EXPECT_THAT(msg, HasSubstr("'block.0.down' and 'block.0.up' are not ordered by a number in their names"));
+  EXPECT_THAT(msg, HasSubstr("--layer-order FIRST,...,LAST"));
+
+  // Where one order chains, it is used and said, not the letters' order (down, up, then layers.1.fc).
+  const Model m = model_from_tensors(parse(f32_file({
+                                         {"layers.0.up.weight", {8, 4}, iota(32, 100)},   {"layers.0.up.bias", {8}, iota(8, 0)},
+                                         {"layers.0.down.weight", {4, 8}, iota(32, 200)}, {"layers.0.down.bias", {4}, iota(4, 0)},
+                                         {"layers.1.fc.weight", {2, 4}, iota(8, 300)},    {"layers.1.fc.bias", {2}, iota(2, 0)},
+                                     })),
+                                     "w");
+  EXPECT_EQ(m.origin.layer_names, (std::vector<std::string>{"layers.0.up", "layers.0.down", "layers.1.fc"}));
+  EXPECT_EQ(m.origin.layer_order, "only chain");
+  EXPECT_EQ(m.layers[0].weight, iota(32, 100));
+  Model said = m;
+  said.origin.file = "w.safetensors";
+  EXPECT_EQ(layer_order_summary(said), "layers of w.safetensors in the only order that chains: layers.0.up (4->8), layers.0.down (8->4), layers.1.fc (4->2)");
+
+  // Names that differ first in a number keep that number's order, whatever follows it.
+  const Model numbered = model_from_tensors(parse(f32_file({
+                                                {"layers.10.fc1.weight", {8, 8}, iota(64, 0)}, {"layers.3.fc1.weight", {8, 8}, iota(64, 0)},
+                                                {"layers.3.fc2.weight", {8, 8}, iota(64, 0)},
+                                            })),
+                                            "w");
+  EXPECT_EQ(numbered.origin.layer_names, (std::vector<std::string>{"layers.3.fc1", "layers.3.fc2", "layers.10.fc1"}));
+  EXPECT_EQ(numbered.origin.layer_order, "numbered");
+  // Two names that are the same number ("01" and "1") are not told apart by it.
+  EXPECT_THAT(model_error(f32_file({{"01.weight", {8, 8}, iota(64, 0)}, {"1.weight", {8, 8}, iota(64, 0)}})),
+              HasSubstr("'01' and '1' are not ordered by a number in their names"));
 }
 
 TEST(Safetensors, AGivenOrderIsHonoured) {
@@ -513,6 +555,42 @@ TEST(Safetensors, ManyLayersAreOrderedWithoutTryingEveryOrder) {
   EXPECT_EQ(m.origin.layer_order, "only chain");
   EXPECT_EQ(m.origin.layer_names, expected);
   EXPECT_EQ(m.layers.size(), 30u);
+}
+
+TEST(Safetensors, ErrorsNameAtMostTenLayers) {
+  std::vector<Entry> square;  // 30 square layers without numbers: refused, naming ten of them
+  for (std::size_t i = 0; i < 30; ++i) square.push_back({letters(i) + ".weight", {4, 4}, iota(16, 0)});
+  const std::string msg = model_error(f32_file(square));
+  EXPECT_THAT(msg, HasSubstr("the layers laa (4->4), lab (4->4), lac (4->4), lad (4->4), lae (4->4), laf (4->4), lag (4->4), lah (4->4), "
+                             "lai (4->4), laj (4->4) and 20 more chain in more than one order and their names carry no order"));
+  EXPECT_LT(msg.size(), 500u) << msg;
+
+  const TensorMap t = parse(f32_file(square));
+  EXPECT_THAT(input_error([&] { model_from_tensors(t, "w", GivenOrder{"laa,nope", "--layer-order"}); }),
+              HasSubstr("(its layers: laa,lab,lac,lad,lae,laf,lag,lah,lai,laj and 20 more)"));
+  EXPECT_THAT(input_error([&] { model_from_tensors(t, "w", GivenOrder{"laa", "--layer-order"}); }),
+              HasSubstr("leaves out 'lab', 'lac', 'lad', 'lae', 'laf', 'lag', 'lah', 'lai', 'laj', 'lak' and 19 more (name every layer once)"));
+}
+
+TEST(Safetensors, MoreThan4096LayersAreRefused) {
+  // 1x1 layers without numbers: the search for their order must not be what limits the load.
+  const auto layers = [](std::size_t n) {
+    TensorMap t;
+    for (std::size_t i = 0; i < n; ++i) t["l" + std::string(i % 2 ? "x" : "y") + std::to_string(i) + "z.weight"] = Tensor{"F32", {1, 1}, {1.0f}};
+    return t;
+  };
+  const TensorMap over = layers(4097);
+  const std::string msg = input_error([&] { model_from_tensors(over, "big.safetensors"); });
+  EXPECT_EQ(msg, "big.safetensors: holds 4097 layers, more than the limit of 4096");
+  // At the limit the load is decided (here: refused, as 4096 1x1 layers chain in any order) with a short line.
+  const TensorMap at = layers(4096);
+  const std::string refused = input_error([&] { model_from_tensors(at, "w"); });
+  EXPECT_THAT(refused, HasSubstr("and 4086 more chain in more than one order"));
+  EXPECT_LT(refused.size(), 600u);
+  // ... and in the order given for all of them.
+  std::string names;
+  for (std::size_t i = 0; i < 4096; ++i) names += (i ? "," : "") + ("l" + std::string(i % 2 ? "x" : "y") + std::to_string(i) + "z");
+  EXPECT_EQ(model_from_tensors(at, "w", GivenOrder{names, "--layer-order"}).layers.size(), 4096u);
 }
 
 TEST(Safetensors, LayersWithoutBiasRunWithAZeroBias) {

@@ -1,5 +1,5 @@
 // safetensors reading (every field checked before use), writing, and the nn.Linear model loader with its layer
-// order (given, numbered, or the only order that chains: an Eulerian trail over the widths).
+// order (given, numbered, or the only order that chains: an Eulerian trail over the widths), at most 4096 layers.
 #include "mlpbench/safetensors.hpp"
 
 #include <openssl/evp.h>
@@ -13,6 +13,8 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <string_view>
+#include <utility>
 
 #include "mlpbench/errors.hpp"
 
@@ -23,6 +25,10 @@ using nlohmann::json;
 
 // The header may not claim more than this (the format's own readers use 100 MB).
 constexpr std::uint64_t kMaxHeader = 100u << 20;
+// A file may hold at most this many layers (README), so that ordering them stays quick.
+constexpr std::size_t kMaxLayers = 4096;
+// Messages name at most this many layers, then "and N more".
+constexpr std::size_t kListed = 10;
 
 [[noreturn]] void bad(const std::string& what, const std::string& msg) { throw InputError(what + ": " + msg); }
 
@@ -54,29 +60,44 @@ bool split_name(const std::string& name, std::string& prefix, std::string& kind)
   return true;
 }
 
-// Natural order: runs of digits compare as numbers, so "2" < "10" and "fc2" < "fc10".
-bool natural_less(const std::string& a, const std::string& b) {
+bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
+
+// The run of digits, or of other characters, that starts at s[i].
+std::string_view chunk_at(std::string_view s, std::size_t i) {
+  std::size_t end = i;
+  while (end < s.size() && is_digit(s[end]) == is_digit(s[i])) ++end;
+  return s.substr(i, end - i);
+}
+
+// Two runs of digits as numbers: -1, 0 or 1 ("2" < "10", "01" == "1").
+int compare_numbers(std::string_view a, std::string_view b) {
+  a.remove_prefix(std::min(a.find_first_not_of('0'), a.size()));
+  b.remove_prefix(std::min(b.find_first_not_of('0'), b.size()));
+  if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;
+  return a.compare(b) < 0 ? -1 : (a == b ? 0 : 1);
+}
+
+// How two names compare in natural order, run by run ("fc2" < "fc10", "net.9.fc" < "net.10.fc"): `order` is
+// -1, 0 or 1; `by_number` whether the first runs that differ are numbers in both.
+struct NameOrder {
+  int order;
+  bool by_number;
+};
+
+NameOrder compare_names(std::string_view a, std::string_view b) {
   std::size_t i = 0, j = 0;
   while (i < a.size() && j < b.size()) {
-    const bool da = std::isdigit(static_cast<unsigned char>(a[i])), db = std::isdigit(static_cast<unsigned char>(b[j]));
-    if (da && db) {
-      std::size_t ie = i, je = j;
-      while (ie < a.size() && std::isdigit(static_cast<unsigned char>(a[ie]))) ++ie;
-      while (je < b.size() && std::isdigit(static_cast<unsigned char>(b[je]))) ++je;
-      std::string na = a.substr(i, ie - i), nb = b.substr(j, je - j);
-      na.erase(0, std::min(na.find_first_not_of('0'), na.size() - 1));
-      nb.erase(0, std::min(nb.find_first_not_of('0'), nb.size() - 1));
-      if (na.size() != nb.size()) return na.size() < nb.size();
-      if (na != nb) return na < nb;
-      i = ie;
-      j = je;
-    } else {
-      if (a[i] != b[j]) return a[i] < b[j];
-      ++i;
-      ++j;
+    const std::string_view ra = chunk_at(a, i), rb = chunk_at(b, j);
+    i += ra.size();
+    j += rb.size();
+    if (is_digit(ra[0]) && is_digit(rb[0])) {
+      const int c = compare_numbers(ra, rb);
+      if (c != 0) return {c, true};
+    } else if (ra != rb) {
+      return {ra < rb ? -1 : 1, false};
     }
   }
-  return a.size() - i < b.size() - j;
+  return {static_cast<int>(i < a.size()) - static_cast<int>(j < b.size()), false};
 }
 
 std::string shape_text(const std::vector<std::int64_t>& shape) {
@@ -102,32 +123,59 @@ Order listed(std::size_t n) {
   return o;
 }
 
-bool has_digit(const std::string& s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+bool has_digit(const std::string& s) { return std::any_of(s.begin(), s.end(), is_digit); }
+
+// The first kListed of n items (item(k) for k < n) joined by `sep`, then " and N more" for the rest.
+template <class Item>
+std::string listed_text(std::size_t n, const char* sep, const Item& item) {
+  std::string s;
+  for (std::size_t k = 0; k < std::min(n, kListed); ++k) s += (k ? sep : "") + item(k);
+  if (n > kListed) s += " and " + std::to_string(n - kListed) + " more";
+  return s;
 }
 
 std::string link_text(const Link& l) { return l.name + " (" + std::to_string(l.in) + "->" + std::to_string(l.out) + ")"; }
 
-// "a (4->3), b (3->2)", the links in `order`.
+// "a (4->3), b (3->2)", the links in `order` (the first kListed of them).
 std::string links_text(const std::vector<Link>& links, const Order& order) {
-  std::string s;
-  for (std::size_t i : order) s += (s.empty() ? "" : ", ") + link_text(links[i]);
-  return s;
+  return listed_text(order.size(), ", ", [&](std::size_t k) { return link_text(links[order[k]]); });
 }
 
-// "a,b": the order as --layer-order takes it.
+// "a,b": the order as --layer-order takes it (the first kListed of them).
 std::string names_text(const std::vector<Link>& links, const Order& order) {
-  std::string s;
-  for (std::size_t i : order) s += (s.empty() ? "" : ",") + links[i].name;
-  return s;
+  return listed_text(order.size(), ",", [&](std::size_t k) { return links[order[k]].name; });
 }
 
-// The orders in which the layers chain (each layer's in is the out of the one before), at most `limit` of
-// them. Widths are the nodes of a graph and each layer an edge in -> out, so an order that chains is a trail
-// taking every edge once (an Eulerian trail). One exists when the degrees allow (every width as many layers
-// out as in, except that the first layer's in may have one more out and the last layer's out one more in) and
-// the edges are connected. The search takes an edge only when the edges left stay connected to where it
-// ends (the degrees stay right by themselves), so it never enters a dead end: each step leads to a trail.
+// The links in the order of the numbers in their names, when the names carry one: every name holds a number and
+// each two names next in natural order first differ in a number ("net.0" < "net.2", "fc1" < "fc10",
+// "layers.3.fc" < "layers.10.fc"; not "block.0.down" and "block.0.up"). Else nullopt and `why_not` says why.
+std::optional<Order> numbered_order(const std::vector<Link>& links, std::string& why_not) {
+  for (const Link& l : links) {
+    if (!has_digit(l.name)) {
+      why_not = "no number in '" + l.name + "'";
+      return std::nullopt;
+    }
+  }
+  Order order = listed(links.size());
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return compare_names(links[a].name, links[b].name).order < 0; });
+  for (std::size_t i = 1; i < order.size(); ++i) {
+    const std::string &a = links[order[i - 1]].name, &b = links[order[i]].name;
+    if (!compare_names(a, b).by_number) {
+      why_not = "'" + a + "' and '" + b + "' are not ordered by a number in their names";
+      return std::nullopt;
+    }
+  }
+  return order;
+}
+
+// The orders in which the layers chain (each layer's in is the out of the one before): none, the only one, or
+// two of several. Widths are the nodes of a graph and each layer an edge in -> out, so an order that chains is
+// a trail taking every edge once (an Eulerian trail). One exists when the degrees allow (every width as many
+// layers out as in, except that the first layer's in may have one more out and the last layer's out one more
+// in) and the edges are connected. Where every width is balanced, a trail is a circuit and, from two layers on,
+// each rotation of it chains too. Else the trail starts at the one width with a layer more out than in, and a
+// walk takes at each width the edges that leave the rest connected to where they end (each leads to a trail):
+// the order is the only one when each step has one such edge. Iterative: linear memory, quadratic time at worst.
 class ChainOrders {
  public:
   explicit ChainOrders(const std::vector<Link>& links) : used_(links.size(), 0) {
@@ -147,22 +195,24 @@ class ChainOrders {
     }
   }
 
-  std::vector<Order> find(std::size_t limit) {
-    limit_ = limit;
-    found_.clear();
-    // Where a trail can start: the one width with one more layer out than in, else (every width balanced: a
-    // circuit) any width with a layer out. A width off by more, or two such starts, allows no trail.
-    std::vector<std::size_t> starts, any;
+  // No order, the only one, or two of those that chain.
+  std::vector<Order> find() {
+    if (used_.empty()) return {};
+    // A width off by more than one, or two widths with a layer more out than in, allow no trail.
+    std::vector<std::size_t> starts;
     for (std::size_t v = 0; v < balance_.size(); ++v) {
       if (balance_[v] < -1 || balance_[v] > 1) return {};
       if (balance_[v] == 1) starts.push_back(v);
-      if (!out_edges_[v].empty()) any.push_back(v);
     }
     if (starts.size() > 1) return {};
-    for (std::size_t v : starts.empty() ? any : starts) {
-      if (connected_to(v)) extend(v);
-    }
-    return found_;
+    const std::size_t start = starts.empty() ? from_[0] : starts[0];
+    if (!connected_to(start)) return {};
+    if (!starts.empty()) return walk(start);
+    Order circuit = complete(start);
+    if (circuit.size() == 1) return {circuit};
+    Order rotated(circuit.begin() + 1, circuit.end());
+    rotated.push_back(circuit.front());
+    return {circuit, rotated};
   }
 
  private:
@@ -183,32 +233,82 @@ class ChainOrders {
     return true;
   }
 
-  // Extends the trail in path_, which ends at node `at`, by each edge that leaves the rest chainable.
-  void extend(std::size_t at) {
-    if (path_.size() == used_.size()) {
-      found_.push_back(path_);
-      return;
-    }
+  // Whether taking unused edge e leaves a trail over the rest from where it ends.
+  bool leads_on(std::size_t e) {
+    used_[e] = 1;
+    const bool ok = connected_to(to_[e]);
+    used_[e] = 0;
+    return ok;
+  }
+
+  // Up to two unused edges out of `at` that lead on; the one there is when it is the only unused edge (a trail
+  // over the unused edges from `at` exists: the walk keeps it so).
+  std::vector<std::size_t> next_edges(std::size_t at) {
+    std::vector<std::size_t> unused, next;
     for (std::size_t e : out_edges_[at]) {
-      if (found_.size() >= limit_) return;
-      if (used_[e]) continue;
-      used_[e] = 1;
-      if (connected_to(to_[e])) {
-        path_.push_back(e);
-        extend(to_[e]);
-        path_.pop_back();
-      }
-      used_[e] = 0;
+      if (!used_[e]) unused.push_back(e);
     }
+    if (unused.size() == 1) return unused;
+    for (std::size_t e : unused) {
+      if (leads_on(e)) next.push_back(e);
+      if (next.size() == 2) break;
+    }
+    return next;
+  }
+
+  // The walk from `start`: the only order, or two (where a step can take either of two edges).
+  std::vector<Order> walk(std::size_t start) {
+    Order path;
+    std::size_t at = start;
+    while (path.size() < used_.size()) {
+      const std::vector<std::size_t> next = next_edges(at);
+      if (next.empty()) return {};  // not reached: each step leaves a trail
+      if (next.size() == 2) return {taking(path, next[0]), taking(path, next[1])};
+      used_[next[0]] = 1;
+      path.push_back(next[0]);
+      at = to_[next[0]];
+    }
+    return {path};
+  }
+
+  // `path`, then edge e, then a trail over the rest.
+  Order taking(Order path, std::size_t e) {
+    used_[e] = 1;
+    const Order rest = complete(to_[e]);
+    used_[e] = 0;
+    path.push_back(e);
+    path.insert(path.end(), rest.begin(), rest.end());
+    return path;
+  }
+
+  // A trail over the unused edges from node `from`, which must exist (Hierholzer's algorithm, with a stack).
+  Order complete(std::size_t from) const {
+    constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
+    std::vector<char> used = used_;
+    std::vector<std::size_t> next(out_edges_.size(), 0);            // by node: its first out edge not yet tried
+    std::vector<std::pair<std::size_t, std::size_t>> stack{{from, kNone}};  // node, the edge that led to it
+    Order trail;  // last edge first
+    while (!stack.empty()) {
+      const std::size_t v = stack.back().first;
+      std::size_t& k = next[v];
+      while (k < out_edges_[v].size() && used[out_edges_[v][k]]) ++k;
+      if (k < out_edges_[v].size()) {
+        const std::size_t e = out_edges_[v][k++];
+        used[e] = 1;
+        stack.emplace_back(to_[e], e);
+      } else {
+        if (stack.back().second != kNone) trail.push_back(stack.back().second);
+        stack.pop_back();
+      }
+    }
+    std::reverse(trail.begin(), trail.end());
+    return trail;
   }
 
   std::vector<std::size_t> from_, to_;              // by edge: the nodes of its in and out widths
   std::vector<std::vector<std::size_t>> out_edges_;  // by node: the edges leaving it
   std::vector<int> balance_;                        // by node: edges out - edges in
-  std::vector<char> used_;                          // by edge: on the trail
-  Order path_;
-  std::vector<Order> found_;
-  std::size_t limit_ = 0;
+  std::vector<char> used_;                          // by edge: on the walk
 };
 
 // Where `order` breaks: "'a' (4->3) gives 3 but 'b' (5->2) after it takes 5"; "" when it chains.
@@ -225,11 +325,12 @@ std::string chain_break(const std::vector<Link>& links, const Order& order) {
 
 // What a user can do when an order they gave or their numbers set doesn't chain: the order that does, or "".
 std::string chaining_hint(const std::vector<Link>& links) {
-  const std::vector<Order> orders = ChainOrders(links).find(2);
+  const std::vector<Order> orders = ChainOrders(links).find();
   if (orders.empty()) return "";
   const std::string names = names_text(links, orders[0]);
-  if (orders.size() == 1) return "; the only order that chains is " + names + ": give it with --layer-order " + names;
-  return "; other orders chain, e.g. " + names + ": give the one you mean with --layer-order";
+  if (orders.size() > 1) return "; other orders chain, e.g. " + names + ": give the one you mean with --layer-order";
+  if (links.size() > kListed) return "; the only order that chains is " + names + ": give it with --layer-order (every layer once)";
+  return "; the only order that chains is " + names + ": give it with --layer-order " + names;
 }
 
 // How `source` is named in messages.
@@ -260,14 +361,78 @@ Order given_order(const std::vector<Link>& links, const GivenOrder& given, const
     named[it->second] = 1;
     order.push_back(it->second);
   }
-  std::string missing;
+  Order missing;
   for (std::size_t i = 0; i < links.size(); ++i) {
-    if (!named[i]) missing += (missing.empty() ? "'" : ", '") + links[i].name + "'";
+    if (!named[i]) missing.push_back(i);
   }
-  if (!missing.empty()) bad(what, src + " leaves out " + missing + " (name every layer once)");
+  if (!missing.empty()) {
+    bad(what, src + " leaves out " + listed_text(missing.size(), ", ", [&](std::size_t k) { return "'" + links[missing[k]].name + "'"; }) +
+                  " (name every layer once)");
+  }
   const std::string broken = chain_break(links, order);
   if (!broken.empty()) bad(what, "layers don't chain in the order of " + src + ": " + broken + chaining_hint(links));
   return order;
+}
+
+// The file's layers by name, each one's tensors and shapes checked, at most kMaxLayers of them.
+std::vector<Link> layer_links(const TensorMap& tensors, const std::string& what) {
+  for (const auto& [name, t] : tensors) {
+    std::string prefix, kind;
+    if (!split_name(name, prefix, kind) || (kind != "weight" && kind != "bias")) {
+      bad(what, "tensor '" + name + "' is not an nn.Linear '<prefix>.weight' or '<prefix>.bias'");
+    }
+    if (kind == "bias" && !tensors.count(prefix + ".weight")) bad(what, "tensor '" + name + "' has no matching '" + prefix + ".weight'");
+  }
+  std::vector<Link> links;
+  for (const auto& [name, w] : tensors) {
+    std::string p, kind;
+    split_name(name, p, kind);
+    if (kind != "weight") continue;
+    if (w.shape.size() != 2) bad(what, "'" + name + "' has shape " + shape_text(w.shape) + ", expected [out, in]");
+    const auto b = tensors.find(p + ".bias");
+    if (b != tensors.end() && (b->second.shape.size() != 1 || b->second.shape[0] != w.shape[0])) {
+      bad(what, "'" + p + ".bias' has shape " + shape_text(b->second.shape) + ", expected [" + std::to_string(w.shape[0]) + "]");
+    }
+    if (w.shape[0] < 1 || w.shape[1] < 1 || w.shape[0] > kMaxWidth || w.shape[1] > kMaxWidth) {
+      bad(what, "'" + name + "' has shape " + shape_text(w.shape) + ", each width must be in [1, " + std::to_string(kMaxWidth) + "]");
+    }
+    links.push_back({p, static_cast<int>(w.shape[1]), static_cast<int>(w.shape[0])});
+  }
+  if (links.empty()) bad(what, "holds no '<prefix>.weight' tensor");
+  if (links.size() > kMaxLayers) bad(what, "holds " + std::to_string(links.size()) + " layers, more than the limit of " + std::to_string(kMaxLayers));
+  return links;
+}
+
+// The only order in which layers whose names carry none (`why_not` says why) chain. Throws InputError naming the
+// layers when none chains or more than one does, then how to give the order (a placeholder: neither is the one).
+Order only_chain(const std::vector<Link>& links, const std::string& what, const std::string& why_not) {
+  const std::vector<Order> orders = ChainOrders(links).find();
+  const std::string all = links_text(links, listed(links.size()));
+  if (orders.empty()) bad(what, "the layers " + all + " chain in no order (each layer takes what the one before gives)");
+  if (orders.size() > 1) {
+    const std::string e_g = links.size() > kListed ? "" : " (e.g. " + names_text(links, orders[0]) + " and " + names_text(links, orders[1]) + ")";
+    bad(what, "the layers " + all + " chain in more than one order" + e_g + " and their names carry no order (" + why_not +
+                  "): give the order with --layer-order FIRST,...,LAST (every layer's name once, first to last) or a \"layer_order\" entry "
+                  "\"FIRST,...,LAST\" in the file's __metadata__");
+  }
+  return orders.front();
+}
+
+// The layers' order, given, numbered or the only one that chains; `how` says which.
+Order layer_order(const std::vector<Link>& links, const std::string& what, const std::optional<GivenOrder>& given, std::string& how) {
+  if (given) {
+    how = given->source;
+    return given_order(links, *given, what);
+  }
+  std::string why_not;
+  if (const std::optional<Order> numbered = numbered_order(links, why_not)) {
+    const std::string broken = chain_break(links, *numbered);
+    if (!broken.empty()) bad(what, "layers don't chain in the order of the numbers in their names: " + broken + chaining_hint(links));
+    how = "numbered";
+    return *numbered;
+  }
+  how = "only chain";
+  return only_chain(links, what, why_not);
 }
 
 }  // namespace
@@ -420,57 +585,9 @@ std::vector<std::uint8_t> serialize_safetensors(const TensorMap& tensors, const 
 }
 
 Model model_from_tensors(const TensorMap& tensors, const std::string& what, const std::optional<GivenOrder>& given) {
-  for (const auto& [name, t] : tensors) {
-    std::string prefix, kind;
-    if (!split_name(name, prefix, kind) || (kind != "weight" && kind != "bias")) {
-      bad(what, "tensor '" + name + "' is not an nn.Linear '<prefix>.weight' or '<prefix>.bias'");
-    }
-    if (kind == "bias" && !tensors.count(prefix + ".weight")) bad(what, "tensor '" + name + "' has no matching '" + prefix + ".weight'");
-  }
-  // The layers by name, each one's shapes checked.
-  std::vector<Link> links;
-  for (const auto& [name, w] : tensors) {
-    std::string p, kind;
-    split_name(name, p, kind);
-    if (kind != "weight") continue;
-    if (w.shape.size() != 2) bad(what, "'" + name + "' has shape " + shape_text(w.shape) + ", expected [out, in]");
-    const auto b = tensors.find(p + ".bias");
-    if (b != tensors.end() && (b->second.shape.size() != 1 || b->second.shape[0] != w.shape[0])) {
-      bad(what, "'" + p + ".bias' has shape " + shape_text(b->second.shape) + ", expected [" + std::to_string(w.shape[0]) + "]");
-    }
-    if (w.shape[0] < 1 || w.shape[1] < 1 || w.shape[0] > kMaxWidth || w.shape[1] > kMaxWidth) {
-      bad(what, "'" + name + "' has shape " + shape_text(w.shape) + ", each width must be in [1, " + std::to_string(kMaxWidth) + "]");
-    }
-    links.push_back({p, static_cast<int>(w.shape[1]), static_cast<int>(w.shape[0])});
-  }
-  if (links.empty()) bad(what, "holds no '<prefix>.weight' tensor");
-
-  Order order;
+  const std::vector<Link> links = layer_links(tensors, what);
   std::string how;
-  if (given) {
-    order = given_order(links, *given, what);
-    how = given->source;
-  } else if (std::all_of(links.begin(), links.end(), [](const Link& l) { return has_digit(l.name); })) {
-    order = listed(links.size());
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return natural_less(links[a].name, links[b].name); });
-    const std::string broken = chain_break(links, order);
-    if (!broken.empty()) bad(what, "layers don't chain in the order of the numbers in their names: " + broken + chaining_hint(links));
-    how = "numbered";
-  } else {
-    const std::vector<Order> orders = ChainOrders(links).find(2);
-    const std::string all = links_text(links, listed(links.size()));
-    if (orders.empty()) bad(what, "the layers " + all + " chain in no order (each layer takes what the one before gives)");
-    if (orders.size() > 1) {
-      const Link& unnumbered = *std::find_if(links.begin(), links.end(), [](const Link& l) { return !has_digit(l.name); });
-      const std::string first = names_text(links, orders[0]);
-      bad(what, "the layers " + all + " chain in more than one order (e.g. " + first + " and " + names_text(links, orders[1]) +
-                    ") and their names carry no order (no number in '" + unnumbered.name + "'): give the order with --layer-order " + first +
-                    " (every layer once, first to last) or a \"layer_order\" entry \"" + first + "\" in the file's __metadata__");
-    }
-    order = orders.front();
-    how = "only chain";
-  }
-
+  const Order order = layer_order(links, what, given, how);
   Model m;
   for (std::size_t i : order) {
     const Link& k = links[i];
@@ -504,13 +621,11 @@ std::string layer_order_summary(const Model& model) {
                           : o.layer_order == "--layer-order" ? "in the order of --layer-order"
                           : o.layer_order == "metadata"      ? "in the order of its __metadata__ layer_order"
                                                              : "in the order of the numbers in their names";
-  std::string s = "layers of " + o.file + " " + how + ": ";
-  for (std::size_t i = 0; i < model.layers.size(); ++i) {
-    const std::string& name = o.layer_names[i];
-    const bool no_bias = std::find(o.no_bias.begin(), o.no_bias.end(), name) != o.no_bias.end();
-    s += (i ? ", " : "") + name + " (" + std::to_string(model.layers[i].in) + "->" + std::to_string(model.layers[i].out) + (no_bias ? ", no bias)" : ")");
-  }
-  return s;
+  return "layers of " + o.file + " " + how + ": " + listed_text(model.layers.size(), ", ", [&](std::size_t i) {
+           const std::string& name = o.layer_names[i];
+           const bool no_bias = std::find(o.no_bias.begin(), o.no_bias.end(), name) != o.no_bias.end();
+           return name + " (" + std::to_string(model.layers[i].in) + "->" + std::to_string(model.layers[i].out) + (no_bias ? ", no bias)" : ")");
+         });
 }
 
 std::string sha256_file(const std::string& path) {

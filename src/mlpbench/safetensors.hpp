@@ -49,10 +49,12 @@ struct GivenOrder {
 
 // Builds a model from a PyTorch state_dict of nn.Linear layers: tensors "<prefix>.weight" [out, in] and
 // "<prefix>.bias" [out] (a layer without one runs with a zero bias, as nn.Linear(bias=False)). The order,
-// never the file's: `given` when there is one (every prefix once); else, when every prefix holds a number,
-// natural order ("2" < "10", "fc2" < "fc10"); else the only order in which the layers chain. Throws
-// InputError when a tensor is missing or extra, the given or numbered order doesn't chain (saying which
-// order would), or no order or more than one chains (naming the layers and how to give the order).
+// never the file's: `given` when there is one (every prefix once); else, when the names carry an order (each
+// two next in natural order first differ in a number: "2" < "10", "fc2" < "fc10", "layers.3.fc" <
+// "layers.10.fc"; not "block.0.down" and "block.0.up"), that order; else the only order in which the layers
+// chain. Throws InputError when a tensor is missing or extra, the file holds more than 4096 layers, the given
+// or numbered order doesn't chain (saying which order would), or no order or more than one chains (naming the
+// layers and how to give the order, FIRST,...,LAST). Messages name at most 10 layers, then "and N more".
 // origin.layer_names, layer_order and no_bias say what was decided.
 Model model_from_tensors(const TensorMap& tensors, const std::string& what, const std::optional<GivenOrder>& given = std::nullopt);
 
@@ -61,7 +63,8 @@ Model model_from_tensors(const TensorMap& tensors, const std::string& what, cons
 Model load_model(const std::string& path, const std::optional<std::string>& layer_order = std::nullopt);
 
 // What a user must hear of a loaded model's layers, e.g. "layers of mlp.safetensors in the only order that
-// chains: fc_in (784->512), head (512->10, no bias)"; "" when they ran in numbered order, each with its bias.
+// chains: fc_in (784->512), head (512->10, no bias)" (at most 10 layers, then "and N more"); "" when they ran
+// in numbered order, each with its bias.
 std::string layer_order_summary(const Model& model);
 
 // Hex sha256 of a file's bytes (OpenSSL). Throws InputError if the file can't be read.

@@ -17,7 +17,7 @@ largest k whose coverage 1 - 2 P(Binomial(n, 1/2) <= k - 1) is at least 95% (the
 Practical Nonparametric Statistics, 3.2). It assumes only that the values are independent draws from one
 distribution, which rounds interleaved with the other cells are when the machine holds its speed; no normality,
 and an outlier round (a stalled slice) moves it by one rank at most. Fewer than 6 values can't reach 95%: then
-the interval is [min, max] and the row says its coverage (n = 3, a --quick run: 75%); 6 rounds (the default) give
+the interval is [min, max] and the row says its coverage (n = 5, a --quick run: 93.8%); 6 rounds (the default) give
 [min, max] at 96.9%, 9 give [x(2), x(8)] at 96.1%.
 
 A row agrees where the two intervals meet and is a MISMATCH where they don't: the machine changed speed between
@@ -33,7 +33,7 @@ reported, never a failure: tests never assert timings.
 import json, math, re, statistics, sys  # noqa: E401
 
 COVERAGE = 0.95
-PLANNED_ROUNDS = {False: 6, True: 3}  # measure_budget() in src/mlpbench/runner.cpp: rounds, and with --quick
+PLANNED_ROUNDS = {False: 6, True: 5}  # measure_budget() in src/mlpbench/runner.cpp: rounds, and with --quick
 
 
 class BadInput(Exception):
@@ -164,8 +164,8 @@ def compare(run, bench):
     unmatched = len(set(r) - set(b))
     print(f"{len(rows) - bad} of {len(rows)} rows agree, {bad} MISMATCH" + (f"; {unmatched} run entries have no bench twin" if unmatched else ""))
     if low:
-        print("(coverage X%): a side has fewer than 6 values (a --quick run has 3 rounds; a fast cell can reach its 2000 samples"
-              " in fewer than 6), and [min, max] of n values covers only 1 - 2^(1-n) of the time: weaker evidence either way.")
+        print("(coverage X%): a side has fewer than 6 values (a --quick run has 5 rounds; a cell of slow passes stopped by its"
+              " time cap may have fewer), and [min, max] of n values covers only 1 - 2^(1-n) of the time: weaker evidence either way.")
     if bad:
         print("MISMATCH: the two intervals do not meet. The machine changed speed between the run and bench/ (on a shared VM"
               " that is normal: see each cell's cv), or the two time differently; rerun on a quiet machine to tell. Not a"

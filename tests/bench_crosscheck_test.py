@@ -57,7 +57,7 @@ class Interval(unittest.TestCase):
         _, lo, hi, cov = cc.interval(range(1, 18))  # 17: [x(5), x(13)], the textbook 95.1%
         self.assertEqual((lo, hi), (5, 13))
         self.assertAlmostEqual(cov, 0.951, places=3)
-        _, lo, hi, cov = cc.interval([3, 1, 2])  # a --quick run: 3 rounds, [min, max] covers only 75%
+        _, lo, hi, cov = cc.interval([3, 1, 2])  # 3 values: [min, max] covers only 75%
         self.assertEqual((lo, hi, cov), (1, 3, 0.75))
 
     def test_one_stalled_round_moves_it_by_one_rank_only(self):
@@ -201,7 +201,7 @@ class Plan(unittest.TestCase):
         self.assertEqual(p["threads"], "1,2")
         self.assertEqual(p["layers"], "784,512,512,10")
         self.assertEqual(p["min_time_s"], "0.100")  # a round's slice: 600 samples of 2 passes of 0.5 ms over 6 rounds
-        self.assertEqual(self.plan(run_doc([entry("eigen", 1, [1, 2, 3])], quick=True))["repetitions"], "3")
+        self.assertEqual(self.plan(run_doc([entry("eigen", 1, [1, 2, 3])], quick=True))["repetitions"], "5")
         # The filter (Google Benchmark's, an extended regex; Python's re reads this one alike) keeps the run's
         # backends, hot, at any thread count, and nothing else.
         keep = re.compile(p["filter"])

@@ -430,7 +430,7 @@ TEST_F(Cli, LayersWhoseNamesCarryNoOrderRunInTheOrderGiven) {
 
   const Outcome refused = mlpbench(infer + "w.safetensors");
   expect_usage_error(refused, "w.safetensors: the layers head (32->32), proj (32->32) chain in more than one order");
-  EXPECT_THAT(refused.err, HasSubstr("give the order with --layer-order head,proj"));
+  EXPECT_THAT(refused.err, HasSubstr("give the order with --layer-order FIRST,...,LAST"));
   EXPECT_THAT(refused.err, HasSubstr("\"layer_order\" entry"));
   EXPECT_FALSE(fs::exists(dir_ / "y.safetensors"));
 
@@ -592,22 +592,55 @@ TEST_F(Cli, ExportedWeightsAreTheSeededModel) {
 }
 
 TEST_F(Cli, InterruptedRunLeavesNoFile) {
-  // SIGINT, then SIGTERM, half a second into a run that would take seconds: no results file, no temporary file.
-  for (int sig : {SIGINT, SIGTERM}) {
-    const std::string out = (dir_ / "r.json").string();
-    const char* argv[] = {MLPBENCH_EXE, "run", "--batch-sizes", "1,2,3,4,5", "--out", out.c_str(), nullptr};
-    pid_t pid = 0;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    ASSERT_EQ(posix_spawn(&pid, MLPBENCH_EXE, &actions, nullptr, const_cast<char* const*>(argv), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-    ::usleep(500000);
-    ASSERT_EQ(::kill(pid, sig), 0);
+  // SIGINT, then SIGTERM, half a second into a run that would take seconds: no results file, no temporary file, and
+  // into a folder no reserved name either.
+  for (const std::string& out : {(dir_ / "r.json").string(), (dir_ / "out").string() + "/"}) {
+    for (int sig : {SIGINT, SIGTERM}) {
+      const char* argv[] = {MLPBENCH_EXE, "run", "--batch-sizes", "1,2,3,4,5", "--out", out.c_str(), nullptr};
+      pid_t pid = 0;
+      posix_spawn_file_actions_t actions;
+      posix_spawn_file_actions_init(&actions);
+      posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+      ASSERT_EQ(posix_spawn(&pid, MLPBENCH_EXE, &actions, nullptr, const_cast<char* const*>(argv), environ), 0);
+      posix_spawn_file_actions_destroy(&actions);
+      ::usleep(500000);
+      ASSERT_EQ(::kill(pid, sig), 0);
+      int status = 0;
+      ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+      EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == sig) << "status " << status;
+      EXPECT_TRUE(files().empty()) << ::testing::PrintToString(files());
+    }
+  }
+}
+
+// A run into a folder takes its file's name before measuring; one that fails after that leaves no file.
+TEST_F(Cli, AFailedRunIntoAFolderLeavesNoFile) {
+  const Outcome o = mlpbench("run --quick --device cpu --layers 16,8,4 --batch-sizes 1 --batch-size 1 --reference none.json --out out/");
+  expect_usage_error(o, "none.json");
+  EXPECT_TRUE(files().empty()) << ::testing::PrintToString(files());
+}
+
+// Eight runs started at once into one folder (a job array on one node): eight files, none lost to a name taken.
+TEST_F(Cli, EightRunsStartedAtOnceIntoOneFolderWriteEightFiles) {
+  const std::string out = (dir_ / "out").string() + "/";
+  const char* argv[] = {MLPBENCH_EXE, "run", "--quick", "--device", "cpu", "--layers", "16,8,4", "--batch-sizes", "1", "--batch-size", "1",
+                        "--threads", "1", "--out", out.c_str(), nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  std::vector<pid_t> pids(8);
+  for (pid_t& pid : pids) ASSERT_EQ(posix_spawn(&pid, MLPBENCH_EXE, &actions, nullptr, const_cast<char* const*>(argv), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  for (pid_t pid : pids) {
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == sig) << "status " << status;
-    EXPECT_TRUE(files().empty()) << ::testing::PrintToString(files());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  }
+  const std::vector<std::string> f = files();
+  ASSERT_EQ(f.size(), 8u) << ::testing::PrintToString(f);
+  for (const std::string& name : f) {
+    EXPECT_THAT(name, ::testing::MatchesRegex("out/[A-Za-z0-9._-]+/[0-9]{8}T[0-9]{6}Z-[A-Za-z0-9._-]+\\.json"));
+    EXPECT_EQ(read_results((dir_ / name).string()).table.find("CPU", 1)->source, Source::Measured) << name;
   }
 }
 
@@ -781,12 +814,22 @@ TEST_F(Cli, BackendAndSamplingOptions) {
     EXPECT_FALSE(c.contains("backends")) << "one backend timed";
     EXPECT_GE(c["samples"].get<int>(), 40);
     EXPECT_EQ(c["min_samples"], 40);
-    EXPECT_GE(c["round_medians_ms"].size(), 3u) << "--quick: 3 rounds";
+    EXPECT_GE(c["round_medians_ms"].size(), 5u) << "--quick: 5 rounds";
   }
-  // Only GPU backends chosen on --device cpu: the CPU column has none, and says why.
-  const Outcome none = mlpbench("run --quick --device cpu --layers 16,8,4 --batch-sizes 1 --batch-size 1 --backend cublaslt --out n.json");
-  ASSERT_EQ(none.code, 0) << none.err;
-  EXPECT_THAT(Json::parse(slurp(dir_ / "n.json"))["not_measured"]["CPU"].get<std::string>(), HasSubstr("--backend cublaslt chose no CPU backend"));
+  // A choice that leaves nothing to run on the devices and precision asked for is refused before anything runs.
+  expect_usage_error(mlpbench("run --quick --device cpu --backend cublaslt --out n.json"),
+                     "--backend cublaslt names no CPU backend that runs at fp32, and --device cpu measures only the CPU");
+  expect_usage_error(mlpbench("run --quick --backend eigen-omp-packed-bf16 --out n.json"),
+                     "--backend eigen-omp-packed-bf16 names no backend that runs at fp32 (eigen-omp-packed-bf16 runs with --precision bf16 only");
+  expect_usage_error(mlpbench("run --quick --device gpu --precision tf32 --backend cuda-tiled --out n.json"), "names no GPU backend that runs at tf32");
+  if (make_gpu_backends().backends.empty()) {
+    // Only GPU backends chosen, on a machine that runs none: nothing to measure (exit 3), no file.
+    const Outcome none = mlpbench("run --quick --layers 16,8,4 --batch-sizes 1 --batch-size 1 --backend cublaslt --out n.json");
+    EXPECT_EQ(none.code, 3) << none.err;
+    EXPECT_THAT(none.err, HasSubstr("nothing to measure: --backend cublaslt chose no CPU backend, and no GPU backend runs here: "));
+    EXPECT_FALSE(fs::exists(dir_ / "n.json"));
+  }
+  expect_usage_error(mlpbench("run --quick --min-samples 5000 --out x.json"), "--min-samples: '5000' is out of range [1, 2000]");
   expect_usage_error(mlpbench("run --quick --backend nope --out x.json"), "--backend: no backend named 'nope' (CPU: eigen, eigen-omp-packed");
   expect_usage_error(mlpbench("run --quick --backend eigen+graph --out x.json"), "no backend named 'eigen+graph'");
   expect_usage_error(mlpbench("run --quick --backend eigen, --out x.json"), "--backend entry #2 is empty");

@@ -127,3 +127,35 @@ TEST(StandardOutput, DashWritesToStandardOutputAndMakesNoFile) {
   EXPECT_EQ(slurp(dir.file("-")), "a file named -");
   EXPECT_EQ(dir.entries(), (std::vector<std::string>{"-", "captured"}));
 }
+
+// A name reserved before the work: two reservations of one name get two files (-2 before the extension), each
+// created empty; one written keeps its text, one never written (a failed run) is removed, its name free again.
+TEST(ReservedOutput, TwoReservationsOfOneNameGetTwoFilesAndAnUnwrittenOneIsRemoved) {
+  TempDir dir;
+  const std::string name = dir.file("host/20261118T000000Z-abc.json");
+  {
+    ReservedOutput a(name), b(name), c(name);
+    EXPECT_EQ(a.path(), name);
+    EXPECT_EQ(b.path(), dir.file("host/20261118T000000Z-abc-2.json"));
+    EXPECT_EQ(c.path(), dir.file("host/20261118T000000Z-abc-3.json"));
+    EXPECT_TRUE(fs::exists(b.path()));
+    EXPECT_EQ(slurp(b.path()), "") << "reserved: empty";
+    a.write("{\"a\": 1}\n");
+    c.write("{\"c\": 3}\n");
+  }
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir.path / "host")) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"20261118T000000Z-abc-3.json", "20261118T000000Z-abc.json"})) << "no temporary left either";
+  EXPECT_EQ(slurp(name), "{\"a\": 1}\n");
+  const ReservedOutput again(name);
+  EXPECT_EQ(again.path(), dir.file("host/20261118T000000Z-abc-2.json")) << "the unwritten one's name is free again";
+}
+
+TEST(ReservedOutput, AFolderThatTakesNoFileIsARuntimeError) {
+  TempDir dir;
+  write_plain(dir.file("plain"), "a file, not a folder");
+  EXPECT_THROW(ReservedOutput(dir.file("plain/out.json")), RuntimeError);
+  EXPECT_THROW(ReservedOutput("/proc/mlpbench_reserved_test.json"), RuntimeError);
+  EXPECT_EQ(dir.entries(), (std::vector<std::string>{"plain"}));
+}

@@ -1,5 +1,6 @@
 // The roof and floors: floor arithmetic on a synthetic roof (compute-, L2-, L3- and DRAM-bound cells),
-// the cache round trip, and a real (short) measurement that must give positive, ordered figures.
+// the cache round trip, the cache keeping the best of each figure (fake measurements and live probes), and a real
+// (short) measurement and live probe that must give positive figures.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -8,6 +9,7 @@
 
 #include "mlpbench/errors.hpp"
 #include "mlpbench/machine.hpp"
+#include "test_util.hpp"
 
 using namespace mlpbench;
 
@@ -191,7 +193,7 @@ TEST(Roof, MeasuredHereIsPositiveAndCached) {
   std::filesystem::remove_all(dir);
   ::setenv("MLPBENCH_CACHE_DIR", dir.c_str(), 1);
   std::string file;
-  const MachineRoof r = machine_roof({1}, "", nullptr, false, &file);
+  const MachineRoof r = machine_roof({1}, "", RoofProbes{}, false, nullptr, &file);
   ASSERT_FALSE(file.empty());
   EXPECT_TRUE(std::filesystem::exists(file));
   const CpuThreadsRoof* one = r.cpu.find(1);
@@ -204,7 +206,7 @@ TEST(Roof, MeasuredHereIsPositiveAndCached) {
   EXPECT_GT(r.cpu.l3_bytes, r.cpu.l2_bytes_per_core);
   EXPECT_FALSE(r.gpu);
   // The second call reads the cache: the very same figures.
-  const MachineRoof again = machine_roof({1}, "", nullptr, false);
+  const MachineRoof again = machine_roof({1}, "", RoofProbes{}, false);
   EXPECT_EQ(again.cpu.find(1)->fma_gflops_per_core, one->fma_gflops_per_core);
   std::filesystem::remove_all(dir);
   ::unsetenv("MLPBENCH_CACHE_DIR");
@@ -235,4 +237,96 @@ TEST(GpuFloor, ColdCellsReadTheWeightsFromHbm) {
   EXPECT_EQ(hot->bound, "L2");
   EXPECT_EQ(cold->bound, "HBM");
   EXPECT_NEAR(cold->ms, (4.0 * m.parameter_count() / 4000e9 + 0.01e-6) * 1e3, 1e-12);
+}
+
+namespace {
+
+// A fake machine: its next measurement gives these figures (a fake GPU: g_next_gpu), counted in g_measured.
+CpuThreadsRoof g_next_cpu;
+std::optional<GpuRoof> g_next_gpu;
+int g_measured = 0;
+CpuRoof fake_cpu(const std::vector<int>&) {
+  ++g_measured;
+  CpuRoof r = synthetic_cpu();
+  r.by_threads = {g_next_cpu};
+  return r;
+}
+std::optional<GpuRoof> fake_gpu() { return g_next_gpu; }
+
+}  // namespace
+
+// A roof is an upper bound: a measurement under load (refresh) lowers no figure of the cache; a higher figure
+// raises it; a cost (fork/join, launch) keeps its lowest. The GPU's figures alike.
+TEST(Roof, TheCacheKeepsTheBestOfEachFigureEverMeasured) {
+  mlpbench::testing::ScopedRoofCache cache;
+  const RoofProbes probes{fake_cpu, fake_gpu};
+  g_next_cpu = {1, 100, 200, 100, 20, 2.0, 0};
+  GpuRoof g = synthetic_gpu();  // FMA 40 TFLOP/s, HBM 4000 GB/s, launch 1 us
+  g_next_gpu = g;
+  machine_roof({1}, "test gpu", probes, false);
+  g_next_cpu = {1, 50, 300, 50, 10, 1.0, 0};
+  g.fp32_fma_tflops = 20;
+  g.hbm_gbs = 5000;
+  g.launch_us = 3;
+  g_next_gpu = g;
+  const MachineRoof r = machine_roof({1}, "test gpu", probes, /*refresh=*/true);
+  ASSERT_EQ(r.cpu.by_threads.size(), 1u);
+  const CpuThreadsRoof& one = r.cpu.by_threads[0];
+  EXPECT_EQ(one.fma_gflops_per_core, 100) << "a lower measurement lowers nothing";
+  EXPECT_EQ(one.l2_gbs, 300) << "a higher one raises it";
+  EXPECT_EQ(one.l3_gbs, 100);
+  EXPECT_EQ(one.dram_gbs, 20);
+  EXPECT_EQ(one.fork_join_us, 1.0) << "a cost: the lowest";
+  ASSERT_TRUE(r.gpu);
+  EXPECT_EQ(r.gpu->fp32_fma_tflops, 40);
+  EXPECT_EQ(r.gpu->hbm_gbs, 5000);
+  EXPECT_EQ(r.gpu->launch_us, 1);
+  // The cache holds the same: read without measuring.
+  const int measured = g_measured;
+  const MachineRoof cached = machine_roof({1}, "test gpu", probes, false);
+  EXPECT_EQ(g_measured, measured);
+  EXPECT_EQ(cached.cpu.find(1)->fma_gflops_per_core, 100);
+  EXPECT_EQ(cached.cpu.find(1)->l2_gbs, 300);
+  EXPECT_EQ(cached.gpu->fp32_fma_tflops, 40);
+  EXPECT_EQ(cached.gpu->launch_us, 1);
+  g_next_cpu.fma_gflops_per_core = 150;
+  EXPECT_EQ(machine_roof({1}, "test gpu", probes, true).cpu.find(1)->fma_gflops_per_core, 150);
+  EXPECT_EQ(machine_roof({1}, "test gpu", probes, false).cpu.find(1)->fma_gflops_per_core, 150);
+  // A thread count measured now joins those cached before.
+  g_next_cpu = {2, 90, 300, 150, 25, 2.0, 0.5};
+  const MachineRoof both = machine_roof({2}, "test gpu", probes, false);
+  ASSERT_EQ(both.cpu.by_threads.size(), 2u);
+  EXPECT_EQ(both.cpu.by_threads[0].fma_gflops_per_core, 150);
+  EXPECT_EQ(both.cpu.by_threads[1].threads, 2);
+}
+
+// A run's live probe raises the cached 1-thread figures it beats and lowers none, without measuring the roof.
+TEST(Roof, ALiveProbeRaisesTheCachedFiguresItBeatsAndLowersNone) {
+  mlpbench::testing::ScopedRoofCache cache;
+  const RoofProbes probes{fake_cpu, nullptr};
+  g_next_cpu = {1, 100, 200, 100, 20, 2.0, 0};
+  machine_roof({1}, "", probes, false);
+  const int measured = g_measured;
+  const LiveProbe low{60, 100, 50};
+  MachineRoof r = machine_roof({1}, "", probes, false, &low);
+  EXPECT_EQ(r.cpu.find(1)->fma_gflops_per_core, 100);
+  EXPECT_EQ(r.cpu.find(1)->l2_gbs, 200);
+  const LiveProbe high{120, 150, 50};
+  r = machine_roof({1}, "", probes, false, &high);
+  EXPECT_EQ(r.cpu.find(1)->fma_gflops_per_core, 120);
+  EXPECT_EQ(r.cpu.find(1)->l2_gbs, 200);
+  EXPECT_EQ(machine_roof({1}, "", probes, false).cpu.find(1)->fma_gflops_per_core, 120) << "cached";
+  EXPECT_EQ(g_measured, measured) << "the roof itself was not measured again";
+}
+
+TEST(LiveProbe, MeasuresTheOneThreadFmaPeakAndL2Read) {
+  const LiveProbe p = measure_live_probe();
+  EXPECT_GT(p.fma_gflops_per_core, 0.1);
+  EXPECT_GT(p.l2_gbs, 0.1);
+  EXPECT_GT(p.ms, 0);
+  const Json j = live_probe_to_json(p);
+  EXPECT_EQ(j["threads"], 1);
+  EXPECT_EQ(j["fma_gflops_per_core"], p.fma_gflops_per_core);
+  EXPECT_EQ(j["l2_gbs"], p.l2_gbs);
+  EXPECT_EQ(j["ms"], p.ms);
 }

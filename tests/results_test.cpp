@@ -291,6 +291,9 @@ TEST(Results, ARunWritesWhereItsOutPointsAFolderGetsTheGitLayout) {
   EXPECT_EQ(results_path("", t), results_path("results/", t));
   EXPECT_THAT(results_path("", t), ::testing::MatchesRegex("results/[A-Za-z0-9._-]+/" + utc_compact(t) + "-[A-Za-z0-9._-]+\\.json"));
   EXPECT_EQ(results_path("not-yet/", t).rfind("not-yet/", 0), 0u) << "a trailing / names a folder that does not exist yet";
+  // What names a folder (the run reserves a unique name there) and what a file.
+  for (const std::string& out : {std::string(), folder, std::string("not-yet/")}) EXPECT_TRUE(names_a_folder(out)) << out;
+  for (const char* out : {"r.json", "-", "not-yet"}) EXPECT_FALSE(names_a_folder(out)) << out;
 }
 
 TEST(Results, FileOriginAndNoteSurvive) {

@@ -442,3 +442,75 @@ TEST(RunBenchmark, DeviceGpuTakesTheCpuColumnFromTheReference) {
   EXPECT_EQ(r.table.find("GPU", 10)->source, Source::Measured);
   EXPECT_EQ(r.not_measured.at("CPU"), "--device gpu");
 }
+
+namespace {
+
+// run()'s fake sides: a GPU of one right backend, and roofs and a live probe whose next figures a test sets (the
+// roofs counted when measured).
+GpuBackends fake_gpu_side(Precision, const std::vector<GpuIo>&) {
+  GpuBackends g;
+  g.backends.push_back(fake("gpu-fake"));
+  g.gpu_name = "Fake GPU";
+  return g;
+}
+CpuThreadsRoof g_cpu_roof;
+GpuRoof g_gpu_roof;
+LiveProbe g_live;
+int g_roofs_measured = 0;
+CpuRoof fake_cpu_roof(const std::vector<int>&) {
+  ++g_roofs_measured;
+  CpuRoof r;
+  r.model = "fake";
+  r.cores = 1;
+  r.l2_bytes_per_core = 1 << 20;
+  r.l3_bytes = 8 << 20;
+  r.by_threads = {g_cpu_roof};
+  return r;
+}
+std::optional<GpuRoof> fake_gpu_roof() { return g_gpu_roof; }
+LiveProbe fake_live() { return g_live; }
+
+}  // namespace
+
+// Cells that beat their floor have the roof measured again: that measurement (on a loaded machine, lower) lowers
+// no cached figure, and raises the one it beats; the live probe, well below the roof, warns and lowers nothing.
+TEST(Run, TheRoofMeasuredAgainAfterACellBeatItsFloorIsNeverLowered) {
+  mlpbench::testing::ScopedRoofCache cache;
+  // A cached roof every cell beats: 2 MFLOP/s, 2 MB/s; a GPU alike.
+  g_cpu_roof = {1, 0.002, 0.002, 0.002, 0.002, 0, 0};
+  GpuRoof g;
+  g.name = "Fake GPU";
+  g.fp32_tflops = g.fp32_fma_tflops = 2e-9;
+  g.l2_bytes = 1;
+  g.l2_gbs = g.hbm_gbs = g.h2d_gbs = 0.002;
+  g.launch_us = 1;
+  g_gpu_roof = g;
+  const RoofProbes probes{fake_cpu_roof, fake_gpu_roof};
+  machine_roof({1}, "Fake GPU", probes, false);
+  // What the re-measure finds: every figure lower, but for the L2 read (CPU) and HBM (GPU).
+  g_cpu_roof = {1, 0.001, 0.003, 0.001, 0.001, 0, 0};
+  g.fp32_fma_tflops = 1e-9;
+  g.hbm_gbs = 0.003;
+  g_gpu_roof = g;
+  g_live = {0.001, 0.001, 50};
+  const int measured = g_roofs_measured;
+  const Results r = run(small_model(), quick_run({1}), GpuSide{fake_gpu_side, fake_gpu_roof}, CpuSide{fake_cpu_roof, fake_live});
+  EXPECT_EQ(g_roofs_measured, measured + 1) << "measured again once";
+  EXPECT_THAT(r.notes, ::testing::Contains(StartsWith("the machine's roof was measured again during this run")));
+  ASSERT_EQ(r.table.find("GPU", 1)->source, Source::Measured);
+  for (const MachineRoof& roof : {roof_from_json(r.machine.roof), machine_roof({1}, "Fake GPU", probes, false)}) {
+    const CpuThreadsRoof* one = roof.cpu.find(1);
+    ASSERT_NE(one, nullptr);
+    EXPECT_EQ(one->fma_gflops_per_core, 0.002);
+    EXPECT_EQ(one->l2_gbs, 0.003);
+    EXPECT_EQ(one->dram_gbs, 0.002);
+    ASSERT_TRUE(roof.gpu);
+    EXPECT_EQ(roof.gpu->fp32_fma_tflops, 2e-9);
+    EXPECT_EQ(roof.gpu->hbm_gbs, 0.003);
+  }
+  EXPECT_EQ(g_roofs_measured, measured + 1) << "the cache was read, not measured";
+  // The live probe, in the results beside the roof, and its warning naming both figures.
+  EXPECT_EQ(r.machine.roof["live"], live_probe_to_json(g_live));
+  EXPECT_THAT(r.warnings, ::testing::Contains(HasSubstr("FMA peak 0.001 against 0.002 GFLOP/s per core (50.0% below), L2 read 0.001 against 0.003 "
+                                                        "GB/s (66.7% below)): the machine is loaded now; this run's numbers are suspect")));
+}

@@ -213,6 +213,7 @@ class WrittenFiles(Checks):
         self.assertTrue({"backends", "samples_ms", "ci_rel", "converged"} <= set(cpu), sorted(cpu))
         self.assertTrue(all("ci_rel" in r for r in cpu["backends"]))
         self.assertIn("roof", ours["machine"])
+        self.assertEqual(set(ours["machine"]["roof"]["live"]), {"threads", "fma_gflops_per_core", "l2_gbs", "ms"})
 
         other = doc("run --device cpu --layers (other model), --out FOLDER/")
         self.assertEqual(other["sources"], {"CPU": "measured", "GPU": "none"})
@@ -315,6 +316,7 @@ class BrokenFiles(Checks):
             ("a drift probe without its rounds", lambda d: d["run"].update(drift={"median_ms": 40, "spread": 0.01}), "$.run.drift", False),
             ("a start time that isn't UTC ISO 8601", lambda d: d["run"].update(started_utc="29.11.2026 13:05"), "$.run.started_utc", False),
             ("threads as text", lambda d: d["machine"].update(threads="2"), "$.machine.threads", True),
+            ("a live probe without its figures", lambda d: d["machine"]["roof"].update(live={"ms": 60}), "$.machine.roof.live", False),
             ("prices without the cheaper verdicts", lambda d: d.update(prices_usd_per_hour={"CPU": 1, "GPU": 2}), "$: 'cheaper'", False),
         ]
         for what, change, path_part, reader_too in cases:

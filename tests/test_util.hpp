@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -37,6 +38,18 @@ struct TempDir {
     for (const auto& e : std::filesystem::directory_iterator(path)) names.push_back(e.path().filename().string());
     std::sort(names.begin(), names.end());
     return names;
+  }
+};
+
+// MLPBENCH_CACHE_DIR at a fresh folder for one test (the machine's roof is cached there), restored afterwards.
+struct ScopedRoofCache {
+  TempDir dir;
+  const char* set = std::getenv("MLPBENCH_CACHE_DIR");
+  const std::string before = set ? set : "";
+  ScopedRoofCache() { ::setenv("MLPBENCH_CACHE_DIR", dir.path.c_str(), 1); }
+  ~ScopedRoofCache() {
+    if (set) ::setenv("MLPBENCH_CACHE_DIR", before.c_str(), 1);
+    else ::unsetenv("MLPBENCH_CACHE_DIR");
   }
 };
 

@@ -102,6 +102,31 @@ TEST(Warnings, ACellThatDidNotConvergeSaysSo) {
   EXPECT_THAT(quick.table.find("CPU", 10)->warnings, ::testing::Contains(HasSubstr("a run without --quick or a quieter machine")));
 }
 
+// A miss by a hair is printed with enough digits to be a miss, next to the target it missed.
+TEST(Warnings, ANearMissOfTheTargetIsPrintedWithTheTarget) {
+  Results r = with_cpu_cell(1.0, 0.0);
+  Cell& c = r.table.cells["CPU"][10];
+  c.stats.converged = false;
+  c.stats.ci_rel = 0.00513;
+  c.stats.target_rel_ci = 0.005;
+  add_warnings(r, {1}, 25, {}, {});
+  EXPECT_THAT(r.table.find("CPU", 10)->warnings, ::testing::Contains(HasSubstr("known to +-0.513% (95% interval), the target +-0.5%")));
+}
+
+TEST(Warnings, AMedianUnderTheMinimumSamplesSaysSo) {
+  Results r = with_cpu_cell(1.0, 0.0);
+  Cell& c = r.table.cells["CPU"][10];
+  c.stats.samples = 3;
+  c.stats.min_samples = 5;
+  add_warnings(r, {1}, 25, {}, {});
+  EXPECT_THAT(r.table.find("CPU", 10)->warnings, ::testing::Contains(HasSubstr("its median rests on 3 samples, fewer than the minimum of 5")));
+  Results enough = with_cpu_cell(1.0, 0.0);
+  enough.table.cells["CPU"][10].stats.samples = 5;
+  enough.table.cells["CPU"][10].stats.min_samples = 5;
+  add_warnings(enough, {1}, 25, {}, {});
+  for (const std::string& w : enough.table.find("CPU", 10)->warnings) EXPECT_THAT(w, ::testing::Not(HasSubstr("rests on")));
+}
+
 TEST(Warnings, SlowerThanALargerBatchBeyondNoiseIsFlagged) {
   Results r;
   Cell c;
@@ -140,4 +165,18 @@ TEST(Warnings, ADriftProbeThatMovedIsARunWarning) {
   steady.run.drift = drift_of({20.0, 20.2, 20.1});
   add_warnings(steady, {1}, 25, {}, {});
   for (const std::string& w : steady.warnings) EXPECT_THAT(w, ::testing::Not(HasSubstr("drift")));
+}
+
+// The live probe (a run's 1-thread FMA peak and L2 read) against the cached roof: more than 15% below it warns,
+// naming both figures of what fell short.
+TEST(Warnings, ALiveProbeWellBelowTheRoofSaysTheMachineIsLoaded) {
+  CpuRoof roof;
+  roof.by_threads.push_back({1, 100, 200, 100, 20, 1.0, 0});
+  EXPECT_EQ(live_probe_warning({90, 180, 50}, roof), "") << "10% below: within the roof's own spread";
+  const std::string fma = live_probe_warning({80, 190, 50}, roof);
+  EXPECT_EQ(fma, "the live probe on 1 thread is below the cached roof (FMA peak 80 against 100 GFLOP/s per core (20.0% below)): the "
+                 "machine is loaded now; this run's numbers are suspect");
+  const std::string both = live_probe_warning({50, 100, 50}, roof);
+  EXPECT_THAT(both, HasSubstr("FMA peak 50 against 100 GFLOP/s per core (50.0% below), L2 read 100 against 200 GB/s (50.0% below)"));
+  EXPECT_EQ(live_probe_warning({50, 100, 50}, CpuRoof{}), "") << "no 1-thread roof: nothing to compare with";
 }

@@ -173,11 +173,13 @@ struct ModelOptions {
   }
   // Checks that the model fits in memory at these batch sizes with `backends` CPU backends, then makes or
   // loads it.
-  Model model(const std::vector<int>& batch_sizes, int backends = 1) const {
+  // say(line) prints what a user must hear of the layers (their order, a missing bias): on stderr by default.
+  Model model(const std::vector<int>& batch_sizes, int backends = 1,
+              const std::function<void(const std::string&)>& say = [](const std::string& line) { std::cerr << line << "\n"; }) const {
     if (!weights.empty()) {
       Model m = load_model(weights, layer_order_option->count() ? std::optional<std::string>(layer_order) : std::nullopt);
       const std::string said = layer_order_summary(m);
-      if (!said.empty()) std::cerr << "mlpbench: " << said << "\n";
+      if (!said.empty()) say("mlpbench: " + said);
       check_memory(m.widths(), batch_sizes, backends);
       return m;
     }
@@ -236,10 +238,18 @@ class Progress {
   std::function<void(const std::string&, bool)> printer() {
     return [this](const std::string& line, bool lasting) { print(line, lasting); };
   }
+  // A step (lasting: false), shown until the next one; or a finished thing to keep in a log (a round, a cell).
   void print(const std::string& line, bool lasting) {
     std::lock_guard<std::mutex> lock(mutex_);
-    status_ = line;
+    if (!lasting) status_ = line;
     if (terminal_ || lasting) emit(line);
+  }
+  // A message of its own (not progress): a whole line, then the current step again on a terminal.
+  void message(const std::string& line) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::fprintf(stderr, terminal_ ? "\r\x1b[K%s\n" : "%s\n", line.c_str());
+    if (terminal_ && !status_.empty()) emit(status_);
+    std::fflush(stderr);
   }
   // Ends the heartbeat and clears the terminal's status line: what is printed next stands alone.
   void stop() {
@@ -331,10 +341,10 @@ struct RunCommand {
     app->add_option("--reference", reference, "Results file the unmeasured column comes from (default results/reference.json)");
     app->add_option("--out", out,
                     "Results file to write; a folder (an existing one, or ending in /) gets <folder>/<host>/<UTC time>-<commit>.json, "
-                    "the layout for committing runs to git (default: the folder results/); - writes the JSON to standard output "
-                    "and the report to standard error");
+                    "the layout for committing runs to git, -2, -3, ... added where that name is taken (default: the folder "
+                    "results/); - writes the JSON to standard output and the report to standard error");
     app->add_flag("--force", force, "Replace --out if it exists");
-    app->add_flag("--quick", quick, "Cap the whole run at a few seconds (CI)");
+    app->add_flag("--quick", quick, "Shorter warm-up and sampling per cell (CI): seconds for a small model; each cell still takes its minimum samples");
     app->add_option("--backend", backends,
                     "Time only these backends, e.g. eigen-omp-packed,cublaslt (CPU: " + list_of(kCpuBackendNames) + "; GPU: " +
                         list_of(kGpuBackendNames) + ", each with its variants, or a full name such as cuda-tiled+graph); a column "
@@ -360,22 +370,28 @@ struct RunCommand {
     config.reference_file = reference;
     config.quick = quick;
     config.backends = backend_list(backends);
+    check_backend_choice(config);
     if (!warmup_ms.empty()) config.warmup_s = parse_double(warmup_ms, "--warmup-ms", 0, 600e3) / 1e3;
     if (!min_time_ms.empty()) config.min_time_s = parse_double(min_time_ms, "--min-time-ms", 0, 600e3) / 1e3;
-    if (!min_samples.empty()) config.min_samples = static_cast<int>(parse_int(min_samples, "--min-samples", 1, 100000));
+    if (!min_samples.empty()) config.min_samples = static_cast<int>(parse_int(min_samples, "--min-samples", 1, MeasureConfig{}.max_samples));
     config.input_seed = model.seed_value();
     config.command = command;
     config.prices = prices.get();
     Progress progress;
     config.log = progress.printer();
     progress.print(model.weights.empty() ? "making the model " + model.layers + " from seed " + model.seed : "loading " + model.weights, false);
-    const Model m = model.model(config.batch_sizes, cpu_backend_count(config));
-    const std::string path = results_path(out, std::time(nullptr));
-    check_writable(path, force);
+    const Model m = model.model(config.batch_sizes, cpu_backend_count(config), [&](const std::string& line) { progress.message(line); });
+    // A folder's file name is taken now, exclusively, so runs started together each get their own (-2, -3, ...) and
+    // a failed or interrupted run leaves none; a named file is checked now (it exists without --force: stop here).
+    std::string path = results_path(out, std::time(nullptr));
+    std::optional<ReservedOutput> reserved;
+    if (names_a_folder(out)) path = reserved.emplace(path).path();
+    else check_writable(path, force);
 
     const Results r = run(m, config, GpuSide{make_gpu_backends, measure_gpu_roof});
     progress.stop();
-    write_text_atomic(path, dump_json(to_json(r)), force);
+    if (reserved) reserved->write(dump_json(to_json(r)));
+    else write_text_atomic(path, dump_json(to_json(r)), force);
     messages_for(path) << text_report(r, headline_batch) << "\nResults written to " << output_name(path) << "\n";
     return kExitOk;
   }
@@ -485,14 +501,14 @@ struct MachineCommand {
     app = parent.add_subcommand(
         "machine", "Measure this machine's roof (FMA peak, read bandwidth per cache level, OpenMP costs; GPU peaks, L2/HBM bandwidth, graph launch) and cache it");
     app->add_option("--threads", threads, "Thread counts to measure (0: every core); 1 and all cores are always measured")->capture_default_str();
-    app->add_flag("--refresh", refresh, "Measure again even if cached");
+    app->add_flag("--refresh", refresh, "Measure again even if cached (the cache keeps the best of each figure ever measured here)");
   }
 
   int execute() const {
     const std::vector<int> counts = normal_thread_counts(parse_int_list(threads, "--threads", 0, 4096));
     const GpuBackends gpu = make_gpu_backends();
     std::string cache;
-    const MachineRoof roof = machine_roof(counts, gpu.gpu_name, measure_gpu_roof, refresh, &cache);
+    const MachineRoof roof = machine_roof(counts, gpu.gpu_name, RoofProbes{measure_cpu_roof, measure_gpu_roof}, refresh, nullptr, &cache);
     std::cout << roof_text(roof) << (cache.empty() ? std::string("Not cached (no writable cache folder).\n") : "Cached in " + cache + "\n");
     return kExitOk;
   }

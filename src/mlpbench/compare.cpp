@@ -19,42 +19,6 @@
 
 namespace mlpbench {
 
-// Matches scipy.stats.mannwhitneyu(a, b, alternative='two-sided', method='asymptotic') (use_continuity=True,
-// its default), term by term as scipy computes it: ranks of the pooled samples with ties given their average
-// rank; U1 = R1 - n1(n1+1)/2 (scipy's returned statistic); mu = n1 n2 / 2; the tie-corrected variance
-// sigma^2 = n1 n2 / 12 * ((n+1) - sum(t^3 - t) / (n(n-1))) over the groups of t tied values; scipy takes
-// U = max(U1, U2) = mu + |U1 - mu|, z = (U - mu - 0.5) / sigma and p = 2 * sf(z) clipped to [0, 1]. So
-// z = (|U1 - mu| - 0.5) / sigma here, and p = erfc(z / sqrt 2) = 2 (1 - Phi(z)), clipped to 1 when z < 0
-// (|U1 - mu| = 0, where scipy also says 1). All values equal (sigma = 0): p = 1, as scipy's clipped result.
-// compare.py calls mannwhitneyu(x, y, alternative='two-sided'), whose default method='auto' is this asymptotic
-// test whenever both sides have more than 8 samples or there are ties; our runs take at least 10 samples.
-std::optional<MannWhitney> mann_whitney(const std::vector<double>& a, const std::vector<double>& b) {
-  const double n1 = static_cast<double>(a.size()), n2 = static_cast<double>(b.size()), n = n1 + n2;
-  if (a.size() < 3 || b.size() < 3) return std::nullopt;
-  std::vector<std::pair<double, bool>> pooled;  // (value, from a)
-  pooled.reserve(a.size() + b.size());
-  for (double v : a) pooled.emplace_back(v, true);
-  for (double v : b) pooled.emplace_back(v, false);
-  std::sort(pooled.begin(), pooled.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
-  double r1 = 0, ties = 0;  // rank sum of a; sum of t^3 - t over tie groups
-  for (std::size_t i = 0; i < pooled.size();) {
-    std::size_t j = i;
-    while (j < pooled.size() && pooled[j].first == pooled[i].first) ++j;
-    const double rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2;  // mean of ranks i+1 .. j
-    for (std::size_t k = i; k < j; ++k) r1 += pooled[k].second ? rank : 0.0;
-    const double t = static_cast<double>(j - i);
-    ties += t * t * t - t;
-    i = j;
-  }
-  MannWhitney m;
-  m.u = r1 - n1 * (n1 + 1) / 2;
-  const double sigma = std::sqrt(n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))));
-  if (!(sigma > 0)) return m;  // every value equal: no evidence of any difference, p = 1
-  const double z = (std::fabs(m.u - n1 * n2 / 2) - 0.5) / sigma;
-  m.p = std::min(1.0, std::erfc(z / std::sqrt(2.0)));
-  return m;
-}
-
 const char* verdict_name(Verdict v) {
   switch (v) {
     case Verdict::Same: return "same";

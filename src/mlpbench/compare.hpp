@@ -15,19 +15,11 @@
 #include <vector>
 
 #include "mlpbench/results.hpp"
+#include "mlpbench/stats.hpp"
 
 namespace mlpbench {
 
 inline constexpr double kAlpha = 0.05;  // significance level of the test, as compare.py's
-
-// Two-sided Mann-Whitney U test (normal approximation with tie and continuity correction; exact for
-// small samples without ties is not needed at our sample counts). nullopt when either side has fewer
-// than 3 samples.
-struct MannWhitney {
-  double u = 0;  // U of the first sample
-  double p = 1;  // two-sided p-value
-};
-std::optional<MannWhitney> mann_whitney(const std::vector<double>& a, const std::vector<double>& b);
 
 enum class Verdict { Same, Faster, Slower, Untested };  // Untested: a reference cell, or no samples to test
 const char* verdict_name(Verdict v);                    // "same", "faster", "slower", "untested"

@@ -1,8 +1,10 @@
 // Output files written atomically (a temporary file in the target's folder, linked or renamed into place),
-// never replacing a file without --force, and removed if SIGINT/SIGTERM arrives mid-write. See files.hpp.
+// never replacing a file without --force, and removed if SIGINT/SIGTERM arrives mid-write; output names reserved
+// exclusively before the work that fills them. See files.hpp.
 #include "mlpbench/files.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,13 +25,35 @@ namespace {
 
 std::string errno_text() { return std::strerror(errno); }
 
-// The temporary file being written, for the signal handler (a plain pointer: async-signal-safe to read).
+// The temporary file being written, and the reserved outputs not yet written, for the signal handler (plain
+// pointers: async-signal-safe to read). A process reserves one output; a few slots spare.
 std::atomic<const char*> g_temp_file{nullptr};
+std::atomic<const char*> g_reserved[4];
 
 extern "C" void remove_temp_and_reraise(int sig) {
   if (const char* p = g_temp_file.load()) ::unlink(p);
+  for (const auto& r : g_reserved) {
+    if (const char* p = r.load()) ::unlink(p);
+  }
   std::signal(sig, SIG_DFL);
   std::raise(sig);
+}
+
+// Takes `path` off the signal handler's reserved outputs.
+void forget_reserved(const char* path) {
+  for (auto& slot : g_reserved) {
+    const char* mine = path;
+    slot.compare_exchange_strong(mine, nullptr);
+  }
+}
+
+// The folder of `target`, made if missing.
+std::filesystem::path make_folder_of(const std::filesystem::path& target) {
+  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw RuntimeError("cannot create folder '" + dir.string() + "': " + ec.message());
+  return dir;
 }
 
 // What every output goes through first: not a folder, not an existing file unless `force`, and its
@@ -40,10 +64,7 @@ std::filesystem::path output_folder(const std::string& path, bool force) {
   std::error_code ec;
   if (fs::is_directory(target, ec)) throw InputError("output '" + path + "' is a directory");
   if (!force && fs::exists(target, ec)) throw InputError("output '" + path + "' exists; pass --force to replace it");
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  fs::create_directories(dir, ec);
-  if (ec) throw RuntimeError("cannot create folder '" + dir.string() + "': " + ec.message());
-  return dir;
+  return make_folder_of(target);
 }
 
 
@@ -132,6 +153,49 @@ void install_interrupt_cleanup() {
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+ReservedOutput::ReservedOutput(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  make_folder_of(target);
+  // Created and registered with SIGINT/SIGTERM held back, so an interrupt finds every reserved file registered.
+  sigset_t block, before;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &block, &before);
+  std::string why;
+  for (int n = 1; n <= 10000 && path_.empty() && why.empty(); ++n) {
+    const std::string name =
+        n == 1 ? path : (target.parent_path() / (target.stem().string() + "-" + std::to_string(n) + target.extension().string())).string();
+    const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::close(fd);
+      path_ = name;
+    } else if (errno != EEXIST) {
+      why = "cannot create '" + name + "': " + errno_text();
+    }
+  }
+  if (!path_.empty()) {
+    for (auto& slot : g_reserved) {
+      const char* none = nullptr;
+      if (slot.compare_exchange_strong(none, path_.c_str())) break;
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
+  if (path_.empty()) throw RuntimeError(why.empty() ? "no free name beside '" + path + "'" : why);
+}
+
+ReservedOutput::~ReservedOutput() {
+  forget_reserved(path_.c_str());
+  if (!kept_) ::unlink(path_.c_str());
+}
+
+void ReservedOutput::write(const std::string& text) {
+  write_text_atomic(path_, text, /*force=*/true);  // over our own empty file
+  forget_reserved(path_.c_str());
+  kept_ = true;
 }
 
 void write_text_atomic(const std::string& path, const std::string& text, bool force) {

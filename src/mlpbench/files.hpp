@@ -24,9 +24,29 @@ std::string output_name(const std::string& path);
 void write_binary_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes, bool force);
 void write_text_atomic(const std::string& path, const std::string& text, bool force);
 
-// SIGINT/SIGTERM handlers that remove the temporary file of a write in progress, then end the process as
-// the signal would: an interrupted run never leaves a partial or temporary file behind.
+// SIGINT/SIGTERM handlers that remove the temporary file of a write in progress and every ReservedOutput not yet
+// written, then end the process as the signal would: an interrupted run never leaves a partial, temporary or
+// reserved file behind.
 void install_interrupt_cleanup();
+
+// An output name taken before the work that fills it, so runs started together never pick the same one: `path`
+// created empty and exclusively (O_CREAT|O_EXCL, its folder made if missing), or on a clash the first free of
+// NAME-2.json, NAME-3.json, ... (the suffix before the extension). Until write() fills it, an interrupt
+// (install_interrupt_cleanup) or the destructor (a failed run) removes it. RuntimeError if it can't be created.
+class ReservedOutput {
+ public:
+  explicit ReservedOutput(const std::string& path);
+  ~ReservedOutput();
+  ReservedOutput(const ReservedOutput&) = delete;
+  ReservedOutput& operator=(const ReservedOutput&) = delete;
+  const std::string& path() const { return path_; }  // the name taken
+  // The text, written atomically over the reserved (own, empty) file, which is kept from then on.
+  void write(const std::string& text);
+
+ private:
+  std::string path_;
+  bool kept_ = false;
+};
 
 // Before the work that produces it: that `path` is not a folder, exists only if `force`, and that its
 // folder exists (or can be made) and takes a file. Throws InputError (a folder, an existing file) or

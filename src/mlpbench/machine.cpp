@@ -66,8 +66,7 @@ __attribute__((noinline)) float read_sum(const float* p, std::size_t n) {
   return predux(a[0]);
 }
 
-// The best of five tries of `run` (which returns units done per second), each long enough to reach boost
-// clocks: a roof is an upper bound, so the slowest tries (a clock still ramping, a neighbour's burst) are dropped.
+// The best of five tries of `run` (which returns units done per second).
 template <class F>
 double best_of_tries(F run) {
   double best = 0;
@@ -75,50 +74,67 @@ double best_of_tries(F run) {
   return best;
 }
 
-double fma_peak_per_core(int threads) {
-  return best_of_tries([&] {
-    long iters = 1 << 16;
-    double total = 0, elapsed = 0;
-    for (;;) {  // grow until a try lasts 40 ms
-      const auto t0 = Clock::now();
-      float sink = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-      sink += fma_chains(iters);
-      elapsed = seconds_since(t0);
-      total = 2.0 * kFmaChains * P * static_cast<double>(iters) * threads;  // FLOPs
-      asm volatile("" : : "r"(sink));
-      if (elapsed > 0.04) break;
-      iters *= 4;
+// How many timed tries a figure takes and the least each lasts: the roof's five of 40 ms (long enough to reach boost
+// clocks), the live probe's three of 8 ms.
+struct Tries {
+  int count;
+  double seconds;
+};
+constexpr Tries kRoofTries{5, 0.04}, kLiveTries{3, 0.008};
+
+// The best rate (units per second) of `tries` calls of `work(n)` (n units) lasting tries.seconds each: the slowest
+// (a clock still ramping, a neighbour's burst) are dropped. A shorter call only sizes n for the next (x8 at most, else to
+// 1.25 x the length, so a machine a little faster than when sized still lasts it).
+template <class F>
+double best_rate(F work, long n, Tries tries) {
+  double best = 0;
+  for (int done = 0; done < tries.count;) {
+    const auto t0 = Clock::now();
+    work(n);
+    const double s = seconds_since(t0);
+    if (s >= tries.seconds) {
+      best = std::max(best, n / s);
+      ++done;
+    } else {
+      n = static_cast<long>(std::ceil(n * std::min(8.0, 1.25 * tries.seconds / s)));
     }
-    return total / elapsed / 1e9 / threads;
-  });
+  }
+  return best;
+}
+
+double fma_peak_per_core(int threads, Tries tries) {
+  const double rate = best_rate(
+      [&](long iters) {
+        float sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+        sink += fma_chains(iters);
+        asm volatile("" : : "r"(sink));
+      },
+      1 << 16, tries);
+  return rate * 2.0 * kFmaChains * P / 1e9;  // FLOPs of an iteration on each thread
 }
 
 // Read bandwidth (GB/s, all threads together) over a working set of `bytes` split across the threads.
-double read_bandwidth(std::size_t bytes, int threads) {
+double read_bandwidth(std::size_t bytes, int threads, Tries tries) {
   const std::size_t per_thread = std::max<std::size_t>(bytes / threads / sizeof(float) / (8 * P), 1) * 8 * P;
   std::vector<AlignedVector> buffers(threads);
 #pragma omp parallel num_threads(threads)
   buffers[omp_get_thread_num()].assign(per_thread, 1.0f);  // first touch by the thread that reads it
-  return best_of_tries([&] {
-    int reps = 1;
-    for (;;) {
-      const auto t0 = Clock::now();
-      float sink = 0;
+  const double rate = best_rate(
+      [&](long reps) {
+        float sink = 0;
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
-      {
-        const AlignedVector& b = buffers[omp_get_thread_num()];
-        for (int r = 0; r < reps; ++r) {
-          asm volatile("" : : "r"(b.data()) : "memory");  // every pass really reads
-          sink += read_sum(b.data(), b.size());
+        {
+          const AlignedVector& b = buffers[omp_get_thread_num()];
+          for (long r = 0; r < reps; ++r) {
+            asm volatile("" : : "r"(b.data()) : "memory");  // every pass really reads
+            sink += read_sum(b.data(), b.size());
+          }
         }
-      }
-      const double elapsed = seconds_since(t0);
-      asm volatile("" : : "r"(sink));
-      if (elapsed > 0.04) return static_cast<double>(per_thread) * sizeof(float) * threads * reps / elapsed / 1e9;
-      reps *= 2;
-    }
-  });
+        asm volatile("" : : "r"(sink));
+      },
+      1, tries);
+  return rate * static_cast<double>(per_thread) * sizeof(float) * threads / 1e9;
 }
 
 double fork_join_us(int threads) {
@@ -163,6 +179,11 @@ double cache_bytes(int level) {
   }
   const long s = ::sysconf(level == 2 ? _SC_LEVEL2_CACHE_SIZE : _SC_LEVEL3_CACHE_SIZE);
   return s > 0 ? static_cast<double>(s) : 0;
+}
+
+double l2_bytes_per_core() {
+  const double l2 = cache_bytes(2);
+  return l2 > 0 ? l2 : 1 << 20;
 }
 
 std::filesystem::path cache_dir() {
@@ -228,8 +249,8 @@ CpuRoof measure_cpu_roof(const std::vector<int>& thread_counts) {
   CpuRoof r;
   r.model = cpu_model();
   r.cores = available_cores();
-  const double l2 = cache_bytes(2), l3 = cache_bytes(3);
-  r.l2_bytes_per_core = l2 > 0 ? l2 : 1 << 20;
+  const double l3 = cache_bytes(3);
+  r.l2_bytes_per_core = l2_bytes_per_core();
   r.l3_bytes = l3 > 0 ? l3 : 32 << 20;
   std::vector<int> counts = thread_counts;  // and always 1 thread and every core
   counts.push_back(1);
@@ -237,11 +258,11 @@ CpuRoof measure_cpu_roof(const std::vector<int>& thread_counts) {
   for (int t : normal_thread_counts(counts)) {
     CpuThreadsRoof m;
     m.threads = t;
-    m.fma_gflops_per_core = fma_peak_per_core(t);
+    m.fma_gflops_per_core = fma_peak_per_core(t, kRoofTries);
     const int cores_used = std::min(t, r.cores);
-    m.l2_gbs = read_bandwidth(static_cast<std::size_t>(0.5 * r.l2_bytes_per_core * cores_used), t);
-    m.l3_gbs = read_bandwidth(static_cast<std::size_t>(std::max(0.5 * r.l3_bytes, 2.0 * r.l2_bytes_per_core * cores_used)), t);
-    m.dram_gbs = read_bandwidth(static_cast<std::size_t>(4 * r.l3_bytes), t);
+    m.l2_gbs = read_bandwidth(static_cast<std::size_t>(0.5 * r.l2_bytes_per_core * cores_used), t, kRoofTries);
+    m.l3_gbs = read_bandwidth(static_cast<std::size_t>(std::max(0.5 * r.l3_bytes, 2.0 * r.l2_bytes_per_core * cores_used)), t, kRoofTries);
+    m.dram_gbs = read_bandwidth(static_cast<std::size_t>(4 * r.l3_bytes), t, kRoofTries);
     m.fork_join_us = fork_join_us(t);
     m.barrier_us = barrier_us(t);
     r.by_threads.push_back(m);
@@ -328,12 +349,57 @@ MachineRoof roof_from_json(const Json& j) {
   }
 }
 
-MachineRoof machine_roof(const std::vector<int>& thread_counts, const std::string& gpu, std::optional<GpuRoof> (*measure_gpu)(), bool refresh,
-                         std::string* cache_file) {
+MachineRoof best_roof(const MachineRoof& before, const MachineRoof& now) {
+  const auto lowest = [](double x, double y) { return x > 0 && y > 0 ? std::min(x, y) : std::max(x, y); };  // 0: not measured
+  MachineRoof r = now;
+  for (const CpuThreadsRoof& b : before.cpu.by_threads) {
+    const auto t = std::find_if(r.cpu.by_threads.begin(), r.cpu.by_threads.end(), [&](const CpuThreadsRoof& n) { return n.threads == b.threads; });
+    if (t == r.cpu.by_threads.end()) {
+      r.cpu.by_threads.push_back(b);
+      continue;
+    }
+    t->fma_gflops_per_core = std::max(t->fma_gflops_per_core, b.fma_gflops_per_core);
+    t->l2_gbs = std::max(t->l2_gbs, b.l2_gbs);
+    t->l3_gbs = std::max(t->l3_gbs, b.l3_gbs);
+    t->dram_gbs = std::max(t->dram_gbs, b.dram_gbs);
+    t->fork_join_us = lowest(t->fork_join_us, b.fork_join_us);
+    t->barrier_us = lowest(t->barrier_us, b.barrier_us);
+  }
+  std::sort(r.cpu.by_threads.begin(), r.cpu.by_threads.end(), [](const CpuThreadsRoof& x, const CpuThreadsRoof& y) { return x.threads < y.threads; });
+  if (!r.gpu) {
+    r.gpu = before.gpu;
+  } else if (before.gpu) {
+    GpuRoof& g = *r.gpu;
+    const GpuRoof& b = *before.gpu;
+    g.fp32_fma_tflops = std::max(g.fp32_fma_tflops, b.fp32_fma_tflops);
+    g.l2_gbs = std::max(g.l2_gbs, b.l2_gbs);
+    g.hbm_gbs = std::max(g.hbm_gbs, b.hbm_gbs);
+    g.h2d_gbs = std::max(g.h2d_gbs, b.h2d_gbs);
+    g.launch_us = lowest(g.launch_us, b.launch_us);
+    g.graph_us = lowest(g.graph_us, b.graph_us);
+  }
+  return r;
+}
+
+LiveProbe measure_live_probe() {
+  const auto t0 = Clock::now();
+  LiveProbe p;
+  p.fma_gflops_per_core = fma_peak_per_core(1, kLiveTries);
+  p.l2_gbs = read_bandwidth(static_cast<std::size_t>(0.5 * l2_bytes_per_core()), 1, kLiveTries);  // as the roof's 1-thread L2
+  p.ms = seconds_since(t0) * 1e3;
+  return p;
+}
+
+Json live_probe_to_json(const LiveProbe& live) {
+  return {{"threads", 1}, {"fma_gflops_per_core", live.fma_gflops_per_core}, {"l2_gbs", live.l2_gbs}, {"ms", live.ms}};
+}
+
+MachineRoof machine_roof(const std::vector<int>& thread_counts, const std::string& gpu, const RoofProbes& probes, bool refresh,
+                         const LiveProbe* live, std::string* cache_file) {
   const std::vector<int> counts = normal_thread_counts(thread_counts);
   const std::string cpu = cpu_model();
   // The GPU's name is part of the key; without CUDA or a device there is none.
-  const bool want_gpu = !gpu.empty() && measure_gpu != nullptr;
+  const bool want_gpu = !gpu.empty() && probes.gpu != nullptr;
   const std::string gpu_name = want_gpu ? gpu : "nogpu";
   const std::filesystem::path dir = cache_dir();
   const std::filesystem::path file =
@@ -343,22 +409,34 @@ MachineRoof machine_roof(const std::vector<int>& thread_counts, const std::strin
                            ".json");  // the FMA peak depends on the build's vector width and optimization
   if (cache_file) *cache_file = file.string();
 
-  if (!refresh && !file.empty()) {
+  std::optional<MachineRoof> cached;
+  if (!file.empty()) {
     try {
       std::ifstream in(file);
-      if (in) {
-        MachineRoof cached = roof_from_json(Json::parse(in));
-        const bool has_counts = std::all_of(counts.begin(), counts.end(), [&](int t) { return cached.cpu.find(t) != nullptr; });
-        if (has_counts && (!want_gpu || cached.gpu)) return cached;
-      }
+      if (in) cached = roof_from_json(Json::parse(in));
     } catch (const std::exception&) {
       // A damaged cache is measured anew and rewritten.
     }
   }
+  const bool complete = cached && (!want_gpu || cached->gpu) &&
+                        std::all_of(counts.begin(), counts.end(), [&](int t) { return cached->cpu.find(t) != nullptr; });
+  bool changed = refresh || !complete;
   MachineRoof r;
-  r.cpu = measure_cpu_roof(counts);
-  if (want_gpu) r.gpu = measure_gpu();
-  if (!file.empty()) {
+  if (changed) {
+    MachineRoof now;
+    now.cpu = probes.cpu(counts);
+    if (want_gpu) now.gpu = probes.gpu();
+    r = cached ? best_roof(*cached, now) : now;  // a lower measurement never lowers the cache
+  } else {
+    r = *cached;
+  }
+  for (CpuThreadsRoof& t : r.cpu.by_threads) {  // the live probe raises the 1-thread figures it beat
+    if (!live || t.threads != 1) continue;
+    changed = changed || live->fma_gflops_per_core > t.fma_gflops_per_core || live->l2_gbs > t.l2_gbs;
+    t.fma_gflops_per_core = std::max(t.fma_gflops_per_core, live->fma_gflops_per_core);
+    t.l2_gbs = std::max(t.l2_gbs, live->l2_gbs);
+  }
+  if (changed && !file.empty()) {
     try {
       write_text_atomic(file.string(), dump_json(roof_to_json(r)), /*force=*/true);
     } catch (const std::exception&) {

@@ -73,13 +73,34 @@ CpuRoof measure_cpu_roof(const std::vector<int>& thread_counts);
 // GPU side, measured now: defined in kernels/ (nullopt without CUDA or a device).
 std::optional<GpuRoof> measure_gpu_roof();
 
+// A run's live probe, taken right after its cells: the 1-thread FMA peak and L2 read of the roof, each the best of
+// three tries of 8 ms (under 100 ms in all), so a run sees whether the machine is as fast now as its roof says.
+struct LiveProbe {
+  double fma_gflops_per_core = 0;
+  double l2_gbs = 0;
+  double ms = 0;  // how long the probe took
+};
+LiveProbe measure_live_probe();
+Json live_probe_to_json(const LiveProbe& live);
+
+// The best of two roofs of one machine, figure by figure: the higher rate (FMA peak, read and copy bandwidth), the
+// lower cost (fork/join, barrier, launch); what isn't measured (cores, cache sizes, names, spec peaks) from `now`;
+// a thread count either holds, kept.
+MachineRoof best_roof(const MachineRoof& before, const MachineRoof& now);
+
+// What machine_roof measures with: the real probes, or a test's fakes.
+struct RoofProbes {
+  CpuRoof (*cpu)(const std::vector<int>& thread_counts) = measure_cpu_roof;
+  std::optional<GpuRoof> (*gpu)() = nullptr;  // measure_gpu_roof (passed in, so this library never links the CUDA side)
+};
+
 // From the cache (keyed by CPU model, cores and GPU name) when it has every thread count asked for, else
-// measured and stored there. Cache: $MLPBENCH_CACHE_DIR, else $XDG_CACHE_HOME/mlpbench, else
-// ~/.cache/mlpbench. `refresh` measures anew. A cache that can't be read or written is measured around.
-// gpu_name: the device's name, "" for none (then the GPU is not measured); measure_gpu: measure_gpu_roof
-// (passed in, so this library never links the CUDA side).
-MachineRoof machine_roof(const std::vector<int>& thread_counts, const std::string& gpu_name, std::optional<GpuRoof> (*measure_gpu)(),
-                         bool refresh, std::string* cache_file = nullptr);
+// measured. Cache: $MLPBENCH_CACHE_DIR, else $XDG_CACHE_HOME/mlpbench, else ~/.cache/mlpbench. `refresh` measures
+// anew. The cache keeps the best ever measured here (best_roof): a measurement, or a `live` probe's 1-thread figures,
+// raises a figure and never lowers it. A cache that can't be read or written is measured around.
+// gpu_name: the device's name, "" for none (then the GPU is not measured, nor without probes.gpu).
+MachineRoof machine_roof(const std::vector<int>& thread_counts, const std::string& gpu_name, const RoofProbes& probes, bool refresh,
+                         const LiveProbe* live = nullptr, std::string* cache_file = nullptr);
 
 Json roof_to_json(const MachineRoof& roof);
 MachineRoof roof_from_json(const Json& j);  // throws InputError

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -60,14 +61,6 @@ double clock_read_ns() {
   }
   std::sort(per_read.begin(), per_read.end());
   return per_read[per_read.size() / 2];
-}
-
-double quantile_sorted(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) throw std::invalid_argument("quantile of no samples");
-  const double pos = q * static_cast<double>(sorted.size() - 1);
-  const std::size_t lo = static_cast<std::size_t>(std::floor(pos));
-  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
 }
 
 Stats summarize(std::vector<double> samples_ms, int passes_per_sample) {
@@ -129,32 +122,39 @@ Stats measure(const TimedRun& timed, const MeasureConfig& config) {
 
 namespace {
 
-// One item of measure_rounds: its timer, passes per sample, the samples so far and the wall time spent on them.
+// One item of measure_rounds: its timer, passes per sample, the samples so far, the time spent sampling them and
+// the wall time spent on the item in all (warm-up, calibration and slice warm-ups too: what cap_time_s bounds).
 struct Item {
   const TimedRun* timed;
   int passes = 1;
   std::vector<double> samples;
   std::vector<double> round_medians;
   double sampled_s = 0;
+  double spent_s = 0;
   bool done = false;
 };
 
-// Out of budget (at any round: max_samples, or max_time_s once min_samples are in, or cap_time_s), or, once the
-// planned rounds are over, converged.
-bool item_done(const Item& it, const MeasureConfig& c, bool planned_rounds_over) {
-  const int n = static_cast<int>(it.samples.size());
-  if (n >= c.max_samples || it.sampled_s >= c.cap_time_s || (it.sampled_s >= c.max_time_s && n >= c.min_samples)) return true;
-  return planned_rounds_over && n >= c.min_samples && it.sampled_s >= c.min_time_s && summarize(it.samples, it.passes).ci_rel <= c.target_rel_ci;
+// The item's interval: over its round medians (the unit of independent evidence), else over its samples.
+double item_ci_rel(const Item& it) {
+  return it.round_medians.size() >= 2 ? median_interval(it.round_medians).half_rel() : summarize(it.samples, it.passes).ci_rel;
 }
 
-// One slice: untimed passes for `warmup_s`, then samples for `slice_s` (and at least `min_samples`, at most
-// `max_samples`, so that every planned round fits in the item's max_samples); its median is
-// the item's next round median. heartbeat(seconds sampled so far, this slice included) runs between samples.
+// Out of budget (at any round: max_samples, or max_time_s once min_samples are in, or cap_time_s of wall time), or,
+// once the planned rounds are over, converged.
+bool item_done(const Item& it, const MeasureConfig& c, bool planned_rounds_over) {
+  const int n = static_cast<int>(it.samples.size());
+  if (n >= c.max_samples || it.spent_s >= c.cap_time_s || (it.sampled_s >= c.max_time_s && n >= c.min_samples)) return true;
+  return planned_rounds_over && n >= c.min_samples && it.sampled_s >= c.min_time_s && item_ci_rel(it) <= c.target_rel_ci;
+}
+
+// One slice: untimed passes for `slice_warmup_s` (none when a sample lasts 20 times that: such a pass is its own
+// warm-up), then samples for `slice_s` (and at least `min_samples`, at most `max_samples`, so that every planned
+// round fits in the item's max_samples); its median is the item's next round median. heartbeat(seconds sampled so
+// far, this slice included) runs between samples.
 void sample_slice(Item& it, const RoundsConfig& cfg, double slice_s, int min_samples, int max_samples, const std::function<void(double)>& heartbeat) {
   const auto w0 = Clock::now();
-  do {
-    (*it.timed)(it.passes);
-  } while (seconds_since(w0) < cfg.slice_warmup_s);
+  const bool long_passes = !it.samples.empty() && it.samples.back() * 1e-3 * it.passes >= 20 * cfg.slice_warmup_s;
+  while (!long_passes && seconds_since(w0) < cfg.slice_warmup_s) (*it.timed)(it.passes);
   const auto t0 = Clock::now();
   const std::size_t first = it.samples.size();
   int taken = 0;
@@ -163,14 +163,32 @@ void sample_slice(Item& it, const RoundsConfig& cfg, double slice_s, int min_sam
     ++taken;
     if (heartbeat) heartbeat(it.sampled_s + seconds_since(t0));
     if (taken >= min_samples && (seconds_since(t0) >= slice_s || taken >= max_samples)) break;
-    if (it.sampled_s + seconds_since(t0) >= cfg.per_item.cap_time_s) break;
+    if (it.spent_s + seconds_since(w0) >= cfg.per_item.cap_time_s) break;
   }
   it.sampled_s += seconds_since(t0);
+  it.spent_s += seconds_since(w0);
   if (it.samples.size() > first) {
     std::vector<double> slice(it.samples.begin() + static_cast<std::ptrdiff_t>(first), it.samples.end());
-    std::sort(slice.begin(), slice.end());
-    it.round_medians.push_back(quantile_sorted(slice, 0.5));
+    it.round_medians.push_back(median_of(std::move(slice)));
   }
+}
+
+// Warms an item up (untimed passes for warmup_s, at least one) and sets its passes per sample: given, or 1 when
+// every warm-up pass lasted min_sample_s (a slow pass needs no calibration; one stalled pass proves nothing), else
+// calibrated.
+Item warm_item(const TimedRun& t, const MeasureConfig& c, int given_passes) {
+  Item it;
+  it.timed = &t;
+  const auto w0 = Clock::now();
+  double shortest = std::numeric_limits<double>::infinity();
+  do {
+    const auto p0 = Clock::now();
+    t(1);
+    shortest = std::min(shortest, seconds_since(p0));
+  } while (seconds_since(w0) < c.warmup_s);
+  it.passes = given_passes > 0 ? given_passes : shortest >= c.min_sample_s ? 1 : calibrate_passes(t, c.min_sample_s);
+  it.spent_s = seconds_since(w0);
+  return it;
 }
 
 }  // namespace
@@ -187,18 +205,12 @@ std::vector<Stats> measure_rounds(const std::vector<TimedRun>& timers, const Rou
       progress.report(i, 0, 0);
       last_report = Clock::now();
     }
-    Item it;
-    it.timed = &t;
-    const auto warm0 = Clock::now();
-    do {
-      t(1);
-    } while (seconds_since(warm0) < c.warmup_s);
-    it.passes = i < cfg.passes.size() && cfg.passes[i] > 0 ? cfg.passes[i] : calibrate_passes(t, c.min_sample_s);
-    items.push_back(std::move(it));
+    items.push_back(warm_item(t, c, i < cfg.passes.size() ? cfg.passes[i] : 0));
   }
   const double slice_s = c.min_time_s / rounds;
   const int slice_samples = std::max(1, (c.min_samples + rounds - 1) / rounds);
-  const int slice_cap = std::max(slice_samples, c.max_samples / rounds);  // short passes: every planned round still happens
+  // Short passes: every planned round happens, and as many again where a cell has not converged by then.
+  const int slice_cap = std::max(slice_samples, c.max_samples / (2 * rounds));
   std::mt19937 rng(cfg.seed);
   std::vector<std::size_t> order(items.size());
   std::iota(order.begin(), order.end(), 0);
@@ -223,7 +235,9 @@ std::vector<Stats> measure_rounds(const std::vector<TimedRun>& timers, const Rou
   }
   std::vector<Stats> out;
   for (Item& it : items) {
+    const double ci_rel = item_ci_rel(it);
     Stats s = summarize(std::move(it.samples), it.passes);
+    s.ci_rel = ci_rel;
     s.total_s = it.sampled_s;
     s.converged = s.ci_rel <= c.target_rel_ci;
     s.min_samples = c.min_samples;

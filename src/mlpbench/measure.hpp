@@ -6,6 +6,8 @@
 #include <functional>
 #include <vector>
 
+#include "mlpbench/stats.hpp"
+
 namespace mlpbench {
 
 struct MeasureConfig {
@@ -13,7 +15,7 @@ struct MeasureConfig {
   double min_time_s = 0.5;      // keep sampling at least this long (Google Benchmark's min time)
   double max_time_s = 5.0;      // and at most this long, once min_samples are taken
   int min_samples = 10;         // nvbench / trtexec: >= 10; taken past max_time_s, up to cap_time_s
-  double cap_time_s = 60;       // the hard cap: a cell whose passes are this slow stops short of min_samples
+  double cap_time_s = 60;       // the hard cap on the wall time of an item, warm-up included: slow passes stop short of min_samples
   int max_samples = 2000;       // bounds the samples stored in results files
   double target_rel_ci = 0.005; // stop once the median's 95% CI half-width / median is below this
   double min_sample_s = 50e-6;  // a sample spans at least this: >= 1000x the ~30 ns clock read
@@ -31,7 +33,8 @@ struct Stats {
   double mean_ms = 0;
   double stddev_ms = 0;
   double cv = 0;            // stddev / mean
-  double ci_rel = 0;        // half-width of the median's 95% CI / median: 1.57 * IQR / sqrt(n) / median
+  double ci_rel = 0;        // half-width of the median's 95% interval / median: measure_rounds, over the round medians
+                            // (median_interval); measure and summarize, over the samples (1.57 * IQR / sqrt(n) / median)
   int samples = 0;
   int passes_per_sample = 1;
   double total_s = 0;       // time spent sampling (warm-up excluded)
@@ -87,8 +90,5 @@ Stats summarize(std::vector<double> samples_ms, int passes_per_sample);
 
 // Nanoseconds one steady_clock read costs here (the median of a few thousand back-to-back reads).
 double clock_read_ns();
-
-// Linear-interpolated quantile (type 7, as numpy's default) of sorted values, q in [0, 1].
-double quantile_sorted(const std::vector<double>& sorted, double q);
 
 }  // namespace mlpbench

@@ -573,15 +573,18 @@ Results parse_results_text(const std::string& text, const std::string& what) {
   }
 }
 
+bool names_a_folder(const std::string& out) {
+  std::error_code ec;
+  return out.empty() || (!is_stdout(out) && (out.back() == '/' || std::filesystem::is_directory(out, ec)));
+}
+
 std::string results_path(const std::string& out, std::time_t started) {
   const auto safe = [](std::string t) {
     for (char& c : t) c = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ? c : '-';
     return t.empty() ? std::string("unknown") : t;
   };
   if (out.empty()) return results_path("results/", started);
-  if (is_stdout(out)) return out;
-  std::error_code ec;
-  if (out.back() != '/' && !std::filesystem::is_directory(out, ec)) return out;
+  if (!names_a_folder(out)) return out;
   const std::string commit = std::string(kGitCommit).substr(0, 12);
   return (std::filesystem::path(out) / safe(host_name()) / (utc_compact(started) + "-" + safe(commit) + ".json")).string();
 }

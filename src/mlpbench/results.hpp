@@ -63,5 +63,7 @@ Results parse_results_text(const std::string& text, const std::string& what);
 // in '/') -> <folder>/<host>/<UTC time>-<commit>.json, the layout for runs committed to git (host and commit made safe
 // for a file name; the commit's first 12 characters); "" -> the same under results/.
 std::string results_path(const std::string& out, std::time_t started);
+// Whether `out` names a folder for results_path (an existing one, one ending in '/', or "" for results/).
+bool names_a_folder(const std::string& out);
 
 }  // namespace mlpbench

@@ -152,6 +152,23 @@ std::vector<std::unique_ptr<Backend>> make_cpu_backends(const RunConfig& config,
   return out;
 }
 
+void check_backend_choice(const RunConfig& config) {
+  if (config.backends.empty()) return;
+  // Which of the chosen can run here at this precision, per device.
+  bool cpu = false, gpu = false;
+  for (const std::string& name : config.backends) {
+    const std::string kernel = name.substr(0, name.find('+'));
+    if (kernel == "eigen-omp-packed-bf16") cpu = cpu || config.precision == Precision::BF16;
+    else if (std::find(kCpuBackendNames.begin(), kCpuBackendNames.end(), kernel) != kCpuBackendNames.end()) cpu = true;
+    else gpu = gpu || kernel == "cublaslt" || config.precision == Precision::FP32;
+  }
+  const std::string chosen = "--backend " + join(config.backends, ",");
+  const std::string why = " (eigen-omp-packed-bf16 runs with --precision bf16 only, the cuda-* kernels with fp32 only)";
+  if (config.device == "cpu" && !cpu) throw InputError(chosen + " names no CPU backend that runs at " + precision_name(config.precision) + ", and --device cpu measures only the CPU" + why);
+  if (config.device == "gpu" && !gpu) throw InputError(chosen + " names no GPU backend that runs at " + precision_name(config.precision) + ", and --device gpu measures only the GPU" + why);
+  if (!cpu && !gpu) throw InputError(chosen + " names no backend that runs at " + precision_name(config.precision) + why);
+}
+
 int cpu_backend_count(const RunConfig& config) {
   std::vector<std::string> notes;
   return 1 + static_cast<int>(make_cpu_backends(config, notes).size());  // + the reference backend of make_gate_inputs
@@ -167,12 +184,18 @@ void gate_cpu_backends(const std::vector<std::unique_ptr<Backend>>& backends, co
 MeasureBudget measure_budget(bool quick, int timed_cells) {
   MeasureBudget b;
   b.rounds.per_item = quick ? quick_config(timed_cells) : MeasureConfig{};
-  b.rounds.rounds = quick ? 3 : 6;
-  // Phases are secondary figures: a shorter budget each.
-  b.phases = b.rounds.per_item;
+  // Rounds are the unit of evidence: at least 5 (compare's test and the cell's interval use their medians), and the
+  // interval of 5-6 round medians is their range, so the target is on that: 2% (--quick: 5%) either way.
+  b.rounds.rounds = quick ? 5 : 6;
+  b.rounds.per_item.target_rel_ci = quick ? 0.05 : 0.02;
+  b.rounds.per_item.max_time_s = quick ? b.rounds.per_item.max_time_s : 3.0;
+  b.rounds.per_item.cap_time_s = quick ? 10 : 60;
+  // Phases are secondary figures (pooled samples, measure()): a shorter budget each.
+  b.phases = quick ? quick_config(timed_cells) : MeasureConfig{};
   b.phases.min_time_s = std::min(b.phases.min_time_s, 0.1);
   b.phases.max_time_s = std::min(b.phases.max_time_s, 0.5);
   b.phases.warmup_s = std::min(b.phases.warmup_s, 0.05);
+  b.phases.cap_time_s = 2;
   b.energy_window_s = quick ? 0.05 : 0.5;
   return b;
 }
@@ -412,6 +435,10 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   // CPU and GPU backends in the same rounds: a change of the machine's speed spreads over every cell.
   std::vector<Backend*> timed = cpu_timed;
   timed.insert(timed.end(), gpu_ok.begin(), gpu_ok.end());
+  if (timed.empty()) {  // --backend chose only GPU backends, and this machine runs none
+    throw RuntimeError("nothing to measure: --backend " + join(config.backends, ",") + " chose no CPU backend, and no GPU backend runs here: " +
+                       gpu.unavailable);
+  }
   const MeasureBudget budget = measure_budget(config, static_cast<int>(timed.size() * config.batch_sizes.size() * config.cache.size()));
   std::vector<double> drift_ms;
   const std::function<double()> probe = config.drift_probe ? std::function<double()>(drift_probe_ms) : nullptr;
@@ -473,7 +500,7 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   return r;
 }
 
-Results run(const Model& model, const RunConfig& config, const GpuSide& gpu) {
+Results run(const Model& model, const RunConfig& config, const GpuSide& gpu, const CpuSide& cpu) {
   const std::time_t start = std::time(nullptr);
   RunContext context;
   if (config.device != "cpu") {
@@ -493,20 +520,26 @@ Results run(const Model& model, const RunConfig& config, const GpuSide& gpu) {
   const GpuClocks clocks_start = on_gpu ? read_gpu_clocks() : GpuClocks{};
   Results r = run_benchmark(model, config, std::move(context));
   const GpuClocks clocks_end = on_gpu ? read_gpu_clocks() : GpuClocks{};
+  // The live probe sees the machine as the cells just did; it raises the cached roof where it does better.
+  say(config.log, "the live probe (FMA peak and L2 read on 1 thread)");
+  const LiveProbe live = cpu.live();
   // The machine's roof gives every measured cell its floor (cached after the first run). A cell faster than its
   // floor proves the roof wrong: it is measured again once, now; a cell that still beats it lowers its floor.
   say(config.log, "the machine's roof (cached after the first run)");
-  MachineRoof roof = machine_roof(config.threads, gpu_name, gpu.roof, /*refresh=*/false);
+  const RoofProbes probes{cpu.roof, gpu.roof};
+  MachineRoof roof = machine_roof(config.threads, gpu_name, probes, /*refresh=*/false, &live);
   int beaten = 0;
   for (const Table* t : tables_of(r)) beaten += cells_beating_floor(*t, roof, model, config.precision);
   if (beaten > 0) {
     say(config.log, "measuring the machine's roof again: " + std::to_string(beaten) + " cells beat it", /*lasting=*/true);
-    roof = machine_roof(config.threads, gpu_name, gpu.roof, /*refresh=*/true);
+    roof = machine_roof(config.threads, gpu_name, probes, /*refresh=*/true, &live);
     r.notes.push_back("the machine's roof was measured again during this run: " + std::to_string(beaten) + " cell(s) were faster than the floor it gave");
   }
   for (Table* t : tables_of(r)) apply_floors(*t, roof, model, config.precision);
   if (clocks_start.valid) r.machine.gpu_clocks_mhz = GpuClockReadings{clocks_start.sm_mhz, clocks_end.sm_mhz, clocks_start.sm_max_mhz};
   r.machine.roof = roof_to_json(roof);
+  r.machine.roof["live"] = live_probe_to_json(live);
+  if (const std::string w = live_probe_warning(live, roof.cpu); !w.empty()) r.warnings.push_back(w);
 
   if (config.prices) r.prices = *config.prices;
   RunInfo& info = r.run;  // r.run.drift is run_benchmark's

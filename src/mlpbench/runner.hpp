@@ -13,8 +13,8 @@
 //   fill_reference      a column not measured here, from the reference file, labelled as such
 //   apply_floors        every measured cell's floor from the machine's roof, never above 100%
 //   run_benchmark       the steps above, in order, for given GPU backends and energy counter
-//   run                 all that `mlpbench run` does: GPU backends, clocks, run_benchmark, the roof and floors
-//                       (measured again once if a cell beats it), warnings, metadata
+//   run                 all that `mlpbench run` does: GPU backends, clocks, run_benchmark, the live probe, the roof
+//                       and floors (measured again once if a cell beats it), warnings, metadata
 // The CLI parses options into a RunConfig, calls run() and prints.
 #pragma once
 
@@ -91,6 +91,11 @@ std::vector<Backend*> gate_gpu_backends(const std::vector<std::unique_ptr<Backen
 // Every CPU backend at every thread count: eigen and eigen-omp-packed, and with bf16 also the bf16-weight
 // backend (or a note where this build has none).
 std::vector<std::unique_ptr<Backend>> make_cpu_backends(const RunConfig& config, std::vector<std::string>& notes);
+// Throws InputError when --backend (config.backends) names no backend that can run on the devices and at the
+// precision asked for: no CPU backend with --device cpu, no GPU backend with --device gpu, none at all at this
+// precision (eigen-omp-packed-bf16 runs with --precision bf16 only; our CUDA kernels with fp32 only).
+void check_backend_choice(const RunConfig& config);
+
 // How many CPU backends a run holds at once (the reference backend and make_cpu_backends'), for check_memory.
 int cpu_backend_count(const RunConfig& config);
 
@@ -167,9 +172,16 @@ struct GpuSide {
   std::optional<GpuRoof> (*roof)() = nullptr;
 };
 
+// The CPU's probes (machine.hpp): the real ones, or a test's fakes.
+struct CpuSide {
+  CpuRoof (*roof)(const std::vector<int>& thread_counts) = measure_cpu_roof;
+  LiveProbe (*live)() = measure_live_probe;
+};
+
 // Everything `mlpbench run` does, the Results complete: the GPU backends (RuntimeError for --device gpu without
-// one); the reference, read before anything is measured; the machine's roof (cached); GPU clocks around
+// one); the reference, read before anything is measured; the live probe after the cells, and the machine's roof
+// (cached, raised by the probe where it did better; a warning where the probe is well below it); GPU clocks around
 // run_benchmark; warnings; prices; the run's settings and start time.
-Results run(const Model& model, const RunConfig& config, const GpuSide& gpu);
+Results run(const Model& model, const RunConfig& config, const GpuSide& gpu, const CpuSide& cpu = {});
 
 }  // namespace mlpbench

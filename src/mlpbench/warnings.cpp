@@ -81,6 +81,21 @@ void cell_warnings(Table& table, double clock_read_ns, bool quick, std::vector<s
 
 }  // namespace
 
+std::string live_probe_warning(const LiveProbe& live, const CpuRoof& roof) {
+  const CpuThreadsRoof* one = roof.find(1);
+  if (!one) return "";
+  std::string low;
+  const auto check = [&](const char* what, double now, double best, const char* unit) {
+    if (now >= (1 - kMaxLiveShortfall) * best) return;
+    low += std::string(low.empty() ? "" : ", ") + what + " " + ms(now) + " against " + ms(best) + " " + unit + " (" + percent(1 - now / best) +
+           " below)";
+  };
+  check("FMA peak", live.fma_gflops_per_core, one->fma_gflops_per_core, "GFLOP/s per core");
+  check("L2 read", live.l2_gbs, one->l2_gbs, "GB/s");
+  if (low.empty()) return "";
+  return "the live probe on 1 thread is below the cached roof (" + low + "): the machine is loaded now; this run's numbers are suspect";
+}
+
 std::vector<std::string> add_warnings(Results& r, const std::vector<int>& thread_counts, double clock_read_ns, const GpuClocks& gpu_start,
                                       const GpuClocks& gpu_end) {
   std::vector<std::string> lines;

@@ -100,8 +100,9 @@ def scaled(doc, k):
         for b, cell in cells.items():
             for c in [cell] + cell.get("backends", []):
                 c.update({key: c[key] * k for key in keys if key in c})
-            if "samples_ms" in cell:
-                cell["samples_ms"] = [v * k for v in cell["samples_ms"]]
+            for key in ("samples_ms", "round_medians_ms"):
+                if key in cell:
+                    cell[key] = [v * k for v in cell[key]]
             doc["inference_times_ms"][dev][b] = cell["median_ms"]
     return doc
 
@@ -119,7 +120,7 @@ class CpuRecipe(unittest.TestCase):
         job = self.wf["jobs"]["cpu"]
         self.assertEqual(job["runs-on"], "ubuntu-24.04")
         uses = [s["uses"].split("@")[0] for s in job["steps"] if "uses" in s]
-        self.assertEqual(uses, ["actions/checkout", "actions/upload-artifact"])
+        self.assertEqual(uses, ["actions/checkout", "actions/cache/restore", "actions/upload-artifact", "actions/cache/save"])
         self.assertEqual(job["steps"][0]["uses"].split("@")[0], "actions/checkout")
         runs = [s["run"] for s in job["steps"] if "run" in s]
         self.assertIn("scripts/setup.sh", runs[0])
@@ -127,58 +128,92 @@ class CpuRecipe(unittest.TestCase):
         self.assertRegex(runs[2], r'"\$MLPBENCH" run --quick .*--out "\$MLPBENCH_NEW"')
         self.assertIn("schema/validate.py", runs[3])
         compare = step_named(job, "Compare")["run"]
-        self.assertRegex(compare, r'"\$MLPBENCH" compare "\$MLPBENCH_BASELINE" "\$MLPBENCH_NEW" --threshold "\$MLPBENCH_THRESHOLD" --format md')
+        self.assertRegex(compare, r'"\$MLPBENCH" compare --baseline "\$MLPBENCH_BASELINES/\*\.json" "\$MLPBENCH_NEW" --threshold "\$MLPBENCH_THRESHOLD" --format md')
         self.assertIn('>> "$GITHUB_STEP_SUMMARY"', compare)
-        self.assertTrue(job["env"]["MLPBENCH_BASELINE"].startswith("results/"))
         self.assertEqual(step_named(job, "Upload")["with"]["path"], "${{ env.MLPBENCH_NEW }}")
+        # The baseline set: restored on every run, kept and saved on pushes to main only, under one key.
+        restore, save = step_named(job, "Restore the baseline runs"), step_named(job, "Save the baseline runs")
+        self.assertEqual(restore["with"]["path"], "${{ env.MLPBENCH_BASELINES }}")
+        self.assertEqual(save["with"]["path"], "${{ env.MLPBENCH_BASELINES }}")
+        self.assertEqual(restore["with"]["key"], save["with"]["key"])
+        self.assertTrue(restore["with"]["key"].startswith(restore["with"]["restore-keys"]))
+        self.assertIn("github.event_name == 'push' && github.ref == 'refs/heads/main'", save["if"])
+        self.assertIn("!cancelled()", step_named(job, "Keep this run")["if"], "a run on main that regressed still joins the set")
+        names = [s.get("name", s.get("uses", "")) for s in job["steps"]]
+        self.assertLess(names.index(restore["name"]), names.index(step_named(job, "Compare")["name"]))
+        self.assertLess(names.index(step_named(job, "Keep this run")["name"]), names.index(save["name"]))
         for s in job["steps"]:
             self.assertNotIn("${{", s.get("run", ""), "run steps use env vars, not expressions (the test runs them with bash)")
 
     def test_steps_run_in_order(self):
         with tempfile.TemporaryDirectory(prefix="ci_recipe_test.") as d:
             checkout = make_checkout(d)
-            env = {"MLPBENCH": mlpbench(), "MLPBENCH_RUN_ARGS": SMALL_RUN}
-            baseline = os.path.join(checkout, self.wf["jobs"]["cpu"]["env"]["MLPBENCH_BASELINE"])
+            env = {"MLPBENCH": mlpbench(), "MLPBENCH_RUN_ARGS": SMALL_RUN, "MLPBENCH_KEEP": "2", "GITHUB_EVENT_NAME": "pull_request",
+                   "GITHUB_REF": "refs/pull/7/merge"}
+            baselines = os.path.join(checkout, self.wf["jobs"]["cpu"]["env"]["MLPBENCH_BASELINES"])
             new = os.path.join(checkout, self.wf["jobs"]["cpu"]["env"]["MLPBENCH_NEW"])
 
-            # 1. No baseline yet: every step passes, the summary says so and holds this run's table.
+            # 1. A pull request, no baseline runs yet: every step passes, the summary says so and holds this run's
+            # table, and the run joins no set.
             job = Job(self.wf, "cpu", checkout, env)
-            self.assertEqual([rc for _, rc, _ in job.steps], [0] * 5, job.log())
+            self.assertEqual([rc for _, rc, _ in job.steps], [0] * 6, job.log())
             self.assertIn("Using " + mlpbench(), job.steps[1][2])  # the build step honours MLPBENCH
             self.assertIn("valid mlpbench/1", job.steps[3][2])
             self.assertTrue(os.path.isfile(new), "the upload step's path")
             self.assertIn("no baseline yet", job.summary())
-            self.assertIn(self.wf["jobs"]["cpu"]["env"]["MLPBENCH_BASELINE"], job.summary())
             self.assertTrue(has_markdown_table(job.summary()), job.summary())
             self.assertIn("::notice::", job.steps[4][2])
+            self.assertIn("joins no baseline set", job.steps[5][2])
+            self.assertFalse(os.path.exists(baselines))
             with open(new) as f:
                 first = json.load(f)
             self.assertEqual(first["model"]["layers"], [16, 8])
             self.assertEqual(first["sources"]["CPU"], "measured")
 
-            # 2. A baseline three times as fast: the job runs every step again and fails at the comparison
-            # (compare exits 1), with the Markdown comparison in the summary.
-            os.makedirs(os.path.dirname(baseline))
-            with open(baseline, "w") as f:
-                json.dump(scaled(json.loads(json.dumps(first)), 1 / 3), f)
+            # 2. Three pushes to main: each joins the set, which keeps the newest MLPBENCH_KEEP (2); the second is
+            # compared with the first alone (as BASE), the third with the two before.
+            for k in range(3):
+                push = dict(env, GITHUB_EVENT_NAME="push", GITHUB_REF="refs/heads/main", GITHUB_SHA=f"sha{k}")
+                if k > 0:
+                    shutil.rmtree(os.path.dirname(new))  # a fresh checkout each time, as Actions gives
+                job = Job(self.wf, "cpu", checkout, push, only="Keep" if k == 0 else None)
+                self.assertTrue(all(rc == 0 for _, rc, _ in job.steps[:-1]) and job.steps[-1][1] in (0, 1), job.log())
+                if k > 0:
+                    self.assertIn(f"this run against {k} run(s) on main", job.summary())
+                if job.steps[-1][1] == 1:  # identical runs may still differ on a shared machine; Actions keeps it (!cancelled())
+                    job = Job(self.wf, "cpu", checkout, push, only="Keep")
+            kept = sorted(os.listdir(baselines))
+            self.assertEqual(len(kept), 2, kept)
+            self.assertTrue(kept[0].endswith("-sha1.json") and kept[1].endswith("-sha2.json"), kept)
+            self.assertIn("holds 2 run(s)", job.steps[-1][2])
+
+            # 3. Three baseline runs three times as fast: the job fails at the comparison (compare exits 1) against
+            # the history, with the Markdown comparison in the summary.
+            shutil.rmtree(baselines)
+            os.makedirs(baselines)
+            for k, f in enumerate((1 / 3, 1 / 3.1, 1 / 2.9)):
+                with open(os.path.join(baselines, f"run{k}.json"), "w") as out:
+                    json.dump(scaled(json.loads(json.dumps(first)), f), out)
             shutil.rmtree(os.path.dirname(new))
             job = Job(self.wf, "cpu", checkout, env)
             self.assertEqual([rc for _, rc, _ in job.steps], [0, 0, 0, 0, 1], job.log())
-            self.assertIn("::error::mlpbench: a cell is significantly slower", job.steps[4][2])
-            self.assertIn("this run against", job.summary())
+            self.assertIn("::error::mlpbench: a cell is slower than the 3 baseline run(s)", job.steps[4][2])
+            self.assertIn("this run against 3 run(s) on main", job.summary())
+            self.assertIn("against 3 baseline runs", job.summary())
             self.assertTrue(has_markdown_table(job.summary()), job.summary())
             self.assertIn("slower", job.summary())
 
-            # 3. A baseline three times as slow: the comparison passes (only that step, on the run of 2.).
-            with open(baseline, "w") as f:
-                json.dump(scaled(json.loads(json.dumps(first)), 3), f)
+            # 4. Baseline runs three times as slow: the comparison passes (only that step, on the run of 3.).
+            for k, f in enumerate((3, 3.1, 2.9)):
+                with open(os.path.join(baselines, f"run{k}.json"), "w") as out:
+                    json.dump(scaled(json.loads(json.dumps(first)), f), out)
             job = Job(self.wf, "cpu", checkout, env, only="Compare")
             self.assertEqual([rc for _, rc, _ in job.steps], [0], job.log())
-            self.assertIn("no cell significantly slower", job.steps[0][2])
+            self.assertIn("no cell slower than the 3 baseline run(s)", job.steps[0][2])
             self.assertTrue(has_markdown_table(job.summary()), job.summary())
 
-            # 4. A baseline mlpbench can't read: the comparison fails with compare's exit code, not as a regression.
-            with open(baseline, "w") as f:
+            # 5. A baseline mlpbench can't read: the comparison fails with compare's exit code, not as a regression.
+            with open(os.path.join(baselines, "run0.json"), "w") as f:
                 f.write("{}")
             job = Job(self.wf, "cpu", checkout, env, only="Compare")
             self.assertEqual([rc for _, rc, _ in job.steps], [2], job.log())

@@ -206,7 +206,8 @@ class WrittenFiles(Checks):
         self.assertEqual((ref["source"], ref["kind"], ref["machine"]), ("reference", "measured", "Fake GPU"))
         self.assertIn("why", ref)
         self.assertTrue({"prices_usd_per_hour", "cheaper"} <= set(ours))
-        self.assertEqual(set(ours["run"]["drift"]), {"median_ms", "spread", "rounds_ms"})
+        self.assertEqual(set(ours["run"]["drift"]), {"version", "median_ms", "spread", "rounds_ms"})
+        self.assertEqual(ours["run"]["drift"]["version"], 2)
         self.assertEqual(ours["model"]["weights"]["kind"], "file")
         self.assertEqual((ours["model"]["weights"]["layer_names"], ours["model"]["weights"]["layer_order"]), (["0", "2"], "numbered"))
         cpu = ours["cells"]["CPU"]["2"]
@@ -314,6 +315,8 @@ class BrokenFiles(Checks):
                 "kind": "file", "file": "w.safetensors", "sha256": "0" * 64, "layer_names": ["b", "a"]}), "$.model.weights", False),
             ("a device the run option doesn't have", lambda d: d["run"].update(device="tpu"), "$.run.device", False),
             ("a drift probe without its rounds", lambda d: d["run"].update(drift={"median_ms": 40, "spread": 0.01}), "$.run.drift", False),
+            ("a drift probe of an unknown version", lambda d: d["run"].update(drift={"version": 3, "median_ms": 0.05, "spread": 0.01, "rounds_ms": [0.05]}),
+             "$.run.drift.version", False),
             ("a start time that isn't UTC ISO 8601", lambda d: d["run"].update(started_utc="29.11.2026 13:05"), "$.run.started_utc", False),
             ("threads as text", lambda d: d["machine"].update(threads="2"), "$.machine.threads", True),
             ("a live probe without its figures", lambda d: d["machine"]["roof"].update(live={"ms": 60}), "$.machine.roof.live", False),

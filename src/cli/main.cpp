@@ -2,6 +2,7 @@
 // pass on a user's input, to check our outputs against their framework), `report` (print a results file),
 // `compare` (results files side by side, exit 1 on a regression), `plot` (SVG chart), `machine` (measure
 // the roof) and `export-weights`. Options are parsed here; the work is done by the library.
+#include <glob.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -552,16 +553,45 @@ std::vector<std::pair<std::string, Results>> read_all(const std::vector<std::str
   return all;
 }
 
+// The files a --baseline names: a file, or a glob ('results/ci/*.json', quoted so that the shell leaves it to us)
+// in sorted order. InputError when a glob matches nothing.
+std::vector<std::string> baseline_files(const std::vector<std::string>& patterns) {
+  std::vector<std::string> files;
+  for (const std::string& p : patterns) {
+    if (p.find_first_of("*?[") == std::string::npos) {
+      files.push_back(p);
+      continue;
+    }
+    glob_t g{};
+    const int rc = ::glob(p.c_str(), 0, nullptr, &g);
+    const std::size_t before = files.size();
+    if (rc == 0) files.insert(files.end(), g.gl_pathv, g.gl_pathv + g.gl_pathc);
+    ::globfree(&g);
+    if (files.size() == before) throw InputError("compare: --baseline '" + p + "' matches no file");
+  }
+  return files;
+}
+
 struct CompareCommand {
   std::vector<std::string> files;
-  double threshold = 5;
+  std::vector<std::string> baselines;
+  CompareOptions options;
   std::string format = "text";
-  bool allow_different_models = false;
   CLI::App* app = nullptr;
 
   void add(CLI::App& parent) {
-    app = parent.add_subcommand("compare", "Compare results files cell by cell (Mann-Whitney U on the samples); exit 1 on a significant slowdown");
-    app->add_option("files", files, "BASE.json NEW.json [MORE.json ...]: with more than two, one column per file")->required()->expected(2, -1);
+    app = parent.add_subcommand("compare",
+                                "Compare results files cell by cell (Mann-Whitney U on the round medians), or a run against a history of runs "
+                                "(--baseline); exit 1 on a significant slowdown");
+    app->add_option("files", files,
+                    "BASE.json NEW.json [MORE.json ...]: with more than two, one column per file; with --baseline, NEW.json alone")
+        ->required()
+        ->expected(1, -1);
+    app->add_option("--baseline", baselines,
+                    "A baseline run, or a quoted glob of them ('results/ci/*.json'); repeat for more. With two or more, NEW is judged "
+                    "against the spread of their medians (slower only when outside it and beyond --threshold); with one, as BASE")
+        ->type_name("FILE|GLOB")
+        ->allow_extra_args(false);
     // Not CLI11's NonNegativeNumber, whose message names the range [0 - 1.79769e+308].
     const CLI::Validator percent(
         [](std::string& text) {
@@ -572,22 +602,44 @@ struct CompareCommand {
           return text + (number ? " is negative" : " is not a number") + ": give a slowdown in percent, 0 or more";
         },
         "PERCENT");
-    app->add_option("--threshold", threshold, "Slowdown in percent that counts as a regression when significant")
+    app->add_option("--threshold", options.threshold_pct, "Slowdown in percent that counts as a regression when significant")
         ->check(percent)
         ->capture_default_str();
     app->add_option("--format", format, "text, or md (Markdown, for a pull-request comment or a CI job summary)")
         ->check(CLI::IsMember({"text", "md"}))
         ->capture_default_str();
-    app->add_flag("--allow-different-models", allow_different_models,
+    app->add_flag("--allow-different-models", options.allow_different_models,
                   "Compare files of different models or precisions (refused otherwise, exit 2); none of their cells counts as a "
                   "regression");
+    app->add_flag("--no-drift-correction{false}", options.drift_correction,
+                  "Judge CPU cells on their plain ratio even where the drift probe's change is significant (the correction is "
+                  "otherwise applied then, with the uncorrected verdict shown where they differ)");
   }
 
   int execute() const {
-    if (files.size() < 2) throw InputError("compare: give a BASE and at least one NEW results file");
-    const Comparison c = compare_results(read_all(files), threshold, kAlpha, allow_different_models);
-    std::cout << (format == "md" ? comparison_markdown(c) : comparison_text(c));
-    return c.regression ? kExitRegression : kExitOk;
+    if (baselines.empty()) {
+      if (files.size() < 2) throw InputError("compare: give a BASE and at least one NEW results file, or --baseline FILES and one NEW file");
+      const Comparison c = compare_results(read_all(files), options);
+      std::cout << (format == "md" ? comparison_markdown(c) : comparison_text(c));
+      return c.regression ? kExitRegression : kExitOk;
+    }
+    if (files.size() != 1) throw InputError("compare: with --baseline, give one NEW results file (" + std::to_string(files.size()) + " given)");
+    const std::string& next = files.front();
+    // A glob of the CI folder may hold the new run too: it is no baseline of itself.
+    std::vector<std::string> base;
+    std::error_code ec;
+    for (const std::string& f : baseline_files(baselines)) {
+      if (!std::filesystem::equivalent(f, next, ec)) base.push_back(f);
+    }
+    if (base.empty()) throw InputError("compare: --baseline names no file but " + next + " itself");
+    if (base.size() == 1) {
+      const Comparison c = compare_results(read_all({base.front(), next}), options);
+      std::cout << (format == "md" ? comparison_markdown(c) : comparison_text(c));
+      return c.regression ? kExitRegression : kExitOk;
+    }
+    const HistoryComparison h = compare_history(read_all(base), {next, read_results(next)}, options);
+    std::cout << (format == "md" ? history_markdown(h) : history_text(h));
+    return h.regression ? kExitRegression : kExitOk;
   }
 };
 

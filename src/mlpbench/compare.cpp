@@ -1,5 +1,6 @@
 // See compare.hpp. Comparing results files cell by cell: the ratio NEW/BASE of the medians, a two-sided
-// Mann-Whitney U test on the stored samples (samples_ms) for significance, a verdict, and the text of it all.
+// Mann-Whitney U test on the cells' round medians (round_medians_ms; pooled samples_ms for older files) for
+// significance, a verdict, and the text of it all; and a run against the band of a history of runs.
 // The test needs no distribution and no equal variances: benchmark samples are skewed (a floor and a long
 // tail), which is why Google Benchmark's tools/compare.py uses the same test (through scipy).
 #include "mlpbench/compare.hpp"
@@ -31,9 +32,18 @@ const char* verdict_name(Verdict v) {
 
 namespace {
 
-// probe: the drift probe's ratio NEW/BASE, when both files have it; CPU cells are judged corrected by it.
-CellChange change_of(const std::string& device, int batch, const Cell& base, const Cell& now, double threshold_pct, double alpha,
-                     std::optional<double> probe) {
+// The values a cell is tested on: its round medians where both cells have at least 3 (the unit of independent
+// evidence), else its pooled samples (files from before round medians were stored).
+bool by_rounds(const Cell& base, const Cell& now) { return base.stats.round_medians_ms.size() >= 3 && now.stats.round_medians_ms.size() >= 3; }
+
+// Faster or slower when significant and beyond the threshold either way, else same.
+Verdict verdict_of(bool significant, double ratio, double threshold_pct) {
+  const bool beyond = std::fabs(ratio - 1) > threshold_pct / 100;
+  return !significant || !beyond ? Verdict::Same : ratio < 1 ? Verdict::Faster : Verdict::Slower;
+}
+
+// probe: the drift probe's ratio NEW/BASE where its correction applies; CPU cells are then judged corrected by it.
+CellChange change_of(const std::string& device, int batch, const Cell& base, const Cell& now, const CompareOptions& o, std::optional<double> probe) {
   CellChange c;
   c.device = device;
   c.batch = batch;
@@ -43,28 +53,62 @@ CellChange change_of(const std::string& device, int batch, const Cell& base, con
   c.ratio = c.base_ms > 0 ? c.new_ms / c.base_ms : std::numeric_limits<double>::quiet_NaN();
   c.reference = base.source == Source::Reference || now.source == Source::Reference;
   if (c.reference) return c;  // a number from a table, not a measurement: nothing to test
+  c.pooled = !by_rounds(base, now);
+  const std::vector<double>& base_values = c.pooled ? base.stats.samples_ms : base.stats.round_medians_ms;
+  std::vector<double> now_values = c.pooled ? now.stats.samples_ms : now.stats.round_medians_ms;
+  const auto plain = mann_whitney(base_values, now_values);
+  if (!plain) return c;  // fewer than 3 values on a side: untested
+  c.uncorrected = verdict_of(plain->p < o.alpha, c.ratio, o.threshold_pct);
+  std::optional<MannWhitney> mw = plain;
   // The probe runs on the CPU: it corrects CPU cells, whose time moves with the machine's speed.
-  std::vector<double> now_samples = now.stats.samples_ms;
   if (probe && device == "CPU" && *probe > 0) {
     c.corrected = c.ratio / *probe;
-    for (double& v : now_samples) v /= *probe;
+    for (double& v : now_values) v /= *probe;
+    mw = mann_whitney(base_values, now_values);
   }
-  const auto mw = mann_whitney(base.stats.samples_ms, now_samples);
-  if (!mw) return c;  // fewer than 3 samples on a side: untested
   c.p = mw->p;
-  c.significant = mw->p < alpha;
-  // With thousands of samples a 1% difference is significant; a verdict also needs the difference to
-  // matter: beyond the threshold either way. Within it, or not significant, the cell is the same.
+  c.significant = mw->p < o.alpha;
+  // With many values a 1% difference can be significant; a verdict also needs the difference to matter: beyond
+  // the threshold either way. Within it, or not significant, the cell is the same.
   const double judged = c.corrected.value_or(c.ratio);
-  const bool beyond = std::fabs(judged - 1) > threshold_pct / 100;
-  c.verdict = !c.significant || !beyond ? Verdict::Same : judged < 1 ? Verdict::Faster : Verdict::Slower;
-  c.regression = c.significant && judged > 1 + threshold_pct / 100;
+  c.verdict = verdict_of(c.significant, judged, o.threshold_pct);
+  c.regression = c.verdict == Verdict::Slower;
   return c;
 }
 
-std::optional<double> probe_ratio(const Results& base, const Results& now) {
+std::string fixed(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+// The drift probe's ratio NEW/BASE where its correction applies: correction on, both files with the probe of short
+// samples (version 2), and its change significant (U test on its round medians). A note says what was decided
+// whenever both files carry a probe.
+std::optional<double> probe_correction(const std::string& base_name, const Results& base, const std::string& name, const Results& now,
+                                       const CompareOptions& o, std::vector<std::string>& notes) {
   if (!base.run.drift || !now.run.drift || base.run.drift->median_ms <= 0) return std::nullopt;
-  return now.run.drift->median_ms / base.run.drift->median_ms;
+  const DriftProbe &b = *base.run.drift, &n = *now.run.drift;
+  const double ratio = n.median_ms / b.median_ms;
+  const std::string ran = name + ": the drift probe ran " + fixed("%.3f", ratio) + "x as long as in " + base_name + " (the machine's own speed)";
+  if (b.version < 2 || n.version < 2) {
+    notes.push_back(ran + "; not corrected for: " + (b.version < 2 ? base_name : name) +
+                    " has the old probe (slices of tens of ms, which another process moves while the cells' short samples sidestep it)");
+    return std::nullopt;
+  }
+  if (!o.drift_correction) {
+    notes.push_back(ran + "; not corrected for (--no-drift-correction)");
+    return std::nullopt;
+  }
+  const auto mw = mann_whitney(b.rounds_ms, n.rounds_ms);
+  if (!mw || !(mw->p < o.alpha)) {
+    notes.push_back(ran + "; not a significant change" + (mw ? " (p = " + fixed("%.4f", mw->p) + ", U test on its round medians)" : " (fewer than 3 rounds)") +
+                    ": not corrected for");
+    return std::nullopt;
+  }
+  notes.push_back(ran + ", a significant change (p = " + fixed("%.4f", mw->p) +
+                  "): CPU cells are judged on the corrected ratio, with the uncorrected verdict beside where they differ");
+  return ratio;
 }
 
 // What a results file says about its machine, settings and model; "" when it doesn't say.
@@ -148,62 +192,60 @@ std::string p_text(const std::optional<double>& p) {
   return buf;
 }
 
+// "slower, regression", with "(uncorrected: same)" where the drift correction changed the verdict.
 std::string verdict_text(const CellChange& c) {
   std::string v = verdict_name(c.verdict);
-  if (c.regression) return v + ", regression";
   if (c.reference) return v + " (reference cell)";
   if (c.verdict == Verdict::Untested) return v + " (no samples)";
+  if (c.regression) v += ", regression";
+  if (c.corrected && c.uncorrected != c.verdict) v += std::string(" (uncorrected: ") + verdict_name(c.uncorrected) + ")";
   return v;
 }
 
-// Columns padded to their widest entry: the first two (device, batch) and the last left-aligned when `left_last`.
-std::string render(const std::vector<std::vector<std::string>>& rows, bool left_last) {
-  std::vector<std::size_t> width;
-  for (const auto& r : rows) {
-    width.resize(std::max(width.size(), r.size()));
-    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  }
+// The rows as a Markdown table: the first row its header; the first two columns (device, batch) left-aligned.
+std::string markdown_table(const std::vector<std::vector<std::string>>& rows) {
   std::string out;
-  for (const auto& r : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      const std::string pad(width[i] - r[i].size(), ' ');
-      const bool left = i == 0 || (left_last && i + 1 == r.size());
-      line += (i ? "  " : "") + (left ? r[i] + pad : pad + r[i]);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    out += "|";
+    for (const std::string& cell : rows[i]) out += " " + cell + " |";
+    out += "\n";
+    if (i == 0) {
+      out += "|";
+      for (std::size_t k = 0; k < rows[0].size(); ++k) out += k < 2 ? "---|" : "---:|";
+      out += "\n";
     }
-    line.erase(line.find_last_not_of(' ') + 1);
-    out += line + "\n";
   }
   return out;
 }
 
+// Columns padded to their widest entry: the first (device) and the last when `left_last` left-aligned, the rest right.
+std::string render(const std::vector<std::vector<std::string>>& rows, bool left_last) {
+  std::vector<bool> right(rows.empty() ? 0 : rows.front().size(), true);
+  if (!right.empty()) right.front() = false;
+  if (left_last && !right.empty()) right.back() = false;
+  return aligned_columns(rows, right, "  ");
+}
+
 }  // namespace
 
-Comparison compare_results(const std::vector<std::pair<std::string, Results>>& files, double threshold_pct, double alpha,
-                           bool allow_different_models) {
+Comparison compare_results(const std::vector<std::pair<std::string, Results>>& files, const CompareOptions& options) {
   if (files.size() < 2) throw InputError("compare: give a BASE and at least one NEW results file");
   Comparison c;
-  c.threshold_pct = threshold_pct;
-  c.alpha = alpha;
+  c.threshold_pct = options.threshold_pct;
+  c.alpha = options.alpha;
   const auto& [base_name, base] = files.front();
   for (const auto& f : files) c.files.push_back(f.first);
   for (std::size_t i = 1; i < files.size(); ++i) {  // every file checked before any is compared: a refusal prints nothing
     const std::string d = model_difference(base_name, base, files[i].first, files[i].second);
-    if (!d.empty() && !allow_different_models) throw InputError("compare: " + d + "; --allow-different-models compares them anyway");
+    if (!d.empty() && !options.allow_different_models) throw InputError("compare: " + d + "; --allow-different-models compares them anyway");
     c.different_model.push_back(!d.empty());
     if (!d.empty()) c.model_differences.push_back(d);
   }
   for (std::size_t i = 1; i < files.size(); ++i) {
     const auto& [name, now] = files[i];
     difference_notes(base_name, base, name, now, c.notes);
-    const std::optional<double> probe = probe_ratio(base, now);
+    const std::optional<double> probe = probe_correction(base_name, base, name, now, options, c.notes);
     c.probe.push_back(probe);
-    if (probe) {
-      char line[256];
-      std::snprintf(line, sizeof line, "%s: the drift probe ran %.3fx as long as in %s (the machine's own speed); CPU cells are judged on the corrected ratio",
-                    name.c_str(), *probe, base_name.c_str());
-      c.notes.push_back(line);
-    }
     // Cells meet by device, batch and cache mode; one with its batch in the other file only in the other mode is
     // a mismatch, not judged.
     const auto base_cells = cells_by_key(base), now_cells = cells_by_key(now);
@@ -213,7 +255,7 @@ Comparison compare_results(const std::vector<std::pair<std::string, Results>>& f
     for (const auto& [key, cell] : base_cells) {
       const auto& [cache, device, batch] = key;
       if (const auto n = now_cells.find(key); n != now_cells.end()) {
-        changes.push_back(change_of(device, batch, *cell, *n->second, threshold_pct, alpha, probe));
+        changes.push_back(change_of(device, batch, *cell, *n->second, options, probe));
       } else if (now_cells.count({other(cache), device, batch}) && !base_cells.count({other(cache), device, batch})) {
         add(mismatched, device + " " + std::to_string(batch) + " (" + cache_name(cache) + " in " + base_name + ", " + cache_name(other(cache)) +
                             " in " + name + ")");
@@ -229,7 +271,16 @@ Comparison compare_results(const std::vector<std::pair<std::string, Results>>& f
     if (c.different_model[i - 1]) {
       for (CellChange& ch : changes) ch.regression = false;  // another model's time is no regression of this one
     }
-    for (const CellChange& ch : changes) c.regression = c.regression || ch.regression;
+    std::string pooled;
+    for (const CellChange& ch : changes) {
+      c.regression = c.regression || ch.regression;
+      if (ch.pooled && ch.p) add(pooled, cell_name(ch.device, ch.batch, ch.cache));
+    }
+    if (!pooled.empty()) {
+      c.notes.push_back("tested on pooled samples: " + pooled + " (" + base_name + " or " + name +
+                        " has no round medians: a file from before they were stored); the samples of one run share one state of the machine, so "
+                        "their p-values overstate significance");
+    }
     c.vs.push_back(std::move(changes));
     if (!only_base.empty() || !only_new.empty()) {
       std::string note = "not compared (in one file only):";
@@ -286,8 +337,7 @@ std::vector<std::vector<std::string>> comparison_rows(const Comparison& c) {
         continue;
       }
       row[2] = format_ms(ch->base_ms);
-      row.push_back(ratio_text(ch->ratio) + (ch->corrected ? " (" + ratio_text(*ch->corrected) + " corrected)" : "") + " " +
-                    verdict_name(ch->verdict) + (ch->regression ? ", regression" : ""));
+      row.push_back(ratio_text(ch->ratio) + (ch->corrected ? " (" + ratio_text(*ch->corrected) + " corrected)" : "") + " " + verdict_text(*ch));
     }
     rows.push_back(row);
   }
@@ -339,19 +389,9 @@ std::string comparison_markdown(const Comparison& c) {
   out << different_models_text(c, /*markdown=*/true);
   if (!none_judged(c)) out << "**" << closing_line(c) << "**\n\n";
   out << "BASE: `" << c.files[0] << "`" << (c.files.size() == 2 ? "  \nNEW: `" + c.files[1] + "`" : "") << "\n\n";
-  const auto rows = comparison_rows(c);
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    out << "|";
-    for (const std::string& cell : rows[i]) out << " " << cell << " |";
-    out << "\n";
-    if (i == 0) {
-      out << "|";
-      for (std::size_t k = 0; k < rows[0].size(); ++k) out << (k < 2 ? "---|" : "---:|");
-      out << "\n";
-    }
-  }
+  out << markdown_table(comparison_rows(c));
   out << "\nratio: NEW/BASE of the medians (corrected: divided by the drift probe's ratio); verdict: faster/slower when the "
-         "Mann-Whitney U test is significant and the change is beyond "
+         "Mann-Whitney U test on the round medians is significant and the change is beyond "
       << threshold_text(c.threshold_pct) << "\n";
   for (const std::string& n : c.notes) out << "\n- " << n;
   if (!c.notes.empty()) out << "\n";
@@ -365,12 +405,136 @@ std::string comparison_text(const Comparison& c) {
   out << render(comparison_rows(c), c.files.size() == 2);
   char alpha[32];
   std::snprintf(alpha, sizeof alpha, "%g", c.alpha);
-  out << "\nratio: NEW/BASE of the medians; corrected: divided by the drift probe's ratio (CPU cells, both files with the probe);\n"
-         "p: two-sided Mann-Whitney U test on the samples (corrected where there is a corrected ratio), significant below "
+  out << "\nratio: NEW/BASE of the medians; corrected: divided by the drift probe's ratio (CPU cells, where its change is significant);\n"
+         "p: two-sided Mann-Whitney U test on the cells' round medians (corrected where there is a corrected ratio), significant below "
       << alpha << "\nverdict: faster/slower when significant and beyond " << threshold_text(c.threshold_pct)
       << " either way (on the corrected ratio where there is one), else\nsame; regression: slower, measured\n";
   for (const std::string& n : c.notes) out << "Note: " << n << "\n";
   out << closing_line(c) << "\n";
+  return out.str();
+}
+
+HistoryComparison compare_history(const std::vector<std::pair<std::string, Results>>& baselines, const std::pair<std::string, Results>& now,
+                                  const CompareOptions& options) {
+  if (baselines.size() < 2) throw InputError("compare: a history needs at least two --baseline files");
+  const auto& [name, next] = now;
+  HistoryComparison h;
+  h.file = name;
+  h.threshold_pct = options.threshold_pct;
+  h.alpha = options.alpha;
+  for (const auto& [base_name, base] : baselines) {  // all checked before any is compared: a refusal prints nothing
+    const std::string d = model_difference(base_name, base, name, next);
+    if (!d.empty() && !options.allow_different_models) throw InputError("compare: " + d + "; --allow-different-models compares them anyway");
+    if (!d.empty()) h.model_differences.push_back(d);
+    h.baselines.push_back(base_name);
+  }
+  // Each baseline's cells, its CPU medians scaled to NEW's machine speed where its probe's change is significant.
+  std::vector<std::map<CellKey, const Cell*>> cells;
+  std::vector<double> scale;
+  for (const auto& [base_name, base] : baselines) {
+    std::vector<std::string> probe_notes;
+    scale.push_back(probe_correction(base_name, base, name, next, options, probe_notes).value_or(1.0));
+    if (scale.back() != 1.0) h.notes.push_back(base_name + ": CPU medians scaled by its drift probe's ratio to " + name + ", " + fixed("%.3f", scale.back()) + "x");
+    cells.push_back(cells_by_key(base));
+    difference_notes(base_name, base, name, next, h.notes);
+  }
+  std::string thin;
+  for (const auto& [key, cell] : cells_by_key(next)) {
+    const auto& [cache, device, batch] = key;
+    HistoryChange ch;
+    ch.device = device;
+    ch.batch = batch;
+    ch.cache = cache;
+    ch.new_ms = cell->median_ms();
+    ch.reference = cell->source == Source::Reference;
+    std::vector<double> history;
+    for (std::size_t b = 0; b < cells.size(); ++b) {
+      const auto it = cells[b].find(key);
+      if (it == cells[b].end() || it->second->source == Source::Reference) continue;
+      history.push_back(it->second->median_ms() * (device == "CPU" ? scale[b] : 1.0));
+    }
+    if (!ch.reference && history.size() >= 2 && ch.new_ms > 0) {
+      ch.band = history_band(history, ch.new_ms, options.alpha);
+      ch.verdict = verdict_of(ch.band.outside, ch.band.ratio, options.threshold_pct);
+      ch.regression = ch.verdict == Verdict::Slower;
+    } else if (!ch.reference) {
+      ch.band.runs = static_cast<int>(history.size());
+      thin += (thin.empty() ? "" : ", ") + cell_name(device, batch, cache);
+    }
+    ch.regression = ch.regression && h.model_differences.empty();  // another model's time is no regression of this one
+    h.regression = h.regression || ch.regression;
+    h.cells.push_back(ch);
+  }
+  if (!thin.empty()) h.notes.push_back("not judged (fewer than two baselines measured them): " + thin);
+  return h;
+}
+
+namespace {
+
+std::string history_verdict_text(const HistoryChange& c) {
+  if (c.reference) return "untested (reference cell)";
+  if (c.verdict == Verdict::Untested) return "untested (" + std::to_string(c.band.runs) + (c.band.runs == 1 ? " baseline run)" : " baseline runs)");
+  return std::string(verdict_name(c.verdict)) + (c.regression ? ", regression" : "");
+}
+
+std::vector<std::vector<std::string>> history_rows(const HistoryComparison& h) {
+  std::vector<std::vector<std::string>> rows = {{"device", "batch", "history ms", "band", "runs", "new ms", "ratio", "verdict"}};
+  for (const HistoryChange& c : h.cells) {
+    const bool judged = c.verdict != Verdict::Untested;
+    rows.push_back({c.device, std::to_string(c.batch) + (c.cache == CacheMode::Cold ? " cold" : ""), judged ? format_ms(c.band.center_ms) : "-",
+                    judged ? "+-" + fixed("%.1f", 100 * c.band.half_rel) + "%" : "-", std::to_string(c.band.runs), format_ms(c.new_ms),
+                    judged ? ratio_text(c.band.ratio) : "-", history_verdict_text(c)});
+  }
+  return rows;
+}
+
+std::string history_closing_line(const HistoryComparison& h) {
+  const auto n = std::count_if(h.cells.begin(), h.cells.end(), [](const HistoryChange& c) { return c.regression; });
+  const std::string against = " (against " + std::to_string(h.baselines.size()) + " baseline runs)";
+  if (!h.model_differences.empty()) return "No regression judged" + against + ": the files hold different models.";
+  if (n == 0) return "No regression" + against + ".";
+  return "Regression" + against + ": " + std::to_string(n) + " cell(s) outside the history's band and slower by more than " +
+         threshold_text(h.threshold_pct);
+}
+
+std::string history_legend(const HistoryComparison& h) {
+  return "history ms: the typical median of the baseline runs (geometric mean); runs: the baselines that measured the cell;\n"
+         "band: where a run of the same program falls with " + fixed("%g", 100 * (1 - h.alpha)) +
+         "% confidence (Student's prediction interval of the baselines' log medians);\n"
+         "verdict: faster/slower when outside the band and beyond " + threshold_text(h.threshold_pct) + " either way, else same; regression: slower, measured\n";
+}
+
+// Before the table, where baselines hold another model (--allow-different-models): that no cell counts, then what
+// differs, one line each.
+std::string history_models_text(const HistoryComparison& h, bool markdown) {
+  if (h.model_differences.empty()) return "";
+  const std::string text = "Different models (--allow-different-models): the ratios compare different work, and no cell counts as a regression.";
+  std::string out = (markdown ? "**" + text + "**" : text) + "\n\n";
+  for (const std::string& d : h.model_differences) out += (markdown ? "- " : "  ") + d + "\n";
+  return out + "\n";
+}
+
+}  // namespace
+
+std::string history_text(const HistoryComparison& h) {
+  std::ostringstream out;
+  out << history_models_text(h, false);
+  out << "BASELINES: " << h.baselines.size() << " runs, " << h.baselines.front() << " ... " << h.baselines.back() << "\nNEW:       " << h.file << "\n\n";
+  out << render(history_rows(h), true) << "\n" << history_legend(h);
+  for (const std::string& n : h.notes) out << "Note: " << n << "\n";
+  out << history_closing_line(h) << "\n";
+  return out.str();
+}
+
+std::string history_markdown(const HistoryComparison& h) {
+  std::ostringstream out;
+  out << history_models_text(h, true) << "**" << history_closing_line(h) << "**\n\n";
+  out << "BASELINES: " << h.baselines.size() << " runs (`" << h.baselines.front() << "` ... `" << h.baselines.back() << "`)  \nNEW: `" << h.file
+      << "`\n\n";
+  out << markdown_table(history_rows(h));
+  out << "\n" << history_legend(h);
+  for (const std::string& n : h.notes) out << "\n- " << n;
+  if (!h.notes.empty()) out << "\n";
   return out.str();
 }
 

@@ -122,8 +122,10 @@ std::optional<Floor> gpu_floor(const GpuRoof& roof, Precision precision, const M
 // above 100%. Nothing without a floor.
 void apply_floor(Cell& cell, const std::optional<Floor>& floor);
 
-// The drift probe run between measurement rounds: fixed work (FMA chains and an L2-sized read, tens of ms) on the
-// calling thread; its time in ms tracks the machine's speed through a run.
+// The drift probe run after each measurement round, measured as a cell is: the median of 200 short samples (each
+// 2.5 MFLOP of FMA chains and 2.5 MiB read from an L2-sized buffer, tens of us; ~10 ms in all) on the calling
+// thread, in ms. It tracks the machine's speed through a run, and, as a cell's round median, sidesteps another
+// process's time slices (DriftProbe version 2).
 double drift_probe_ms();
 
 // A text summary for `mlpbench machine`.

@@ -30,6 +30,7 @@ void fields(Info& c, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_cons
 
 template <class Info, class Visit>
 void fields(Info& d, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_const_t<Info>, DriftProbe>>* = nullptr) {
+  v("version", d.version);
   v("median_ms", d.median_ms);
   v("spread", d.spread);
   v("rounds_ms", d.rounds_ms);
@@ -234,6 +235,7 @@ RunInfo run_from_json(const Json& j, const std::string& what) { return read<RunI
 
 DriftProbe drift_of(std::vector<double> rounds_ms) {
   DriftProbe d;
+  d.version = 2;
   if (rounds_ms.empty()) return d;
   std::vector<double> sorted = rounds_ms;
   std::sort(sorted.begin(), sorted.end());

@@ -51,8 +51,11 @@ struct BuildInfo {
 };
 
 // The drift probe (machine.hpp's drift_probe_ms) run after each measurement round: fixed work whose time moves
-// when the machine's speed does.
+// when the machine's speed does. Version 2 (drift_of): each round's value is the median of short samples, as a
+// cell's round median is; version 1, files without the key: one long pass of tens of ms per round, which another
+// process's time slices move while the cells' short samples sidestep them (compare never corrects by it).
 struct DriftProbe {
+  int version = 1;
   double median_ms = 0;
   double spread = 0;              // (slowest - fastest) / median over the rounds
   std::vector<double> rounds_ms;  // one per round, in order

@@ -143,25 +143,6 @@ std::string percent(double fraction) {
   return buf;
 }
 
-// Rows of cells as aligned columns: each column as wide as its widest cell, numbers (right[c]) right-aligned.
-std::string aligned(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right) {
-  std::vector<std::size_t> width(right.size(), 0);
-  for (const auto& row : rows) {
-    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      const std::string pad(width[c] - row[c].size(), ' ');
-      const bool last = c + 1 == row.size();
-      line += (c ? " " : "") + (right[c] ? pad + row[c] : row[c] + (last ? "" : pad));
-    }
-    out += line + "\n";
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string table_text(const Table& table, const Table* cold) {
@@ -210,7 +191,7 @@ std::string table_text(const Table& table, const Table* cold) {
     row(table, b);
     if (cold && (cold->find("CPU", b) || cold->find("GPU", b))) row(*cold, b);
   }
-  std::string out = aligned(rows, right);
+  std::string out = aligned_columns(rows, right);
   const std::size_t rule = out.find('\n');
   return out.substr(0, rule + 1) + std::string(rule, '-') + "\n" + out.substr(rule + 1);
 }

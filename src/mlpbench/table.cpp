@@ -25,6 +25,25 @@ std::string format_ms(double ms) {
   return s;
 }
 
+std::string aligned_columns(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right, const std::string& gap) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows) {
+    width.resize(std::max(width.size(), row.size()));
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      const std::string pad(width[c] - row[c].size(), ' ');
+      line += (c ? gap : "") + (c < right.size() && right[c] ? pad + row[c] : row[c] + pad);
+    }
+    line.erase(line.find_last_not_of(' ') + 1);
+    out += line + "\n";
+  }
+  return out;
+}
+
 std::vector<CacheMode> parse_cache_modes(const std::string& s) {
   if (s == "hot") return {CacheMode::Hot};
   if (s == "cold") return {CacheMode::Cold};

@@ -14,6 +14,10 @@ namespace mlpbench {
 // Milliseconds (or seconds) with 4 significant digits, never an exponent, no trailing zeros: 400, 0.0843, 12.35.
 std::string format_ms(double ms);
 
+// Rows of text as columns, each as wide as its widest entry, separated by `gap`: right[c] right-aligns column c
+// (numbers), else it is left-aligned; no line ends in a space.
+std::string aligned_columns(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right, const std::string& gap = " ");
+
 enum class Source { Measured, Reference };
 inline const char* source_name(Source s) { return s == Source::Measured ? "measured" : "reference"; }
 

@@ -127,20 +127,36 @@ std::optional<std::string> cheaper_at(const Table& table, int batch, const Price
   return g < c ? "GPU" : "CPU";
 }
 
+// "GPU at 1,10,100; CPU at 4": per device, the batch sizes whose cell `pick` chooses (nullptr: no cell there).
+static std::string cells_at(const Table& table, bool (*pick)(const Cell*)) {
+  std::string out;
+  for (const char* device : kDevices) {
+    std::string at;
+    for (int b : table.batch_sizes) {
+      if (pick(table.find(device, b))) at += (at.empty() ? "" : ",") + std::to_string(b);
+    }
+    if (!at.empty()) out += (out.empty() ? "" : "; ") + std::string(device) + " at " + at;
+  }
+  return out;
+}
+
+// Two points always draw a line that crosses or not; that is no finding. Says which cells are missing or illustrative.
+static std::string too_few_points(const Table& table, const std::vector<int>& batches) {
+  std::string have;
+  for (int b : batches) have += (have.empty() ? "" : ",") + std::to_string(b);
+  const std::string missing = cells_at(table, [](const Cell* c) { return c == nullptr; });
+  const std::string illustrative = cells_at(table, [](const Cell* c) { return c != nullptr && !is_measurement(*c); });
+  std::string gaps = missing.empty() ? "" : "; missing: " + missing;
+  if (!illustrative.empty()) gaps += "; illustrative, not measured: " + illustrative;
+  return "too few points to tell: " + (batches.empty() ? std::string("no batch size has") : "only batch " + have + (batches.size() == 1 ? " has" : " have")) +
+         " both a CPU and a GPU cell measured, and it takes three" + gaps;
+}
+
 Crossover crossover(const Table& table) {
   // log(GPU / CPU) at every batch size with both cells: > 0 the CPU is faster, < 0 the GPU is.
   std::vector<int> batches;
   std::vector<double> d;
   bool any_reference = false;
-  std::string illustrative;  // "GPU at 1,10,100" where a cell is an illustrative value
-  for (const char* device : kDevices) {
-    std::string at;
-    for (int b : table.batch_sizes) {
-      const Cell* c = table.find(device, b);
-      if (c && !is_measurement(*c)) at += (at.empty() ? "" : ",") + std::to_string(b);
-    }
-    if (!at.empty()) illustrative += (illustrative.empty() ? "" : "; ") + std::string(device) + " at " + at;
-  }
   for (int b : table.batch_sizes) {
     const auto cells = verdict_cells(table, b);
     if (!cells) continue;
@@ -151,21 +167,7 @@ Crossover crossover(const Table& table) {
   }
   Crossover x;
   if (batches.size() < 3) {
-    // Two points always draw a line that crosses or not; that is no finding. Say which cells are missing.
-    std::string missing;
-    for (const char* device : kDevices) {
-      std::string at;
-      for (int b : table.batch_sizes) {
-        if (!table.find(device, b)) at += (at.empty() ? "" : ",") + std::to_string(b);
-      }
-      if (!at.empty()) missing += (missing.empty() ? "" : "; ") + std::string(device) + " at " + at;
-    }
-    std::string have;
-    for (int b : batches) have += (have.empty() ? "" : ",") + std::to_string(b);
-    std::string gaps = missing.empty() ? "" : "; missing: " + missing;
-    if (!illustrative.empty()) gaps += "; illustrative, not measured: " + illustrative;
-    x.how = "too few points to tell: " + (batches.empty() ? std::string("no batch size has") : "only batch " + have + (batches.size() == 1 ? " has" : " have")) +
-            " both a CPU and a GPU cell measured, and it takes three" + gaps;
+    x.how = too_few_points(table, batches);
     return x;
   }
   const auto gpu_faster = [&](std::size_t i) { return d[i] < 0; };

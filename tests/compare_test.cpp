@@ -753,3 +753,24 @@ TEST(CompareHistory, ThinCellsAreUntestedAndAnotherModelIsRefused) {
   EXPECT_THAT(history_text(d), HasSubstr("No regression judged (against 3 baseline runs): the files hold different models."));
   EXPECT_THAT(input_error([&] { compare_history({runs[0]}, {"new.json", runs[1].second}); }), HasSubstr("at least two --baseline files"));
 }
+
+// A baseline that ran while the machine was 1.2x slower (its drift probe too, in every round) is scaled back to the
+// new run's speed before the band is drawn; a note names it. With the correction off, it widens the band instead.
+TEST(CompareHistory, ABaselineOnASlowerMachineIsScaledByItsProbe) {
+  auto runs = history(4, 0.01, 300);
+  const std::vector<double> probe = {0.0500, 0.0502, 0.0499, 0.0501, 0.0503, 0.0498};
+  for (auto& [name, r] : runs) r.run.drift = drift_of(probe);
+  auto& [slow_name, slow] = runs[3];
+  for (auto& [batch, cell] : slow.table.cells.at("CPU")) cell = rounds_at(std::vector<double>(5, cell.median_ms() * 1.2), 3);
+  std::vector<double> loaded = probe;
+  for (double& v : loaded) v *= 1.2;
+  slow.run.drift = drift_of(loaded);
+  Results now = runs[0].second;
+  now.run.drift = drift_of(probe);
+  const HistoryComparison h = compare_history(runs, {"new.json", now});
+  EXPECT_THAT(h.notes, ::testing::Contains("CPU medians scaled by the drift probe's ratio new.json/baseline, where that change is significant: run3.json 0.833x"));
+  CompareOptions off;
+  off.drift_correction = false;
+  const HistoryComparison raw = compare_history(runs, {"new.json", now}, off);
+  EXPECT_LT(h.cells.at(0).band.half_rel, raw.cells.at(0).band.half_rel / 3) << "scaled, the slow baseline no longer widens the band";
+}

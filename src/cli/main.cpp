@@ -576,6 +576,7 @@ struct CompareCommand {
   std::vector<std::string> files;
   std::vector<std::string> baselines;
   CompareOptions options;
+  bool no_drift_correction = false;
   std::string format = "text";
   CLI::App* app = nullptr;
 
@@ -611,12 +612,13 @@ struct CompareCommand {
     app->add_flag("--allow-different-models", options.allow_different_models,
                   "Compare files of different models or precisions (refused otherwise, exit 2); none of their cells counts as a "
                   "regression");
-    app->add_flag("--no-drift-correction{false}", options.drift_correction,
+    app->add_flag("--no-drift-correction", no_drift_correction,
                   "Judge CPU cells on their plain ratio even where the drift probe's change is significant (the correction is "
                   "otherwise applied then, with the uncorrected verdict shown where they differ)");
   }
 
-  int execute() const {
+  int execute() {
+    options.drift_correction = !no_drift_correction;
     if (baselines.empty()) {
       if (files.size() < 2) throw InputError("compare: give a BASE and at least one NEW results file, or --baseline FILES and one NEW file");
       const Comparison c = compare_results(read_all(files), options);

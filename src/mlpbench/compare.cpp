@@ -431,12 +431,16 @@ HistoryComparison compare_history(const std::vector<std::pair<std::string, Resul
   // Each baseline's cells, its CPU medians scaled to NEW's machine speed where its probe's change is significant.
   std::vector<std::map<CellKey, const Cell*>> cells;
   std::vector<double> scale;
+  std::string scaled;
   for (const auto& [base_name, base] : baselines) {
     std::vector<std::string> probe_notes;
     scale.push_back(probe_correction(base_name, base, name, next, options, probe_notes).value_or(1.0));
-    if (scale.back() != 1.0) h.notes.push_back(base_name + ": CPU medians scaled by its drift probe's ratio to " + name + ", " + fixed("%.3f", scale.back()) + "x");
+    if (scale.back() != 1.0) scaled += (scaled.empty() ? "" : ", ") + base_name + " " + fixed("%.3f", scale.back()) + "x";
     cells.push_back(cells_by_key(base));
     difference_notes(base_name, base, name, next, h.notes);
+  }
+  if (!scaled.empty()) {
+    h.notes.push_back("CPU medians scaled by the drift probe's ratio " + name + "/baseline, where that change is significant: " + scaled);
   }
   std::string thin;
   for (const auto& [key, cell] : cells_by_key(next)) {

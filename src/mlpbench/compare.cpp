@@ -187,9 +187,7 @@ std::string ratio_text(double r) {
 std::string p_text(const std::optional<double>& p) {
   if (!p) return "-";
   if (*p < 0.0001) return "<0.0001";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4f", *p);
-  return buf;
+  return fixed("%.4f", *p);
 }
 
 // "slower, regression", with "(uncorrected: same)" where the drift correction changed the verdict.
@@ -344,11 +342,7 @@ std::vector<std::vector<std::string>> comparison_rows(const Comparison& c) {
   return rows;
 }
 
-std::string threshold_text(double pct) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g%%", pct);
-  return buf;
-}
+std::string threshold_text(double pct) { return fixed("%g%%", pct); }
 
 // Every NEW file holds another model than BASE (--allow-different-models): no cell was judged.
 bool none_judged(const Comparison& c) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <vector>
 
+#include "cublas_check.cuh"
 #include "cuda_backend.cuh"
 
 namespace mlpbench::cuda {

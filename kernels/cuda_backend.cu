@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "cuda_backend.cuh"
+#include "launch.cuh"
 #include "mlpbench/errors.hpp"
 
 namespace mlpbench::cuda {
@@ -114,8 +115,7 @@ void CudaBackend::check_batch(int batch) const {
 
 void CudaBackend::enqueue_copy_kernel(const float* src, float* dst, std::size_t n, cudaStream_t s) const {
   const int blocks = static_cast<int>(std::min<std::size_t>((std::max<std::size_t>(n / 4, 1) + 255) / 256, 4u * sms_));
-  copy_floats<<<blocks, 256, 0, s>>>(reinterpret_cast<const float4*>(src), reinterpret_cast<float4*>(dst), n);
-  CUDA_CHECK_LAUNCH();
+  launch(copy_floats, dim3(blocks), dim3(256), s, false, false, reinterpret_cast<const float4*>(src), reinterpret_cast<float4*>(dst), n);
 }
 
 void CudaBackend::enqueue_h2d(int batch, cudaStream_t s) {
@@ -221,8 +221,7 @@ TimedRun CudaBackend::phase_timer(Phase phase, const float* x, int batch) {
     cudaStream_t s = stream_.get();
     volatile int* flag = release->get();
     *flag = 0;
-    hold_stream<<<1, 1, 0, s>>>(flag);
-    CUDA_CHECK_LAUNCH();
+    launch(hold_stream, dim3(1), dim3(1), s, false, false, static_cast<const volatile int*>(flag));
     struct Release {  // the stream is released on every path, exceptions included
       volatile int* flag;
       ~Release() { *flag = 1; }

@@ -21,14 +21,16 @@ std::string version_text(int v) { return std::to_string(v / 1000) + "." + std::t
 GpuProbe probe_gpu(int* count) {
   GpuProbe p;
   p.runtime_cuda = CUDART_VERSION;
-  if (void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL)) {
-    Dl_info info{};
-    if (void* sym = dlsym(lib, "cuInit"); sym && dladdr(sym, &info) && info.dli_fname) p.driver_path = info.dli_fname;
-    dlclose(lib);
-  } else {
+#if !defined(MLPBENCH_CUDA_EMULATOR)  // the emulator is its own driver
+  void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  if (!lib) {
     p.problem = GpuProblem::NoDriver;
     return p;
   }
+  Dl_info info{};
+  if (void* sym = dlsym(lib, "cuInit"); sym && dladdr(sym, &info) && info.dli_fname) p.driver_path = info.dli_fname;
+  dlclose(lib);
+#endif
   cudaDriverGetVersion(&p.driver_cuda);
   const cudaError_t err = cudaGetDeviceCount(count);
   cudaGetLastError();  // clear the sticky error so later calls report their own
@@ -82,8 +84,15 @@ GpuBackends make_gpu_backends(Precision precision, const std::vector<GpuIo>& io)
       g.backends.push_back(cuda::make_gemv_backend(v.graph, v.io));
       g.backends.push_back(cuda::make_fused_backend(v.graph, v.io));
     }
+#if !defined(MLPBENCH_CUDA_EMULATOR)
     g.backends.push_back(cuda::make_cublaslt_backend(v.graph, precision, v.io));
+#endif
   }
+#if defined(MLPBENCH_CUDA_EMULATOR)
+  g.emulator = g.gpu_name;
+  if (g.backends.empty()) g.unavailable = std::string("the CUDA emulator runs our fp32 kernels only, asked for ") + precision_name(precision);
+  g.skipped.push_back("cublaslt (every variant) left out: the CUDA emulator does not emulate cuBLASLt");
+#endif
   if (precision != Precision::FP32) {
     for (const char* k : {"cuda-naive", "cuda-tiled", "cuda-gemv", "cuda-fused"}) {
       g.skipped.push_back(std::string(k) + " (every variant) left out: fp32 only, asked for " + precision_name(precision));

@@ -12,11 +12,3 @@ GpuBackends make_gpu_backends(Precision, const std::vector<GpuIo>&) {
 }
 
 }  // namespace mlpbench
-
-#include "mlpbench/machine.hpp"
-
-namespace mlpbench {
-
-std::optional<GpuRoof> measure_gpu_roof() { return std::nullopt; }
-
-}  // namespace mlpbench

@@ -201,15 +201,22 @@ __device__ void gemv_block(const float* __restrict__ x, const float* __restrict_
   }
 }
 
+// A hint, PTX only (the emulated build has no cache to hint).
+__device__ __forceinline__ void prefetch_l2_evict_last(const float* p) {
+#if defined(__CUDA_ARCH__)
+  asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(__cvta_generic_to_global(p)));
+#else
+  (void)p;
+#endif
+}
+
 // Prefetches the first `floats` of weight row n into L2, kept there (evict_last; one 128-byte line a lane):
 // work that needs nothing from the previous layer, done before pdl_wait().
 __device__ __forceinline__ void prefetch_row_l2(const float* w, int n, int N, int K, int floats) {
   if (n >= N) return;
   const float* row = w + static_cast<long long>(n) * K;
   const int end = min(K, floats);
-  for (int k = (threadIdx.x % kWarp) * 32; k < end; k += kWarp * 32) {
-    asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(__cvta_generic_to_global(row + k)));
-  }
+  for (int k = (threadIdx.x % kWarp) * 32; k < end; k += kWarp * 32) prefetch_l2_evict_last(row + k);
 }
 
 // Rows a GEMV launch takes at once for a batch of M: the next power of two up to kGemvMaxRows.

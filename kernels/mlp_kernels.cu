@@ -19,6 +19,7 @@
 #include <algorithm>
 
 #include "cuda_backend.cuh"
+#include "launch.cuh"
 #include "linear_device.cuh"
 #include "mlpbench/errors.hpp"
 
@@ -154,30 +155,6 @@ __global__ void __launch_bounds__(kThreadsPerBlock, 1) mlp_fused(const FusedPara
 // ----------------------------------------------------------------------------------------------------
 // Launchers and backends
 
-// kernel<<<grid, block, 0, s>>>(args...) through cudaLaunchKernelEx; with `pdl` it may start before the
-// previous kernel on the stream ends (it must pdl_wait()), with `cooperative` all its blocks are co-resident.
-template <typename... Params, typename... Args>
-void launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, bool pdl, bool cooperative, Args... args) {
-  cudaLaunchAttribute attrs[2]{};
-  unsigned n = 0;
-  if (pdl) {
-    attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attrs[n++].val.programmaticStreamSerializationAllowed = 1;
-  }
-  if (cooperative) {
-    attrs[n].id = cudaLaunchAttributeCooperative;
-    attrs[n++].val.cooperative = 1;
-  }
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.stream = s;
-  cfg.attrs = n ? attrs : nullptr;
-  cfg.numAttrs = n;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...));
-  CUDA_CHECK_LAUNCH();
-}
-
 class NaiveBackend final : public CudaBackend {
  public:
   explicit NaiveBackend(bool graph, GpuIo io) : CudaBackend("cuda-naive", graph, Precision::FP32, io) {}
@@ -188,8 +165,8 @@ class NaiveBackend final : public CudaBackend {
       const DeviceLayer& l = layers_[li];
       const long long total = static_cast<long long>(batch) * l.out;
       const int blocks = static_cast<int>(std::min<long long>((total + 255) / 256, 65535));
-      linear_naive<<<blocks, 256, 0, s>>>(layer_input(li), l.w, l.b, layer_output(li), batch, l.out, l.in, li + 1 < static_cast<int>(layers_.size()));
-      CUDA_CHECK_LAUNCH();
+      launch(linear_naive, dim3(blocks), dim3(256), s, false, false, layer_input(li), l.w, l.b, layer_output(li), batch, l.out, l.in,
+             li + 1 < static_cast<int>(layers_.size()));
     }
   }
 };

@@ -1,7 +1,9 @@
 // Every GPU backend against the CPU: the default model at batch 1, 10, 100; odd shapes; widths that break
 // vector paths (1, 3, 5, 1023, 4097) at batch sizes 1..17, 64, 100, 130; graph and stream launches bit-identical;
 // zero-copy and copy I/O identical; repeated runs identical; precisions within their tolerances. Without a
-// usable GPU every test skips, saying why (built without CUDA, no device, driver).
+// usable GPU every test skips, saying why (built without CUDA, no device, driver). In the emulated build
+// (MLPBENCH_CUDA=EMU) they all run, on the CUDA emulator, in the thread order ctest sets (MLPBENCH_EMU_ORDER) and
+// with its race check; cuBLASLt is not emulated, so its backends are not in that build's lists.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -20,11 +22,26 @@ using namespace mlpbench;
 
 namespace {
 
-const char* kKernels[] = {"cuda-naive", "cuda-tiled", "cuda-gemv", "cuda-fused", "cublaslt"};
+#if defined(MLPBENCH_GPU_EMULATED)
+constexpr bool kCublasLt = false;
+#else
+constexpr bool kCublasLt = true;
+#endif
+
+// Our kernels, and cuBLASLt where it runs.
+std::vector<const char*> kernels() {
+  std::vector<const char*> k = {"cuda-naive", "cuda-tiled", "cuda-gemv", "cuda-fused"};
+  if (kCublasLt) k.push_back("cublaslt");
+  return k;
+}
 // Every kernel in every variant: stream launches, a graph per forward, a zero-copy graph.
-const char* kBackends[] = {"cuda-naive",  "cuda-naive+graph",  "cuda-naive+graph+zerocopy",  "cuda-tiled", "cuda-tiled+graph",
-                           "cuda-tiled+graph+zerocopy", "cuda-gemv",   "cuda-gemv+graph",   "cuda-gemv+graph+zerocopy",  "cuda-fused",
-                           "cuda-fused+graph",  "cuda-fused+graph+zerocopy", "cublaslt",    "cublaslt+graph",    "cublaslt+graph+zerocopy"};
+std::vector<std::string> backend_names() {
+  std::vector<std::string> names;
+  for (const char* k : kernels()) {
+    for (const char* variant : {"", "+graph", "+graph+zerocopy"}) names.push_back(std::string(k) + variant);
+  }
+  return names;
+}
 
 // The named backend at this precision, or nullptr.
 std::unique_ptr<Backend> gpu_backend(const std::string& name, Precision p = Precision::FP32) {
@@ -90,7 +107,7 @@ std::string test_name(std::string n) {  // "cuda-gemv+graph+zerocopy" -> "cuda_g
 
 }  // namespace
 
-class GpuBackend : public ::testing::TestWithParam<const char*> {
+class GpuBackend : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     SKIP_WITHOUT_GPU();
@@ -201,7 +218,7 @@ TEST_P(GpuBackend, NameConfigAndIoAgree) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, GpuBackend, ::testing::ValuesIn(kBackends), [](const auto& info) { return test_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(All, GpuBackend, ::testing::ValuesIn(backend_names()), [](const auto& info) { return test_name(info.param); });
 
 class GpuKernel : public ::testing::TestWithParam<const char*> {
  protected:
@@ -226,8 +243,9 @@ TEST_P(GpuKernel, ZeroCopyMatchesCopyBitForBit) {
   EXPECT_EQ(outputs(*copy, {37, 129, 65, 3}, {1, 5, 17}), outputs(*zero, {37, 129, 65, 3}, {1, 5, 17}));
 }
 
-INSTANTIATE_TEST_SUITE_P(All, GpuKernel, ::testing::ValuesIn(kKernels), [](const auto& info) { return test_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(All, GpuKernel, ::testing::ValuesIn(kernels()), [](const auto& info) { return test_name(info.param); });
 
+#if !defined(MLPBENCH_GPU_EMULATED)
 TEST(GpuPrecision, CublasLtTf32AndBf16StayWithinTheirTolerances) {
   SKIP_WITHOUT_GPU();
   for (Precision p : {Precision::TF32, Precision::BF16}) {
@@ -239,6 +257,7 @@ TEST(GpuPrecision, CublasLtTf32AndBf16StayWithinTheirTolerances) {
     }
   }
 }
+#endif
 
 TEST(GpuFactory, OffersEveryVariantOrSaysWhyNot) {
   const GpuBackends g = make_gpu_backends();
@@ -248,7 +267,7 @@ TEST(GpuFactory, OffersEveryVariantOrSaysWhyNot) {
   }
   std::vector<std::string> names;
   for (const auto& b : g.backends) names.push_back(b->name());
-  std::vector<std::string> expected(std::begin(kBackends), std::end(kBackends));
+  std::vector<std::string> expected = backend_names();
   std::sort(names.begin(), names.end());
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(names, expected);
@@ -256,19 +275,25 @@ TEST(GpuFactory, OffersEveryVariantOrSaysWhyNot) {
   EXPECT_FALSE(g.driver_version.empty());
   // --gpu-io narrows the variants.
   for (const auto& b : make_gpu_backends(Precision::FP32, {GpuIo::ZeroCopy}).backends) EXPECT_EQ(b->io(), "zero-copy") << b->name();
-  EXPECT_EQ(make_gpu_backends(Precision::FP32, {GpuIo::Copy}).backends.size(), 10u);
+  EXPECT_EQ(make_gpu_backends(Precision::FP32, {GpuIo::Copy}).backends.size(), 2 * kernels().size());
   // Our kernels are fp32 only: at tf32 the factory says so instead of offering them.
   const GpuBackends tf32 = make_gpu_backends(Precision::TF32);
-  EXPECT_EQ(tf32.backends.size(), 3u);
-  ASSERT_EQ(tf32.skipped.size(), 4u);
-  EXPECT_THAT(tf32.skipped[0], ::testing::HasSubstr("fp32 only"));
+  EXPECT_EQ(tf32.backends.size(), kCublasLt ? 3u : 0u);
+  EXPECT_THAT(tf32.skipped, ::testing::Contains(::testing::HasSubstr("cuda-naive (every variant) left out: fp32 only")));
+  EXPECT_EQ(tf32.skipped.size(), kCublasLt ? 4u : 5u);
+  // The emulated build says so, and that cuBLASLt is not there.
+  EXPECT_EQ(g.emulator.empty(), kCublasLt);
+  if (!kCublasLt) {
+    EXPECT_THAT(g.emulator, ::testing::HasSubstr("emulator"));
+    EXPECT_THAT(g.skipped, ::testing::ElementsAre(::testing::HasSubstr("cublaslt (every variant) left out: the CUDA emulator does not emulate cuBLASLt")));
+  }
 }
 
 TEST(GpuRoof, MeasuresEveryFigureOrIsAbsentWithoutAGpu) {
   const GpuBackends g = make_gpu_backends();
   const std::optional<GpuRoof> r = measure_gpu_roof();
-  if (g.backends.empty()) {
-    EXPECT_FALSE(r) << "no GPU, no roof";
+  if (g.backends.empty() || !g.emulator.empty()) {
+    EXPECT_FALSE(r) << "no GPU (or an emulated one), no roof";
     return;
   }
   ASSERT_TRUE(r);

@@ -123,6 +123,7 @@ struct GpuBackends {
   std::string driver_version;
   std::string runtime_version;
   std::string built_with_cuda;     // the CUDA toolkit version this program was compiled with, "" without CUDA
+  std::string emulator;  // non-empty: these backends run on a CUDA emulator on the CPU (a test build): gated and run, never timed
 };
 
 // Defined in kernels/: by the CUDA build, or by the stub when CUDA is off. Backends at the given precision,

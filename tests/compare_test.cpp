@@ -774,3 +774,24 @@ TEST(CompareHistory, ABaselineOnASlowerMachineIsScaledByItsProbe) {
   const HistoryComparison raw = compare_history(runs, {"new.json", now}, off);
   EXPECT_LT(h.cells.at(0).band.half_rel, raw.cells.at(0).band.half_rel / 3) << "scaled, the slow baseline no longer widens the band";
 }
+
+// Emulated cells (a CUDA emulator) hold no time: never compared, never a regression, and a note names them per file.
+TEST(Compare, EmulatedCellsAreLeftOutWithANote) {
+  using mlpbench::testing::emulated_test_cell;
+  const std::vector<double> s = noisy(1.0, 0.05, 30, 7);
+  const Results base = results({{"CPU", 1, measured(s)}, {"GPU", 1, emulated_test_cell()}, {"GPU", 10, emulated_test_cell()}});
+  const Results now = results({{"CPU", 1, measured(s)}, {"GPU", 1, emulated_test_cell()}});
+  const Comparison c = compare2(base, now);
+  ASSERT_EQ(c.vs.at(0).size(), 1u) << "the CPU cell only";
+  EXPECT_EQ(c.vs[0][0].device, "CPU");
+  EXPECT_FALSE(c.regression);
+  EXPECT_THAT(c.notes, ::testing::Contains("not compared (emulated: run on a CUDA emulator, they hold no time): GPU 1, GPU 10 in base.json; GPU 1 in new.json"));
+  EXPECT_THAT(c.notes, ::testing::Not(::testing::Contains(HasSubstr("in one file only"))));
+  EXPECT_THAT(comparison_text(c), HasSubstr("Note: not compared (emulated"));
+
+  // Against a history: the emulated cell of the new run is no row, and the note names it.
+  const HistoryComparison h = compare_history({{"a.json", base}, {"b.json", base}}, {"new.json", now}, CompareOptions{});
+  for (const HistoryChange& ch : h.cells) EXPECT_EQ(ch.device, "CPU");
+  EXPECT_FALSE(h.regression);
+  EXPECT_THAT(h.notes, ::testing::Contains(HasSubstr("GPU 1 in new.json")));
+}

@@ -7,6 +7,7 @@
 
 #include "mlpbench/report.hpp"
 #include "mlpbench/table.hpp"
+#include "test_util.hpp"
 
 using namespace mlpbench;
 using ::testing::HasSubstr;
@@ -156,4 +157,41 @@ TEST(Markdown, AnIllustrativeColumnIsLabelledAndItsWhyIsBold) {
   EXPECT_THAT(md, ::testing::StartsWith("**CPU time: 0.4 ms**  \n**GPU time: 100 ms (illustrative, not measured)**  \n"
                                         "**Faster hardware: unknown**  \n**Why unknown: the GPU time is an illustrative value"));
   EXPECT_THAT(md, HasSubstr("| illustrative |"));
+}
+
+// An emulated cell (a CUDA emulator, a test build) holds no time: no verdict, no crossover, no cost, and each says why.
+TEST(Emulated, DecidesNothingAndEverySayingWhyNamesTheEmulator) {
+  using mlpbench::testing::emulated_test_cell;
+  Table t = table_of({1, 10, 100}, {0.05, 0.4, 3.5}, {0, 0, 0});
+  for (int b : {1, 10, 100}) t.set("GPU", b, emulated_test_cell());
+  const Cell& g = *t.find("GPU", 10);
+  EXPECT_EQ(g.source, Source::Emulated);
+  EXPECT_STREQ(source_name(g.source), "emulated");
+  EXPECT_EQ(g.backend, "cuda-tiled+graph") << "the first backend that passed";
+  EXPECT_EQ(g.io, "copy");
+  EXPECT_EQ(g.runs.size(), 2u);
+  EXPECT_EQ(g.median_ms(), 0);
+  EXPECT_FALSE(is_measurement(g));
+  EXPECT_FALSE(faster_at(t, 10));
+  EXPECT_FALSE(cheaper_at(t, 10, Prices{1, 2}));
+  EXPECT_EQ(why_no_verdict(t, 10), std::string("the GPU cell ran on the CUDA emulator (") + mlpbench::testing::kEmulator +
+                                       "): checked against the CPU, not timed");
+  const Crossover x = crossover(t);
+  EXPECT_FALSE(x.batch);
+  EXPECT_THAT(x.how, HasSubstr("no batch size has both a CPU and a GPU cell measured"));
+  EXPECT_THAT(x.how, HasSubstr("; emulated, not timed: GPU at 1,10,100"));
+  EXPECT_THAT(x.how, ::testing::Not(HasSubstr("illustrative")));
+  EXPECT_EQ(column_source(t, "GPU"), "emulated");
+  EXPECT_EQ(column_source(t, "CPU"), "measured");
+  t.set("GPU", 1000, cell(1));
+  EXPECT_EQ(column_source(t, "GPU"), "mixed");
+}
+
+// Among measured cells an emulated one is skipped: the crossover rests on the three measured batch sizes only.
+TEST(Emulated, TheCrossoverIgnoresEmulatedCells) {
+  Table t = table_of({1, 10, 100, 1000}, {1, 10, 100, 1000}, {10, 20, 0, 200});
+  t.set("GPU", 100, mlpbench::testing::emulated_test_cell());
+  const Crossover x = crossover(t);
+  ASSERT_TRUE(x.batch) << x.how;
+  EXPECT_THAT(x.how, HasSubstr("between batch 10 (CPU faster) and 1000 (GPU faster)"));
 }

@@ -23,6 +23,7 @@
 #include "mlpbench/plot.hpp"
 #include "mlpbench/results.hpp"
 #include "mlpbench/table.hpp"
+#include "test_util.hpp"
 
 using namespace mlpbench;
 using ::testing::AllOf;
@@ -487,4 +488,25 @@ TEST(Plot, SeriesOfTwoFilesHaveColoursFarApartInHue) {
       EXPECT_GE(std::min(d, 360 - d), 30.0) << colours[i] << " and " << colours[j];
     }
   }
+}
+
+// Emulated cells (a CUDA emulator) hold no time: no series, no crossover; a note under the title says which and why,
+// and no illustrative legend line stands for them.
+TEST(Plot, EmulatedCellsAreNotDrawnAndANoteSaysSo) {
+  Results r = crossing();
+  for (auto& [batch, c] : r.table.cells["GPU"]) c = mlpbench::testing::emulated_test_cell();
+  const Parsed p = plot({{"x.json", r}});
+  const auto series = p.root->with_class("series");
+  ASSERT_EQ(series.size(), 1u);
+  EXPECT_EQ(series[0]->attr("data-device"), "CPU");
+  EXPECT_TRUE(p.root->with_class("crossover").empty());
+  const auto notes = p.root->with_class("note");
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0]->all_text(), "GPU at batch 1, 10, 100, 1000: emulated on a CUDA emulator, not timed, not drawn");
+  EXPECT_THAT(texts(*p.root), Not(Contains(HasSubstr("grey dashed lines"))));
+
+  // Only emulated cells: nothing to draw.
+  Results gpu_only;
+  gpu_only.table.set("GPU", 1, mlpbench::testing::emulated_test_cell());
+  EXPECT_THROW(plot_svg({{"x.json", gpu_only}}), InputError);
 }

@@ -100,3 +100,18 @@ TEST(Reference, HoldsHotNumbersOnly) {
   // With a hot run beside it, the cold run is left out and the hot one gives the cells.
   EXPECT_EQ(make_reference({{"cold.json", cold}, {"both.json", both}}).table.find("GPU", 1)->median_ms(), 0.01);
 }
+
+// Emulated cells (a CUDA emulator) hold no time: never promoted; a run holding nothing else is refused, saying why.
+TEST(Reference, NeverPromotesEmulatedCells) {
+  Results r = run("2026-11-29T00:00:00Z", "Fake GPU, emulated on the CPU", {{"CPU", 1, 0.05}});
+  r.table.set("GPU", 1, mlpbench::testing::emulated_test_cell());
+  r.table.set("GPU", 10, mlpbench::testing::emulated_test_cell());
+  const Results table = make_reference({{"emu.json", r}});
+  EXPECT_TRUE(table.table.find("CPU", 1));
+  EXPECT_FALSE(table.table.find("GPU", 1));
+  EXPECT_EQ(table.table.batch_sizes, std::vector<int>{1});
+  Results only;
+  only.table.set("GPU", 1, mlpbench::testing::emulated_test_cell());
+  EXPECT_THAT(mlpbench::testing::input_error([&] { make_reference({{"emu.json", only}}); }),
+              HasSubstr("no measured cell in the runs given (emulated cells, run on a CUDA emulator, hold no time and are never promoted)"));
+}

@@ -444,3 +444,54 @@ TEST(ReportCold, GoogleBenchmarkNamesTheColdCells) {
   EXPECT_THAT(json, HasSubstr("\"BM_forward/CPU/1/cold\""));
   EXPECT_THAT(json, HasSubstr("\"BM_forward/GPU/10/cold\""));
 }
+
+// ---- emulated cells (a CUDA emulator, a test build) ----
+
+// The three lines keep their form; the GPU line says emulated and names the emulator, with no number; no verdict, and
+// the line after says why.
+TEST(ReportEmulated, TheGpuLineSaysEmulatedAndTheVerdictIsUnknown) {
+  using mlpbench::testing::kEmulator;
+  Table t;
+  t.set("CPU", 10, measured_cell(0.1549));
+  t.set("GPU", 10, mlpbench::testing::emulated_test_cell());
+  const auto lines = lines_of(headline(t, 10));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "CPU time: 0.1549 ms");
+  EXPECT_EQ(lines[1], std::string("GPU time: emulated, not timed (") + kEmulator + ")");
+  EXPECT_EQ(lines[2], "Faster hardware: unknown");
+  EXPECT_THAT(lines[3], ::testing::StartsWith(std::string("Why unknown: the GPU cell ran on the CUDA emulator (") + kEmulator +
+                                              "): checked against the CPU, not timed. A verdict needs two measurements: "));
+  EXPECT_EQ(cost_lines(t, 10, Prices{1, 2}), std::string("Cheaper hardware: unknown (the GPU cell ran on the CUDA emulator (") + kEmulator +
+                                                 "): checked against the CPU, not timed)\n");
+}
+
+// The whole report: no time for the emulated cells in the tables (a dash, source "emulated"), a note naming the emulator,
+// the backends that ran, no ratio; Markdown likewise; Google Benchmark's JSON leaves them out.
+TEST(ReportEmulated, TablesShowNoTimeAndANoteAndTheBackendsThatRan) {
+  Results r;
+  for (int b : {1, 10}) {
+    r.table.set("CPU", b, measured_cell(0.1 * b));
+    r.table.set("GPU", b, mlpbench::testing::emulated_test_cell());
+  }
+  const std::string text = text_report(r, 10);
+  EXPECT_THAT(text, Not(HasSubstr("At batch 10")));
+  EXPECT_THAT(text, HasSubstr(std::string("Note: GPU cells ran on the CUDA emulator (") + mlpbench::testing::kEmulator +
+                              "): every backend that passed its check against the CPU was run, none timed; they hold no time and decide nothing.\n"));
+  EXPECT_THAT(text, HasSubstr("\nGPU backends at batch 10 (emulated, not timed): cuda-tiled+graph cublaslt+graph+zerocopy\n"));
+  EXPECT_THAT(text, HasSubstr("; emulated: run on a CUDA emulator, checked against the CPU, not timed"));
+  const auto lines = lines_of(table_text(r.table));
+  ASSERT_EQ(lines.size(), 4u);
+  std::istringstream cols(lines[3]);
+  std::vector<std::string> words;
+  for (std::string w; cols >> w;) words.push_back(w);
+  ASSERT_EQ(words.size(), 19u) << lines[3];  // batch | 7 columns | 7 columns | faster
+  EXPECT_EQ(words[0], "10");
+  EXPECT_EQ(std::vector<std::string>(words.begin() + 10, words.end()),
+            (std::vector<std::string>{"-", "-", "-", "-", "-", "emulated", "cuda-tiled+graph", "|", "-"}));
+  EXPECT_EQ(bars(lines[3]), bars(lines[0]));
+  const std::string md = markdown_report(r, 10);
+  EXPECT_THAT(md, HasSubstr(std::string("**GPU time: emulated, not timed (") + mlpbench::testing::kEmulator + ")**  \n**Faster hardware: unknown**"));
+  EXPECT_THAT(md, HasSubstr("| - | - | - | emulated | `cuda-tiled+graph` | - | -"));
+  EXPECT_THAT(gbench_json(r), Not(HasSubstr("BM_forward/GPU")));
+  EXPECT_THAT(gbench_json(r), HasSubstr("BM_forward/CPU/10"));
+}

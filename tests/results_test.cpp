@@ -542,7 +542,7 @@ TEST(ResultsMalformed, CellWithUnknownSource) {
   j["cells"]["CPU"]["10"]["source"] = "guessed";
   const std::string msg = from_json_error(j);
   EXPECT_THAT(msg, HasSubstr("cells.CPU.10"));
-  EXPECT_THAT(msg, HasSubstr("\"source\" must be \"measured\" or \"reference\", not \"guessed\""));
+  EXPECT_THAT(msg, HasSubstr("\"source\" must be \"measured\", \"reference\" or \"emulated\", not \"guessed\""));
 }
 
 TEST(ResultsMalformed, MeasuredCellMissingP90) {
@@ -705,4 +705,78 @@ TEST(Results, RoundMediansAndTheMinimumSamplesRoundTrip) {
   Json too_many = j;
   too_many["cells"]["CPU"]["1"]["round_medians_ms"] = std::vector<double>(static_cast<std::size_t>(c.stats.samples) + 1, 0.5);
   EXPECT_THAT(from_json_error(too_many), HasSubstr("\"round_medians_ms\" has"));
+}
+
+// ---- emulated cells (a CUDA emulator, a test build) ----
+
+// An emulated cell is written without a time (none in inference_times_ms, no median, no cost) and read back as it was,
+// hot and cold; its column's source is "emulated".
+TEST(Results, EmulatedCellsRoundTripWithoutATime) {
+  using mlpbench::testing::emulated_test_cell;
+  Results in = sample_results();
+  in.prices = Prices{1, 2};
+  for (int b : {1, 10, 100}) in.table.set("GPU", b, emulated_test_cell());
+  Table cold;
+  cold.set("CPU", 1, [] {
+    Cell c = measured_cell(0.5, 1);
+    c.cache = CacheMode::Cold;
+    return c;
+  }());
+  cold.set("GPU", 1, emulated_test_cell(CacheMode::Cold));
+  in.cold = cold;
+  const Json j = Json::parse(dump_json(to_json(in)));
+  EXPECT_EQ(j["sources"]["GPU"], "emulated");
+  EXPECT_EQ(j["inference_times_ms"]["GPU"], Json::object());
+  EXPECT_EQ(j["cold"]["inference_times_ms"]["GPU"], Json::object());
+  EXPECT_EQ(j["faster"], Json::object());
+  EXPECT_EQ(j["cheaper"], Json::object());
+  const Json& g = j["cells"]["GPU"]["10"];
+  EXPECT_EQ(keys_of(g), (std::vector<std::string>{"source", "backend", "io", "cache", "emulator", "why", "backends"}));
+  EXPECT_EQ(g["source"], "emulated");
+  EXPECT_EQ(g["emulator"], mlpbench::testing::kEmulator);
+  EXPECT_EQ(g["backends"], Json::parse(R"([{"backend": "cuda-tiled+graph", "io": "copy"}, {"backend": "cublaslt+graph+zerocopy", "io": "zero-copy"}])"));
+
+  const Results out = results_from_json(j, "emulated");
+  for (const auto& [table, batch, cache] : {std::tuple{&out.table, 10, CacheMode::Hot}, {&*out.cold, 1, CacheMode::Cold}}) {
+    const Cell* c = table->find("GPU", batch);
+    ASSERT_NE(c, nullptr);
+    const Cell want = emulated_test_cell(cache);
+    EXPECT_EQ(c->source, Source::Emulated);
+    EXPECT_EQ(c->backend, want.backend);
+    EXPECT_EQ(c->io, want.io);
+    EXPECT_EQ(c->cache, cache);
+    EXPECT_EQ(c->emulator, want.emulator);
+    EXPECT_EQ(c->why, want.why);
+    ASSERT_EQ(c->runs.size(), 2u);
+    EXPECT_EQ(c->runs[1].backend, "cublaslt+graph+zerocopy");
+    EXPECT_EQ(c->runs[1].io, "zero-copy");
+    EXPECT_EQ(c->runs[1].cache, cache);
+    EXPECT_EQ(c->median_ms(), 0);
+  }
+  const Json again = Json::parse(dump_json(to_json(out)));
+  EXPECT_EQ(again["cells"]["GPU"], j["cells"]["GPU"]) << "written again, the same cells";
+  EXPECT_EQ(again["cold"]["cells"]["GPU"], j["cold"]["cells"]["GPU"]);
+}
+
+TEST(ResultsMalformed, AnEmulatedCellWithATimeOrWithoutItsEmulatorOrBackends) {
+  Json j = valid_json();
+  j["inference_times_ms"]["GPU"].erase("10");
+  j["cells"]["GPU"]["10"] = to_json([] {
+    Results r;
+    r.table.set("GPU", 10, mlpbench::testing::emulated_test_cell());
+    return r;
+  }())["cells"]["GPU"]["10"];
+  EXPECT_NO_THROW(results_from_json(j, "test.json"));
+  Json timed = j;
+  timed["cells"]["GPU"]["10"]["median_ms"] = 0.1;
+  EXPECT_THAT(from_json_error(timed), HasSubstr("cells.GPU.10: an emulated cell holds no time (\"median_ms\")"));
+  Json listed = j;
+  listed["inference_times_ms"]["GPU"]["10"] = 0.1;
+  EXPECT_THAT(from_json_error(listed), HasSubstr("inference_times_ms.GPU.10 is a time for an emulated cell, which has none"));
+  Json nameless = j;
+  nameless["cells"]["GPU"]["10"].erase("emulator");
+  EXPECT_THAT(from_json_error(nameless), HasSubstr("cells.GPU.10: missing \"emulator\""));
+  Json none_ran = j;
+  none_ran["cells"]["GPU"]["10"]["backends"] = Json::array();
+  EXPECT_THAT(from_json_error(none_ran), HasSubstr("\"backends\" must be an array of the backends that ran"));
 }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <thread>
 
 #include "mlpbench/errors.hpp"
@@ -18,6 +19,11 @@ using ::testing::StartsWith;
 
 namespace {
 
+// What a backend did, kept apart from it: run_benchmark destroys the backends it is given.
+struct Counts {
+  int forwards = 0, evictions = 0, timer_passes = 0;
+};
+
 // What a fake backend does besides computing the right output.
 struct Fake {
   Device device = Device::GPU;
@@ -25,6 +31,8 @@ struct Fake {
   bool throws = false;        // prepare() throws, as a backend without its device would
   int delay_us = 0;           // each forward sleeps this long first
   bool device_timer = false;  // a compute and an H2D timer, as a GPU backend has
+  bool flaky = false;         // every other forward's output is one ulp off (within the gate's tolerance): not deterministic
+  Counts* counts = nullptr;   // when set: what it did is counted there too
 };
 
 // A backend computed by the plain CPU backend, named and placed as asked, so every branch of the runner can be
@@ -44,10 +52,13 @@ class FakeBackend final : public Backend {
     if (f_.delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(f_.delay_us));
     inner_->forward(x, y, batch);
     if (batch == f_.wrong_at) y[0] += 1.0f;
+    if (f_.flaky && forwards % 2 == 1) y[0] = std::nextafter(y[0], INFINITY);
     ++forwards;
+    if (f_.counts) ++f_.counts->forwards;
   }
   void evict_caches() override {
     ++evictions;
+    if (f_.counts) ++f_.counts->evictions;
     if (evict_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(evict_ms));
   }
   int evict_ms = 0;  // each eviction sleeps this long
@@ -55,7 +66,10 @@ class FakeBackend final : public Backend {
   TimedRun phase_timer(Phase phase, const float* x, int batch) override {
     (void)x, (void)batch;
     if (!f_.device_timer || phase == Phase::D2H) return {};
-    return [](int passes) { return passes * 1e-6; };  // 1 us a pass, as a device event timer would say
+    return [counts = f_.counts](int passes) {  // 1 us a pass, as a device event timer would say
+      if (counts) counts->timer_passes += passes;
+      return passes * 1e-6;
+    };
   }
 
  private:
@@ -443,6 +457,120 @@ TEST(RunBenchmark, DeviceGpuTakesTheCpuColumnFromTheReference) {
   EXPECT_EQ(r.not_measured.at("CPU"), "--device gpu");
 }
 
+// On a CUDA emulator every GPU backend is gated as always, then each that passed is run at every batch size in every
+// cache mode, outside the timed rounds: two forwards (cold: an eviction before each) and one pass of each phase timer.
+// The cells say emulated, hold every backend that ran and no time, no energy, no split.
+TEST(RunBenchmark, EmulatedGpuBackendsAreGatedAndRunButNeverTimed) {
+  RunConfig config = quick_run({1, 3});
+  config.cache = {CacheMode::Hot, CacheMode::Cold};
+  std::vector<std::string> lasting;
+  config.log = [&](const std::string& l, bool keep) {
+    if (keep) lasting.push_back(l);
+  };
+  RunContext ctx;
+  Counts ca, cb;
+  ctx.gpu.backends.push_back(fake("gpu-a", Fake{Device::GPU, 0, false, 0, true, false, &ca}));
+  ctx.gpu.backends.push_back(fake("gpu-wrong", Fake{Device::GPU, 3}));
+  ctx.gpu.backends.push_back(fake("gpu-b", Fake{Device::GPU, 0, false, 0, false, false, &cb}));
+  ctx.gpu.gpu_name = "Fake GPU";
+  ctx.gpu.emulator = mlpbench::testing::kEmulator;
+  TickingCounter counter;
+  ctx.energy = &counter;
+  const Results r = run_benchmark(small_model(), config, std::move(ctx));
+  ASSERT_TRUE(r.cold);
+  for (const Table* t : tables_of(r)) {
+    for (int batch : {1, 3}) {
+      const Cell* g = t->find("GPU", batch);
+      ASSERT_NE(g, nullptr);
+      EXPECT_EQ(g->source, Source::Emulated);
+      EXPECT_EQ(g->cache, t == &r.table ? CacheMode::Hot : CacheMode::Cold);
+      EXPECT_EQ(g->backend, "gpu-a");
+      EXPECT_EQ(g->emulator, mlpbench::testing::kEmulator);
+      EXPECT_EQ(g->why, emulated_why(mlpbench::testing::kEmulator));
+      ASSERT_EQ(g->runs.size(), 2u) << "every backend that passed, the wrong one left out";
+      EXPECT_EQ(g->runs[0].backend, "gpu-a");
+      EXPECT_EQ(g->runs[1].backend, "gpu-b");
+      for (const BackendRun& run : g->runs) EXPECT_EQ(run.stats.samples, 0);
+      EXPECT_EQ(g->stats.samples, 0);
+      EXPECT_EQ(g->median_ms(), 0);
+      EXPECT_FALSE(g->energy);
+      EXPECT_FALSE(g->split);
+      EXPECT_EQ(t->find("CPU", batch)->source, Source::Measured);
+    }
+  }
+  // Per backend: the gate's forward per batch size, then two per batch size and mode; evictions only before cold ones.
+  EXPECT_EQ(ca.forwards, 2 + 2 * 2 * 2) << "an emulated backend is never timed";
+  EXPECT_EQ(cb.forwards, 2 + 2 * 2 * 2);
+  EXPECT_EQ(ca.evictions, 2 * 2);
+  EXPECT_EQ(cb.timer_passes, 0);
+  EXPECT_EQ(ca.timer_passes, 2 * 2 * 2) << "its compute and H2D timers, one pass each, at each batch size and mode";
+  EXPECT_THAT(r.notes, ::testing::Contains(StartsWith("GPU backend gpu-wrong left out, not timed: wrong at batch 3")));
+  EXPECT_THAT(lasting, ::testing::Contains("GPU batch 3: emulated, not timed (2 backends ran)"));
+  EXPECT_THAT(lasting, ::testing::Contains("GPU batch 1 cold: emulated, not timed (2 backends ran)"));
+  EXPECT_THAT(lasting, ::testing::Contains(StartsWith("CPU batch 3: ")));
+  EXPECT_EQ(gpu_text(r.machine), std::string("Fake GPU, emulated on the CPU (") + mlpbench::testing::kEmulator + ")");
+  EXPECT_TRUE(r.not_measured.empty());
+}
+
+TEST(RunBenchmark, AnEmulatedBackendWhoseRerunGivesOtherBitsFailsTheRunNamingIt) {
+  RunContext ctx;
+  ctx.gpu.backends.push_back(fake("gpu-steady"));
+  ctx.gpu.backends.push_back(fake("gpu-flaky", Fake{Device::GPU, 0, false, 0, false, true}));
+  ctx.gpu.emulator = mlpbench::testing::kEmulator;
+  try {
+    run_benchmark(small_model(), quick_run({1, 3}), std::move(ctx));
+    FAIL() << "a backend that gives other bits on a rerun must fail the run";
+  } catch (const RuntimeError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("GPU backend gpu-flaky on the CUDA emulator gave other bits at batch 1 (hot)"));
+  }
+}
+
+// --device gpu on an emulator: the CPU column from the reference as always, the GPU column emulated; nothing timed.
+TEST(RunBenchmark, DeviceGpuOnAnEmulatorTakesTheCpuFromTheReferenceAndTimesNothing) {
+  const Model m = make_seeded_model(kDefaultLayers, 1);
+  RunConfig config = quick_run({1, 10});
+  config.device = "gpu";
+  RunContext ctx;
+  Counts counts;
+  ctx.gpu.backends.push_back(fake("gpu", Fake{Device::GPU, 0, false, 0, false, false, &counts}));
+  ctx.gpu.emulator = mlpbench::testing::kEmulator;
+  const Results r = run_benchmark(m, config, std::move(ctx));
+  EXPECT_EQ(r.table.find("CPU", 10)->source, Source::Reference);
+  EXPECT_EQ(r.table.find("GPU", 10)->source, Source::Emulated);
+  EXPECT_EQ(r.not_measured.at("CPU"), "--device gpu");
+  EXPECT_FALSE(r.run.drift) << "no rounds ran";
+  EXPECT_EQ(counts.forwards, 2 + 2 * 2);
+}
+
+// Floors are for measured cells: an emulated one gets none, whatever the roof.
+TEST(Floors, AnEmulatedCellGetsNoFloor) {
+  Table t;
+  t.set("GPU", 1, mlpbench::testing::emulated_test_cell());
+  MachineRoof roof;
+  GpuRoof g;
+  g.fp32_tflops = g.fp32_fma_tflops = 2e-9;
+  g.l2_bytes = 1;
+  g.l2_gbs = g.hbm_gbs = g.h2d_gbs = 0.002;
+  g.launch_us = 1;
+  roof.gpu = g;
+  EXPECT_EQ(cells_beating_floor(t, roof, small_model(), Precision::FP32), 0);
+  apply_floors(t, roof, small_model(), Precision::FP32);
+  EXPECT_EQ(t.find("GPU", 1)->floor_ms, 0);
+  EXPECT_TRUE(t.find("GPU", 1)->warnings.empty());
+}
+
+// A run given as the reference lends no emulated cell: it has no time to stand in with.
+TEST(Reference, AnEmulatedCellIsNeverFilledIn) {
+  Results ref;
+  ref.model = model_info(small_model());
+  ref.table.set("GPU", 1, mlpbench::testing::emulated_test_cell());
+  ref.table.set("GPU", 3, mlpbench::testing::reference_cell(2));
+  Table t;
+  fill_reference(t, "GPU", {1, 3}, ref, "emulated.json", "--device cpu");
+  EXPECT_FALSE(t.find("GPU", 1));
+  ASSERT_TRUE(t.find("GPU", 3));
+}
+
 namespace {
 
 // run()'s fake sides: a GPU of one right backend, and roofs and a live probe whose next figures a test sets (the
@@ -453,6 +581,13 @@ GpuBackends fake_gpu_side(Precision, const std::vector<GpuIo>&) {
   g.gpu_name = "Fake GPU";
   return g;
 }
+// The same GPU on a CUDA emulator.
+GpuBackends fake_emulated_side(Precision p, const std::vector<GpuIo>& io) {
+  GpuBackends g = fake_gpu_side(p, io);
+  g.emulator = mlpbench::testing::kEmulator;
+  return g;
+}
+int g_gpu_roofs_measured = 0;
 CpuThreadsRoof g_cpu_roof;
 GpuRoof g_gpu_roof;
 LiveProbe g_live;
@@ -467,7 +602,10 @@ CpuRoof fake_cpu_roof(const std::vector<int>&) {
   r.by_threads = {g_cpu_roof};
   return r;
 }
-std::optional<GpuRoof> fake_gpu_roof() { return g_gpu_roof; }
+std::optional<GpuRoof> fake_gpu_roof() {
+  ++g_gpu_roofs_measured;
+  return g_gpu_roof;
+}
 LiveProbe fake_live() { return g_live; }
 
 }  // namespace
@@ -513,4 +651,25 @@ TEST(Run, TheRoofMeasuredAgainAfterACellBeatItsFloorIsNeverLowered) {
   EXPECT_EQ(r.machine.roof["live"], live_probe_to_json(g_live));
   EXPECT_THAT(r.warnings, ::testing::Contains(HasSubstr("FMA peak 0.001 against 0.002 GFLOP/s per core (50.0% below), L2 read 0.001 against 0.003 "
                                                         "GB/s (66.7% below)): the machine is loaded now; this run's numbers are suspect")));
+}
+
+// run() on an emulator: --device gpu runs (no "no usable GPU"), the GPU name says emulated, and there is no GPU roof to
+// measure, no clocks, no energy.
+TEST(Run, OnAnEmulatorDeviceGpuRunsWithoutAGpuRoofClocksOrEnergy) {
+  mlpbench::testing::ScopedRoofCache cache;
+  g_cpu_roof = {1, 100, 100, 100, 100, 0, 0};
+  g_live = {100, 100, 0};
+  RunConfig config = quick_run({1});
+  config.device = "gpu";
+  const int gpu_roofs = g_gpu_roofs_measured;
+  const Results r = run(small_model(), config, GpuSide{fake_emulated_side, fake_gpu_roof}, CpuSide{fake_cpu_roof, fake_live});
+  const Cell* g = r.table.find("GPU", 1);
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->source, Source::Emulated);
+  EXPECT_FALSE(g->energy);
+  EXPECT_EQ(g->floor_ms, 0);
+  EXPECT_EQ(g_gpu_roofs_measured, gpu_roofs) << "an emulator has no GPU roof";
+  EXPECT_FALSE(r.machine.gpu_clocks_mhz);
+  EXPECT_FALSE(roof_from_json(r.machine.roof).gpu);
+  EXPECT_THAT(gpu_text(r.machine), HasSubstr("emulated on the CPU"));
 }

@@ -93,7 +93,20 @@ class CommittedFiles(Checks):
             with self.subTest(path=os.path.relpath(path, ROOT)):
                 self.assertValid(path)
                 checked += 1
-        self.assertGreaterEqual(checked, 3)  # tests/data/results-before-sources.json and both fuzz seeds
+        self.assertGreaterEqual(checked, 4)  # tests/data/results-before-sources.json, results-emulated.json, both fuzz seeds
+
+    def test_an_emulated_run(self):
+        """tests/data/results-emulated.json: a gpu-emu build's run (CPU measured, GPU cells run on the CUDA emulator), as
+        mlpbench writes it: valid, read and written back the same, its GPU cells emulated and without a time."""
+        path = os.path.join(ROOT, "tests", "data", "results-emulated.json")
+        self.assertValid(path)
+        doc = load(path)
+        self.assertEqual(doc["sources"], {"CPU": "measured", "GPU": "emulated"})
+        self.assertEqual(doc["inference_times_ms"]["GPU"], {})
+        self.assertEqual({c["source"] for c in doc["cells"]["GPU"].values()}, {"emulated"})
+        with tempfile.TemporaryDirectory() as d:
+            again = load(report_json(path, os.path.join(d, "again.json")))
+        self.assertEqual(again["cells"], doc["cells"])
 
 
 class WrittenFiles(Checks):
@@ -239,6 +252,12 @@ class WrittenFiles(Checks):
         self.assertIn("session", doc("peer-onnxruntime (CPU only)")["run"])
 
 
+# A GPU cell as a gpu-emu build writes it: run on the CUDA emulator, no time.
+EMULATED = {"source": "emulated", "backend": "cuda-tiled+graph", "io": "copy", "cache": "hot", "emulator": "mlpbench CUDA emulator",
+            "why": "the GPU cell ran on the CUDA emulator (mlpbench CUDA emulator): checked against the CPU, not timed",
+            "backends": [{"backend": "cuda-tiled+graph", "io": "copy"}]}
+
+
 class BrokenFiles(Checks):
     """The schema refuses what a results file must not be; where mlpbench's own reader refuses it too, both agree."""
 
@@ -288,7 +307,12 @@ class BrokenFiles(Checks):
             ("a reference cell without its file", lambda d: d["cells"]["GPU"]["1"].pop("file"), "$.cells.GPU.1", False),
             ("a reference kind that isn't measured or illustrative", lambda d: d["cells"]["GPU"]["1"].update(kind="guess"),
              "$.cells.GPU.1.kind", True),
-            ("a column source outside measured|reference|mixed|none", lambda d: d["sources"].update(GPU="partly"), "$.sources.GPU", False),
+            ("a column source outside measured|reference|emulated|mixed|none", lambda d: d["sources"].update(GPU="partly"), "$.sources.GPU", False),
+            ("an emulated cell with a time", lambda d: d["cells"]["GPU"].update({"1": dict(EMULATED, median_ms=30)}), "$.cells.GPU.1", True),
+            ("an emulated cell without its emulator", lambda d: d["cells"]["GPU"].update({"1": {k: v for k, v in EMULATED.items() if k != "emulator"}}),
+             "$.cells.GPU.1", True),
+            ("an emulated cell without the backends that ran", lambda d: d["cells"]["GPU"].update({"1": dict(EMULATED, backends=[])}),
+             "$.cells.GPU.1.backends", True),
             ("sources without GPU", lambda d: d["sources"].pop("GPU"), "$.sources", False),
             ("a verdict for a third device", lambda d: d["faster"].update({"1": "TPU"}), "$.faster.1", False),
             ("another schema", lambda d: d.update(schema="mlpbench/2"), "$.schema", True),

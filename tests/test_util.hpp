@@ -100,4 +100,13 @@ inline Cell promoted_cell(double ms, const std::string& file = "results/referenc
   return c;
 }
 
+// A GPU cell run on a CUDA emulator (a gpu-emu build): two backends ran, none timed.
+inline constexpr const char* kEmulator = "mlpbench CUDA emulator (H100-like device, 132 SMs)";
+inline Cell emulated_test_cell(CacheMode cache = CacheMode::Hot) {
+  BackendRun a, b;
+  a.backend = "cuda-tiled+graph", a.io = "copy", a.cache = cache;
+  b.backend = "cublaslt+graph+zerocopy", b.io = "zero-copy", b.cache = cache;
+  return emulated_cell({a, b}, kEmulator);
+}
+
 }  // namespace mlpbench::testing

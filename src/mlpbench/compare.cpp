@@ -158,11 +158,14 @@ void difference_notes(const std::string& base_name, const Results& base, const s
 
 // Every cell of a run, hot and cold, by (cache mode, device, batch): hot before cold, CPU before GPU.
 using CellKey = std::tuple<CacheMode, std::string, int>;
+// Emulated cells (run on a CUDA emulator) hold no time: they are left out, and emulated_note says so.
 std::map<CellKey, const Cell*> cells_by_key(const Results& r) {
   std::map<CellKey, const Cell*> cells;
   for (const Table* t : tables_of(r)) {
     for (const auto& [device, per_batch] : t->cells) {
-      for (const auto& [batch, cell] : per_batch) cells[{cell.cache, device, batch}] = &cell;
+      for (const auto& [batch, cell] : per_batch) {
+        if (cell.source != Source::Emulated) cells[{cell.cache, device, batch}] = &cell;
+      }
     }
   }
   return cells;
@@ -173,6 +176,24 @@ CacheMode other(CacheMode m) { return m == CacheMode::Hot ? CacheMode::Cold : Ca
 // "CPU 1" for a hot cell, "CPU 1 cold" for a cold one.
 std::string cell_name(const std::string& device, int batch, CacheMode cache) {
   return device + " " + std::to_string(batch) + (cache == CacheMode::Cold ? " cold" : "");
+}
+
+// "not compared (emulated: run on a CUDA emulator, they hold no time): GPU 1, GPU 10 in NEW.json" for the files that
+// hold emulated cells; "" when none does.
+std::string emulated_note(const std::vector<std::pair<std::string, const Results*>>& files) {
+  std::string note;
+  for (const auto& [name, r] : files) {
+    std::string cells;
+    for (const Table* t : tables_of(*r)) {
+      for (const auto& [device, per_batch] : t->cells) {
+        for (const auto& [batch, cell] : per_batch) {
+          if (cell.source == Source::Emulated) cells += (cells.empty() ? "" : ", ") + cell_name(device, batch, cell.cache);
+        }
+      }
+    }
+    if (!cells.empty()) note += (note.empty() ? "" : "; ") + cells + " in " + name;
+  }
+  return note.empty() ? "" : "not compared (emulated: run on a CUDA emulator, they hold no time): " + note;
 }
 
 std::string batch_text(const CellChange& c) { return std::to_string(c.batch) + (c.cache == CacheMode::Cold ? " cold" : ""); }
@@ -291,6 +312,9 @@ Comparison compare_results(const std::vector<std::pair<std::string, Results>>& f
                         "; run both with the same --cache");
     }
   }
+  std::vector<std::pair<std::string, const Results*>> all;
+  for (const auto& [name, r] : files) all.emplace_back(name, &r);
+  if (const std::string note = emulated_note(all); !note.empty()) c.notes.push_back(note);
   return c;
 }
 
@@ -464,6 +488,10 @@ HistoryComparison compare_history(const std::vector<std::pair<std::string, Resul
     h.cells.push_back(ch);
   }
   if (!thin.empty()) h.notes.push_back("not judged (fewer than two baselines measured them): " + thin);
+  std::vector<std::pair<std::string, const Results*>> all;
+  for (const auto& [base_name, base] : baselines) all.emplace_back(base_name, &base);
+  all.emplace_back(name, &next);
+  if (const std::string note = emulated_note(all); !note.empty()) h.notes.push_back(note);
   return h;
 }
 

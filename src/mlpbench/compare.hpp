@@ -6,7 +6,8 @@
 // the threshold is a regression (exit 1).
 // Files of different models (layer widths, or weights: other seeds, files of another sha256) or precisions are
 // refused, unless allowed: then they are compared, said first, and no cell of theirs counts as a regression.
-// Reference cells are shown but never count. Hot cells are compared with hot ones and cold with cold (run
+// Reference cells are shown but never count; emulated cells (run on a CUDA emulator) hold no time: they are left
+// out, and a note names them. Hot cells are compared with hot ones and cold with cold (run
 // --cache); a cell measured hot in one file and cold in the other is not judged, and a note says so. Files from
 // different machines are compared all the same, and the comparison says so.
 // The drift probe (run.drift, version 2: a median of short samples per round, as the cells are measured) says how

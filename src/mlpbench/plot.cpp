@@ -7,6 +7,7 @@
 // sets the line width.
 // Illustrative cells (is_measurement false) look unlike data: grey, dashed, hollow markers, labelled in the legend
 // and in a bold note under the title; a reference column several files share (same file, same values) is drawn once.
+// Emulated cells (run on a CUDA emulator) hold no time: not drawn, and a note under the title says which.
 // A cold series (run --cache) is dotted. Each file's crossover (table.hpp, from measurements only) is a dashed
 // vertical line on the latency panel, "crossover ~N". Axes span whole decades around the data; every text is
 // XML-escaped.
@@ -251,17 +252,29 @@ std::string illustrative_note(const Series& s, bool name_files) {
 
 std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) {
   std::vector<Series> series;
+  std::vector<std::string> emulated;  // a note per column with emulated cells: they hold no time, so no point
   for (std::size_t fi = 0; fi < files.size(); ++fi) {
     for (const Table* table : tables_of(files[fi].second)) {
       for (const char* device : kDevices) {
         const auto d = table->cells.find(device);
         if (d == table->cells.end()) continue;
         Series s{{files[fi].first}, device, fi, is_cold(*table), {}, ""};
+        std::vector<std::string> emulated_at;
+        bool emulated_cold = false;
         for (const auto& [batch, cell] : d->second) {  // std::map: ascending batch
+          if (cell.source == Source::Emulated) {
+            emulated_at.push_back(std::to_string(batch));
+            emulated_cold = cell.cache == CacheMode::Cold;
+            continue;
+          }
           const double ms = cell.median_ms();
           const bool reference = cell.source == Source::Reference;
           if (batch > 0 && ms > 0 && std::isfinite(ms))
             s.points.push_back({batch, ms, reference, !is_measurement(cell), reference ? cell.reference_file : "", source_of(cell)});
+        }
+        if (!emulated_at.empty()) {
+          emulated.push_back(std::string(device) + (emulated_cold ? " cold" : "") + (files.size() > 1 ? " of " + files[fi].first : "") +
+                             " at batch " + joined(emulated_at, ", ") + ": emulated on a CUDA emulator, not timed, not drawn");
         }
         if (s.points.empty()) continue;
         // A reference column an earlier file holds too (the same cells): drawn once, naming both files.
@@ -283,6 +296,8 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
   std::vector<std::string> notes;
   for (const Series& s : series)
     if (s.any(&Point::illustrative)) notes.push_back(illustrative_note(s, files.size() > 1));
+  const bool illustrative = !notes.empty();
+  notes.insert(notes.end(), emulated.begin(), emulated.end());
 
   // Data ranges, then the two panels on whole decades around them.
   double b0 = 1e300, b1 = 0, l0 = 1e300, l1 = 0, t0 = 1e300, t1 = 0;
@@ -314,7 +329,7 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
     << " font-size=\"16\" font-weight=\"bold\">MLP forward pass: CPU vs GPU by batch size</text>\n";
   std::vector<std::string> subtitle;
   if (!model.empty() && model != "various") subtitle.push_back("model " + model);
-  if (!notes.empty()) subtitle.push_back("grey dashed lines and hollow markers: illustrative values, not measured");
+  if (illustrative) subtitle.push_back("grey dashed lines and hollow markers: illustrative values, not measured");
   if (std::any_of(series.begin(), series.end(), [](const Series& x) { return x.cold; }))
     subtitle.push_back("dotted: cold, the caches evicted before each forward");
   if (!subtitle.empty())

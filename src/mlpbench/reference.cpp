@@ -42,6 +42,7 @@ Results make_reference(const std::vector<std::pair<std::string, Results>>& runs)
   out.run.precision = precision;
   std::map<std::pair<std::string, int>, std::string> date_of;  // the run date of the cell chosen so far
   std::string cold_runs;  // runs whose headline cells are cold (run --cache cold): a reference holds hot numbers
+  bool emulated = false;  // a run held emulated cells: no time, never promoted
   for (const auto& [name, r] : runs) {
     if (is_cold(r.table)) {
       cold_runs += (cold_runs.empty() ? "" : ", ") + name;
@@ -50,6 +51,7 @@ Results make_reference(const std::vector<std::pair<std::string, Results>>& runs)
     const std::string date = r.run.started_utc.value_or("");
     for (const auto& [device, per_batch] : r.table.cells) {
       for (const auto& [batch, cell] : per_batch) {
+        emulated = emulated || cell.source == Source::Emulated;
         if (cell.source != Source::Measured) continue;
         const auto key = std::make_pair(device, batch);
         const auto seen = date_of.find(key);
@@ -60,7 +62,8 @@ Results make_reference(const std::vector<std::pair<std::string, Results>>& runs)
     }
   }
   if (out.table.batch_sizes.empty()) {
-    throw InputError(cold_runs.empty() ? "reference: no measured cell in the runs given"
+    throw InputError(cold_runs.empty() ? "reference: no measured cell in the runs given" +
+                                             std::string(emulated ? " (emulated cells, run on a CUDA emulator, hold no time and are never promoted)" : "")
                                        : "reference: a reference holds hot numbers, and " + cold_runs + " ran with --cache cold");
   }
   std::string from;

@@ -15,6 +15,7 @@ namespace mlpbench {
 // batch size, the newest measured cell (by run.started_utc; a run without a date counts as the oldest), as a
 // reference cell keeping its backend and provenance (the run's file, its GPU or CPU, commit, date). Throws
 // InputError when the runs hold different models (layer widths) or precisions, or no measured cell at all.
+// Emulated cells (run on a CUDA emulator) hold no time and are never promoted.
 Results make_reference(const std::vector<std::pair<std::string, Results>>& runs);
 
 // `cell` of `device` in `run` (read from `file`) as a reference cell: its backend and median, the file, and where

@@ -25,6 +25,17 @@ std::string cell_label(const Cell& c) {
   return "measured elsewhere" + (where.empty() ? std::string() : ": " + where);
 }
 
+// The emulator a device's emulated cells ran on; "" when it has none.
+std::string emulator_of(const Table& t, const std::string& device) {
+  for (int b : t.batch_sizes) {
+    if (const Cell* c = t.find(device, b); c && c->source == Source::Emulated) return c->emulator;
+  }
+  return "";
+}
+
+// A cell's time in a table: "-" for an emulated cell, which has none.
+std::string time_text(const Cell& c) { return c.source == Source::Emulated ? "-" : format_ms(c.median_ms()); }
+
 }  // namespace
 
 std::string headline(const Table& table, int batch) {
@@ -32,7 +43,9 @@ std::string headline(const Table& table, int batch) {
   for (const char* dev : kDevices) {
     const Cell* c = table.find(dev, batch);
     out << dev << " time: ";
-    if (c) {
+    if (c && c->source == Source::Emulated) {
+      out << "emulated, not timed (" << c->emulator << ")\n";
+    } else if (c) {
       const std::string label = cell_label(*c);
       out << format_ms(c->median_ms()) << " ms" << (label.empty() ? "" : " (" + label + ")") << "\n";
     } else {
@@ -125,6 +138,10 @@ std::string provenance_notes(const Results& r) {
     }
     // No reference cell to carry the reason (no reference value for these batch sizes): still say why.
     if (sources.empty() && why != r.not_measured.end()) out << "Note: " << dev << " times are not measured (" << why->second << ").\n";
+    if (const std::string emulator = emulator_of(r.table, dev); !emulator.empty()) {
+      out << "Note: " << dev << " cells ran on the CUDA emulator (" << emulator
+          << "): every backend that passed its check against the CPU was run, none timed; they hold no time and decide nothing.\n";
+    }
   }
   for (const std::string& n : r.notes) out << "Note: " << n << "\n";
   return out.str();
@@ -132,8 +149,11 @@ std::string provenance_notes(const Results& r) {
 
 namespace {
 
-// A cell's source column: measured (here), reference (measured elsewhere, promoted), illustrative.
-std::string source_label(const Cell& c) { return c.source == Source::Measured ? "measured" : is_measurement(c) ? "reference" : "illustrative"; }
+// A cell's source column: measured (here), reference (measured elsewhere, promoted), illustrative, emulated.
+std::string source_label(const Cell& c) {
+  if (c.source == Source::Emulated) return "emulated";
+  return c.source == Source::Measured ? "measured" : is_measurement(c) ? "reference" : "illustrative";
+}
 
 // A percentage that keeps its width: "2.3%", "45%", "1566%".
 std::string percent(double fraction) {
@@ -168,7 +188,7 @@ std::string table_text(const Table& table, const Table* cold) {
     for (const char* dev : kDevices) {
       std::vector<std::string> c(kPerDevice, "-");
       if (const Cell* cell = t.find(dev, b)) {
-        c[0] = format_ms(cell->median_ms());
+        c[0] = time_text(*cell);
         c[5] = source_label(*cell);
         c[6] = cell->backend;
         if (cell->source == Source::Measured) {
@@ -201,6 +221,12 @@ std::string backend_details(const Table& table) {
   for (const char* dev : kDevices) {
     for (int b : table.batch_sizes) {
       const Cell* c = table.find(dev, b);
+      if (c && c->source == Source::Emulated) {
+        out << "\n" << dev << " backends at batch " << b << (c->cache == CacheMode::Cold ? " cold" : "") << " (emulated, not timed):";
+        for (const BackendRun& r : c->runs) out << " " << r.backend << (r.config.empty() ? "" : " [" + r.config + "]");
+        out << "\n";
+        continue;
+      }
       if (!c || c->source != Source::Measured || (c->runs.size() < 2 && !c->split)) continue;
       out << "\n" << dev << " backends at batch " << b << (c->cache == CacheMode::Cold ? " cold" : "") << " (median end to end";
       if (c->split) out << "; device-only, H2D, D2H by events";
@@ -264,6 +290,7 @@ std::string text_report(const Results& r, int batch) {
          "(ms: the median of the samples, p90 and p99 their percentiles; cv: their spread (stddev / mean); floor: the machine's floor for the "
          "cell / its median, 100% is as fast as this machine allows, see `mlpbench machine`; source: measured here, reference (measured "
          "elsewhere) or illustrative (decides nothing)" +
+         (emulator_of(r.table, "GPU").empty() ? "" : "; emulated: run on a CUDA emulator, checked against the CPU, not timed") +
          (cold || is_cold(r.table) ? "; a cold row: the caches evicted before every timed forward, the weights read from DRAM or HBM" : "") +
          ")\n" + backend_details(r.table) + (cold ? backend_details(*cold) : "") + (energy.empty() ? "" : "\n" + energy) +
          (warnings.empty() ? "" : "\n" + warnings);
@@ -299,7 +326,7 @@ std::string markdown_report(const Results& r, int batch) {
         p90 = format_ms(c->stats.p90_ms), p99 = format_ms(c->stats.p99_ms), cv = percent(c->stats.cv);
         row_cold = row_cold || c->cache == CacheMode::Cold;
       }
-      cells += " " + format_ms(c->median_ms()) + " | " + p90 + " | " + p99 + " | " + source_label(*c) + " | `" + c->backend + "` | " + cv + " |";
+      cells += " " + time_text(*c) + " | " + p90 + " | " + p99 + " | " + source_label(*c) + " | `" + c->backend + "` | " + cv + " |";
     }
     const auto f = faster_at(t, b);
     out << "| " << b << (row_cold ? " cold" : "") << " |" << cells << " " << (f ? *f : std::string("-")) << " |\n";

@@ -9,8 +9,8 @@ namespace mlpbench {
 
 // "CPU time: X ms\nGPU time: Y ms\nFaster hardware: Z\n" for one batch size. A cell not measured here says so on its
 // line ("(measured elsewhere: NVIDIA H200, 2026-12-01)", "(illustrative, not measured)"); a missing cell prints "n/a"
-// with why. Without two measurements (is_measurement) the verdict is "unknown", and one more line says why and how
-// to get a real answer ("Why unknown: ...").
+// with why; an emulated cell has no time: "GPU time: emulated, not timed (<emulator>)". Without two measurements
+// (is_measurement) the verdict is "unknown", and one more line says why and how to get a real answer ("Why unknown: ...").
 std::string headline(const Table& table, int batch);
 
 // "Cheaper hardware: Z\n" by cost per million inferences at this batch size (and the two costs on the next
@@ -25,7 +25,8 @@ std::string crossover_line(const Table& table, const std::string& label = "");
 // GPU column); with --cache cold, a line saying the three lines are cold.
 std::string cold_lines(const Results& results, int batch);
 
-// Lines saying which cells are not measured here and why (reference cells, the file, the reason).
+// Lines saying which cells are not measured here and why (reference cells, the file, the reason; emulated cells, the
+// emulator).
 std::string provenance_notes(const Results& results);
 
 // What the verdict rests on, the line after the three: "At batch 10 the CPU is 1208x faster than the GPU
@@ -50,7 +51,8 @@ std::string gbench_json(const Results& results);
 std::string markdown_report(const Results& results, int batch);
 
 // For every measured cell timed with more than one backend or with a device split, one line per backend:
-// its median and, on a GPU, device-only time and the copies. Empty when there is nothing to add.
+// its median and, on a GPU, device-only time and the copies; for an emulated cell, the backends that ran.
+// Empty when there is nothing to add.
 std::string backend_details(const Table& table);
 
 // "GPU energy per inference (...): batch 1: X mJ at Y W; ..." over the GPU cells that carry energy, or

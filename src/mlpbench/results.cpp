@@ -74,10 +74,32 @@ Json runs_to_json(const std::vector<BackendRun>& runs) {
   return out;
 }
 
+// An emulated cell's backends: each that ran, without a time.
+Json ran_to_json(const std::vector<BackendRun>& runs) {
+  Json out = Json::array();
+  for (const BackendRun& r : runs) {
+    Json b;
+    b["backend"] = r.backend;
+    if (!r.config.empty()) b["config"] = r.config;
+    if (!r.io.empty()) b["io"] = r.io;
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
 Json cell_to_json(const Cell& c, int batch, double usd_per_hour) {
   Json j;
   j["source"] = source_name(c.source);
   j["backend"] = c.backend;
+  if (c.source == Source::Emulated) {  // no time, so no cost, floor or statistics
+    if (!c.config.empty()) j["config"] = c.config;
+    if (!c.io.empty()) j["io"] = c.io;
+    j["cache"] = cache_name(c.cache);
+    j["emulator"] = c.emulator;
+    j["why"] = c.why;
+    j["backends"] = ran_to_json(c.runs);
+    return j;
+  }
   if (c.source == Source::Reference) {
     j["median_ms"] = round6(c.stats.median_ms);
     j["file"] = c.reference_file;
@@ -273,15 +295,17 @@ std::vector<BackendRun> runs_from_json(const Json& runs, const std::string& what
   return out;
 }
 
+CacheMode cache_from_json(const Json& j, const std::string& what) {
+  const std::string cache = string_member(j, "cache", what);
+  if (cache != "hot" && cache != "cold") bad(what, "\"cache\" must be \"hot\" or \"cold\"");
+  return cache == "cold" ? CacheMode::Cold : CacheMode::Hot;
+}
+
 // A measured cell beyond source, backend and median.
 void measured_from_json(const Json& j, const std::string& what, Cell& c) {
   c.source = Source::Measured;
   if (j.contains("config")) c.config = string_member(j, "config", what);
-  if (j.contains("cache")) {
-    const std::string cache = string_member(j, "cache", what);
-    if (cache != "hot" && cache != "cold") bad(what, "\"cache\" must be \"hot\" or \"cold\"");
-    c.cache = cache == "cold" ? CacheMode::Cold : CacheMode::Hot;
-  }
+  if (j.contains("cache")) c.cache = cache_from_json(j, what);
   stats_from_json(j, what, c.stats);
   c.warnings = strings(j, "warnings");
   if (j.contains("floor_ms")) {
@@ -308,10 +332,36 @@ void reference_from_json(const Json& j, const std::string& what, Cell& c) {
   if (j.contains("why")) c.why = string_member(j, "why", what);
 }
 
+// An emulated cell beyond source and backend: no time, only what ran where.
+void emulated_from_json(const Json& j, const std::string& what, Cell& c) {
+  c.source = Source::Emulated;
+  if (j.contains("median_ms")) bad(what, "an emulated cell holds no time (\"median_ms\"): an emulator's time is no GPU time");
+  if (j.contains("config")) c.config = string_member(j, "config", what);
+  if (j.contains("io")) c.io = string_member(j, "io", what);
+  c.cache = cache_from_json(j, what);
+  c.emulator = string_member(j, "emulator", what);
+  c.why = j.contains("why") ? string_member(j, "why", what) : emulated_why(c.emulator);
+  const Json& ran = member(j, "backends", what);
+  if (!ran.is_array() || ran.empty()) bad(what, "\"backends\" must be an array of the backends that ran");
+  for (std::size_t i = 0; i < ran.size(); ++i) {
+    const std::string where = what + ".backends[" + std::to_string(i) + "]";
+    BackendRun r;
+    r.backend = string_member(ran[i], "backend", where);
+    if (ran[i].contains("config")) r.config = string_member(ran[i], "config", where);
+    if (ran[i].contains("io")) r.io = string_member(ran[i], "io", where);
+    r.cache = c.cache;
+    c.runs.push_back(std::move(r));
+  }
+}
+
 Cell cell_from_json(const Json& j, const std::string& what, const std::string& file) {
   Cell c;
   const std::string source = string_member(j, "source", what);
   c.backend = string_member(j, "backend", what);
+  if (source == "emulated") {
+    emulated_from_json(j, what, c);
+    return c;
+  }
   c.stats.median_ms = number(j, "median_ms", what, true);
   if (source == "reference") {
     c.source = Source::Reference;
@@ -320,7 +370,7 @@ Cell cell_from_json(const Json& j, const std::string& what, const std::string& f
   } else if (source == "measured") {
     measured_from_json(j, what, c);
   } else {
-    bad(what, "\"source\" must be \"measured\" or \"reference\", not \"" + source + "\"");
+    bad(what, "\"source\" must be \"measured\", \"reference\" or \"emulated\", not \"" + source + "\"");
   }
   return c;
 }
@@ -352,6 +402,7 @@ void check_inference_times(const Json& j, const Table& t, const std::string& wha
       const int b = batch_key(key, what + ": inference_times_ms." + dev);
       const Cell* c = t.find(dev, b);
       if (!c) bad(what, "inference_times_ms." + dev + "." + key + " has no matching cell");
+      if (c->source == Source::Emulated) bad(what, "inference_times_ms." + dev + "." + key + " is a time for an emulated cell, which has none");
       if (!v.is_number() || std::fabs(v.get<double>() - c->median_ms()) > 1e-9 * std::max(1.0, c->median_ms())) {
         bad(what, "inference_times_ms." + dev + "." + key + " differs from cells." + dev + "." + key + ".median_ms");
       }
@@ -419,7 +470,7 @@ void table_to_json(const Table& t, const Prices& prices, Json& j) {
     Json tm = Json::object(), c = Json::object();
     for (int b : t.batch_sizes) {
       if (const Cell* cell = t.find(dev, b)) {
-        tm[std::to_string(b)] = round6(cell->median_ms());
+        if (cell->source != Source::Emulated) tm[std::to_string(b)] = round6(cell->median_ms());  // an emulated cell has no time
         c[std::to_string(b)] = cell_to_json(*cell, b, prices.given() ? prices.for_device(dev) : 0.0);
       }
     }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -300,6 +301,41 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
   return runs;
 }
 
+std::vector<std::vector<std::vector<BackendRun>>> run_emulated(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
+                                                               const std::vector<CacheMode>& modes) {
+  const std::size_t batches = gate.batch_sizes.size();
+  std::vector<std::vector<std::vector<BackendRun>>> runs(modes.size(), std::vector<std::vector<BackendRun>>(batches));
+  for (std::size_t m = 0; m < modes.size(); ++m) {
+    for (std::size_t i = 0; i < batches; ++i) {
+      const int b = gate.batch_sizes[i];
+      const float* x = gate.inputs[i].data();
+      for (Backend* be : backends) {
+        be->plan(b);
+        std::vector<float> first(static_cast<std::size_t>(b) * output_width), again(first.size());
+        for (std::vector<float>* y : {&first, &again}) {
+          if (modes[m] == CacheMode::Cold) be->evict_caches();
+          be->forward(x, y->data(), b);
+        }
+        if (std::memcmp(first.data(), again.data(), first.size() * sizeof(float)) != 0) {
+          throw RuntimeError("GPU backend " + be->name() + " on the CUDA emulator gave other bits at batch " + std::to_string(b) + " (" +
+                             cache_name(modes[m]) + ") when run again on the same input: it is not deterministic");
+        }
+        // The phase timers run too, so their code is exercised; an emulated time means nothing.
+        for (Phase phase : {Phase::H2D, Phase::Compute, Phase::D2H}) {
+          if (const TimedRun timer = be->phase_timer(phase, x, b)) (void)timer(1);
+        }
+        BackendRun run;
+        run.backend = be->name();
+        run.config = be->config();
+        run.io = be->io();
+        run.cache = modes[m];
+        runs[m][i].push_back(std::move(run));
+      }
+    }
+  }
+  return runs;
+}
+
 Cell cell_of(std::vector<BackendRun> runs) { return best_of(std::move(runs)); }
 
 Energy measure_energy(EnergyCounter& meter, const std::function<void()>& forward, int batch, double window_s) {
@@ -350,7 +386,7 @@ void fill_reference(Table& table, const std::string& device, const std::vector<i
                     const std::string& why) {
   for (int b : batch_sizes) {
     const Cell* c = reference.table.find(device, b);
-    if (!c) continue;
+    if (!c || c->source == Source::Emulated) continue;  // no time to stand in with
     Cell cell = as_reference_cell(*c, device, reference, file);
     cell.why = why;
     table.set(device, b, std::move(cell));
@@ -432,18 +468,26 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   std::vector<Backend*> cpu_timed;
   for (const auto& c : cpu_backends) cpu_timed.push_back(c.get());
 
-  // CPU and GPU backends in the same rounds: a change of the machine's speed spreads over every cell.
+  // CPU and GPU backends in the same rounds: a change of the machine's speed spreads over every cell. Emulated GPU
+  // backends are run apart, untimed: an emulator's time is no GPU time.
+  const bool emulated = !gpu.emulator.empty();
   std::vector<Backend*> timed = cpu_timed;
-  timed.insert(timed.end(), gpu_ok.begin(), gpu_ok.end());
-  if (timed.empty()) {  // --backend chose only GPU backends, and this machine runs none
+  if (!emulated) timed.insert(timed.end(), gpu_ok.begin(), gpu_ok.end());
+  if (timed.empty() && (!emulated || gpu_ok.empty())) {  // --backend chose only GPU backends, and this machine runs none
     throw RuntimeError("nothing to measure: --backend " + join(config.backends, ",") + " chose no CPU backend, and no GPU backend runs here: " +
                        gpu.unavailable);
   }
   const MeasureBudget budget = measure_budget(config, static_cast<int>(timed.size() * config.batch_sizes.size() * config.cache.size()));
   std::vector<double> drift_ms;
   const std::function<double()> probe = config.drift_probe ? std::function<double()>(drift_probe_ms) : nullptr;
-  auto runs = measure_all(timed, gate, model.output_width(), config.cache, budget, probe, drift_ms, config.log);
+  auto runs = timed.empty() ? std::vector<std::vector<std::vector<BackendRun>>>(config.cache.size(), std::vector<std::vector<BackendRun>>(config.batch_sizes.size()))
+                            : measure_all(timed, gate, model.output_width(), config.cache, budget, probe, drift_ms, config.log);
   if (!drift_ms.empty()) r.run.drift = drift_of(std::move(drift_ms));
+  std::vector<std::vector<std::vector<BackendRun>>> emulated_runs;
+  if (emulated && !gpu_ok.empty()) {
+    say(config.log, "running " + std::to_string(gpu_ok.size()) + " GPU backends on the CUDA emulator (" + gpu.emulator + "), not timed");
+    emulated_runs = run_emulated(gpu_ok, gate, model.output_width(), config.cache);
+  }
   // The first cache mode fills the headline table; with both, the cold cells go to a table of their own.
   if (config.cache.size() > 1) r.cold = Table{};
   for (std::size_t m = 0; m < config.cache.size(); ++m) {
@@ -454,6 +498,10 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
       const auto cpu_end = all.begin() + static_cast<std::ptrdiff_t>(cpu_timed.size());
       if (!cpu_timed.empty()) table.set("CPU", b, cell_of(std::vector<BackendRun>(all.begin(), cpu_end)));
       if (gpu_ok.empty()) continue;
+      if (emulated) {  // no time, so no energy either
+        table.set("GPU", b, emulated_cell(std::move(emulated_runs[m][i]), gpu.emulator));
+        continue;
+      }
       Cell cell = cell_of(std::vector<BackendRun>(cpu_end, all.end()));
       if (context.energy && config.cache[m] == CacheMode::Hot) {  // energy at the rate of back-to-back forwards: hot
         const auto headline = std::find_if(gpu_ok.begin(), gpu_ok.end(), [&](Backend* g) { return g->name() == cell.backend; });
@@ -470,12 +518,14 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   for (const Table* table : tables_of(r)) {
     for (int b : config.batch_sizes) {
       for (const char* device : kDevices) {
-        if (const Cell* c = table->find(device, b)) {
-          say(config.log, std::string(device) + " batch " + std::to_string(b) + (c->cache == CacheMode::Cold ? " cold" : "") + ": " +
-                              format_ms(c->median_ms()) + " ms (" + c->backend + ", cv " + format_error(100 * c->stats.cv) + "%, " +
-                              std::to_string(c->stats.samples) + " samples)",
-              /*lasting=*/true);
-        }
+        const Cell* c = table->find(device, b);
+        if (!c) continue;
+        const std::string what = c->source == Source::Emulated
+                                     ? "emulated, not timed (" + std::to_string(c->runs.size()) + " backends ran)"
+                                     : format_ms(c->median_ms()) + " ms (" + c->backend + ", cv " + format_error(100 * c->stats.cv) + "%, " +
+                                           std::to_string(c->stats.samples) + " samples)";
+        say(config.log, std::string(device) + " batch " + std::to_string(b) + (c->cache == CacheMode::Cold ? " cold" : "") + ": " + what,
+            /*lasting=*/true);
       }
     }
   }
@@ -509,9 +559,10 @@ Results run(const Model& model, const RunConfig& config, const GpuSide& gpu, con
   } else {
     context.gpu.unavailable = "--device cpu";
   }
-  const bool on_gpu = !context.gpu.backends.empty();
+  const bool gpu_backends = !context.gpu.backends.empty();
+  const bool on_gpu = gpu_backends && context.gpu.emulator.empty();  // an emulator has no energy counter, clocks or roof
   // A bad reference file fails now, before the roof or any cell is measured.
-  context.reference = read_reference(config, config.device != "all" || !on_gpu);
+  context.reference = read_reference(config, config.device != "all" || !gpu_backends);
   std::unique_ptr<GpuEnergyMeter> energy;
   if (on_gpu) energy = std::make_unique<GpuEnergyMeter>();
   context.energy = energy.get();

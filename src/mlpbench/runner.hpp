@@ -7,6 +7,7 @@
 //   gate_cpu_backends   every CPU backend through the gate; a wrong one ends the run
 //   measure_all         every backend at every batch size (hot, cold or both) in interleaved rounds
 //                       (measure_rounds), a drift probe between rounds; then each GPU backend's device split
+//   run_emulated        on a CUDA emulator, in place of measure_all for the GPU: every backend run, never timed
 //   cell_of             a device's runs at one batch size: the fastest is the cell's headline
 //   measure_energy      energy per inference over a window of forwards
 //   read_reference      the reference file, read before anything is measured
@@ -127,6 +128,14 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
                                                               const std::function<double()>& probe_ms, std::vector<double>& drift_ms,
                                                               const std::function<void(const std::string&, bool)>& log);
 
+// On a CUDA emulator (GpuBackends::emulator), in place of measure_all for the GPU backends (emulated time is no GPU
+// time): each backend at every batch size of the gate in every mode, outside any timing, planned, then two forwards
+// (cold: evict_caches() before each) whose outputs must hold the same bits, and each of its phase timers called
+// once for one pass (what it returns is ignored). runs[m][i][k] as measure_all's, without stats. Throws RuntimeError
+// naming a backend whose second forward gives other bits than its first: an emulated kernel must be deterministic.
+std::vector<std::vector<std::vector<BackendRun>>> run_emulated(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
+                                                               const std::vector<CacheMode>& modes);
+
 // The cell of a device's runs at one batch size: the fastest is the headline (best_of).
 Cell cell_of(std::vector<BackendRun> runs);
 
@@ -140,7 +149,7 @@ std::string reference_misfit(const Results& reference, const Model& model, Preci
 
 // The reference's cells of `device` at these batch sizes, as reference cells naming `file`, carrying their
 // provenance (a measured cell: measured on which GPU or CPU, commit, date; a reference cell: its own) and `why`
-// this run did not measure them.
+// this run did not measure them. Emulated cells hold no time: they are left out.
 void fill_reference(Table& table, const std::string& device, const std::vector<int>& batch_sizes, const Results& reference, const std::string& file,
                     const std::string& why);
 
@@ -155,9 +164,10 @@ struct RunContext {
   std::optional<Results> reference;  // read_reference(); read here if a column needs it and it is missing
 };
 
-// The run's core: gates, measures and fills the table. Records notes, not_measured, machine and build. Throws
-// InputError (bad reference file, ...) or RuntimeError (a backend failed its check and nothing else can fill
-// the column).
+// The run's core: gates, measures and fills the table. Records notes, not_measured, machine and build. GPU backends
+// on a CUDA emulator (context.gpu.emulator) are gated and run (run_emulated), never timed: their cells are emulated,
+// without energy. Throws InputError (bad reference file, ...) or RuntimeError (a backend failed its check and
+// nothing else can fill the column).
 Results run_benchmark(const Model& model, const RunConfig& config, RunContext context);
 
 // How many measured cells are faster than the floor `roof` gives them: each one proves the roof too low.
@@ -181,7 +191,8 @@ struct CpuSide {
 // Everything `mlpbench run` does, the Results complete: the GPU backends (RuntimeError for --device gpu without
 // one); the reference, read before anything is measured; the live probe after the cells, and the machine's roof
 // (cached, raised by the probe where it did better; a warning where the probe is well below it); GPU clocks around
-// run_benchmark; warnings; prices; the run's settings and start time.
+// run_benchmark; warnings; prices; the run's settings and start time. Backends on a CUDA emulator get no energy
+// meter, no clocks and no GPU roof: there is no GPU.
 Results run(const Model& model, const RunConfig& config, const GpuSide& gpu, const CpuSide& cpu = {});
 
 }  // namespace mlpbench

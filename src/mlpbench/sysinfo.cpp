@@ -61,7 +61,12 @@ MachineInfo collect_machine_info(int threads_used, const GpuBackends* gpu) {
   m.threads = threads_used;
   if (const std::string os = os_name(); !os.empty()) m.os = os;
   m.gpu_recorded = true;
-  if (gpu && !gpu->gpu_name.empty()) m.gpu = GpuInfo{gpu->gpu_name, gpu->driver_version, gpu->runtime_version, Json::object()};
+  if (gpu && !gpu->emulator.empty()) {  // no GPU here: its name must not pass for a device that was measured
+    const std::string name = gpu->gpu_name.empty() ? "" : gpu->gpu_name + ", ";
+    m.gpu = GpuInfo{name + "emulated on the CPU (" + gpu->emulator + ")", gpu->driver_version, gpu->runtime_version, Json::object()};
+  } else if (gpu && !gpu->gpu_name.empty()) {
+    m.gpu = GpuInfo{gpu->gpu_name, gpu->driver_version, gpu->runtime_version, Json::object()};
+  }
   return m;
 }
 

@@ -20,7 +20,7 @@ std::string utc_iso8601(std::time_t t);
 std::string utc_compact(std::time_t t);
 
 // Host, CPU model, cores, the most threads a backend used, OS; the GPU (name, driver, runtime) when `gpu`
-// found one, else none.
+// found one, else none; on a CUDA emulator (GpuBackends::emulator) the name says so and names the emulator.
 MachineInfo collect_machine_info(int threads_used, const GpuBackends* gpu);
 
 // Compiler and version, flags, build type, Eigen version, CUDA toolkit (none without CUDA), git commit.

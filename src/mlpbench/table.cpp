@@ -83,12 +83,31 @@ Cell best_of(std::vector<BackendRun> runs) {
   return c;
 }
 
+std::string emulated_why(const std::string& emulator) {
+  return "the GPU cell ran on the CUDA emulator (" + emulator + "): checked against the CPU, not timed";
+}
+
+Cell emulated_cell(std::vector<BackendRun> runs, const std::string& emulator) {
+  Cell c;
+  c.source = Source::Emulated;
+  c.backend = runs.front().backend;
+  c.config = runs.front().config;
+  c.io = runs.front().io;
+  c.cache = runs.front().cache;
+  c.why = emulated_why(emulator);
+  c.emulator = emulator;
+  c.runs = std::move(runs);
+  return c;
+}
+
 double usd_per_million(double usd_per_hour, int batch, double latency_ms) {
   const double inferences_per_hour = 3600.0 * batch / (latency_ms * 1e-3);
   return usd_per_hour / inferences_per_hour * 1e6;
 }
 
-bool is_measurement(const Cell& c) { return c.source == Source::Measured || c.provenance.kind == "measured"; }
+bool is_measurement(const Cell& c) {
+  return c.source == Source::Measured || (c.source == Source::Reference && c.provenance.kind == "measured");
+}
 
 std::string why_no_verdict(const Table& table, int batch) {
   std::vector<std::string> why;
@@ -97,6 +116,7 @@ std::string why_no_verdict(const Table& table, int batch) {
   for (const char* device : kDevices) {
     const Cell* c = table.find(device, batch);
     if (!c) why.push_back(std::string("no ") + device + " cell at batch size " + std::to_string(batch));
+    else if (c->source == Source::Emulated) why.push_back(c->why.empty() ? emulated_why(c->emulator) : c->why);
     else if (!is_measurement(*c)) illustrative.push_back(device), files.insert(c->reference_file);
   }
   if (!illustrative.empty()) {
@@ -145,9 +165,11 @@ static std::string too_few_points(const Table& table, const std::vector<int>& ba
   std::string have;
   for (int b : batches) have += (have.empty() ? "" : ",") + std::to_string(b);
   const std::string missing = cells_at(table, [](const Cell* c) { return c == nullptr; });
-  const std::string illustrative = cells_at(table, [](const Cell* c) { return c != nullptr && !is_measurement(*c); });
+  const std::string illustrative = cells_at(table, [](const Cell* c) { return c != nullptr && c->source == Source::Reference && !is_measurement(*c); });
+  const std::string emulated = cells_at(table, [](const Cell* c) { return c != nullptr && c->source == Source::Emulated; });
   std::string gaps = missing.empty() ? "" : "; missing: " + missing;
   if (!illustrative.empty()) gaps += "; illustrative, not measured: " + illustrative;
+  if (!emulated.empty()) gaps += "; emulated, not timed: " + emulated;
   return "too few points to tell: " + (batches.empty() ? std::string("no batch size has") : "only batch " + have + (batches.size() == 1 ? " has" : " have")) +
          " both a CPU and a GPU cell measured, and it takes three" + gaps;
 }
@@ -206,11 +228,11 @@ Crossover crossover(const Table& table) {
 }
 
 std::string column_source(const Table& table, const std::string& device) {
-  bool measured = false, reference = false;
+  std::set<Source> sources;
   for (int b : table.batch_sizes) {
-    if (const Cell* c = table.find(device, b)) (c->source == Source::Measured ? measured : reference) = true;
+    if (const Cell* c = table.find(device, b)) sources.insert(c->source);
   }
-  return measured && reference ? "mixed" : measured ? "measured" : reference ? "reference" : "none";
+  return sources.size() > 1 ? "mixed" : sources.empty() ? "none" : source_name(*sources.begin());
 }
 
 std::optional<std::string> faster_at(const Table& table, int batch) {

@@ -18,8 +18,10 @@ std::string format_ms(double ms);
 // (numbers), else it is left-aligned; no line ends in a space.
 std::string aligned_columns(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& right, const std::string& gap = " ");
 
-enum class Source { Measured, Reference };
-inline const char* source_name(Source s) { return s == Source::Measured ? "measured" : "reference"; }
+// Emulated: run on a CPU emulator of our CUDA code (a test build, GpuBackends::emulator): checked against the CPU and
+// run, never timed; it holds no time and decides nothing.
+enum class Source { Measured, Reference, Emulated };
+inline const char* source_name(Source s) { return s == Source::Measured ? "measured" : s == Source::Reference ? "reference" : "emulated"; }
 
 // Whether a forward finds its weights in the caches: hot, back to back as a benchmark runs them; cold, after the
 // caches were evicted (Backend::evict_caches), as a model served between other work meets them.
@@ -76,9 +78,11 @@ struct Cell {
   Stats stats;                 // measured: every field; reference: median_ms only
   std::string reference_file;  // reference: the file the number came from
   Provenance provenance;       // reference: measured elsewhere or illustrative
-  std::string why;             // reference: why this run did not measure the cell
+  std::string why;             // reference: why this run did not measure the cell; emulated: why it holds no time
+  std::string emulator;        // emulated: the CUDA emulator it ran on (GpuBackends::emulator)
   std::optional<DeviceSplit> split;  // measured on a GPU: the headline backend's phases
-  std::vector<BackendRun> runs;      // measured: every backend timed for this cell, headline included
+  std::vector<BackendRun> runs;      // measured: every backend timed for this cell, headline included; emulated: every
+                                     // backend that ran (backend, config, io; no stats)
   double floor_ms = 0;               // measured: the least time this forward could take here (machine.hpp); 0: unknown
   std::string floor_bound;           // what sets the floor: compute, L2, L3, DRAM, HBM, host link, launch
   std::optional<Energy> energy;      // measured on a GPU: the headline backend's energy per inference, or why not
@@ -90,6 +94,11 @@ struct Cell {
 
 // The cell of the fastest run (smallest median; the first on a tie). `runs` must not be empty.
 Cell best_of(std::vector<BackendRun> runs);
+
+// "the GPU cell ran on the CUDA emulator (<emulator>): checked against the CPU, not timed": an emulated cell's why.
+std::string emulated_why(const std::string& emulator);
+// The emulated cell of the backends that ran on `emulator` (no stats): the first is its backend. `runs` must not be empty.
+Cell emulated_cell(std::vector<BackendRun> runs, const std::string& emulator);
 
 inline const char* kDevices[] = {"CPU", "GPU"};
 
@@ -107,15 +116,15 @@ bool is_cold(const Table& table);
 
 // Whether a cell may take part in a verdict (faster, cheaper, by how much, crossover): measured here, or measured
 // elsewhere and promoted with its provenance (`mlpbench reference --from`). Illustrative values are shown, labelled
-// where they stand, and decide nothing.
+// where they stand, and decide nothing; emulated cells hold no time at all.
 bool is_measurement(const Cell& cell);
 
-// Why there is no verdict at this batch size ("" when there is one): a missing cell, or an illustrative one, named
+// Why there is no verdict at this batch size ("" when there is one): a missing cell, an illustrative one, named
 // with the file it came from, e.g. "the GPU time is an illustrative value from results/reference.json, not a
-// measurement".
+// measurement", or an emulated one, named with its emulator.
 std::string why_no_verdict(const Table& table, int batch);
 
-// Where a device's column comes from: "measured", "reference", "mixed" or "none".
+// Where a device's column comes from: "measured", "reference", "emulated", "mixed" or "none".
 std::string column_source(const Table& table, const std::string& device);
 
 // "CPU" or "GPU" by the smaller median at this batch size; nullopt when a cell is missing or is not a measurement
@@ -126,7 +135,7 @@ std::optional<std::string> faster_at(const Table& table, int batch);
 // log-log axes between the last batch size where the CPU is faster and the first where the GPU is (and
 // stays), rounded up to a whole batch, over the batch sizes where both cells are measurements (is_measurement).
 // No batch (and why) when the lines never cross, cross more than once, or fewer than three batch sizes have both
-// cells measured (too few points to tell; the why names the missing and the illustrative cells).
+// cells measured (too few points to tell; the why names the missing, the illustrative and the emulated cells).
 struct Crossover {
   std::optional<int> batch;
   double exact = 0;   // the interpolated point, before rounding up

@@ -18,10 +18,13 @@ struct RaceView {
 };
 extern thread_local RaceView* race_view;
 
-// Whether MLPBENCH_EMU_RACECHECK=1 asked for the race check.
+// Whether MLPBENCH_EMU_RACECHECK=1 asked for races to be reported (they are tracked in every instrumented build).
 bool racecheck_enabled();
-// A block barrier, or a new block on this OS thread: no access before races with any after.
+// A block barrier: no access before it races with any after.
 void racecheck_new_epoch();
+// A new block on this OS thread: a new epoch, and every shared word an earlier block wrote is poisoned (NaN), as
+// a GPU gives a block shared memory with no defined contents: a kernel that reads before it writes shows it.
+void racecheck_new_block();
 
 // "name (file:line)" of a code address in this program, from addr2line when it is there; the address otherwise.
 std::string describe_code(const void* pc);

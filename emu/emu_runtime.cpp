@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/context/fiber.hpp>
@@ -452,8 +453,8 @@ void run_block(const KernelLaunch& launch, uint3 idx, unsigned linear, GridBarri
   b.view.block[0] = idx.x, b.view.block[1] = idx.y, b.view.block[2] = idx.z;
   b.view.warp_syncs = b.warp_syncs.data();
   current_block = &b;
-  race_view = racecheck_enabled() ? &b.view : nullptr;
-  racecheck_new_epoch();
+  race_view = &b.view;
+  racecheck_new_block();
   reorder(b);
   for (;;) {
     for (int i : b.order) {
@@ -502,18 +503,55 @@ std::vector<unsigned> block_order(unsigned blocks) {
 
 uint3 block_index(const dim3& grid, unsigned i) { return {i % grid.x, i / grid.x % grid.y, i / (grid.x * grid.y)}; }
 
+// OS threads that run the blocks of a cooperative launch, one each, all at once; kept from launch to launch (a
+// new thread's thread_local __shared__ variables and race-check shadow cost more than the kernel).
+class BlockThreads {
+ public:
+  // fn(0) .. fn(n - 1), each on its own thread, at the same time; returns when all have returned.
+  void run(unsigned n, const std::function<void(unsigned)>& fn) {
+    std::lock_guard<std::mutex> one_launch(launch_mutex_);  // launches from several host threads take turns
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (threads_ < n) {
+      std::thread(&BlockThreads::work, this, threads_++).detach();  // never joined: they wait for work until exit
+    }
+    fn_ = &fn, n_ = n, done_ = 0, ++generation_;
+    start_.notify_all();
+    finished_.wait(lock, [&] { return done_ == n_; });
+    fn_ = nullptr;
+  }
+
+ private:
+  void work(unsigned k) {
+    unsigned seen = 0;
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      start_.wait(lock, [&] { return generation_ != seen && k < n_ && fn_; });
+      seen = generation_;
+      const std::function<void(unsigned)>* fn = fn_;
+      lock.unlock();
+      (*fn)(k);
+      lock.lock();
+      if (++done_ == n_) finished_.notify_one();
+    }
+  }
+
+  std::mutex launch_mutex_, mutex_;
+  std::condition_variable start_, finished_;
+  const std::function<void(unsigned)>* fn_ = nullptr;
+  unsigned threads_ = 0, n_ = 0, done_ = 0, generation_ = 0;
+};
+
 void run_kernel(const KernelLaunch& l) {
   const unsigned blocks = l.grid.x * l.grid.y * l.grid.z;
+  const std::vector<unsigned> order = block_order(blocks);
   if (!l.cooperative) {
-    for (unsigned i : block_order(blocks)) run_block(l, block_index(l.grid, i), i, nullptr);
+    for (unsigned i : order) run_block(l, block_index(l.grid, i), i, nullptr);
     return;
   }
   // Co-resident blocks: one OS thread each, so each has its own thread_local __shared__ variables.
+  static BlockThreads* threads = new BlockThreads;  // never destroyed, as its threads
   GridBarrier barrier(blocks);
-  std::vector<std::thread> threads;
-  threads.reserve(blocks);
-  for (unsigned i : block_order(blocks)) threads.emplace_back([&l, &barrier, i] { run_block(l, block_index(l.grid, i), i, &barrier); });
-  for (std::thread& t : threads) t.join();
+  threads->run(blocks, [&](unsigned k) { run_block(l, block_index(l.grid, order[k]), order[k], &barrier); });
 }
 
 }  // namespace
@@ -550,10 +588,11 @@ int resident_blocks_per_sm(int threads, std::size_t dynamic_smem) {
 std::string describe_code(const void* pc) {
   Dl_info info{};
   std::uintptr_t base = 0;
-  std::string exe = "/proc/self/exe";
+  char self[4096] = {};
+  std::string exe = readlink("/proc/self/exe", self, sizeof self - 1) > 0 ? self : "/proc/self/exe";  // addr2line's own /proc/self is not ours
   if (dladdr(pc, &info) && info.dli_fbase) {
     base = reinterpret_cast<std::uintptr_t>(info.dli_fbase);
-    if (info.dli_fname && info.dli_fname[0] == '/') exe = info.dli_fname;
+    if (info.dli_fname && info.dli_fname[0] == '/' && std::string(info.dli_fname).find(".so") != std::string::npos) exe = info.dli_fname;
   }
   char offset[32];
   std::snprintf(offset, sizeof offset, "0x%zx", static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(pc) - base));
@@ -569,7 +608,8 @@ std::string describe_code(const void* pc) {
       while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
     };
     chomp(name), chomp(where);
-    if (!name.empty() && name != "??") text = name + (where.empty() || where.rfind("??", 0) == 0 ? "" : " (" + where + ")");
+    const bool no_line = where.empty() || where.rfind("??", 0) == 0 || where.find(":?") != std::string::npos;  // built without -g
+    if (!name.empty() && name != "??") text = name + (no_line ? "" : " (" + where + ")");
   }
   return text.empty() ? std::string(exe) + "+" + offset : text;
 }
@@ -713,6 +753,7 @@ const char* cudaGetErrorName(cudaError_t err) {
 const char* cudaGetErrorString(cudaError_t err) {
   switch (err) {
     case cudaSuccess: return "no error";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
@@ -730,10 +771,16 @@ const char* cudaGetErrorString(cudaError_t err) {
 cudaError_t cudaGetLastError() { return std::exchange(mlpbench::emu::last_error, cudaSuccess); }
 cudaError_t cudaPeekAtLastError() { return mlpbench::emu::last_error; }
 
+// CUDA_VISIBLE_DEVICES hides the device as it does a GPU's ("" or a list without 0: none).
+bool device_visible() {
+  const char* v = std::getenv("CUDA_VISIBLE_DEVICES");
+  return !v || std::string(v).substr(0, std::string(v).find(',')) == "0";
+}
+
 cudaError_t cudaGetDeviceCount(int* count) {
   if (!count) return fail(cudaErrorInvalidValue);
-  *count = 1;
-  return cudaSuccess;
+  *count = device_visible() ? 1 : 0;
+  return *count ? cudaSuccess : fail(cudaErrorNoDevice);
 }
 cudaError_t cudaGetDevice(int* device) {
   if (!device) return fail(cudaErrorInvalidValue);

@@ -1,6 +1,7 @@
 // The shared-memory race check of mlpbench's CUDA emulator (compute-sanitizer's racecheck, for our kernels):
 // two threads of a block touching the same 4-byte shared word between two barriers, one of them writing, is
-// reported with the kernel, the block, both threads, the address and the line, and the run aborts.
+// reported with the kernel, the block, both threads, the address and the line, and the run aborts. The same
+// tracking poisons (NaN) the shared words a block wrote before the next block on the OS thread starts.
 //
 // How it sees accesses: the kernel sources are compiled with -fsanitize=thread, which makes the compiler call
 // __tsan_read4(addr), __tsan_write4(addr), ... around every memory access; this file defines those functions
@@ -12,7 +13,9 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "emu_internal.hpp"
 
@@ -60,6 +63,8 @@ struct State {
   TlsBlock tls;
   Shadow* shadow = nullptr;
   std::uint32_t next_epoch = 0;
+  std::uint32_t block_epoch = 0;       // the first epoch of the running block
+  std::vector<std::uintptr_t> written;  // shared words the running block wrote (each once)
   bool ready = false;
 };
 thread_local State state;
@@ -105,9 +110,12 @@ void access(const void* p, std::size_t bytes, bool write, const void* pc) {
   const std::uint32_t syncs = v->warp_syncs[v->thread / kWarp];
   for (std::uintptr_t w = (a - s.tls.begin) / 4; w <= (a + bytes - 1 - s.tls.begin) / 4; ++w) {
     Shadow& e = s.shadow[w];
-    if (e.write_epoch == v->epoch && !ordered(*v, e.writer, e.writer_syncs)) report(*v, write ? "write-after-write" : "read-after-write", a, e.writer, pc);
+    if (e.write_epoch == v->epoch && !ordered(*v, e.writer, e.writer_syncs) && racecheck_enabled()) {
+      report(*v, write ? "write-after-write" : "read-after-write", a, e.writer, pc);
+    }
     if (write) {
-      if (e.read_epoch == v->epoch && e.reader != kNone && (e.reader == kMany || !ordered(*v, e.reader, e.reader_syncs))) {
+      if (e.write_epoch < s.block_epoch) s.written.push_back(w);
+      if (e.read_epoch == v->epoch && e.reader != kNone && (e.reader == kMany || !ordered(*v, e.reader, e.reader_syncs)) && racecheck_enabled()) {
         report(*v, "write-after-read", a, e.reader == kMany ? (me == 0 ? 1 : 0) : e.reader, pc);
       }
       e.write_epoch = v->epoch, e.writer = me, e.writer_syncs = syncs;
@@ -123,6 +131,14 @@ void access(const void* p, std::size_t bytes, bool write, const void* pc) {
 
 void racecheck_new_epoch() {
   if (race_view) race_view->epoch = ++this_thread().next_epoch;
+}
+
+void racecheck_new_block() {
+  State& s = this_thread();
+  for (std::uintptr_t w : s.written) std::memset(reinterpret_cast<void*>(s.tls.begin + 4 * w), 0xff, 4);
+  s.written.clear();
+  racecheck_new_epoch();
+  s.block_epoch = s.next_epoch;
 }
 
 }  // namespace mlpbench::emu

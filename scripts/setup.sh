@@ -38,6 +38,7 @@ test_packages=(
   libexpat1-dev            # plot_test parses the SVG chart (expat::expat)
   munge slurmctld slurmd slurm-client  # slurm_test.sh runs scripts/slurm/ on a one-node Slurm (~3.4 MB)
   libomp-dev               # OpenMP for clang: the fuzz preset (scripts/fuzz.sh, when clang is there)
+  libboost-context-dev     # the CUDA emulator's fibers (emu/): the gpu-emu and asan presets
 )
 if ((test_tools)); then packages+=("${test_packages[@]}"); fi
 if ((schema)) && ! ((test_tools)); then packages+=(python3 python3-jsonschema); fi

@@ -9,8 +9,11 @@
 #     matched) fails the step;
 #  3. scripts/gpu-check.sh in its dry run (MLPBENCH_GPU_CHECK_DRY_RUN=1, TEST ONLY) on build/default: every step's
 #     code path without a GPU, in under a minute; checks its exit code and SUMMARY.txt;
-#  4. the `asan` preset: the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
-#  5. scripts/fuzz.sh: each libFuzzer target for 20 s (skipped, saying why, without clang's libFuzzer).
+#  4. the `gpu-emu` preset: our GPU kernels and backends on the CUDA emulator (emu/), the GPU tests that need no
+#     real timing, in three thread orders with the race check on;
+#  5. the `asan` preset: the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, the GPU
+#     backends on the emulator too;
+#  6. scripts/fuzz.sh: each libFuzzer target for 20 s (skipped, saying why, without clang's libFuzzer).
 # Set MLPBENCH_TEST_QUICK=1 to run step 2 only. Every build here treats a compiler warning as an error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +21,13 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 jobs=$(nproc)
 export MLPBENCH_WERROR=ON  # the presets pass it on: a new warning fails the build
-step() { printf '\n== %s\n' "$*"; }
+# step TITLE: the title, after how long the previous step took (CI's log shows where the minutes go).
+step_start=$SECONDS
+step() {
+  ((SECONDS > step_start)) && printf '(that step: %d min %02d s)\n' $(((SECONDS - step_start) / 60)) $(((SECONDS - step_start) % 60))
+  step_start=$SECONDS
+  printf '\n== %s\n' "$*"
+}
 
 # ctest_preset PRESET [args]: ctest without a line per skipped test (ctest lists them once at the end), then
 # each reason for skipping with how many tests gave it.
@@ -68,7 +77,15 @@ gpu_check_dry_run() {
 }
 gpu_check_dry_run
 
-step "unit tests under ASan + UBSan (asan preset)"
+step "our GPU kernels on the CUDA emulator (gpu-emu preset; nothing timed)"
+# Every own GPU backend gated against the CPU at the shapes that break vector paths, graph vs stream, zero-copy
+# vs copy, cold vs hot; the plain-stream backends again with each block's threads reversed and shuffled; the race
+# check on; the emulator's own tests; and the CLI's GPU branch end to end (tests/CMakeLists.txt, README Tests).
+cmake --preset gpu-emu
+cmake --build --preset gpu-emu -j "$jobs" --target mlpbench gpu_backends_test gpu_emu_test cli_test
+ctest_preset gpu-emu -R '^(All/Gpu|Gpu(Factory|Roof)[.]|Emulator[.]|Cli[.](GpuRequestsExitThree|TheReasonForNoGpu))' "$@"
+
+step "unit tests under ASan + UBSan (asan preset; the GPU backends on the CUDA emulator)"
 cmake --preset asan
 cmake --build --preset asan -j "$jobs"
 ctest_preset asan "$@"

@@ -525,7 +525,9 @@ TEST_F(Cli, GpuRequestsExitThreeWithTheReasonOrRunOnTheGpu) {
   write("w.safetensors", model_file(m));
   const std::vector<float> x(8, 0.5f);
   write("x.safetensors", serialize_safetensors({{"input", Tensor{"F32", {2, 4}, x}}}));
-  const std::string run = "run --quick --device gpu --batch-sizes 1,10,100 --reference " + reference_json() + " --out r.json";
+  // On the CUDA emulator (the emulated build) a small model: every backend is gated and run on the CPU.
+  const std::string layers = gpu.emulator.empty() ? "" : " --layers 64,32,8";
+  const std::string run = "run --quick --device gpu --batch-sizes 1,10,100" + layers + " --reference " + reference_json() + " --out r.json";
   const std::string infer = "infer --device gpu --weights w.safetensors --input x.safetensors --output y.safetensors";
   if (gpu.backends.empty()) {
     for (const std::string& args : {run, infer}) {
@@ -538,15 +540,28 @@ TEST_F(Cli, GpuRequestsExitThreeWithTheReasonOrRunOnTheGpu) {
     }
     return;
   }
-  // With a GPU: the GPU column measured, the CPU column from the reference; infer's output right.
+  // With a GPU: the GPU column measured (emulated, never timed, in the emulated build: every backend gated and
+  // run), the CPU column from the reference; infer's output right.
   const Outcome o = mlpbench(run);
   ASSERT_EQ(o.code, 0) << o.err;
   const Results r = read_results((dir_ / "r.json").string());
   for (int b : {1, 10, 100}) {
-    ASSERT_TRUE(r.table.find("GPU", b) && r.table.find("CPU", b)) << b;
-    EXPECT_EQ(r.table.find("GPU", b)->source, Source::Measured);
-    EXPECT_GT(r.table.find("GPU", b)->median_ms(), 0);
-    EXPECT_EQ(r.table.find("CPU", b)->source, Source::Reference);
+    ASSERT_TRUE(r.table.find("GPU", b) && (r.table.find("CPU", b) || !gpu.emulator.empty())) << b;
+    const Cell& g = *r.table.find("GPU", b);
+    if (gpu.emulator.empty()) {
+      EXPECT_EQ(g.source, Source::Measured);
+      EXPECT_GT(g.median_ms(), 0);
+    } else {
+      EXPECT_EQ(g.source, Source::Emulated);
+      EXPECT_EQ(g.median_ms(), 0) << "an emulated cell holds no time";
+      EXPECT_EQ(g.runs.size(), gpu.backends.size()) << "every emulated backend gated and run";
+    }
+    if (gpu.emulator.empty()) {
+      EXPECT_EQ(r.table.find("CPU", b)->source, Source::Reference);
+    }
+  }
+  if (!gpu.emulator.empty()) {  // no time, no verdict (the reference holds no 64-32-8 model: no CPU cell either)
+    EXPECT_THAT(o.out, ::testing::ContainsRegex("GPU time: emulated, not timed \\(mlpbench CUDA emulator[^\n]*\\)\nFaster hardware: unknown\n"));
   }
   const Outcome i = mlpbench(infer);
   ASSERT_EQ(i.code, 0) << i.err;
@@ -726,7 +741,12 @@ TEST_F(Cli, TheReasonForNoGpuMatchesItsCause) {
   fs::create_directories(dir_ / "stub");
   fs::create_symlink(stub, dir_ / "stub" / "libcuda.so.1");
   const std::string cmd = "LD_LIBRARY_PATH='" + (dir_ / "stub").string() + "' ";
-  const Outcome o = mlpbench_env(cmd, "run --quick --device gpu --out r2.json");
+  const Outcome o = mlpbench_env(cmd, "run --quick --device gpu --layers 16,8,4 --batch-sizes 1 --batch-size 1 --out r2.json");
+  if (!gpu.emulator.empty()) {  // the emulator is its own driver: it never loads one
+    EXPECT_EQ(o.code, 0) << o.err;
+    EXPECT_THAT(o.out, HasSubstr("GPU time: emulated, not timed"));
+    return;
+  }
   EXPECT_EQ(o.code, 3);
   EXPECT_THAT(o.err, HasSubstr("is the CUDA toolkit's stub, not a driver"));
   EXPECT_FALSE(fs::exists(dir_ / "r2.json"));

@@ -127,16 +127,22 @@ TEST_P(GpuBackend, OddShapes) {
   expect_correct(*be_, {33, 63, 128, 10}, {10});  // layer 2's weights at a 4-byte-aligned offset in a packed layout
 }
 
-// Widths 1, 3, 5, 1023, 4097 as inputs and outputs (vector tails, unaligned weight rows, several staging chunks),
-// every batch size from 1 to 17 (each GEMV row count, tile edges) and 64, 100, 130.
+// Widths 1, 3, 5, 1023, 4097 as inputs and outputs (vector tails, unaligned weight rows, several staging chunks,
+// split-K over a long K), every batch size from 1 to 17 (each GEMV row count, tile edges) and 64, 100, 130. Wide
+// inputs meet narrow outputs there, so that each batch size is cheap (the emulated build runs this in three
+// thread orders on the CPU, a warp-level shuffle per row and output); 4097 outputs, and wide against wide, at
+// the batch sizes where the row count changes.
 TEST_P(GpuBackend, BreaksVectorPaths) {
   std::vector<int> batches;
   for (int b = 1; b <= 17; ++b) batches.push_back(b);
   for (int b : {64, 100, 130}) batches.push_back(b);
   expect_correct(*be_, {37, 129, 65, 3}, batches);
-  expect_correct(*be_, {1023, 4097, 5, 3, 1}, batches);
-  expect_correct(*be_, {4097, 1023, 5}, batches);
+  expect_correct(*be_, {4097, 3, 1023, 5}, batches);
+  expect_correct(*be_, {1023, 5, 3, 1}, batches);
   expect_correct(*be_, {1, 3, 5, 1}, batches);
+  expect_correct(*be_, {5, 4097, 1}, {1, 16, 17, 130});
+  expect_correct(*be_, {1023, 4097, 5}, {3, 17});
+  expect_correct(*be_, {4097, 1023, 1}, {1, 16});
 }
 
 TEST_P(GpuBackend, LargeModel) {
@@ -167,7 +173,9 @@ TEST_P(GpuBackend, RepeatedRunsGiveIdenticalOutputs) {
   be_->prepare(m, 100);
   std::vector<float> first(1000), again(1000);
   be_->forward(x.data(), first.data(), 100);
-  for (int i = 0; i < 50; ++i) {
+  // On a GPU 50 runs cost nothing; the emulator's runs are deterministic within a thread order (ctest runs three).
+  const int runs = kCublasLt ? 50 : 1;
+  for (int i = 0; i < runs; ++i) {
     be_->forward(x.data(), again.data(), 100);
     ASSERT_EQ(first, again) << "run " << i;
   }
@@ -202,7 +210,9 @@ TEST_P(GpuBackend, PhaseTimersMeasureEachPhase) {
     }
     const double s = t(5);
     EXPECT_GT(s, 0.0);
-    EXPECT_LT(s, 1.0);
+    if (kCublasLt) {  // on a GPU; the emulator's time means nothing
+      EXPECT_LT(s, 1.0);
+    }
   }
 }
 

@@ -27,9 +27,6 @@
 #define MLPBENCH_EMU_ASAN 1
 #endif
 
-thread_local uint3 threadIdx, blockIdx;
-thread_local dim3 blockDim, gridDim;
-
 namespace mlpbench::emu {
 namespace ctx = boost::context;
 

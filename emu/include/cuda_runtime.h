@@ -239,9 +239,10 @@ cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, Kernel, i
 // ---------------------------------------------------------------------------------------------------------
 // Device API
 
-// The running CUDA thread's coordinates: the emulator sets them whenever it switches threads.
-extern thread_local uint3 threadIdx, blockIdx;
-extern thread_local dim3 blockDim, gridDim;
+// The running CUDA thread's coordinates: the emulator sets them whenever it switches threads. Defined here (inline,
+// constant-initialized), so no translation unit reaches them through a thread_local wrapper function.
+inline thread_local uint3 threadIdx{}, blockIdx{};
+inline thread_local dim3 blockDim, gridDim;
 constexpr int warpSize = 32;
 
 inline void __syncthreads() { mlpbench::emu::syncthreads(); }

@@ -53,14 +53,20 @@ Json energy_to_json(const Energy& e) {
   return {{"joules_per_inference", round6(e.joules_per_inference)}, {"watts", round6(e.watts)}, {"window_s", round6(e.window_s)}};
 }
 
+// What ran: the backend, and how (config, io) where it says.
+Json backend_to_json(const BackendRun& r) {
+  Json b;
+  b["backend"] = r.backend;
+  if (!r.config.empty()) b["config"] = r.config;
+  if (!r.io.empty()) b["io"] = r.io;
+  return b;
+}
+
 // Every backend (and thread count) timed for a cell; the headline is the fastest of them.
 Json runs_to_json(const std::vector<BackendRun>& runs) {
   Json out = Json::array();
   for (const BackendRun& r : runs) {
-    Json b;
-    b["backend"] = r.backend;
-    if (!r.config.empty()) b["config"] = r.config;
-    if (!r.io.empty()) b["io"] = r.io;
+    Json b = backend_to_json(r);
     b["median_ms"] = round6(r.stats.median_ms);
     b["p90_ms"] = round6(r.stats.p90_ms);
     b["min_ms"] = round6(r.stats.min_ms);
@@ -77,13 +83,7 @@ Json runs_to_json(const std::vector<BackendRun>& runs) {
 // An emulated cell's backends: each that ran, without a time.
 Json ran_to_json(const std::vector<BackendRun>& runs) {
   Json out = Json::array();
-  for (const BackendRun& r : runs) {
-    Json b;
-    b["backend"] = r.backend;
-    if (!r.config.empty()) b["config"] = r.config;
-    if (!r.io.empty()) b["io"] = r.io;
-    out.push_back(std::move(b));
-  }
+  for (const BackendRun& r : runs) out.push_back(backend_to_json(r));
   return out;
 }
 

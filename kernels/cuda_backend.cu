@@ -161,6 +161,10 @@ void CudaBackend::plan(int batch) {
   if (planned_[batch]) return;
   plan_layers(batch);
   if (graph_) {
+    // One eager run of the layers first, so that what a library does on its first call (cuBLASLt loads its
+    // kernels, sizes its workspace) happens outside the capture.
+    enqueue_layers(batch, stream_.get());
+    CUDA_CHECK(cudaStreamSynchronize(stream_.get()));
     // One graph per forward: H2D, every layer, D2H (zero-copy: the layers alone). A second, layers only,
     // for the device-only timer.
     graphs_[batch] = capture([&](cudaStream_t s) {

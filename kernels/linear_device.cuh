@@ -3,9 +3,10 @@
 //   tile_linear<C>  one BM x BN output tile from shared-memory tiles of x and W over a range of K,
 //                   a register micro-tile per thread; bias + ReLU in the epilogue, or the raw partial sum
 //                   (split-K) when no bias is given.
-//   gemv_block<R>   GEMV for few rows: each warp one output neuron for R rows; the rows' inputs staged in
-//                   shared memory once per block, the weight row read as float4 (16-byte loads from the first
-//                   16-byte boundary, scalar head and tail), a shuffle reduction, bias + ReLU by one lane per row.
+//   gemv_block<R>   GEMV for few rows: each warp one output neuron for R rows; the live rows' inputs staged in
+//                   shared memory once per block (vector loads, several in flight a thread), the weight row read
+//                   as float4 (16-byte loads from the first 16-byte boundary, scalar head and tail), a shuffle
+//                   reduction, bias + ReLU by one lane per row.
 //   pdl_wait/pdl_trigger  programmatic dependent launch (sm_90+): a kernel may start while the previous one
 //                   on the stream ends, and waits here before touching what that one wrote or reads.
 // Activations (x) are read with __ldcg (through L2, never the read-only/L1 path): in the fused kernel other
@@ -150,6 +151,33 @@ __device__ __forceinline__ void gemv_body(float (&acc)[R], const float* __restri
   for (int i = lane; i < body4; i += kWarp) fma4_rows<R, kAlignedX>(acc, __ldg(w4 + i), xs, head + 4 * i);
 }
 
+// Stages columns k0 .. k0 + kc - 1 of the live rows m0 .. m0 + rows - 1 of x into xs (row r at r * kChunk), as V
+// (float4 where every row starts 16 bytes aligned: K % 4 == 0, k0 and the activations' base aligned; else float).
+// Rows past the batch are not staged: their sums are never written. Each thread issues kStageLoads loads before
+// it stores any, so a block waits for about one round trip to L2 per kStageLoads x blockDim elements, not one a
+// row.
+constexpr int kStageLoads = 4;
+template <int R, typename V>
+__device__ __forceinline__ void stage_rows(const float* __restrict__ x, int K, int m0, int rows, int k0, int kc, float* xs) {
+  constexpr int kChunk = kGemvSmemFloats / R;
+  constexpr int kWidth = static_cast<int>(sizeof(V) / sizeof(float));
+  const int per_row = kc / kWidth;  // kc % 4 == 0 when K % 4 == 0 (kChunk is a multiple of 4)
+  const int total = rows * per_row;
+  for (int first = threadIdx.x; first < total; first += kStageLoads * blockDim.x) {
+    V v[kStageLoads] = {};
+#pragma unroll
+    for (int j = 0; j < kStageLoads; ++j) {
+      const int e = first + j * blockDim.x, r = e / per_row;
+      if (e < total) v[j] = __ldcg(reinterpret_cast<const V*>(x + static_cast<long long>(m0 + r) * K + k0) + (e - r * per_row));
+    }
+#pragma unroll
+    for (int j = 0; j < kStageLoads; ++j) {
+      const int e = first + j * blockDim.x, r = e / per_row;
+      if (e < total) reinterpret_cast<V*>(xs + r * kChunk)[e - r * per_row] = v[j];
+    }
+  }
+}
+
 // Warp w of the block computes output neuron n (warp-uniform) for rows m0 .. m0 + R - 1 (those below M);
 // `active` (warp-uniform) is false for a warp without a neuron. xs: kGemvSmemFloats floats of 16-byte aligned
 // shared memory. All threads of the block must call it together (it stages the rows chunk by chunk).
@@ -166,12 +194,8 @@ __device__ void gemv_block(const float* __restrict__ x, const float* __restrict_
   for (int k0 = 0; k0 < K; k0 += kChunk) {
     const int kc = min(kChunk, K - k0);
     __syncthreads();  // whoever used the shared memory before (a previous chunk, another work item) is done
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const bool row = m0 + r < M;
-      const float* xr = x + static_cast<long long>(row ? m0 + r : 0) * K + k0;
-      for (int k = threadIdx.x; k < kc; k += blockDim.x) xs[r * kChunk + k] = row ? __ldcg(xr + k) : 0.0f;
-    }
+    if (K % 4 == 0) stage_rows<R, float4>(x, K, m0, min(R, M - m0), k0, kc, xs);
+    else stage_rows<R, float>(x, K, m0, min(R, M - m0), k0, kc, xs);
     __syncthreads();
     if (active) {
       const float* wk = wr + k0;

@@ -2,13 +2,16 @@
 # Mutation check of the emulated GPU tests (issue 20): delete each barrier in kernels/ (every __syncthreads() and
 # grid.sync()), one at a time, in a scratch copy of the working tree, rebuild the emulated GPU suite (the gpu-emu
 # preset) and run the gate tests (default model, odd shapes, the shapes that break vector paths) on the plain-stream
-# backend of every kernel (forward order, race check on). A mutation
+# backend of every kernel (forward order, race check on; MLPBENCH_EMU_RACECHECK=0: off, so that only a wrong
+# output catches a mutant). A mutation
 # is caught when at least one test fails or the emulator aborts. Prints one line per mutation and the count;
 # exits 1 if any mutation was missed. Takes ~2 minutes per mutation on 2 cores.
 #   scripts/emu-mutation.sh [SCRATCH_DIR]   (default: a new folder under /tmp, removed at the end)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch=${1:-$(mktemp -d /tmp/mlpbench-mutation.XXXXXX)}
+mkdir -p "$scratch"
+racecheck=${MLPBENCH_EMU_RACECHECK:-1}  # 0: only wrong outputs (in forward order) catch a mutant
 keep=${1:+1}
 cleanup() { [[ -n $keep ]] || rm -rf "$scratch"; }
 trap cleanup EXIT
@@ -34,11 +37,12 @@ for site in "${sites[@]}"; do
     continue
   fi
   log=mutant-${file//\//_}-$line.log
-  if MLPBENCH_EMU_RACECHECK=1 build/gpu-emu/tests/gpu_backends_test --gtest_filter="$filter" >"$log" 2>&1; then
+  if (MLPBENCH_EMU_RACECHECK=$racecheck build/gpu-emu/tests/gpu_backends_test --gtest_filter="$filter" >"$log" 2>&1); then
     echo "  $site: MISSED (every test passed without this barrier)"
   else
-    why=$(grep -m1 -E 'mlpbench CUDA emulator:|\[  FAILED  \]' "$log" | cut -c1-160)
-    echo "  $site: caught: $why"
+    # The race check's report (kernel and line), or the emulator's abort, or the first test that failed.
+    why=$(grep -m1 -oE 'racecheck: .*' "$log" || grep -m1 -E 'mlpbench CUDA emulator:' "$log" || grep -m1 -E '\[  FAILED  \]' "$log")
+    echo "  $site: caught: ${why:0:240}"
     caught=$((caught + 1))
   fi
   mv "$file.orig" "$file"

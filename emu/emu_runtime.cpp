@@ -709,7 +709,11 @@ cudaError_t mlpbench::emu::launch(const cudaLaunchConfig_t& config, KernelLaunch
       g.x > 0x7fffffffu || config.dynamicSmemBytes > kSharedPerBlock) {
     return fail(cudaErrorInvalidConfiguration);
   }
-  if (l.cooperative && 1ull * g.x * g.y * g.z > 1ull * kSms * resident_blocks_per_sm(static_cast<int>(threads), config.dynamicSmemBytes)) {
+  // MLPBENCH_EMU_COOP_BLOCKS_PER_SM lowers what a cooperative launch may hold below what the occupancy query says,
+  // as compute-sanitizer's instrumentation does on a GPU.
+  int per_sm = resident_blocks_per_sm(static_cast<int>(threads), config.dynamicSmemBytes);
+  if (const char* v = std::getenv("MLPBENCH_EMU_COOP_BLOCKS_PER_SM")) per_sm = std::min(per_sm, std::atoi(v));
+  if (l.cooperative && 1ull * g.x * g.y * g.z > 1ull * kSms * static_cast<unsigned>(std::max(per_sm, 0))) {
     return fail(cudaErrorCooperativeLaunchTooLarge);
   }
   auto shared = std::make_shared<KernelLaunch>(std::move(l));

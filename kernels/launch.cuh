@@ -10,8 +10,9 @@ namespace mlpbench::cuda {
 
 // kernel<<<grid, block, 0, s>>>(args...) through cudaLaunchKernelEx; with `pdl` it may start before the
 // previous kernel on the stream ends (it must pdl_wait()), with `cooperative` all its blocks are co-resident.
+// As launch(), but the launch's error is returned (and cleared) instead of thrown: for a caller that can retry.
 template <typename... Params, typename... Args>
-void launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, bool pdl, bool cooperative, Args... args) {
+cudaError_t try_launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, bool pdl, bool cooperative, Args... args) {
   cudaLaunchAttribute attrs[2]{};
   unsigned n = 0;
   if (pdl) {
@@ -28,7 +29,14 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, bo
   cfg.stream = s;
   cfg.attrs = n ? attrs : nullptr;
   cfg.numAttrs = n;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...));
+  const cudaError_t err = cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
+  if (err != cudaSuccess) cudaGetLastError();
+  return err;
+}
+
+template <typename... Params, typename... Args>
+void launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, bool pdl, bool cooperative, Args... args) {
+  CUDA_CHECK(try_launch(kernel, grid, block, s, pdl, cooperative, args...));
   CUDA_CHECK_LAUNCH();
 }
 

@@ -319,6 +319,13 @@ class FusedBackend final : public CudaBackend {
     blocks_[4] = resident_blocks(mlp_fused<16>);
   }
 
+  // With the grid the device refused, if it did.
+  std::string config() const override {
+    std::string c = CudaBackend::config();
+    if (refused_ > 0) c += ",grid=fewer (the device refused " + std::to_string(refused_) + " co-resident blocks)";
+    return c;
+  }
+
   void enqueue_layers(int batch, cudaStream_t s) override {
     // Up to 16 rows: GEMV warps (R rows); more: tiles, with R = 1 (its GEMV part unused).
     switch (batch <= kGemvMaxRows ? gemv_rows_for(batch) : 1) {
@@ -339,7 +346,7 @@ class FusedBackend final : public CudaBackend {
   }
 
   template <int R>
-  void launch_fused(int batch, int blocks, cudaStream_t s) {
+  void launch_fused(int batch, int& blocks, cudaStream_t s) {
     FusedParams p{};
     p.layers = static_cast<int>(layers_.size());
     p.M = batch;
@@ -355,10 +362,20 @@ class FusedBackend final : public CudaBackend {
       const long long large_tiles = static_cast<long long>(ceil_div(batch, LargeM::BM)) * ceil_div(l.out, LargeM::BN);
       p.work[li] = batch <= kGemvMaxRows ? kFusedGemv : large_tiles >= blocks ? kFusedLargeTiles : kFusedSmallTiles;
     }
-    launch(mlp_fused<R>, dim3(blocks), dim3(kThreadsPerBlock), s, false, true, p);
+    // A device may hold fewer blocks at once than the occupancy query said (compute-sanitizer's instrumentation
+    // lowers it): when it refuses the grid, one block fewer a SM, down to one, kept for later launches.
+    for (;;) {
+      const cudaError_t err = try_launch(mlp_fused<R>, dim3(blocks), dim3(kThreadsPerBlock), s, false, true, p);
+      if (err == cudaSuccess) break;
+      if (err != cudaErrorCooperativeLaunchTooLarge || blocks <= sms_) throw_cuda_error(err, "cooperative launch of mlp_fused", __FILE__, __LINE__);
+      if (refused_ == 0) refused_ = blocks;
+      blocks -= sms_;
+    }
+    CUDA_CHECK_LAUNCH();
   }
 
   int blocks_[5] = {};  // resident blocks of mlp_fused<1, 2, 4, 8, 16>
+  int refused_ = 0;     // the first grid the device refused (0: none)
 };
 
 }  // namespace

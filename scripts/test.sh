@@ -83,7 +83,7 @@ step "our GPU kernels on the CUDA emulator (gpu-emu preset; nothing timed)"
 # check on; the emulator's own tests; and the CLI's GPU branch end to end (tests/CMakeLists.txt, README Tests).
 cmake --preset gpu-emu
 cmake --build --preset gpu-emu -j "$jobs" --target mlpbench gpu_backends_test gpu_emu_test cli_test
-ctest_preset gpu-emu -R '^(All/Gpu|Gpu(Factory|Roof)[.]|Emulator[.]|Cli[.](GpuRequestsExitThree|TheReasonForNoGpu))' "$@"
+ctest_preset gpu-emu -R '^(All/Gpu|Gpu(Factory|Roof|FusedGrid)[.]|Emulator[.]|Cli[.](GpuRequestsExitThree|TheReasonForNoGpu))' "$@"
 
 step "unit tests under ASan + UBSan (asan preset; the GPU backends on the CUDA emulator)"
 cmake --preset asan

@@ -269,6 +269,24 @@ TEST(GpuPrecision, CublasLtTf32AndBf16StayWithinTheirTolerances) {
 }
 #endif
 
+#if defined(MLPBENCH_GPU_EMULATED)
+// A device that holds fewer blocks than the occupancy query said (as under compute-sanitizer; the emulator's
+// MLPBENCH_EMU_COOP_BLOCKS_PER_SM) refuses the fused kernel's grid: it runs with fewer, right, and says so.
+TEST(GpuFusedGrid, RetriesWithFewerBlocksWhenTheDeviceRefusesTheGrid) {
+  for (const char* name : {"cuda-fused", "cuda-fused+graph"}) {
+    setenv("MLPBENCH_EMU_COOP_BLOCKS_PER_SM", "1", 1);
+    auto be = gpu_backend(name);
+    ASSERT_NE(be, nullptr);
+    expect_correct(*be, {37, 129, 65, 3}, {1, 7, 100});
+    unsetenv("MLPBENCH_EMU_COOP_BLOCKS_PER_SM");
+    EXPECT_THAT(be->config(), ::testing::HasSubstr(",grid=fewer (the device refused 264 co-resident blocks)")) << name;
+  }
+  auto fine = gpu_backend("cuda-fused");
+  expect_correct(*fine, {37, 129, 65, 3}, {7});
+  EXPECT_THAT(fine->config(), ::testing::Not(::testing::HasSubstr("grid=")));
+}
+#endif
+
 TEST(GpuFactory, OffersEveryVariantOrSaysWhyNot) {
   const GpuBackends g = make_gpu_backends();
   if (g.backends.empty()) {

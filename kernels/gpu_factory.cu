@@ -45,7 +45,11 @@ GpuProbe probe_gpu(int* count) {
 
 GpuBackends make_gpu_backends(Precision precision, const std::vector<GpuIo>& io) {
   GpuBackends g;
+#if defined(MLPBENCH_CUDA_EMULATOR)
+  g.built_with_cuda = "emulated";  // as --version says
+#else
   g.built_with_cuda = version_text(CUDART_VERSION);
+#endif
   int count = 0;
   g.probe = probe_gpu(&count);
   if (g.probe.problem != GpuProblem::None) {

@@ -278,7 +278,7 @@ TEST_F(Cli, VersionIsOneLine) {
   const Outcome o = mlpbench("--version");
   EXPECT_EQ(o.code, 0) << o.err;
   EXPECT_THAT(o.out, ::testing::MatchesRegex("mlpbench [0-9]+\\.[0-9]+\\.[0-9]+ \\(commit ([0-9a-f]{12}(-dirty)?|unknown), [A-Za-z]*, "
-                                             "[a-z]+ [^,]+, CUDA ([0-9]+\\.[0-9]+|none)\\)\n"));
+                                             "[a-z]+ [^,]+, CUDA ([0-9]+\\.[0-9]+|none|emulated)\\)\n"));
   EXPECT_EQ(o.err, "");
 }
 

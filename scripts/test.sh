@@ -8,7 +8,8 @@
 #     shown, not a failure (timings are never asserted); a real error (a program failing, bad JSON, no row
 #     matched) fails the step;
 #  3. scripts/gpu-check.sh in its dry run (MLPBENCH_GPU_CHECK_DRY_RUN=1, TEST ONLY) on build/default: every step's
-#     code path without a GPU, in under a minute; checks its exit code and SUMMARY.txt;
+#     code path without a GPU, twice (20-60 s each), with a fake compute-sanitizer that times out, then one that
+#     reports an error; checks the exit codes and SUMMARY.txt;
 #  4. the `gpu-emu` preset: our GPU kernels and backends on the CUDA emulator (emu/), the GPU tests that need no
 #     real timing, in three thread orders with the race check on;
 #  5. the `asan` preset: the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, the GPU
@@ -52,17 +53,26 @@ step "bench/ cross-check (scripts/crosscheck.sh; MISMATCH rows are reported, not
 MLPBENCH_CACHE_DIR="$PWD/build/default/crosscheck-roof-cache" scripts/crosscheck.sh
 
 step "GPU check, dry run (scripts/gpu-check.sh, TEST ONLY mode, on build/default)"
+# gpu_check_dry_run NAME FAKE WANT_RC VERDICT SANITIZER: the dry run into build/default/NAME with the fake
+# compute-sanitizer (TEST ONLY) in mode FAKE; checks the exit code, the verdict (SUMMARY.txt's first line) and the
+# sanitizer's line (regexes), that every other step passed or skipped (run passed: the steps after the sanitizer
+# went on), that the sanitizer was given the kernel filter, the three lines, the peer's reason, the file count.
 gpu_check_dry_run() {
-  local out=build/default/gpu-check-dry-run rc=0 s l bad=()
+  local out=build/default/$1 fake=$2 want_rc=$3 verdict=$4 sanitizer=$5 rc=0 s l bad=()
   rm -rf "$out"
   # The dry run's roof goes to a cache of its own: measured while CI loads the machine, it must not be the user's.
-  MLPBENCH_CACHE_DIR="$PWD/build/default/gpu-check-roof-cache" MLPBENCH_GPU_CHECK_DRY_RUN=1 scripts/gpu-check.sh "$out" >/dev/null || rc=$?
+  MLPBENCH_CACHE_DIR="$PWD/build/default/gpu-check-roof-cache" MLPBENCH_GPU_CHECK_DRY_RUN=1 \
+    MLPBENCH_GPU_CHECK_FAKE_SANITIZER=$fake scripts/gpu-check.sh "$out" >/dev/null || rc=$?
   local sum=$out/SUMMARY.txt
-  ((rc == 0)) || bad+=("exit $rc")
+  ((rc == want_rc)) || bad+=("exit $rc, expected $want_rc")
   [[ -f $sum ]] || { bad+=("no SUMMARY.txt"); sum=/dev/null; }
-  for s in preflight deps configure build ctest sanitizer run peer summary; do
+  [[ $(head -n1 "$sum") =~ $verdict ]] || bad+=("the first line of SUMMARY.txt does not match '$verdict'")
+  for s in preflight deps configure build ctest run peer summary; do
     grep -qE "^  $s +(PASS|SKIP) " "$sum" || bad+=("no PASS or SKIP line for step $s")
   done
+  grep -qE '^  run +PASS ' "$sum" || bad+=("run did not pass: the steps after the sanitizer must go on")
+  grep -qE "^  sanitizer +$sanitizer" "$sum" || bad+=("the sanitizer's line does not match '$sanitizer'")
+  grep -q -- '--kernel-name kns=mlpbench ' "$out/gpu-check.log" 2>/dev/null || bad+=("compute-sanitizer was not given the kernel filter")
   for l in "CPU time: " "GPU time: " "Faster hardware: "; do grep -q "^$l" "$sum" || bad+=("no '$l' line"); done
   if ! python3 -c 'import torch; assert torch.cuda.is_available()' >/dev/null 2>&1; then
     grep -qE '^  peer +SKIP .*torch' "$sum" || bad+=("the peer step does not say that it skipped for want of torch")
@@ -71,11 +81,15 @@ gpu_check_dry_run() {
   cat "$sum"
   if ((${#bad[@]} > 0)); then
     tail -n 40 "$out/gpu-check.log" 2>/dev/null
-    echo "gpu-check dry run FAILED: $(printf '%s; ' "${bad[@]}")" >&2
+    echo "gpu-check dry run (fake sanitizer: $fake) FAILED: $(printf '%s; ' "${bad[@]}")" >&2
     return 1
   fi
 }
-gpu_check_dry_run
+# A sanitizer that reaches its time limit: TIMEOUT with the tests it finished, the later steps go on, exit 0.
+gpu_check_dry_run gpu-check-dry-run timeout 0 '^mlpbench gpu-check: PASSED with 1 step\(s\) timed out \(sanitizer\)' \
+  'TIMEOUT .* checked 2 of [0-9]+ test\(s\), 0 errors in them; gpu_backends_test: its [0-9]+s limit reached in All/'
+# A memcheck error fails the step and the check (exit 1), and the later steps still run.
+gpu_check_dry_run gpu-check-dry-run-errors errors 1 '^mlpbench gpu-check: FAILED$' 'FAIL .* memcheck errors \(1 report'
 
 step "our GPU kernels on the CUDA emulator (gpu-emu preset; nothing timed)"
 # Every own GPU backend gated against the CPU at the shapes that break vector paths, graph vs stream, zero-copy

@@ -9,6 +9,7 @@
 #include <boost/context/fiber.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -79,7 +80,7 @@ cudaError_t fail(cudaError_t e) {
 // ---------------------------------------------------------------------------------------------------------
 // Memory: every allocation exact (AddressSanitizer sees one byte past it), 256-byte aligned as cudaMalloc's.
 
-enum class MemKind { Device, Pinned, Mapped };
+enum class MemKind { Device, Pinned, Mapped, Registered };  // Registered: the caller's memory (cudaHostRegister)
 std::mutex memory_mutex;
 std::map<const void*, std::pair<std::size_t, MemKind>> allocations;
 
@@ -97,7 +98,9 @@ cudaError_t release(void* p, bool host) {
   if (!p) return cudaSuccess;
   std::lock_guard<std::mutex> lock(memory_mutex);
   const auto it = allocations.find(p);
-  if (it == allocations.end() || (it->second.second != MemKind::Device) != host) return fail(host ? cudaErrorInvalidValue : cudaErrorInvalidDevicePointer);
+  if (it == allocations.end() || (it->second.second != MemKind::Device) != host || it->second.second == MemKind::Registered) {
+    return fail(host ? cudaErrorInvalidValue : cudaErrorInvalidDevicePointer);
+  }
   allocations.erase(it);
   std::free(p);
   return cudaSuccess;
@@ -740,6 +743,8 @@ const char* cudaGetErrorName(cudaError_t err) {
     MLPBENCH_EMU_NAME(cudaErrorInvalidResourceHandle)
     MLPBENCH_EMU_NAME(cudaErrorIllegalState)
     MLPBENCH_EMU_NAME(cudaErrorNotReady)
+    MLPBENCH_EMU_NAME(cudaErrorHostMemoryAlreadyRegistered)
+    MLPBENCH_EMU_NAME(cudaErrorHostMemoryNotRegistered)
     MLPBENCH_EMU_NAME(cudaErrorCooperativeLaunchTooLarge)
     MLPBENCH_EMU_NAME(cudaErrorNotSupported)
     MLPBENCH_EMU_NAME(cudaErrorStreamCaptureUnsupported)
@@ -765,6 +770,8 @@ const char* cudaGetErrorString(cudaError_t err) {
     case cudaErrorStreamCaptureUnmatched: return "capture was not initiated in this stream";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorNotReady: return "device not ready";
+    case cudaErrorHostMemoryAlreadyRegistered: return "part or all of the requested memory range is already mapped";
+    case cudaErrorHostMemoryNotRegistered: return "pointer does not correspond to a registered memory region";
     default: return cudaGetErrorName(err);
   }
 }
@@ -838,8 +845,65 @@ cudaError_t cudaHostGetDevicePointer(void** device, void* host, unsigned flags) 
   if (!device || flags != 0) return fail(cudaErrorInvalidValue);
   std::lock_guard<std::mutex> lock(mlpbench::emu::memory_mutex);
   const auto it = mlpbench::emu::allocations.find(host);
-  if (it == mlpbench::emu::allocations.end() || it->second.second != mlpbench::emu::MemKind::Mapped) return fail(cudaErrorInvalidValue);
+  if (it == mlpbench::emu::allocations.end()) return fail(cudaErrorInvalidValue);
+  const mlpbench::emu::MemKind kind = it->second.second;
+  if (kind != mlpbench::emu::MemKind::Mapped && kind != mlpbench::emu::MemKind::Registered) return fail(cudaErrorInvalidValue);
   *device = host;  // unified addressing: the same address on both sides
+  return cudaSuccess;
+}
+
+namespace mlpbench::emu {
+
+constexpr std::uintptr_t kPage = 4096;
+std::uintptr_t page_down(const void* p) { return reinterpret_cast<std::uintptr_t>(p) / kPage * kPage; }
+std::uintptr_t page_up(const void* p, std::size_t bytes) { return (reinterpret_cast<std::uintptr_t>(p) + bytes + kPage - 1) / kPage * kPage; }
+
+// The allocation or registration holding p, or allocations.end(); memory_mutex held.
+std::map<const void*, std::pair<std::size_t, MemKind>>::iterator holding(const void* p) {
+  auto it = allocations.upper_bound(p);
+  if (it == allocations.begin()) return allocations.end();
+  --it;
+  const auto* begin = static_cast<const char*>(it->first);
+  return static_cast<const char*>(p) < begin + it->second.first ? it : allocations.end();
+}
+
+}  // namespace mlpbench::emu
+
+cudaError_t cudaHostRegister(void* p, std::size_t bytes, unsigned flags) {
+  using namespace mlpbench::emu;
+  if (!p || bytes == 0 || (flags & ~(cudaHostRegisterPortable | cudaHostRegisterMapped)) != 0) return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  // A GPU pins whole pages, and a page already registered (or pinned by CUDA) can't be registered again.
+  for (const auto& [q, a] : allocations) {
+    if (a.second == MemKind::Device) continue;
+    if (page_down(q) < page_up(p, bytes) && page_down(p) < page_up(q, a.first)) return fail(cudaErrorHostMemoryAlreadyRegistered);
+  }
+  allocations[p] = {bytes, MemKind::Registered};
+  return cudaSuccess;
+}
+
+cudaError_t cudaHostUnregister(void* p) {
+  using namespace mlpbench::emu;
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  const auto it = allocations.find(p);
+  if (it == allocations.end() || it->second.second != MemKind::Registered) return fail(cudaErrorHostMemoryNotRegistered);
+  allocations.erase(it);  // the memory is the caller's
+  return cudaSuccess;
+}
+
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const void* p) {
+  using namespace mlpbench::emu;
+  if (!attributes) return fail(cudaErrorInvalidValue);
+  *attributes = {cudaMemoryTypeUnregistered, -2, nullptr, nullptr};  // as CUDA 11+ for ordinary host memory
+  std::lock_guard<std::mutex> lock(memory_mutex);
+  const auto it = holding(p);
+  if (it == allocations.end()) return cudaSuccess;
+  const MemKind kind = it->second.second;
+  attributes->device = 0;
+  attributes->type = kind == MemKind::Device ? cudaMemoryTypeDevice : cudaMemoryTypeHost;
+  void* q = const_cast<void*>(p);
+  if (kind != MemKind::Pinned) attributes->devicePointer = q;  // pinned memory not mapped has no device address
+  if (kind != MemKind::Device) attributes->hostPointer = q;
   return cudaSuccess;
 }
 

@@ -5,6 +5,8 @@
 // are mapped pinned memory: a kernel reads the input from it into device memory (no copy engine, so a
 // forward in a graph is kernels only) and the last layer writes the output straight into it (no D2H), or,
 // for a backend whose last layer must write device memory (cuBLASLt), a kernel copies the output there.
+// Registered I/O is zero-copy in the caller's own buffers (registered once through register_host): forward()
+// copies nothing on the host; given buffers that are not registered, it goes the zero-copy way.
 // Subclasses only enqueue the layers.
 #pragma once
 
@@ -13,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cuda_raii.cuh"
@@ -31,13 +34,15 @@ struct DeviceLayer {
 class CudaBackend : public Backend {
  public:
   CudaBackend(std::string kernel, bool graph, Precision precision, GpuIo io);
-  // e.g. "cuda-gemv", "cuda-gemv+graph", "cuda-gemv+graph+zerocopy"
+  // e.g. "cuda-gemv", "cuda-gemv+graph", "cuda-gemv+graph+zerocopy", "cuda-gemv+graph+registered"
   std::string name() const override;
   Device device() const override { return Device::GPU; }
-  // e.g. "precision=fp32,io=copy", and ",pdl=on|off" for kernels that can use programmatic dependent launch
+  // e.g. "precision=fp32,io=copy", and ",pdl=on|off" for kernels that can use programmatic dependent launch;
+  // with registered I/O, how many forwards since prepare() were given buffers that were not registered
   std::string config() const override;
   Precision precision() const override { return precision_; }
   std::string io() const override { return gpu_io_name(io_); }
+  std::shared_ptr<void> register_host(void* p, std::size_t bytes) override;
   void prepare(const Model& model, int max_batch) override;
   void plan(int batch) override;
   void forward(const float* x, float* y, int batch) override;
@@ -73,6 +78,8 @@ class CudaBackend : public Backend {
   void enqueue_copy_kernel(const float* src, float* dst, std::size_t n, cudaStream_t s) const;
   void enqueue_h2d(int batch, cudaStream_t s);
   void enqueue_d2h(int batch, cudaStream_t s);
+  void enqueue_forward(int batch, cudaStream_t s);  // H2D, layers, D2H
+  void forward_registered(float* in, float* out, int batch);
   void check_batch(int batch) const;
   GraphExec capture(const std::function<void(cudaStream_t)>& enqueue);
 
@@ -91,8 +98,12 @@ class CudaBackend : public Backend {
   float* map_in_dev_ = nullptr;        // zero-copy: the device's addresses of m_in_ and m_out_
   float* map_out_dev_ = nullptr;
   float* dev_out_ = nullptr;           // what the last layer writes: d_out_, or map_out_dev_
+  float* io_in_ = nullptr;             // mapped I/O: where the input is read and the output written (the
+  float* io_out_ = nullptr;            // device's addresses of m_in_/m_out_, or of the caller's registered buffers)
   std::map<int, GraphExec> graphs_;          // by batch size: H2D, layers, D2H
   std::map<int, GraphExec> compute_graphs_;  // by batch size: layers only (device-only timer)
+  std::map<std::tuple<int, float*, float*>, GraphExec> registered_graphs_;  // by batch size, input and output
+  long long own_buffer_forwards_ = 0;  // registered I/O: forwards given buffers not registered (config() says so)
   std::map<int, bool> planned_;
 };
 

@@ -1,7 +1,7 @@
 // make_gpu_backends() for CUDA builds: finds the device, or says why there is none in words that match the
 // cause (no driver, the toolkit's stub driver, an old driver, no device: probe_gpu);
 // otherwise every backend (cuda-naive, cuda-tiled, cuda-gemv, cuda-fused, cublaslt), each as plain stream
-// launches and "+graph" (copy I/O), and "+graph+zerocopy" (zero-copy I/O), as far as `io` asks.
+// launches and "+graph" (copy I/O), "+graph+zerocopy" (zero-copy I/O) and "+graph+registered", as far as `io` asks.
 // A backend that can't serve a model says why in prepare(); the run then leaves it out with that reason.
 #include <cuda_runtime.h>
 #include <dlfcn.h>
@@ -79,7 +79,7 @@ GpuBackends make_gpu_backends(Precision precision, const std::vector<GpuIo>& io)
   std::vector<Variant> variants;
   for (GpuIo m : io) {
     if (m == GpuIo::Copy) variants.insert(variants.end(), {{false, GpuIo::Copy}, {true, GpuIo::Copy}});
-    else variants.push_back({true, GpuIo::ZeroCopy});
+    else variants.push_back({true, m});  // zero-copy, registered: as graphs (kernels only)
   }
   for (const Variant& v : variants) {
     if (precision == Precision::FP32) {

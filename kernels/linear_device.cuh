@@ -1,8 +1,10 @@
 // Device building blocks of our layer kernels, y = relu?(x W^T + b) with x [M, K] row-major, W [N, K]
 // row-major (PyTorch), b [N]; shared by the stand-alone kernels and the fused kernel (mlp_kernels.cu):
-//   tile_linear<C>  one BM x BN output tile from shared-memory tiles of x and W over a range of K,
-//                   a register micro-tile per thread; bias + ReLU in the epilogue, or the raw partial sum
+//   tile_linear<C>  one BM x BN output tile from shared-memory tiles of x and W over a range of K (each
+//                   BK-deep slice loaded into registers while the block computes on the one before), a
+//                   register micro-tile per thread; bias + ReLU in the epilogue, or the raw partial sum
 //                   (split-K) when no bias is given.
+//   sum_splits      the split-K partial sums added in a fixed order, + bias, ReLU.
 //   gemv_block<R>   GEMV for few rows: each warp one output neuron for R rows; the live rows' inputs staged in
 //                   shared memory once per block (vector loads, several in flight a thread), the weight row read
 //                   as float4 (16-byte loads from the first 16-byte boundary, scalar head and tail), a shuffle
@@ -57,6 +59,39 @@ struct TileSmem {
   float w[C::BK][C::BN + 1];  // W slice, transposed: w[k][n]
 };
 
+// One BK-deep slice of `Rows` rows of a row-major matrix (ld K), held in registers between its loads and its
+// stores: every thread issues all of its loads (Rows x BK / threads of them, 4 or more for our shapes) before it
+// stores any, so a block waits about one round trip to L2 a slice, and the next slice's loads are in flight
+// while the block computes on this one. Rows at or past `rows` and columns at or past k_end read as 0.
+template <int Rows, class C, bool kActivations>
+struct SliceLoader {
+  static constexpr int kPerThread = Rows * C::BK / C::kThreads;
+  static_assert(Rows * C::BK % C::kThreads == 0 && kPerThread >= 4, "a slice must split evenly, 4 or more loads a thread");
+  float v[kPerThread];
+
+  // Loads run along K (contiguous in both x and W), so a warp reads whole cache lines.
+  __device__ __forceinline__ void load(const float* __restrict__ src, int K, int r0, int rows, int k0, int k_end) {
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      const int e = threadIdx.x + j * C::kThreads, r = r0 + e / C::BK, k = k0 + e % C::BK;
+      v[j] = 0.0f;
+      if (r < rows && k < k_end) {
+        // Activations through L2 only (__ldcg, see the top of this file); weights, which no kernel writes, as they come.
+        const float* p = src + static_cast<long long>(r) * K + k;
+        v[j] = kActivations ? __ldcg(p) : __ldg(p);
+      }
+    }
+  }
+  // Transposed into shared memory: dst[k][row].
+  __device__ __forceinline__ void store(float (&dst)[C::BK][Rows + 1]) const {
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      const int e = threadIdx.x + j * C::kThreads;
+      dst[e % C::BK][e / C::BK] = v[j];
+    }
+  }
+};
+
 // Output tile (tile_m, tile_n) over k in [k_begin, k_end): with a bias, y = relu?(x W^T + b) (ld N); without
 // (b == nullptr), the raw partial sum for split-K. All threads of the block must call it together; it ends
 // with a barrier, so the shared memory is free again on return.
@@ -68,17 +103,18 @@ __device__ void tile_linear(const float* __restrict__ x, const float* __restrict
   const int tm = t / C::kThreadsN, tn = t % C::kThreadsN;
   const int m0 = tile_m * C::BM, n0 = tile_n * C::BN;
   float acc[C::TM][C::TN] = {};
+  SliceLoader<C::BM, C, true> xa;
+  SliceLoader<C::BN, C, false> wa;
+  xa.load(x, K, m0, M, k_begin, k_end);
+  wa.load(w, K, n0, N, k_begin, k_end);
   for (int k0 = k_begin; k0 < k_end; k0 += C::BK) {
-    // Loads run along K (contiguous in both x and W), so a warp reads whole cache lines.
-    for (int e = t; e < C::BM * C::BK; e += C::kThreads) {
-      const int r = e / C::BK, c = e % C::BK, m = m0 + r, k = k0 + c;
-      sm.a[c][r] = (m < M && k < k_end) ? __ldcg(x + static_cast<long long>(m) * K + k) : 0.0f;
-    }
-    for (int e = t; e < C::BN * C::BK; e += C::kThreads) {
-      const int r = e / C::BK, c = e % C::BK, n = n0 + r, k = k0 + c;
-      sm.w[c][r] = (n < N && k < k_end) ? w[static_cast<long long>(n) * K + k] : 0.0f;
-    }
+    xa.store(sm.a);
+    wa.store(sm.w);
     __syncthreads();
+    if (k0 + C::BK < k_end) {  // the next slice's loads, in flight during this slice's arithmetic
+      xa.load(x, K, m0, M, k0 + C::BK, k_end);
+      wa.load(w, K, n0, N, k0 + C::BK, k_end);
+    }
 #pragma unroll 8
     for (int kk = 0; kk < C::BK; ++kk) {
       float av[C::TM], wv[C::TN];
@@ -111,6 +147,18 @@ __device__ void tile_linear(const float* __restrict__ x, const float* __restrict
       }
       y[static_cast<long long>(m) * N + n] = v;
     }
+  }
+}
+
+// y[m, n] = relu?(b[n] + sum over z = 0 .. splits - 1 of ws[z, m, n]) for the elements i = first, first + stride,
+// ... of the M x N output: split-K's partial sums, always added in the same order (deterministic results).
+__device__ __forceinline__ void sum_splits(const float* __restrict__ ws, int splits, const float* __restrict__ b, float* __restrict__ y, int M,
+                                           int N, bool relu, long long first, long long stride) {
+  const long long total = static_cast<long long>(M) * N;
+  for (long long i = first; i < total; i += stride) {
+    float v = b[i % N];
+    for (int z = 0; z < splits; ++z) v += __ldcg(ws + z * total + i);
+    y[i] = relu ? fmaxf(v, 0.0f) : v;
   }
 }
 
@@ -225,22 +273,23 @@ __device__ void gemv_block(const float* __restrict__ x, const float* __restrict_
   }
 }
 
-// A hint, PTX only (the emulated build has no cache to hint).
-__device__ __forceinline__ void prefetch_l2_evict_last(const float* p) {
+// A hint, PTX only (the emulated build has no cache to hint). Normal priority: a line it brings is evicted
+// like any other, so the L2 flush before a cold forward (CudaBackend::evict_caches) leaves none behind.
+__device__ __forceinline__ void prefetch_l2(const float* p) {
 #if defined(__CUDA_ARCH__)
-  asm volatile("prefetch.global.L2::evict_last [%0];" ::"l"(__cvta_generic_to_global(p)));
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(__cvta_generic_to_global(p)));
 #else
   (void)p;
 #endif
 }
 
-// Prefetches the first `floats` of weight row n into L2, kept there (evict_last; one 128-byte line a lane):
-// work that needs nothing from the previous layer, done before pdl_wait().
+// Prefetches the first `floats` of weight row n into L2 (one 128-byte line a lane): work that needs nothing from
+// the previous layer, done before pdl_wait().
 __device__ __forceinline__ void prefetch_row_l2(const float* w, int n, int N, int K, int floats) {
   if (n >= N) return;
   const float* row = w + static_cast<long long>(n) * K;
   const int end = min(K, floats);
-  for (int k = (threadIdx.x % kWarp) * 32; k < end; k += kWarp * 32) prefetch_l2_evict_last(row + k);
+  for (int k = (threadIdx.x % kWarp) * 32; k < end; k += kWarp * 32) prefetch_l2(row + k);
 }
 
 // Rows a GEMV launch takes at once for a batch of M: the next power of two up to kGemvMaxRows.

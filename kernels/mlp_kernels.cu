@@ -10,7 +10,8 @@
 //               over 128 blocks, about one per SM. Batches above 16 run in row groups of 16.
 //   cuda-fused  mlp_fused<R>: every layer in one cooperative launch of a persistent grid (every SM, as many
 //               blocks as fit), a grid barrier between layers; each layer's work spread over all blocks:
-//               GEMV warps for up to 16 rows, tiles for more. Activations stay in L2.
+//               GEMV warps for up to 16 rows, tiles for more (cut as cuda-tiled cuts them, split-K included,
+//               so that every SM has work). Activations stay in L2.
 // On sm_90, cuda-tiled and cuda-gemv launch each layer kernel after the first with programmatic dependent
 // launch (also inside their CUDA graphs): it starts while the previous kernel ends and waits in pdl_wait().
 // Each backend is checked against the CPU before it is timed (src/mlpbench/runner.cpp, tests/gpu_backends_test.cpp).
@@ -65,19 +66,13 @@ __global__ void __launch_bounds__(kThreadsPerBlock) linear_tiled(const float* __
   }
 }
 
-// y[m, n] = relu?(b[n] + sum over z = 0, 1, ... of ws[z, m, n]): the split-K partial sums, always added in
-// the same order.
+// y = relu?(b + the split-K partial sums ws [splits, M, N]), added in a fixed order.
 __global__ void reduce_splits(const float* __restrict__ ws, int splits, const float* __restrict__ b, float* __restrict__ y, int M, int N,
                               bool relu) {
   pdl_wait();
   pdl_trigger();
-  const long long total = static_cast<long long>(M) * N;
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    float v = b[i % N];
-    for (int z = 0; z < splits; ++z) v += ws[z * total + i];
-    y[i] = relu ? fmaxf(v, 0.0f) : v;
-  }
+  sum_splits(ws, splits, b, y, M, N, relu, blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x,
+             static_cast<long long>(gridDim.x) * blockDim.x);
 }
 
 constexpr int kGemvWarps = 4;  // warps (output neurons) per block of linear_gemv
@@ -106,6 +101,9 @@ struct FusedParams {
   int k[kMaxFusedLayers];     // layer input widths
   int n[kMaxFusedLayers];     // layer output widths
   int work[kMaxFusedLayers];  // FusedWork: how the layer's work is cut
+  int splits[kMaxFusedLayers];       // tile layers: K cut in `splits` slices of k_per_split (1: no split-K)
+  int k_per_split[kMaxFusedLayers];
+  float* ws;                         // split-K partial sums [splits, M, N] (one layer at a time)
   int layers;
   int M;
 };
@@ -116,25 +114,40 @@ union FusedSmem {
   TileSmem<LargeM> large;
 };
 
-// Every layer's tiles, a block at a time over the persistent grid (tile_linear ends with a barrier).
+// A layer's tiles x K slices, a block at a time over the persistent grid (tile_linear ends with a barrier).
+// With split-K (as cuda-tiled plans it, so that the tiles and slices cover every SM) the partial sums go to
+// p.ws, and after a grid barrier every thread of the grid adds some of them up.
 template <class C>
-__device__ void fused_tiles(const FusedParams& p, int li, bool relu, TileSmem<C>& sm) {
-  const int tiles_m = (p.M + C::BM - 1) / C::BM, tiles_n = (p.n[li] + C::BN - 1) / C::BN;
-  for (int tile = blockIdx.x; tile < tiles_m * tiles_n; tile += gridDim.x) {
-    tile_linear<C>(p.in[li], p.w[li], p.b[li], p.out[li], p.M, p.n[li], p.k[li], relu, tile / tiles_n, tile % tiles_n, 0, p.k[li], sm);
+__device__ void fused_tiles(const FusedParams& p, int li, bool relu, TileSmem<C>& sm, cg::grid_group& grid) {
+  const int M = p.M, N = p.n[li], K = p.k[li], splits = p.splits[li];
+  const int tiles_n = (N + C::BN - 1) / C::BN, tiles = (M + C::BM - 1) / C::BM * tiles_n;
+  for (int item = blockIdx.x; item < tiles * splits; item += gridDim.x) {
+    const int tile = item % tiles, z = item / tiles;
+    if (splits == 1) {
+      tile_linear<C>(p.in[li], p.w[li], p.b[li], p.out[li], M, N, K, relu, tile / tiles_n, tile % tiles_n, 0, K, sm);
+    } else {
+      const int k_begin = z * p.k_per_split[li], k_end = min(K, k_begin + p.k_per_split[li]);
+      tile_linear<C>(p.in[li], p.w[li], nullptr, p.ws + static_cast<long long>(z) * M * N, M, N, K, false, tile / tiles_n, tile % tiles_n,
+                     k_begin, k_end, sm);
+    }
   }
+  if (splits == 1) return;
+  grid.sync();  // every slice's partial sums written
+  sum_splits(p.ws, splits, p.b[li], p.out[li], M, N, relu, blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x,
+             static_cast<long long>(gridDim.x) * blockDim.x);
 }
 
-// R: rows of the GEMV work (p.M <= R when a layer's work is kFusedGemv).
+// R: rows of the GEMV work (p.M <= R; every layer kFusedGemv), or 0: every layer tiles (p.M > 16). Each
+// instantiation holds one of the two paths, so neither's registers limit the other's occupancy.
 template <int R>
 __global__ void __launch_bounds__(kThreadsPerBlock, 1) mlp_fused(const FusedParams p) {
   __shared__ FusedSmem sm;
   cg::grid_group grid = cg::this_grid();
-  constexpr int kWarps = kThreadsPerBlock / kWarp;
   for (int li = 0; li < p.layers; ++li) {
     const bool relu = li + 1 < p.layers;
     const int N = p.n[li];
-    if (p.work[li] == kFusedGemv) {
+    if constexpr (R > 0) {
+      constexpr int kWarps = kThreadsPerBlock / kWarp;
       // ceil(N / blocks) neurons a block (at most one a warp), so the neurons spread over every SM.
       const int per_block = min(kWarps, (N + gridDim.x - 1) / gridDim.x);
       const int warp = threadIdx.x / kWarp;
@@ -144,9 +157,9 @@ __global__ void __launch_bounds__(kThreadsPerBlock, 1) mlp_fused(const FusedPara
                       reinterpret_cast<float*>(sm.gemv));
       }
     } else if (p.work[li] == kFusedSmallTiles) {
-      fused_tiles<SmallM>(p, li, relu, sm.small);
+      fused_tiles<SmallM>(p, li, relu, sm.small, grid);
     } else {
-      fused_tiles<LargeM>(p, li, relu, sm.large);
+      fused_tiles<LargeM>(p, li, relu, sm.large, grid);
     }
     if (li + 1 < p.layers) grid.sync();  // the next layer reads every block's output
   }
@@ -183,15 +196,30 @@ constexpr int kMaxSplits = 16;
 template <class C>
 TiledPlan plan_tiles(bool small, int M, int N, int K, int sms) {
   const long long tiles = static_cast<long long>(ceil_div(M, C::BM)) * ceil_div(N, C::BN);
-  int splits = 1;
-  // Fewer tiles than SMs: cut K so that tiles x slices covers them, each slice at least one BK deep.
-  if (tiles < sms) splits = std::min({ceil_div(sms, tiles), kMaxSplits, ceil_div(K, C::BK)});
-  const int k_per_split = ceil_div(ceil_div(K, splits), C::BK) * C::BK;
+  if (tiles >= sms) return {small, 1, K};
+  // Fewer tiles than SMs: cut K so that tiles x splits covers them (up to kMaxSplits asked for), each split a whole
+  // number of BK-deep slices, rounded down so that there are at least as many splits as asked.
+  const int slices = ceil_div(K, C::BK);
+  const int want = std::min({ceil_div(sms, tiles), kMaxSplits, slices});
+  const int k_per_split = slices / want * C::BK;
   return {small, ceil_div(K, k_per_split), k_per_split};
 }
 
 TiledPlan plan_layer(int M, int N, int K, int sms) {
   return M <= SmallM::BM ? plan_tiles<SmallM>(true, M, N, K, sms) : plan_tiles<LargeM>(false, M, N, K, sms);
+}
+
+// The split-K workspace: the most any batch size up to max_batch needs (splits only happen while the tiles are
+// fewer than the SMs, i.e. for M below sms x 64), allocated once so captured graphs stay valid.
+DeviceBuffer<float> split_workspace(const std::vector<DeviceLayer>& layers, int max_batch, int sms) {
+  long long most = 0;
+  for (int m = 1; m <= std::min(max_batch, sms * LargeM::BM); ++m) {
+    for (const DeviceLayer& l : layers) {
+      const TiledPlan p = plan_layer(m, l.out, l.in, sms);
+      if (p.splits > 1) most = std::max(most, static_cast<long long>(p.splits) * m * l.out);
+    }
+  }
+  return DeviceBuffer<float>(static_cast<std::size_t>(most));
 }
 
 class TiledBackend final : public CudaBackend {
@@ -206,16 +234,7 @@ class TiledBackend final : public CudaBackend {
     if ((max_batch_ + LargeM::BM - 1) / LargeM::BM > 65535) {
       throw InputError("cuda-tiled serves batch sizes up to " + std::to_string(65535 * LargeM::BM) + ", not " + std::to_string(max_batch_));
     }
-    // The split-K workspace: the most any batch size up to max_batch needs (splits only happen while the
-    // tiles are fewer than the SMs, i.e. for M below sms x 64), allocated once so captured graphs stay valid.
-    long long most = 0;
-    for (int m = 1; m <= std::min(max_batch_, sms_ * LargeM::BM); ++m) {
-      for (const DeviceLayer& l : layers_) {
-        const TiledPlan p = plan_layer(m, l.out, l.in, sms_);
-        if (p.splits > 1) most = std::max(most, static_cast<long long>(p.splits) * m * l.out);
-      }
-    }
-    workspace_ = DeviceBuffer<float>(static_cast<std::size_t>(most));
+    workspace_ = split_workspace(layers_, max_batch_, sms_);
     plans_.clear();
   }
 
@@ -312,11 +331,13 @@ class FusedBackend final : public CudaBackend {
     if (!cooperative) throw RuntimeError("cuda-fused needs cooperative launch, which this device does not support");
     // The persistent grid: as many blocks as can be resident on every SM at once (the grid barrier needs
     // them all resident), per instantiation.
-    blocks_[0] = resident_blocks(mlp_fused<1>);
-    blocks_[1] = resident_blocks(mlp_fused<2>);
-    blocks_[2] = resident_blocks(mlp_fused<4>);
-    blocks_[3] = resident_blocks(mlp_fused<8>);
-    blocks_[4] = resident_blocks(mlp_fused<16>);
+    blocks_[0] = resident_blocks(mlp_fused<0>);
+    blocks_[1] = resident_blocks(mlp_fused<1>);
+    blocks_[2] = resident_blocks(mlp_fused<2>);
+    blocks_[3] = resident_blocks(mlp_fused<4>);
+    blocks_[4] = resident_blocks(mlp_fused<8>);
+    blocks_[5] = resident_blocks(mlp_fused<16>);
+    workspace_ = split_workspace(layers_, max_batch_, sms_);
   }
 
   // With the grid the device refused, if it did.
@@ -327,13 +348,14 @@ class FusedBackend final : public CudaBackend {
   }
 
   void enqueue_layers(int batch, cudaStream_t s) override {
-    // Up to 16 rows: GEMV warps (R rows); more: tiles, with R = 1 (its GEMV part unused).
-    switch (batch <= kGemvMaxRows ? gemv_rows_for(batch) : 1) {
-      case 1: return launch_fused<1>(batch, blocks_[0], s);
-      case 2: return launch_fused<2>(batch, blocks_[1], s);
-      case 4: return launch_fused<4>(batch, blocks_[2], s);
-      case 8: return launch_fused<8>(batch, blocks_[3], s);
-      default: return launch_fused<16>(batch, blocks_[4], s);
+    // Up to 16 rows: GEMV warps (R rows); more: tiles (R = 0).
+    switch (batch <= kGemvMaxRows ? gemv_rows_for(batch) : 0) {
+      case 0: return launch_fused<0>(batch, blocks_[0], s);
+      case 1: return launch_fused<1>(batch, blocks_[1], s);
+      case 2: return launch_fused<2>(batch, blocks_[2], s);
+      case 4: return launch_fused<4>(batch, blocks_[3], s);
+      case 8: return launch_fused<8>(batch, blocks_[4], s);
+      default: return launch_fused<16>(batch, blocks_[5], s);
     }
   }
 
@@ -350,6 +372,7 @@ class FusedBackend final : public CudaBackend {
     FusedParams p{};
     p.layers = static_cast<int>(layers_.size());
     p.M = batch;
+    p.ws = workspace_.get();
     for (int li = 0; li < p.layers; ++li) {
       const DeviceLayer& l = layers_[li];
       p.in[li] = layer_input(li);
@@ -358,9 +381,11 @@ class FusedBackend final : public CudaBackend {
       p.b[li] = l.b;
       p.k[li] = l.in;
       p.n[li] = l.out;
-      // Large tiles only where they alone give every block of the grid work; small tiles otherwise.
-      const long long large_tiles = static_cast<long long>(ceil_div(batch, LargeM::BM)) * ceil_div(l.out, LargeM::BN);
-      p.work[li] = batch <= kGemvMaxRows ? kFusedGemv : large_tiles >= blocks ? kFusedLargeTiles : kFusedSmallTiles;
+      // Tiles (above 16 rows) cut as cuda-tiled cuts them: split-K where the tiles alone leave SMs idle.
+      const TiledPlan plan = plan_layer(batch, l.out, l.in, sms_);
+      p.work[li] = batch <= kGemvMaxRows ? kFusedGemv : plan.small ? kFusedSmallTiles : kFusedLargeTiles;
+      p.splits[li] = batch <= kGemvMaxRows ? 1 : plan.splits;
+      p.k_per_split[li] = plan.k_per_split;
     }
     // A device may hold fewer blocks at once than the occupancy query said (compute-sanitizer's instrumentation
     // lowers it): when it refuses the grid, one block fewer a SM, down to one, kept for later launches.
@@ -374,7 +399,8 @@ class FusedBackend final : public CudaBackend {
     CUDA_CHECK_LAUNCH();
   }
 
-  int blocks_[5] = {};  // resident blocks of mlp_fused<1, 2, 4, 8, 16>
+  DeviceBuffer<float> workspace_;  // split-K partial sums
+  int blocks_[6] = {};  // resident blocks of mlp_fused<0 (tiles), 1, 2, 4, 8, 16>
   int refused_ = 0;     // the first grid the device refused (0: none)
 };
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <memory>
 
@@ -44,8 +45,9 @@ std::vector<std::string> backend_names() {
 }
 
 // The named backend at this precision, or nullptr.
-std::unique_ptr<Backend> gpu_backend(const std::string& name, Precision p = Precision::FP32) {
-  GpuBackends g = make_gpu_backends(p);
+std::unique_ptr<Backend> gpu_backend(const std::string& name, Precision p = Precision::FP32,
+                                     const std::vector<GpuIo>& io = {GpuIo::Copy, GpuIo::ZeroCopy}) {
+  GpuBackends g = make_gpu_backends(p, io);
   for (auto& b : g.backends) {
     if (b->name() == name) return std::move(b);
   }
@@ -99,6 +101,25 @@ std::vector<std::vector<float>> outputs(Backend& be, const std::vector<int>& wid
   }
   return ys;
 }
+
+// Host memory on pages of its own (a page can be registered once), registered through `be` while it lives.
+class RegisteredFloats {
+ public:
+  RegisteredFloats(Backend& be, std::size_t n) : n_(n) {
+    const std::size_t bytes = (n * sizeof(float) + 4095) / 4096 * 4096;
+    p_.reset(static_cast<float*>(std::aligned_alloc(4096, bytes)));
+    std::fill(p_.get(), p_.get() + n, NAN);
+    handle_ = be.register_host(p_.get(), bytes);
+  }
+  float* data() const { return p_.get(); }
+  std::vector<float> values() const { return {p_.get(), p_.get() + n_}; }
+  bool registered() const { return handle_ != nullptr; }
+
+ private:
+  std::size_t n_;
+  std::unique_ptr<float, void (*)(void*)> p_{nullptr, std::free};
+  std::shared_ptr<void> handle_;  // unregistered before p_ is freed
+};
 
 std::string test_name(std::string n) {  // "cuda-gemv+graph+zerocopy" -> "cuda_gemv_graph_zerocopy"
   for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
@@ -251,6 +272,43 @@ TEST_P(GpuKernel, ZeroCopyMatchesCopyBitForBit) {
   ASSERT_TRUE(copy && zero) << k;
   EXPECT_EQ(outputs(*copy, {784, 512, 512, 10}, {1, 10, 100}), outputs(*zero, {784, 512, 512, 10}, {1, 10, 100}));
   EXPECT_EQ(outputs(*copy, {37, 129, 65, 3}, {1, 5, 17}), outputs(*zero, {37, 129, 65, 3}, {1, 5, 17}));
+}
+
+// Registered I/O works in the caller's registered buffers, in place; the arithmetic is copy I/O's, bit for bit.
+// Given buffers that are not registered it still gives the same bits, through its own mapped buffers, and its
+// config() says how many forwards went that way (a run's cells would show it).
+TEST_P(GpuKernel, RegisteredMatchesCopyBitForBit) {
+  const std::string k = GetParam();
+  auto copy = gpu_backend(k + "+graph");
+  auto reg = gpu_backend(k + "+graph+registered", Precision::FP32, {GpuIo::Registered});
+  ASSERT_TRUE(copy && reg) << k;
+  EXPECT_EQ(reg->io(), "registered");
+  // Each batch size a different kernel path (GEMV rows, tiles, split-K); the emulated build runs this three times.
+  const std::vector<std::pair<std::vector<int>, std::vector<int>>> cases = {{{784, 512, 512, 10}, {1, 17}}, {{37, 129, 65, 3}, {5, 100}}};
+  for (const auto& [widths, batches] : cases) {
+    const std::vector<std::vector<float>> expected = outputs(*copy, widths, batches);
+    const Model m = make_seeded_model(widths, 2);
+    reg->prepare(m, batches.back());
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      const int batch = batches[i];
+      RegisteredFloats x(*reg, static_cast<std::size_t>(batch) * m.input_width()), y(*reg, expected[i].size());
+      ASSERT_TRUE(x.registered() && y.registered());
+      const std::vector<float> input = make_seeded_input(batch, m.input_width(), 9);
+      std::copy(input.begin(), input.end(), x.data());
+      for (int run = 0; run < 2; ++run) {  // the second run replays the graph captured for these buffers
+        reg->forward(x.data(), y.data(), batch);
+        EXPECT_EQ(y.values(), expected[i]) << k << " at batch " << batch << ", run " << run;
+      }
+    }
+    EXPECT_THAT(reg->config(), ::testing::Not(::testing::HasSubstr("own-buffers"))) << "every forward was in place";
+    EXPECT_EQ(outputs(*reg, widths, batches), expected) << "not registered: through its own buffers";
+    EXPECT_THAT(reg->config(), ::testing::HasSubstr(",own-buffers=" + std::to_string(batches.size()) + " forwards"));
+  }
+  // Copy I/O has nothing to register; a page registered twice is refused, saying why.
+  EXPECT_EQ(copy->register_host(std::vector<float>(4).data(), 16), nullptr);
+  RegisteredFloats once(*reg, 1024);
+  EXPECT_THAT([&] { reg->register_host(once.data() + 1, 4); },
+              ::testing::ThrowsMessage<RuntimeError>(::testing::HasSubstr("give each buffer pages of its own")));
 }
 
 INSTANTIATE_TEST_SUITE_P(All, GpuKernel, ::testing::ValuesIn(kernels()), [](const auto& info) { return test_name(info.param); });

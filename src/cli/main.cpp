@@ -330,8 +330,10 @@ struct RunCommand {
         ->capture_default_str();
     app->add_option("--gpu-io", gpu_io,
                     "How GPU backends move input and output: copy (H2D/D2H copies around the layers), zero-copy (kernels read and "
-                    "write mapped host memory; a forward is a graph of kernels only) or both")
-        ->check(CLI::IsMember({"copy", "zero-copy", "both"}))
+                    "write mapped host memory; a forward is a graph of kernels only), both (copy and zero-copy), or registered "
+                    "(as zero-copy, in the caller's own buffers registered with the device once, as a server's request buffers: "
+                    "no host-side copy either)")
+        ->check(CLI::IsMember({"copy", "zero-copy", "registered", "both"}))
         ->capture_default_str();
     app->add_option("--cache", cache,
                     "Whether the weights are in the caches: hot (forwards back to back, as most benchmarks), cold (before every "

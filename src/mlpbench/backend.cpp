@@ -23,13 +23,21 @@ Precision parse_precision(const std::string& s) {
   throw InputError("--precision: '" + s + "' is not fp32, tf32 or bf16");
 }
 
-const char* gpu_io_name(GpuIo io) { return io == GpuIo::Copy ? "copy" : "zero-copy"; }
+const char* gpu_io_name(GpuIo io) {
+  switch (io) {
+    case GpuIo::Copy: return "copy";
+    case GpuIo::ZeroCopy: return "zero-copy";
+    case GpuIo::Registered: return "registered";
+  }
+  return "?";
+}
 
 std::vector<GpuIo> parse_gpu_io(const std::string& s) {
   if (s == "copy") return {GpuIo::Copy};
   if (s == "zero-copy") return {GpuIo::ZeroCopy};
+  if (s == "registered") return {GpuIo::Registered};
   if (s == "both") return {GpuIo::Copy, GpuIo::ZeroCopy};
-  throw InputError("--gpu-io: '" + s + "' is not copy, zero-copy or both");
+  throw InputError("--gpu-io: '" + s + "' is not copy, zero-copy, registered or both");
 }
 
 namespace {

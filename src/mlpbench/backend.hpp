@@ -30,10 +30,13 @@ enum class Phase { H2D, Compute, D2H };
 // How a GPU forward's input and output cross between host and device. Copy: staged through pinned host
 // buffers with an H2D copy before the layers and a D2H copy after. ZeroCopy: the first layer reads the input
 // from, and the last layer writes the output to, mapped pinned host memory (no copies; a forward in a graph
-// is then kernels only). Either way a forward is host memory to host memory.
-enum class GpuIo { Copy, ZeroCopy };
-const char* gpu_io_name(GpuIo io);  // "copy", "zero-copy"
-// "copy", "zero-copy" or "both" (every GPU backend in each mode); throws InputError naming --gpu-io.
+// is then kernels only). Registered: as zero-copy, but in the caller's own buffers, registered with the device
+// once (register_host below, as a server registers its request buffers): no host-side copy in or out either.
+// Every way, a forward is host memory to host memory.
+enum class GpuIo { Copy, ZeroCopy, Registered };
+const char* gpu_io_name(GpuIo io);  // "copy", "zero-copy", "registered"
+// "copy", "zero-copy", "registered" or "both" (copy and zero-copy: every GPU backend in each mode); throws
+// InputError naming --gpu-io.
 std::vector<GpuIo> parse_gpu_io(const std::string& s);
 
 class Backend {
@@ -49,8 +52,18 @@ class Backend {
   virtual double bytes_per_weight() const { return 4; }
   // The arithmetic it is checked at: its output must match the fp32 CPU within tolerance_for(precision()).
   virtual Precision precision() const { return Precision::FP32; }
-  // GPU backends: how input and output cross to the host ("copy" or "zero-copy"); "" for the CPU.
+  // GPU backends: how input and output cross to the host ("copy", "zero-copy", "registered"); "" for the CPU.
   virtual std::string io() const { return {}; }
+  // Registered I/O: registers [p, p + bytes) of host memory with the device (pinned and mapped) for as long as the
+  // returned handle lives, so that a forward with x or y there reads or writes it in place. Registration is the
+  // process's, not this backend's: every registered-I/O backend may use the buffer, and a page can be registered
+  // once, so buffers should start and end on page boundaries. A forward given buffers that are not registered
+  // goes through the backend's own mapped buffers (as zero-copy). Null handle: nothing to register (CPU, copy or
+  // zero-copy I/O).
+  virtual std::shared_ptr<void> register_host(void* p, std::size_t bytes) {
+    (void)p, (void)bytes;
+    return nullptr;
+  }
   // Copies/packs the weights and allocates every buffer a forward of up to max_batch rows needs.
   virtual void prepare(const Model& model, int max_batch) = 0;
   // x [batch, in] row-major in host memory -> y [batch, out] row-major in host memory, synchronized:

@@ -234,6 +234,7 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
   std::vector<std::string> labels;  // for progress lines
   RoundsConfig rounds = budget.rounds;
   rounds.passes.clear();
+  rounds.idle_warmup_s.clear();
   for (CacheMode mode : modes) {
     for (std::size_t i = 0; i < batches; ++i) {
       const int b = gate.batch_sizes[i];
@@ -244,6 +245,7 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
         auto pass = [be, x, y, b] { be->forward(x, y, b); };
         timers.push_back(mode == CacheMode::Hot ? wall_clock(pass) : cold_clock(*be, pass));
         rounds.passes.push_back(mode == CacheMode::Hot ? 0 : 1);  // a cold sample: one eviction, one timed forward
+        rounds.idle_warmup_s.push_back(be->device() == Device::GPU ? budget.gpu_idle_warmup_s : 0);
         labels.push_back(be->name() + " [" + be->config() + "] at batch " + std::to_string(b) + (mode == CacheMode::Cold ? " cold" : ""));
       }
     }

@@ -110,6 +110,9 @@ struct MeasureBudget {
   RoundsConfig rounds;
   MeasureConfig phases;
   double energy_window_s = 0.5;
+  // A GPU backend's slice warm-up after a CPU backend's slice (RoundsConfig::idle_warmup_s): the GPU idled through
+  // it, and its clock takes milliseconds to come back up.
+  double gpu_idle_warmup_s = 0.02;
 };
 MeasureBudget measure_budget(bool quick, int timed_cells);
 // The same with the run's --warmup-ms, --min-time-ms and --min-samples over it (max_time_s grows to min_time_s).
@@ -119,7 +122,8 @@ MeasureBudget measure_budget(const RunConfig& config, int timed_cells);
 TimedRun cold_clock(Backend& backend, std::function<void()> pass);
 
 // Every backend (prepared) at every batch size of the gate in every cache mode, in interleaved rounds (a cold
-// item takes one pass per sample: one eviction, one timed forward); then, for
+// item takes one pass per sample: one eviction, one timed forward; a GPU item's slice after a CPU item's warms up
+// for budget.gpu_idle_warmup_s); then, for
 // hot runs where a backend has device timers, its device-only time and the copies around it. runs[m][i][k]:
 // backend k at gate.batch_sizes[i] in modes[m]. After each round: the drift probe (probe_ms, when given, its value
 // in `drift_ms`) and a lasting log line.

@@ -76,3 +76,17 @@ TEST(Energy, SaysWhyWithoutACounterOrWhenItDoesNotMove) {
   FakeCounter still(true);
   EXPECT_THAT(measure_energy(still, [] {}, 1, 0.001).unavailable, HasSubstr("did not advance"));
 }
+
+TEST(Nvml, AClockMeterHeldOpenReadsAsAOneOffReadDoes) {
+  const GpuClockMeter meter;
+  const GpuClocks held = meter.read(), once = read_gpu_clocks();
+  EXPECT_EQ(held.valid, once.valid);
+  EXPECT_EQ(held.sm_max_mhz, once.sm_max_mhz);
+  EXPECT_EQ(meter.read().valid, held.valid) << "and again";
+}
+
+TEST(Nvml, SlowdownReasonsByName) {
+  EXPECT_EQ(clock_reasons_text(0), "");
+  EXPECT_EQ(clock_reasons_text(0x4 | 0x40), "sw power cap, hw thermal slowdown");
+  EXPECT_EQ(clock_reasons_text(0x1), "") << "idle is no slowdown";
+}

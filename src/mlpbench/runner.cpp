@@ -226,12 +226,14 @@ TimedRun cold_clock(Backend& be, std::function<void()> pass) {
 std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
                                                               const std::vector<CacheMode>& modes, const MeasureBudget& budget,
                                                               const std::function<double()>& probe_ms, std::vector<double>& drift_ms,
-                                                              const std::function<void(const std::string&, bool)>& log) {
+                                                              const std::function<void(const std::string&, bool)>& log,
+                                                              const std::function<void()>& after_gpu_slice) {
   const std::size_t batches = gate.batch_sizes.size(), n = backends.size();
   // Item (m * batches + i) * n + k: backend k at batch size i in cache mode m, each with its own output buffer.
   std::vector<std::vector<float>> outputs;
   std::vector<TimedRun> timers;
   std::vector<std::string> labels;  // for progress lines
+  std::vector<bool> on_gpu;
   RoundsConfig rounds = budget.rounds;
   rounds.passes.clear();
   rounds.idle_warmup_s.clear();
@@ -245,7 +247,8 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
         auto pass = [be, x, y, b] { be->forward(x, y, b); };
         timers.push_back(mode == CacheMode::Hot ? wall_clock(pass) : cold_clock(*be, pass));
         rounds.passes.push_back(mode == CacheMode::Hot ? 0 : 1);  // a cold sample: one eviction, one timed forward
-        rounds.idle_warmup_s.push_back(be->device() == Device::GPU ? budget.gpu_idle_warmup_s : 0);
+        on_gpu.push_back(be->device() == Device::GPU);
+        rounds.idle_warmup_s.push_back(on_gpu.back() ? budget.gpu_idle_warmup_s : 0);
         labels.push_back(be->name() + " [" + be->config() + "] at batch " + std::to_string(b) + (mode == CacheMode::Cold ? " cold" : ""));
       }
     }
@@ -256,6 +259,9 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
     say(log, samples == 0 ? "warming up " + labels[item]
                           : labels[item] + ": " + std::to_string(samples) + (samples == 1 ? " sample in " : " samples in ") + format_ms(sampled_s) + " s",
         /*lasting=*/true);
+  };
+  progress.slice_done = [&](std::size_t item) {
+    if (after_gpu_slice && on_gpu[item]) after_gpu_slice();
   };
   std::string what = std::to_string(n) + " backends x " + std::to_string(batches) + " batch sizes";
   if (modes.size() > 1) what += " x hot and cold";
@@ -339,6 +345,36 @@ std::vector<std::vector<std::vector<BackendRun>>> run_emulated(const std::vector
 }
 
 Cell cell_of(std::vector<BackendRun> runs) { return best_of(std::move(runs)); }
+
+std::optional<GpuClockReadings> clock_readings(const GpuClocks& start, const std::vector<GpuClocks>& timed, const GpuClocks& end) {
+  GpuClockReadings r;
+  bool any = false;
+  for (const GpuClocks* c : {&start, &end}) {
+    any = any || c->valid;
+    r.max = std::max(r.max, c->valid ? c->sm_max_mhz : 0u);
+  }
+  r.start = start.valid ? start.sm_mhz : 0;
+  r.end = end.valid ? end.sm_mhz : 0;
+  std::vector<double> mhz;
+  unsigned long long reasons = 0;
+  for (const GpuClocks& c : timed) {
+    if (!c.valid) continue;
+    mhz.push_back(c.sm_mhz);
+    reasons |= c.reasons;
+    r.max = std::max(r.max, c.sm_max_mhz);
+  }
+  if (!mhz.empty()) {
+    GpuClockSamples t;
+    t.readings = static_cast<int>(mhz.size());
+    t.min = static_cast<unsigned>(*std::min_element(mhz.begin(), mhz.end()));
+    t.max = static_cast<unsigned>(*std::max_element(mhz.begin(), mhz.end()));
+    t.median = static_cast<unsigned>(std::lround(median_of(mhz)));
+    if (reasons != 0) t.reasons = clock_reasons_text(reasons);
+    r.timed = t;
+  }
+  if (!any && !r.timed) return std::nullopt;
+  return r;
+}
 
 Energy measure_energy(EnergyCounter& meter, const std::function<void()>& forward, int batch, double window_s) {
   Energy e;
@@ -482,8 +518,13 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   const MeasureBudget budget = measure_budget(config, static_cast<int>(timed.size() * config.batch_sizes.size() * config.cache.size()));
   std::vector<double> drift_ms;
   const std::function<double()> probe = config.drift_probe ? std::function<double()>(drift_probe_ms) : nullptr;
+  // The GPU's clocks after the gate, and right after each GPU slice: what the GPU cells were timed at.
+  const GpuClocks clocks_start = context.clocks ? context.clocks() : GpuClocks{};
+  std::vector<GpuClocks> clocks_timed;
+  const auto read_clocks = [&] { clocks_timed.push_back(context.clocks()); };
   auto runs = timed.empty() ? std::vector<std::vector<std::vector<BackendRun>>>(config.cache.size(), std::vector<std::vector<BackendRun>>(config.batch_sizes.size()))
-                            : measure_all(timed, gate, model.output_width(), config.cache, budget, probe, drift_ms, config.log);
+                            : measure_all(timed, gate, model.output_width(), config.cache, budget, probe, drift_ms, config.log,
+                                          context.clocks ? std::function<void()>(read_clocks) : nullptr);
   if (!drift_ms.empty()) r.run.drift = drift_of(std::move(drift_ms));
   std::vector<std::vector<std::vector<BackendRun>>> emulated_runs;
   if (emulated && !gpu_ok.empty()) {
@@ -548,6 +589,7 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   else if (cpu_timed.empty()) take_reference("CPU", "--backend " + join(config.backends, ",") + " chose no CPU backend");
   if (gpu_ok.empty()) take_reference("GPU", !want_gpu ? "--device cpu" : gpu.unavailable.empty() ? "no GPU backend available" : gpu.unavailable);
   r.machine = collect_machine_info(config.threads.back(), &gpu);
+  if (context.clocks) r.machine.gpu_clocks_mhz = clock_readings(clocks_start, clocks_timed, context.clocks());
   r.build = build_info(gpu.built_with_cuda);
   return r;
 }
@@ -566,13 +608,16 @@ Results run(const Model& model, const RunConfig& config, const GpuSide& gpu, con
   // A bad reference file fails now, before the roof or any cell is measured.
   context.reference = read_reference(config, config.device != "all" || !gpu_backends);
   std::unique_ptr<GpuEnergyMeter> energy;
-  if (on_gpu) energy = std::make_unique<GpuEnergyMeter>();
+  std::unique_ptr<GpuClockMeter> clocks;
+  if (on_gpu) {
+    energy = std::make_unique<GpuEnergyMeter>();
+    clocks = std::make_unique<GpuClockMeter>();
+    context.clocks = [meter = clocks.get()] { return meter->read(); };
+  }
   context.energy = energy.get();
   const std::string gpu_name = on_gpu ? context.gpu.gpu_name : "";
 
-  const GpuClocks clocks_start = on_gpu ? read_gpu_clocks() : GpuClocks{};
   Results r = run_benchmark(model, config, std::move(context));
-  const GpuClocks clocks_end = on_gpu ? read_gpu_clocks() : GpuClocks{};
   // The live probe sees the machine as the cells just did; it raises the cached roof where it does better.
   say(config.log, "the live probe (FMA peak and L2 read on 1 thread)");
   const LiveProbe live = cpu.live();
@@ -589,7 +634,6 @@ Results run(const Model& model, const RunConfig& config, const GpuSide& gpu, con
     r.notes.push_back("the machine's roof was measured again during this run: " + std::to_string(beaten) + " cell(s) were faster than the floor it gave");
   }
   for (Table* t : tables_of(r)) apply_floors(*t, roof, model, config.precision);
-  if (clocks_start.valid) r.machine.gpu_clocks_mhz = GpuClockReadings{clocks_start.sm_mhz, clocks_end.sm_mhz, clocks_start.sm_max_mhz};
   r.machine.roof = roof_to_json(roof);
   r.machine.roof["live"] = live_probe_to_json(live);
   if (const std::string w = live_probe_warning(live, roof.cpu); !w.empty()) r.warnings.push_back(w);
@@ -606,7 +650,7 @@ Results run(const Model& model, const RunConfig& config, const GpuSide& gpu, con
   info.quick = config.quick;
   info.input_seed = config.input_seed;
   info.threads = config.threads;
-  add_warnings(r, config.threads, clock_read_ns(), clocks_start, clocks_end);  // after r.run: they read quick
+  add_warnings(r, config.threads, clock_read_ns());  // after r.run (they read quick) and r.machine (the GPU's clocks)
   return r;
 }
 

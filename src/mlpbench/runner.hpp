@@ -9,6 +9,7 @@
 //                       (measure_rounds), a drift probe between rounds; then each GPU backend's device split
 //   run_emulated        on a CUDA emulator, in place of measure_all for the GPU: every backend run, never timed
 //   cell_of             a device's runs at one batch size: the fastest is the cell's headline
+//   clock_readings      the GPU's SM clock after the gate, while timing (after each GPU slice) and at the end
 //   measure_energy      energy per inference over a window of forwards
 //   read_reference      the reference file, read before anything is measured
 //   fill_reference      a column not measured here, from the reference file, labelled as such
@@ -29,6 +30,7 @@
 #include "mlpbench/defaults.hpp"
 #include "mlpbench/machine.hpp"
 #include "mlpbench/measure.hpp"
+#include "mlpbench/metadata.hpp"
 #include "mlpbench/nvml.hpp"
 #include "mlpbench/results.hpp"
 
@@ -126,11 +128,13 @@ TimedRun cold_clock(Backend& backend, std::function<void()> pass);
 // for budget.gpu_idle_warmup_s); then, for
 // hot runs where a backend has device timers, its device-only time and the copies around it. runs[m][i][k]:
 // backend k at gate.batch_sizes[i] in modes[m]. After each round: the drift probe (probe_ms, when given, its value
-// in `drift_ms`) and a lasting log line.
+// in `drift_ms`) and a lasting log line. after_gpu_slice, when given, runs right after each GPU backend's slice, the
+// GPU still busy (a clock reading).
 std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
                                                               const std::vector<CacheMode>& modes, const MeasureBudget& budget,
                                                               const std::function<double()>& probe_ms, std::vector<double>& drift_ms,
-                                                              const std::function<void(const std::string&, bool)>& log);
+                                                              const std::function<void(const std::string&, bool)>& log,
+                                                              const std::function<void()>& after_gpu_slice = nullptr);
 
 // On a CUDA emulator (GpuBackends::emulator), in place of measure_all for the GPU backends (emulated time is no GPU
 // time): each backend at every batch size of the gate in every mode, outside any timing, planned, then two forwards
@@ -142,6 +146,11 @@ std::vector<std::vector<std::vector<BackendRun>>> run_emulated(const std::vector
 
 // The cell of a device's runs at one batch size: the fastest is the headline (best_of).
 Cell cell_of(std::vector<BackendRun> runs);
+
+// What the results say of the GPU's SM clock: `start` (after the gate, before any timing), `timed` (one reading after
+// each GPU slice: min, median, max and the slowdown reasons of any) and `end`; the maximum from any reading. Invalid
+// readings (no NVML) are left out; nullopt when none is valid.
+std::optional<GpuClockReadings> clock_readings(const GpuClocks& start, const std::vector<GpuClocks>& timed, const GpuClocks& end);
 
 // Energy per inference: the counter read around back-to-back calls of `forward` (batch rows each) lasting at
 // least `window_s`; `unavailable` says why when the counter is missing or does not advance.
@@ -165,10 +174,12 @@ std::optional<Results> read_reference(const RunConfig& config, bool needed);
 struct RunContext {
   GpuBackends gpu;                   // what make_gpu_backends() gave
   EnergyCounter* energy = nullptr;    // the GPU's energy counter; null: GPU cells get none
+  std::function<GpuClocks()> clocks;  // the GPU's clocks, read after the gate, after each GPU slice and at the end; empty: none
   std::optional<Results> reference;  // read_reference(); read here if a column needs it and it is missing
 };
 
-// The run's core: gates, measures and fills the table. Records notes, not_measured, machine and build. GPU backends
+// The run's core: gates, measures and fills the table. Records notes, not_measured, machine (with the GPU's clocks
+// from context.clocks: after the gate, after each GPU slice, at the end) and build. GPU backends
 // on a CUDA emulator (context.gpu.emulator) are gated and run (run_emulated), never timed: their cells are emulated,
 // without energy. Throws InputError (bad reference file, ...) or RuntimeError (a backend failed its check and
 // nothing else can fill the column).
@@ -194,8 +205,8 @@ struct CpuSide {
 
 // Everything `mlpbench run` does, the Results complete: the GPU backends (RuntimeError for --device gpu without
 // one); the reference, read before anything is measured; the live probe after the cells, and the machine's roof
-// (cached, raised by the probe where it did better; a warning where the probe is well below it); GPU clocks around
-// run_benchmark; warnings; prices; the run's settings and start time. Backends on a CUDA emulator get no energy
+// (cached, raised by the probe where it did better; a warning where the probe is well below it); the GPU's energy
+// counter and clocks (NVML) for run_benchmark; warnings; prices; the run's settings and start time. Backends on a CUDA emulator get no energy
 // meter, no clocks and no GPU roof: there is no GPU.
 Results run(const Model& model, const RunConfig& config, const GpuSide& gpu, const CpuSide& cpu = {});
 

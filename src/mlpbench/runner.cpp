@@ -197,7 +197,7 @@ MeasureBudget measure_budget(bool quick, int timed_cells) {
   b.phases.max_time_s = std::min(b.phases.max_time_s, 0.5);
   b.phases.warmup_s = std::min(b.phases.warmup_s, 0.05);
   b.phases.cap_time_s = 2;
-  b.energy_window_s = quick ? 0.05 : 0.5;
+  b.energy_window_s = 2;  // --quick too: a shorter window of a stepwise counter holds too few steps
   return b;
 }
 
@@ -376,33 +376,75 @@ std::optional<GpuClockReadings> clock_readings(const GpuClocks& start, const std
   return r;
 }
 
-Energy measure_energy(EnergyCounter& meter, const std::function<void()>& forward, int batch, double window_s) {
-  Energy e;
-  const auto before = meter.joules();
-  if (!before) {
-    e.unavailable = meter.unavailable();
-    return e;
-  }
-  long long passes = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  double elapsed = 0;
-  while (elapsed < window_s) {
+namespace {
+
+// A reading of the counter that differs from the one before, and when it was taken.
+struct CounterChange {
+  std::optional<double> joules;  // nullopt: the counter failed (`failed`), or did not change by the deadline
+  std::chrono::steady_clock::time_point at;
+  bool failed = false;
+};
+
+// Forwards until the counter reads other than `from` or `deadline` passes, counted in `passes`. The counter is read
+// at most once a millisecond (a read costs microseconds, a forward may too), so a change is seen within ~1 ms.
+CounterChange forwards_until_change(EnergyCounter& meter, const std::function<void()>& forward, double from,
+                                    std::chrono::steady_clock::time_point deadline, long long& passes) {
+  using Clock = std::chrono::steady_clock;
+  auto last_read = Clock::now();
+  for (;;) {
     forward();
     ++passes;
-    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto now = Clock::now();
+    if (now - last_read < std::chrono::milliseconds(1) && now < deadline) continue;
+    last_read = now;
+    const auto j = meter.joules();
+    if (!j) return {std::nullopt, now, true};
+    if (*j != from) return {j, now};
+    if (now >= deadline) return {std::nullopt, now};
   }
-  const auto after = meter.joules();
-  if (!after) {
+}
+
+}  // namespace
+
+// NVML's counter moves in steps (tens of ms apart), so a window read at arbitrary times is off by up to a step at
+// each end. Started on one change and stopped on the first change after window_s, it holds whole steps: the
+// joules between the two readings were spent between them.
+Energy measure_energy(EnergyCounter& meter, const std::function<void()>& forward, int batch, double window_s) {
+  using Clock = std::chrono::steady_clock;
+  Energy e;
+  const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  const auto window = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(window_s));
+  const auto first = meter.joules();
+  if (!first) {
     e.unavailable = meter.unavailable();
     return e;
   }
-  if (*after <= *before) {
-    e.unavailable = "NVML's energy counter did not advance over " + std::to_string(elapsed) + " s of forwards";
+  // The start: the counter's next step, forwards running meanwhile (a warm-up too), within one window.
+  long long passes = 0;
+  const auto t_first = Clock::now();
+  const CounterChange start = forwards_until_change(meter, forward, *first, t_first + window, passes);
+  if (!start.joules) {
+    e.unavailable = start.failed ? meter.unavailable()
+                                 : "NVML's energy counter did not advance over " + std::to_string(seconds(start.at - t_first)) + " s of forwards";
+    return e;
+  }
+  // The stop: the first step after window_s of forwards, within another window.
+  passes = 0;
+  while (Clock::now() - start.at < window) {
+    forward();
+    ++passes;
+  }
+  const auto last = meter.joules();  // the steps inside the window are not the stop
+  const CounterChange stop = last ? forwards_until_change(meter, forward, *last, start.at + 2 * window, passes) : CounterChange{{}, Clock::now(), true};
+  const double elapsed = seconds(stop.at - start.at);
+  if (!stop.joules || *stop.joules <= *start.joules) {
+    e.unavailable = stop.failed ? meter.unavailable()
+                                : "NVML's energy counter did not move forward over " + std::to_string(elapsed) + " s of forwards after its first step";
     return e;
   }
   e.window_s = elapsed;
-  e.watts = (*after - *before) / elapsed;
-  e.joules_per_inference = (*after - *before) / (static_cast<double>(passes) * batch);
+  e.watts = (*stop.joules - *start.joules) / elapsed;
+  e.joules_per_inference = (*stop.joules - *start.joules) / (static_cast<double>(passes) * batch);
   return e;
 }
 

@@ -10,7 +10,7 @@
 //   run_emulated        on a CUDA emulator, in place of measure_all for the GPU: every backend run, never timed
 //   cell_of             a device's runs at one batch size: the fastest is the cell's headline
 //   clock_readings      the GPU's SM clock after the gate, while timing (after each GPU slice) and at the end
-//   measure_energy      energy per inference over a window of forwards
+//   measure_energy      energy per inference over a window of forwards, between two steps of the counter
 //   read_reference      the reference file, read before anything is measured
 //   fill_reference      a column not measured here, from the reference file, labelled as such
 //   apply_floors        every measured cell's floor from the machine's roof, never above 100%
@@ -111,7 +111,7 @@ void gate_cpu_backends(const std::vector<std::unique_ptr<Backend>>& backends, co
 struct MeasureBudget {
   RoundsConfig rounds;
   MeasureConfig phases;
-  double energy_window_s = 0.5;
+  double energy_window_s = 2;  // at least, between two steps of the counter (measure_energy)
   // A GPU backend's slice warm-up after a CPU backend's slice (RoundsConfig::idle_warmup_s): the GPU idled through
   // it, and its clock takes milliseconds to come back up.
   double gpu_idle_warmup_s = 0.02;
@@ -152,8 +152,10 @@ Cell cell_of(std::vector<BackendRun> runs);
 // readings (no NVML) are left out; nullopt when none is valid.
 std::optional<GpuClockReadings> clock_readings(const GpuClocks& start, const std::vector<GpuClocks>& timed, const GpuClocks& end);
 
-// Energy per inference: the counter read around back-to-back calls of `forward` (batch rows each) lasting at
-// least `window_s`; `unavailable` says why when the counter is missing or does not advance.
+// Energy per inference over back-to-back calls of `forward` (batch rows each): from one step of the counter (waited
+// for up to `window_s`, forwards running) to its first step after at least `window_s` (waited for up to another
+// `window_s`), so a counter that moves in steps gives whole steps over the time they took. `unavailable` says why
+// when the counter is missing, fails or does not advance.
 Energy measure_energy(EnergyCounter& counter, const std::function<void()>& forward, int batch, double window_s);
 
 // Why `reference` (read from `file`) can't stand in for a column of this run: another model or precision, as

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <thread>
 
 #include "mlpbench/measure.hpp"
@@ -270,4 +271,63 @@ TEST(Rounds, ShortPassesGetEveryPlannedRoundAndAsManyAgainUntilDone) {
   const Stats s = measure_rounds({tiny}, c).front();
   EXPECT_EQ(s.samples, 60);
   EXPECT_EQ(s.round_medians_ms.size(), 12u);
+}
+
+// Items of a device the others leave idle (a GPU among CPU items) warm up for idle_warmup_s after a slice of an
+// item without one (or as the first slice), slice_warmup_s otherwise; slice_done follows every slice. Each call of
+// a timer is logged with its item, each slice_done too, so every slice's warm-up passes can be counted.
+TEST(Rounds, ADeviceLeftIdleWarmsUpLongerAfterAnotherDevicesSlice) {
+  using Clock = std::chrono::steady_clock;
+  struct Event {
+    std::size_t item;
+    bool slice_done;
+    Clock::time_point at;
+  };
+  std::vector<Event> log;
+  std::vector<TimedRun> items;
+  for (std::size_t k = 0; k < 3; ++k) items.push_back([&log, k](int passes) { log.push_back({k, false, Clock::now()}); return passes * 1e-3; });
+  RoundsConfig c;
+  c.per_item.warmup_s = 0;
+  c.per_item.min_time_s = 0;
+  c.per_item.min_samples = 8;  // one sample a slice
+  c.rounds = 8;
+  c.slice_warmup_s = 0;
+  c.passes = {1, 1, 1};
+  c.idle_warmup_s = {0, 0.02, 0.02};  // item 0 a CPU item, items 1 and 2 GPU items
+  RoundsProgress progress;
+  progress.slice_done = [&](std::size_t item) { log.push_back({item, true, Clock::now()}); };
+  measure_rounds(items, c, {}, progress);
+  // The slices: calls from the first slice_done on (before it: each item's one untimed warm-up pass).
+  std::size_t i = 0;
+  for (std::size_t k = 0; k < 3; ++k) {  // skip the three warm-up calls of warm_item
+    ASSERT_FALSE(log[i].slice_done);
+    ++i;
+  }
+  int slices = 0, long_warmups = 0, gpu_after_gpu = 0;
+  std::optional<std::size_t> prev;
+  Clock::time_point prev_end = log[i].at;
+  while (i < log.size()) {
+    const std::size_t item = log[i].item;
+    int calls = 0;
+    for (; !log[i].slice_done; ++i, ++calls) ASSERT_EQ(log[i].item, item) << "a slice runs one item";
+    ASSERT_EQ(log[i].item, item) << "slice_done names the item whose slice ended";
+    const bool idle_before = !prev || *prev == 0;
+    const int warmup_calls = calls - 1;  // one sample a slice
+    if (item != 0 && idle_before) {
+      EXPECT_GT(warmup_calls, 0) << "slice " << slices << ": a GPU slice after a CPU slice warms up";
+      if (prev) {
+        EXPECT_GE(std::chrono::duration<double>(log[i].at - prev_end).count(), 0.02) << "slice " << slices;
+      }
+      ++long_warmups;
+    } else {
+      EXPECT_EQ(warmup_calls, 0) << "slice " << slices << ": " << (item == 0 ? "a CPU item" : "a GPU slice after a GPU slice") << " keeps slice_warmup_s (0)";
+      gpu_after_gpu += item != 0;
+    }
+    prev = item;
+    prev_end = log[i].at;
+    ++slices, ++i;
+  }
+  EXPECT_EQ(slices, 3 * 8);
+  EXPECT_GT(long_warmups, 1) << "the shuffle put GPU slices after CPU ones";
+  EXPECT_GT(gpu_after_gpu, 0) << "and GPU slices after GPU ones";
 }

@@ -35,6 +35,20 @@ TEST(Metadata, MachineRoundTripsInOrderWithItsGpuClocksAndRoof) {
   EXPECT_EQ(m.gpu_clocks_mhz->end, 1755u);
   EXPECT_EQ(m.extra["rack"], "B7");
   EXPECT_EQ(to_json(m), j) << "the same keys, values and order";
+  EXPECT_FALSE(m.gpu_clocks_mhz->timed) << "a file from before the readings while timing";
+}
+
+TEST(Metadata, GpuClocksReadWhileTimingRoundTrip) {
+  const Json j = Json::parse(R"({"gpu_clocks_mhz": {"start": 345, "end": 1980, "max": 1980,
+    "timed": {"readings": 36, "min": 1755, "median": 1980, "max": 1980, "reasons": "sw power cap"}}})");
+  const MachineInfo m = machine_from_json(j, "machine");
+  ASSERT_TRUE(m.gpu_clocks_mhz && m.gpu_clocks_mhz->timed);
+  EXPECT_EQ(m.gpu_clocks_mhz->timed->readings, 36);
+  EXPECT_EQ(m.gpu_clocks_mhz->timed->median, 1980u);
+  EXPECT_EQ(m.gpu_clocks_mhz->timed->reasons, "sw power cap");
+  EXPECT_EQ(to_json(m), j);
+  EXPECT_THROW(machine_from_json(Json::parse(R"({"gpu_clocks_mhz": {"start": 1, "end": 1, "max": 1, "timed": {"median": "fast"}}})"), "machine"),
+               InputError);
 }
 
 TEST(Metadata, NoGpuAndAnUnrecordedGpuDiffer) {

@@ -11,6 +11,7 @@
 
 #include "mlpbench/errors.hpp"
 #include "mlpbench/runner.hpp"
+#include "mlpbench/warnings.hpp"
 #include "test_util.hpp"
 
 using namespace mlpbench;
@@ -401,6 +402,37 @@ TEST(RunBenchmark, AFakeGpuColumnIsMeasuredCheckedAndMeteredInTheSameRoundsAsThe
   EXPECT_THAT(lasting, ::testing::Contains(StartsWith("round 1 done")));
   EXPECT_THAT(lasting, ::testing::Contains(StartsWith("GPU batch 3: ")));
   EXPECT_THAT(lasting, ::testing::Contains(StartsWith("CPU batch 1: ")));
+}
+
+// The GPU's clocks through a fake NVML: read after the gate (an idle 345 MHz here), then once right after each GPU
+// slice (1980 MHz, the GPU busy), never after a CPU slice, and at the end. The clock warning judges the readings
+// while timing, so the idle start does not warn.
+TEST(RunBenchmark, GpuClocksAreReadAfterTheGateAndAfterEachGpuSlice) {
+  RunConfig config = quick_run({1, 3});
+  Counts gpu_counts;
+  RunContext ctx;
+  ctx.gpu.backends.push_back(fake("gpu-right", Fake{Device::GPU, 0, false, 0, false, false, &gpu_counts}));
+  int reads = 0, forwards_at_first_read = -1;
+  ctx.clocks = [&] {
+    if (reads++ == 0) forwards_at_first_read = gpu_counts.forwards;
+    return GpuClocks{true, reads == 1 ? 345u : 1980u, 1980, 0, ""};
+  };
+  Results r = run_benchmark(small_model(), config, std::move(ctx));
+  EXPECT_GT(forwards_at_first_read, 0) << "the first reading comes after the gate ran the GPU backend";
+  std::size_t gpu_slices = 0;
+  for (int b : {1, 3}) gpu_slices += r.table.find("GPU", b)->runs.at(0).stats.round_medians_ms.size();
+  ASSERT_TRUE(r.machine.gpu_clocks_mhz);
+  const GpuClockReadings& c = *r.machine.gpu_clocks_mhz;
+  EXPECT_EQ(c.start, 345u);
+  EXPECT_EQ(c.end, 1980u);
+  EXPECT_EQ(c.max, 1980u);
+  ASSERT_TRUE(c.timed);
+  EXPECT_EQ(static_cast<std::size_t>(c.timed->readings), gpu_slices) << "one reading a GPU slice, none after the CPU's";
+  EXPECT_EQ(c.timed->median, 1980u);
+  EXPECT_FALSE(c.timed->reasons);
+  EXPECT_EQ(reads, c.timed->readings + 2) << "and one after the gate, one at the end";
+  add_warnings(r, config.threads, 25);
+  for (const std::string& w : r.warnings) EXPECT_THAT(w, ::testing::Not(HasSubstr("GPU SM clock")));
 }
 
 TEST(RunBenchmark, WithoutAGpuTheColumnComesFromTheReferenceWithTheReason) {

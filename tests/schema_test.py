@@ -192,7 +192,8 @@ class WrittenFiles(Checks):
         roof["gpu"] = {"name": "NVIDIA H200", "sms": 132, "clock_ghz": 1.98, "fp32_tflops": 66.9, "tf32_tflops": 494.7,
                        "bf16_tflops": 989.4, "fp32_fma_tflops": 60.1, "l2_bytes": 62914560.0, "l2_gbs": 9800.0,
                        "hbm_gbs": 4100.0, "h2d_gbs": 52.0, "launch_us": 2.4, "graph_us": 9.8}
-        doc["machine"].update(gpu_clocks_mhz={"start": 1980, "end": 1755, "max": 1980}, roof=roof)
+        doc["machine"].update(gpu_clocks_mhz={"start": 345, "end": 1755, "max": 1980,
+                                              "timed": {"readings": 36, "min": 1755, "median": 1980, "max": 1980, "reasons": "sw power cap"}}, roof=roof)
         doc["build"].update(cuda="12.8", git_commit="0123456789abcdef0123456789abcdef01234567")
         doc["run"].update(gpu_io="both", drift={"median_ms": 41.2, "spread": 0.012, "rounds_ms": [41.0, 41.2, 41.5]})
         return doc
@@ -212,6 +213,8 @@ class WrittenFiles(Checks):
         self.assertEqual({tuple(c["energy"]) for c in gpu.values()}, {("joules_per_inference", "watts", "window_s"), ("unavailable",)})
         self.assertTrue(all({"device_ms", "h2d_ms", "d2h_ms", "usd_per_million", "samples_ms"} <= set(c) for c in gpu.values()))
         self.assertTrue(all("io" in r and "device_ms" in r for c in gpu.values() for r in c["backends"]))
+        clocks = doc("report --format json of a GPU run's file, with prices")["machine"]["gpu_clocks_mhz"]
+        self.assertEqual(set(clocks["timed"]), {"readings", "min", "median", "max", "reasons"})
 
         ours = doc("run --weights --reference MEASURED.json --threads 1,2 (prices)")
         self.assertEqual(ours["sources"], {"CPU": "measured", "GPU": "reference"})
@@ -343,6 +346,12 @@ class BrokenFiles(Checks):
              "$.run.drift.version", False),
             ("a start time that isn't UTC ISO 8601", lambda d: d["run"].update(started_utc="29.11.2026 13:05"), "$.run.started_utc", False),
             ("threads as text", lambda d: d["machine"].update(threads="2"), "$.machine.threads", True),
+            ("a clock median while timing as text", lambda d: d["machine"].update(gpu_clocks_mhz={
+                "start": 345, "end": 1980, "max": 1980, "timed": {"readings": 3, "min": 1980, "median": "1980", "max": 1980}}),
+             "$.machine.gpu_clocks_mhz.timed.median", True),
+            ("clock readings while timing without their count", lambda d: d["machine"].update(gpu_clocks_mhz={
+                "start": 345, "end": 1980, "max": 1980, "timed": {"min": 1980, "median": 1980, "max": 1980}}),
+             "$.machine.gpu_clocks_mhz.timed", False),
             ("a live probe without its figures", lambda d: d["machine"]["roof"].update(live={"ms": 60}), "$.machine.roof.live", False),
             ("prices without the cheaper verdicts", lambda d: d.update(prices_usd_per_hour={"CPU": 1, "GPU": 2}), "$: 'cheaper'", False),
         ]

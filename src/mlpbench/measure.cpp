@@ -147,14 +147,15 @@ bool item_done(const Item& it, const MeasureConfig& c, bool planned_rounds_over)
   return planned_rounds_over && n >= c.min_samples && it.sampled_s >= c.min_time_s && item_ci_rel(it) <= c.target_rel_ci;
 }
 
-// One slice: untimed passes for `slice_warmup_s` (none when a sample lasts 20 times that: such a pass is its own
+// One slice: untimed passes for `warmup_s` (none when a sample lasts 20 times that: such a pass is its own
 // warm-up), then samples for `slice_s` (and at least `min_samples`, at most `max_samples`, so that every planned
 // round fits in the item's max_samples); its median is the item's next round median. heartbeat(seconds sampled so
 // far, this slice included) runs between samples.
-void sample_slice(Item& it, const RoundsConfig& cfg, double slice_s, int min_samples, int max_samples, const std::function<void(double)>& heartbeat) {
+void sample_slice(Item& it, const RoundsConfig& cfg, double warmup_s, double slice_s, int min_samples, int max_samples,
+                  const std::function<void(double)>& heartbeat) {
   const auto w0 = Clock::now();
-  const bool long_passes = !it.samples.empty() && it.samples.back() * 1e-3 * it.passes >= 20 * cfg.slice_warmup_s;
-  while (!long_passes && seconds_since(w0) < cfg.slice_warmup_s) (*it.timed)(it.passes);
+  const bool long_passes = !it.samples.empty() && it.samples.back() * 1e-3 * it.passes >= 20 * warmup_s;
+  while (!long_passes && seconds_since(w0) < warmup_s) (*it.timed)(it.passes);
   const auto t0 = Clock::now();
   const std::size_t first = it.samples.size();
   int taken = 0;
@@ -214,6 +215,8 @@ std::vector<Stats> measure_rounds(const std::vector<TimedRun>& timers, const Rou
   std::mt19937 rng(cfg.seed);
   std::vector<std::size_t> order(items.size());
   std::iota(order.begin(), order.end(), 0);
+  const auto idle_warmup = [&](std::size_t i) { return i < cfg.idle_warmup_s.size() ? cfg.idle_warmup_s[i] : 0.0; };
+  double prev_idle_warmup = 0;  // the previous slice's item's (0: none yet, or an item on another device)
   for (int round = 0;; ++round) {
     std::shuffle(order.begin(), order.end(), rng);
     for (std::size_t i : order) {
@@ -223,7 +226,10 @@ std::vector<Stats> measure_rounds(const std::vector<TimedRun>& timers, const Rou
         progress.report(i, static_cast<int>(items[i].samples.size()), sampled_s);
         last_report = Clock::now();
       };
-      sample_slice(items[i], cfg, slice_s, slice_samples, slice_cap, heartbeat);
+      const double warmup_s = idle_warmup(i) > 0 && prev_idle_warmup <= 0 ? idle_warmup(i) : cfg.slice_warmup_s;
+      sample_slice(items[i], cfg, warmup_s, slice_s, slice_samples, slice_cap, heartbeat);
+      prev_idle_warmup = idle_warmup(i);
+      if (progress.slice_done) progress.slice_done(i);
     }
     bool all_done = true;
     for (Item& it : items) {

@@ -70,6 +70,10 @@ struct RoundsConfig {
   MeasureConfig per_item;
   int rounds = 6;
   double slice_warmup_s = 0.005;
+  // Items on a device the other items leave idle (GPU items among CPU ones): item i's slice warms up for
+  // idle_warmup_s[i] (when given and > 0) in place of slice_warmup_s when it follows the slice of an item without
+  // one, or is the first slice: the device idled meanwhile, and its clock drops when idle (an H200 to 345 MHz).
+  std::vector<double> idle_warmup_s;
   unsigned seed = 1;  // of the shuffle: the same every run
   // Passes per sample of item i: passes[i] when given and > 0 (a cold item: 1, each pass after its own untimed
   // eviction), else calibrated (calibrate_passes).
@@ -77,10 +81,12 @@ struct RoundsConfig {
 };
 // after_round(round) runs between rounds (e.g. a drift probe), never inside a slice. progress(item, samples,
 // seconds), when given, is called during a slow slice at least every `progress_every_s` (a heartbeat for cells
-// whose passes take seconds).
+// whose passes take seconds). slice_done(item), when given, runs right after each slice of the item, untimed (e.g.
+// a GPU clock reading while the device is still busy).
 struct RoundsProgress {
   std::function<void(std::size_t item, int samples, double sampled_s)> report;
   double every_s = 5;
+  std::function<void(std::size_t item)> slice_done;
 };
 std::vector<Stats> measure_rounds(const std::vector<TimedRun>& items, const RoundsConfig& config,
                                   const std::function<void(int round)>& after_round = {}, const RoundsProgress& progress = {});

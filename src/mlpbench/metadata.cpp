@@ -26,6 +26,16 @@ void fields(Info& c, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_cons
   v("start", c.start);
   v("end", c.end);
   v("max", c.max);
+  v("timed", c.timed);
+}
+
+template <class Info, class Visit>
+void fields(Info& c, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_const_t<Info>, GpuClockSamples>>* = nullptr) {
+  v("readings", c.readings);
+  v("min", c.min);
+  v("median", c.median);
+  v("max", c.max);
+  v("reasons", c.reasons);
 }
 
 template <class Info, class Visit>
@@ -74,7 +84,8 @@ void fields(Info& r, Visit&& v, std::enable_if_t<std::is_same_v<std::remove_cons
 }
 
 template <class T>
-constexpr bool kIsStruct = std::is_same_v<T, GpuInfo> || std::is_same_v<T, GpuClockReadings> || std::is_same_v<T, DriftProbe>;
+constexpr bool kIsStruct =
+    std::is_same_v<T, GpuInfo> || std::is_same_v<T, GpuClockReadings> || std::is_same_v<T, GpuClockSamples> || std::is_same_v<T, DriftProbe>;
 
 template <class T>
 struct IsOptional : std::false_type {};
@@ -85,6 +96,7 @@ struct IsOptional<std::optional<T>> : std::true_type {};
 
 Json struct_json(const GpuInfo& g);
 Json struct_json(const GpuClockReadings& c);
+Json struct_json(const GpuClockSamples& c);
 Json struct_json(const DriftProbe& d);
 
 struct Writer {
@@ -127,6 +139,7 @@ Json write(const Info& info, const Json& extra) {
 
 Json struct_json(const GpuInfo& g) { return write(g, g.extra); }
 Json struct_json(const GpuClockReadings& c) { return write(c, Json::object()); }
+Json struct_json(const GpuClockSamples& c) { return write(c, Json::object()); }
 Json struct_json(const DriftProbe& d) { return write(d, Json::object()); }
 
 // ---- reading ----------------------------------------------------------------------------------------
@@ -213,7 +226,9 @@ Info read(const Json& j, const std::string& what) {
   Info info;
   std::vector<std::string> known;
   fields(info, Reader{j, what, known});
-  if constexpr (!std::is_same_v<Info, GpuClockReadings> && !std::is_same_v<Info, DriftProbe>) info.extra = extra_keys(j, known);
+  if constexpr (!std::is_same_v<Info, GpuClockReadings> && !std::is_same_v<Info, GpuClockSamples> && !std::is_same_v<Info, DriftProbe>) {
+    info.extra = extra_keys(j, known);
+  }
   return info;
 }
 

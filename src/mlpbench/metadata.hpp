@@ -26,8 +26,18 @@ struct GpuInfo {
   Json extra = Json::object();
 };
 
-struct GpuClockReadings {  // SM clock in MHz, read through NVML at the start and end of a run
+// The SM clock read right after each GPU slice of the rounds, the GPU still busy: what the GPU cells were timed at.
+struct GpuClockSamples {
+  int readings = 0;
+  unsigned min = 0, median = 0, max = 0;
+  std::optional<std::string> reasons;  // the slowdown reasons (NVML) seen in any reading, e.g. "sw power cap"
+};
+
+// SM clock in MHz, read through NVML: after the gate, before anything is timed (start: often the idle clock), after
+// the last GPU work (end), the maximum, and the readings while timing (files before them: absent).
+struct GpuClockReadings {
   unsigned start = 0, end = 0, max = 0;
+  std::optional<GpuClockSamples> timed;
 };
 
 struct MachineInfo {

@@ -65,9 +65,10 @@ struct NvmlLib {
   }
 };
 
-GpuClocks read_gpu_clocks() {
+namespace {
+
+GpuClocks clocks_of(const NvmlLib& nvml) {
   GpuClocks c;
-  const NvmlLib nvml;
   if (!nvml.device) return c;
   using Clock = nvmlReturn_t (*)(nvmlDevice_t, int, unsigned*);
   using Reasons = nvmlReturn_t (*)(nvmlDevice_t, unsigned long long*);
@@ -79,15 +80,27 @@ GpuClocks read_gpu_clocks() {
   if (clock && max_clock && reasons && clock(nvml.device, kNvmlClockSm, &c.sm_mhz) == 0 &&
       max_clock(nvml.device, kNvmlClockSm, &c.sm_max_mhz) == 0 && reasons(nvml.device, &raw) == 0) {
     c.valid = true;
-    for (const Reason& r : kSlowdowns) {
-      if (raw & r.bit) {
-        c.reasons |= r.bit;
-        c.reasons_text += (c.reasons_text.empty() ? "" : ", ") + std::string(r.name);
-      }
-    }
+    for (const Reason& r : kSlowdowns) c.reasons |= raw & r.bit;
+    c.reasons_text = clock_reasons_text(c.reasons);
   }
   return c;
 }
+
+}  // namespace
+
+std::string clock_reasons_text(unsigned long long reasons) {
+  std::string text;
+  for (const Reason& r : kSlowdowns) {
+    if (reasons & r.bit) text += (text.empty() ? "" : ", ") + std::string(r.name);
+  }
+  return text;
+}
+
+GpuClocks read_gpu_clocks() { return clocks_of(NvmlLib()); }
+
+GpuClockMeter::GpuClockMeter() : nvml_(std::make_unique<NvmlLib>()) {}
+GpuClockMeter::~GpuClockMeter() = default;
+GpuClocks GpuClockMeter::read() const { return clocks_of(*nvml_); }
 
 GpuEnergyMeter::GpuEnergyMeter() : nvml_(std::make_unique<NvmlLib>()), why_(nvml_->why) {
   if (why_.empty()) joules();  // a first read says why where the counter is missing or unsupported

@@ -14,10 +14,29 @@ struct GpuClocks {
   bool valid = false;
   unsigned sm_mhz = 0;
   unsigned sm_max_mhz = 0;
-  unsigned long long reasons = 0;  // NVML clock event (throttle) reasons, as a bit mask
+  unsigned long long reasons = 0;  // NVML clock event (throttle) reasons that hold the GPU back, as a bit mask
   std::string reasons_text;        // e.g. "sw power cap, hw slowdown"
 };
+// One reading, NVML opened and closed around it (tens of ms: for a reading or two).
 GpuClocks read_gpu_clocks();
+// The names of the slowdown reasons in `reasons` (NVML's bits), e.g. "sw power cap, hw slowdown"; "" for none.
+std::string clock_reasons_text(unsigned long long reasons);
+
+struct NvmlLib;  // the loaded library (nvml.cpp)
+
+// GPU 0's clocks, with NVML held open between reads so that a read costs microseconds: for readings taken while
+// the cells are timed.
+class GpuClockMeter {
+ public:
+  GpuClockMeter();
+  ~GpuClockMeter();
+  GpuClockMeter(const GpuClockMeter&) = delete;
+  GpuClockMeter& operator=(const GpuClockMeter&) = delete;
+  GpuClocks read() const;
+
+ private:
+  std::unique_ptr<NvmlLib> nvml_;
+};
 
 // A cumulative energy counter.
 class EnergyCounter {
@@ -27,8 +46,6 @@ class EnergyCounter {
   virtual std::optional<double> joules() = 0;
   virtual std::string unavailable() const = 0;
 };
-
-struct NvmlLib;  // the loaded library (nvml.cpp)
 
 // GPU 0's total energy counter (nvmlDeviceGetTotalEnergyConsumption: millijoules since the driver loaded,
 // Volta and newer), with NVML held open between reads so that a read costs microseconds.

@@ -244,7 +244,7 @@ MeasureBudget measure_budget(bool quick, int timed_cells) {
   b.phases.max_time_s = std::min(b.phases.max_time_s, 0.5);
   b.phases.warmup_s = std::min(b.phases.warmup_s, 0.05);
   b.phases.cap_time_s = 2;
-  b.energy_window_s = quick ? 0.05 : 0.5;
+  b.energy_window_s = 2;  // --quick too: a shorter window of a stepwise counter holds too few steps
   return b;
 }
 
@@ -273,14 +273,17 @@ TimedRun cold_clock(Backend& be, std::function<void()> pass) {
 std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
                                                               const std::vector<CacheMode>& modes, const MeasureBudget& budget,
                                                               const std::function<double()>& probe_ms, std::vector<double>& drift_ms,
-                                                              const std::function<void(const std::string&, bool)>& log) {
+                                                              const std::function<void(const std::string&, bool)>& log,
+                                                              const std::function<void()>& after_gpu_slice) {
   const std::size_t batches = gate.batch_sizes.size(), n = backends.size();
   // Item (m * batches + i) * n + k: backend k at batch size i in cache mode m, each with its own output buffer.
   std::vector<std::vector<float>> outputs;
   std::vector<TimedRun> timers;
   std::vector<std::string> labels;  // for progress lines
+  std::vector<bool> on_gpu;
   RoundsConfig rounds = budget.rounds;
   rounds.passes.clear();
+  rounds.idle_warmup_s.clear();
   RegisteredIo registered(backends);
   for (CacheMode mode : modes) {
     for (std::size_t i = 0; i < batches; ++i) {
@@ -292,6 +295,8 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
         auto pass = [be, x, y, b] { be->forward(x, y, b); };
         timers.push_back(mode == CacheMode::Hot ? wall_clock(pass) : cold_clock(*be, pass));
         rounds.passes.push_back(mode == CacheMode::Hot ? 0 : 1);  // a cold sample: one eviction, one timed forward
+        on_gpu.push_back(be->device() == Device::GPU);
+        rounds.idle_warmup_s.push_back(on_gpu.back() ? budget.gpu_idle_warmup_s : 0);
         labels.push_back(be->name() + " [" + be->config() + "] at batch " + std::to_string(b) + (mode == CacheMode::Cold ? " cold" : ""));
       }
     }
@@ -302,6 +307,9 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
     say(log, samples == 0 ? "warming up " + labels[item]
                           : labels[item] + ": " + std::to_string(samples) + (samples == 1 ? " sample in " : " samples in ") + format_ms(sampled_s) + " s",
         /*lasting=*/true);
+  };
+  progress.slice_done = [&](std::size_t item) {
+    if (after_gpu_slice && on_gpu[item]) after_gpu_slice();
   };
   std::string what = std::to_string(n) + " backends x " + std::to_string(batches) + " batch sizes";
   if (modes.size() > 1) what += " x hot and cold";
@@ -389,35 +397,124 @@ std::vector<std::vector<std::vector<BackendRun>>> run_emulated(const std::vector
 
 Cell cell_of(std::vector<BackendRun> runs) { return best_of(std::move(runs)); }
 
-Energy measure_energy(EnergyCounter& meter, const std::function<void()>& forward, int batch, double window_s) {
-  Energy e;
-  const auto before = meter.joules();
-  if (!before) {
-    e.unavailable = meter.unavailable();
-    return e;
+std::optional<GpuClockReadings> clock_readings(const GpuClocks& start, const std::vector<GpuClocks>& timed, const GpuClocks& end) {
+  GpuClockReadings r;
+  bool any = false;
+  for (const GpuClocks* c : {&start, &end}) {
+    any = any || c->valid;
+    r.max = std::max(r.max, c->valid ? c->sm_max_mhz : 0u);
   }
-  long long passes = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  double elapsed = 0;
-  while (elapsed < window_s) {
+  r.start = start.valid ? start.sm_mhz : 0;
+  r.end = end.valid ? end.sm_mhz : 0;
+  std::vector<double> mhz;
+  unsigned long long reasons = 0;
+  for (const GpuClocks& c : timed) {
+    if (!c.valid) continue;
+    mhz.push_back(c.sm_mhz);
+    reasons |= c.reasons;
+    r.max = std::max(r.max, c.sm_max_mhz);
+  }
+  if (!mhz.empty()) {
+    GpuClockSamples t;
+    t.readings = static_cast<int>(mhz.size());
+    t.min = static_cast<unsigned>(*std::min_element(mhz.begin(), mhz.end()));
+    t.max = static_cast<unsigned>(*std::max_element(mhz.begin(), mhz.end()));
+    t.median = static_cast<unsigned>(std::lround(median_of(mhz)));
+    if (reasons != 0) t.reasons = clock_reasons_text(reasons);
+    r.timed = t;
+  }
+  if (!any && !r.timed) return std::nullopt;
+  return r;
+}
+
+namespace {
+
+// A reading of the counter that differs from the one before, and when it was taken.
+struct CounterChange {
+  std::optional<double> joules;  // nullopt: the counter failed (`failed`), or did not change by the deadline
+  std::chrono::steady_clock::time_point at;
+  bool failed = false;
+};
+
+// Forwards until the counter reads other than `from` or `deadline` passes, counted in `passes`. The counter is read
+// at most once a millisecond (a read costs microseconds, a forward may too), so a change is seen within ~1 ms.
+CounterChange forwards_until_change(EnergyCounter& meter, const std::function<void()>& forward, double from,
+                                    std::chrono::steady_clock::time_point deadline, long long& passes) {
+  using Clock = std::chrono::steady_clock;
+  auto last_read = Clock::now();
+  for (;;) {
     forward();
     ++passes;
-    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto now = Clock::now();
+    if (now - last_read < std::chrono::milliseconds(1) && now < deadline) continue;
+    last_read = now;
+    const auto j = meter.joules();
+    if (!j) return {std::nullopt, now, true};
+    if (*j != from) return {j, now};
+    if (now >= deadline) return {std::nullopt, now};
   }
-  const auto after = meter.joules();
-  if (!after) {
+}
+
+}  // namespace
+
+// NVML's counter moves in steps (tens of ms apart), so a window read at arbitrary times is off by up to a step at
+// each end. Started on one change and stopped on the first change after window_s, it holds whole steps: the
+// joules between the two readings were spent between them.
+Energy measure_energy(EnergyCounter& meter, const std::function<void()>& forward, int batch, double window_s) {
+  using Clock = std::chrono::steady_clock;
+  Energy e;
+  const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  const auto window = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(window_s));
+  const auto first = meter.joules();
+  if (!first) {
     e.unavailable = meter.unavailable();
     return e;
   }
-  if (*after <= *before) {
-    e.unavailable = "NVML's energy counter did not advance over " + std::to_string(elapsed) + " s of forwards";
+  // The start: the counter's next step, forwards running meanwhile (a warm-up too), within one window.
+  long long passes = 0;
+  const auto t_first = Clock::now();
+  const CounterChange start = forwards_until_change(meter, forward, *first, t_first + window, passes);
+  if (!start.joules) {
+    e.unavailable = start.failed ? meter.unavailable()
+                                 : "NVML's energy counter did not advance over " + std::to_string(seconds(start.at - t_first)) + " s of forwards";
+    return e;
+  }
+  // The stop: the first step after window_s of forwards, within another window.
+  passes = 0;
+  while (Clock::now() - start.at < window) {
+    forward();
+    ++passes;
+  }
+  const auto last = meter.joules();  // the steps inside the window are not the stop
+  const CounterChange stop = last ? forwards_until_change(meter, forward, *last, start.at + 2 * window, passes) : CounterChange{{}, Clock::now(), true};
+  const double elapsed = seconds(stop.at - start.at);
+  if (!stop.joules || *stop.joules <= *start.joules) {
+    e.unavailable = stop.failed ? meter.unavailable()
+                                : "NVML's energy counter did not move forward over " + std::to_string(elapsed) + " s of forwards after its first step";
     return e;
   }
   e.window_s = elapsed;
-  e.watts = (*after - *before) / elapsed;
-  e.joules_per_inference = (*after - *before) / (static_cast<double>(passes) * batch);
+  e.watts = (*stop.joules - *start.joules) / elapsed;
+  e.joules_per_inference = (*stop.joules - *start.joules) / (static_cast<double>(passes) * batch);
   return e;
 }
+
+namespace {
+
+// The energy of the cell's headline backend, as it was timed (registered I/O in registered buffers).
+Energy headline_energy(EnergyCounter& meter, const std::vector<Backend*>& timed, const std::string& headline, const GateInputs& gate,
+                       std::size_t i, int output_width, double window_s) {
+  const auto be = std::find_if(timed.begin(), timed.end(), [&](Backend* g) { return g->name() == headline; });
+  if (be == timed.end()) throw std::logic_error("the GPU cell's headline backend " + headline + " is not among those timed");
+  const int b = gate.batch_sizes[i];
+  RegisteredIo registered({*be});
+  std::vector<float> own(static_cast<std::size_t>(b) * output_width);
+  float* y = registered.output(**be, own);
+  const float* x = registered.input(**be, gate.inputs[i]);
+  return measure_energy(meter, [&] { (*be)->forward(x, y, b); }, b, window_s);
+}
+
+}  // namespace
 
 std::optional<Results> read_reference(const RunConfig& config, bool needed) {
   if (config.reference_file.empty() && !needed) return std::nullopt;
@@ -531,8 +628,13 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   const MeasureBudget budget = measure_budget(config, static_cast<int>(timed.size() * config.batch_sizes.size() * config.cache.size()));
   std::vector<double> drift_ms;
   const std::function<double()> probe = config.drift_probe ? std::function<double()>(drift_probe_ms) : nullptr;
+  // The GPU's clocks after the gate, and right after each GPU slice: what the GPU cells were timed at.
+  const GpuClocks clocks_start = context.clocks ? context.clocks() : GpuClocks{};
+  std::vector<GpuClocks> clocks_timed;
+  const auto read_clocks = [&] { clocks_timed.push_back(context.clocks()); };
   auto runs = timed.empty() ? std::vector<std::vector<std::vector<BackendRun>>>(config.cache.size(), std::vector<std::vector<BackendRun>>(config.batch_sizes.size()))
-                            : measure_all(timed, gate, model.output_width(), config.cache, budget, probe, drift_ms, config.log);
+                            : measure_all(timed, gate, model.output_width(), config.cache, budget, probe, drift_ms, config.log,
+                                          context.clocks ? std::function<void()>(read_clocks) : nullptr);
   if (!drift_ms.empty()) r.run.drift = drift_of(std::move(drift_ms));
   std::vector<std::vector<std::vector<BackendRun>>> emulated_runs;
   if (emulated && !gpu_ok.empty()) {
@@ -555,12 +657,8 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
       }
       Cell cell = cell_of(std::vector<BackendRun>(cpu_end, all.end()));
       if (context.energy && config.cache[m] == CacheMode::Hot) {  // energy at the rate of back-to-back forwards: hot
-        const auto headline = std::find_if(gpu_ok.begin(), gpu_ok.end(), [&](Backend* g) { return g->name() == cell.backend; });
-        if (headline == gpu_ok.end()) throw std::logic_error("the GPU cell's headline backend " + cell.backend + " is not among those timed");
-        std::vector<float> y(static_cast<std::size_t>(b) * model.output_width());
-        const float* x = gate.inputs[i].data();
         say(config.log, "energy of " + cell.backend + " at batch " + std::to_string(b));
-        cell.energy = measure_energy(*context.energy, [&] { (*headline)->forward(x, y.data(), b); }, b, budget.energy_window_s);
+        cell.energy = headline_energy(*context.energy, gpu_ok, cell.backend, gate, i, model.output_width(), budget.energy_window_s);
       }
       table.set("GPU", b, std::move(cell));
     }
@@ -597,6 +695,7 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
   else if (cpu_timed.empty()) take_reference("CPU", "--backend " + join(config.backends, ",") + " chose no CPU backend");
   if (gpu_ok.empty()) take_reference("GPU", !want_gpu ? "--device cpu" : gpu.unavailable.empty() ? "no GPU backend available" : gpu.unavailable);
   r.machine = collect_machine_info(config.threads.back(), &gpu);
+  if (context.clocks) r.machine.gpu_clocks_mhz = clock_readings(clocks_start, clocks_timed, context.clocks());
   r.build = build_info(gpu.built_with_cuda);
   return r;
 }
@@ -615,13 +714,16 @@ Results run(const Model& model, const RunConfig& config, const GpuSide& gpu, con
   // A bad reference file fails now, before the roof or any cell is measured.
   context.reference = read_reference(config, config.device != "all" || !gpu_backends);
   std::unique_ptr<GpuEnergyMeter> energy;
-  if (on_gpu) energy = std::make_unique<GpuEnergyMeter>();
+  std::unique_ptr<GpuClockMeter> clocks;
+  if (on_gpu) {
+    energy = std::make_unique<GpuEnergyMeter>();
+    clocks = std::make_unique<GpuClockMeter>();
+    context.clocks = [meter = clocks.get()] { return meter->read(); };
+  }
   context.energy = energy.get();
   const std::string gpu_name = on_gpu ? context.gpu.gpu_name : "";
 
-  const GpuClocks clocks_start = on_gpu ? read_gpu_clocks() : GpuClocks{};
   Results r = run_benchmark(model, config, std::move(context));
-  const GpuClocks clocks_end = on_gpu ? read_gpu_clocks() : GpuClocks{};
   // The live probe sees the machine as the cells just did; it raises the cached roof where it does better.
   say(config.log, "the live probe (FMA peak and L2 read on 1 thread)");
   const LiveProbe live = cpu.live();
@@ -638,7 +740,6 @@ Results run(const Model& model, const RunConfig& config, const GpuSide& gpu, con
     r.notes.push_back("the machine's roof was measured again during this run: " + std::to_string(beaten) + " cell(s) were faster than the floor it gave");
   }
   for (Table* t : tables_of(r)) apply_floors(*t, roof, model, config.precision);
-  if (clocks_start.valid) r.machine.gpu_clocks_mhz = GpuClockReadings{clocks_start.sm_mhz, clocks_end.sm_mhz, clocks_start.sm_max_mhz};
   r.machine.roof = roof_to_json(roof);
   r.machine.roof["live"] = live_probe_to_json(live);
   if (const std::string w = live_probe_warning(live, roof.cpu); !w.empty()) r.warnings.push_back(w);
@@ -655,7 +756,7 @@ Results run(const Model& model, const RunConfig& config, const GpuSide& gpu, con
   info.quick = config.quick;
   info.input_seed = config.input_seed;
   info.threads = config.threads;
-  add_warnings(r, config.threads, clock_read_ns(), clocks_start, clocks_end);  // after r.run: they read quick
+  add_warnings(r, config.threads, clock_read_ns());  // after r.run (they read quick) and r.machine (the GPU's clocks)
   return r;
 }
 

@@ -9,7 +9,8 @@
 //                       (measure_rounds), a drift probe between rounds; then each GPU backend's device split
 //   run_emulated        on a CUDA emulator, in place of measure_all for the GPU: every backend run, never timed
 //   cell_of             a device's runs at one batch size: the fastest is the cell's headline
-//   measure_energy      energy per inference over a window of forwards
+//   clock_readings      the GPU's SM clock after the gate, while timing (after each GPU slice) and at the end
+//   measure_energy      energy per inference over a window of forwards, between two steps of the counter
 //   read_reference      the reference file, read before anything is measured
 //   fill_reference      a column not measured here, from the reference file, labelled as such
 //   apply_floors        every measured cell's floor from the machine's roof, never above 100%
@@ -29,6 +30,7 @@
 #include "mlpbench/defaults.hpp"
 #include "mlpbench/machine.hpp"
 #include "mlpbench/measure.hpp"
+#include "mlpbench/metadata.hpp"
 #include "mlpbench/nvml.hpp"
 #include "mlpbench/results.hpp"
 
@@ -109,7 +111,10 @@ void gate_cpu_backends(const std::vector<std::unique_ptr<Backend>>& backends, co
 struct MeasureBudget {
   RoundsConfig rounds;
   MeasureConfig phases;
-  double energy_window_s = 0.5;
+  double energy_window_s = 2;  // at least, between two steps of the counter (measure_energy)
+  // A GPU backend's slice warm-up after a CPU backend's slice (RoundsConfig::idle_warmup_s): the GPU idled through
+  // it, and its clock takes milliseconds to come back up.
+  double gpu_idle_warmup_s = 0.02;
 };
 MeasureBudget measure_budget(bool quick, int timed_cells);
 // The same with the run's --warmup-ms, --min-time-ms and --min-samples over it (max_time_s grows to min_time_s).
@@ -119,14 +124,17 @@ MeasureBudget measure_budget(const RunConfig& config, int timed_cells);
 TimedRun cold_clock(Backend& backend, std::function<void()> pass);
 
 // Every backend (prepared) at every batch size of the gate in every cache mode, in interleaved rounds (a cold
-// item takes one pass per sample: one eviction, one timed forward); then, for
+// item takes one pass per sample: one eviction, one timed forward; a GPU item's slice after a CPU item's warms up
+// for budget.gpu_idle_warmup_s); then, for
 // hot runs where a backend has device timers, its device-only time and the copies around it. runs[m][i][k]:
 // backend k at gate.batch_sizes[i] in modes[m]. After each round: the drift probe (probe_ms, when given, its value
-// in `drift_ms`) and a lasting log line.
+// in `drift_ms`) and a lasting log line. after_gpu_slice, when given, runs right after each GPU backend's slice, the
+// GPU still busy (a clock reading).
 std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
                                                               const std::vector<CacheMode>& modes, const MeasureBudget& budget,
                                                               const std::function<double()>& probe_ms, std::vector<double>& drift_ms,
-                                                              const std::function<void(const std::string&, bool)>& log);
+                                                              const std::function<void(const std::string&, bool)>& log,
+                                                              const std::function<void()>& after_gpu_slice = nullptr);
 
 // On a CUDA emulator (GpuBackends::emulator), in place of measure_all for the GPU backends (emulated time is no GPU
 // time): each backend at every batch size of the gate in every mode, outside any timing, planned, then two forwards
@@ -139,8 +147,15 @@ std::vector<std::vector<std::vector<BackendRun>>> run_emulated(const std::vector
 // The cell of a device's runs at one batch size: the fastest is the headline (best_of).
 Cell cell_of(std::vector<BackendRun> runs);
 
-// Energy per inference: the counter read around back-to-back calls of `forward` (batch rows each) lasting at
-// least `window_s`; `unavailable` says why when the counter is missing or does not advance.
+// What the results say of the GPU's SM clock: `start` (after the gate, before any timing), `timed` (one reading after
+// each GPU slice: min, median, max and the slowdown reasons of any) and `end`; the maximum from any reading. Invalid
+// readings (no NVML) are left out; nullopt when none is valid.
+std::optional<GpuClockReadings> clock_readings(const GpuClocks& start, const std::vector<GpuClocks>& timed, const GpuClocks& end);
+
+// Energy per inference over back-to-back calls of `forward` (batch rows each): from one step of the counter (waited
+// for up to `window_s`, forwards running) to its first step after at least `window_s` (waited for up to another
+// `window_s`), so a counter that moves in steps gives whole steps over the time they took. `unavailable` says why
+// when the counter is missing, fails or does not advance.
 Energy measure_energy(EnergyCounter& counter, const std::function<void()>& forward, int batch, double window_s);
 
 // Why `reference` (read from `file`) can't stand in for a column of this run: another model or precision, as
@@ -161,10 +176,12 @@ std::optional<Results> read_reference(const RunConfig& config, bool needed);
 struct RunContext {
   GpuBackends gpu;                   // what make_gpu_backends() gave
   EnergyCounter* energy = nullptr;    // the GPU's energy counter; null: GPU cells get none
+  std::function<GpuClocks()> clocks;  // the GPU's clocks, read after the gate, after each GPU slice and at the end; empty: none
   std::optional<Results> reference;  // read_reference(); read here if a column needs it and it is missing
 };
 
-// The run's core: gates, measures and fills the table. Records notes, not_measured, machine and build. GPU backends
+// The run's core: gates, measures and fills the table. Records notes, not_measured, machine (with the GPU's clocks
+// from context.clocks: after the gate, after each GPU slice, at the end) and build. GPU backends
 // on a CUDA emulator (context.gpu.emulator) are gated and run (run_emulated), never timed: their cells are emulated,
 // without energy. Throws InputError (bad reference file, ...) or RuntimeError (a backend failed its check and
 // nothing else can fill the column).
@@ -190,8 +207,8 @@ struct CpuSide {
 
 // Everything `mlpbench run` does, the Results complete: the GPU backends (RuntimeError for --device gpu without
 // one); the reference, read before anything is measured; the live probe after the cells, and the machine's roof
-// (cached, raised by the probe where it did better; a warning where the probe is well below it); GPU clocks around
-// run_benchmark; warnings; prices; the run's settings and start time. Backends on a CUDA emulator get no energy
+// (cached, raised by the probe where it did better; a warning where the probe is well below it); the GPU's energy
+// counter and clocks (NVML) for run_benchmark; warnings; prices; the run's settings and start time. Backends on a CUDA emulator get no energy
 // meter, no clocks and no GPU roof: there is no GPU.
 Results run(const Model& model, const RunConfig& config, const GpuSide& gpu, const CpuSide& cpu = {});
 

@@ -96,8 +96,25 @@ std::string live_probe_warning(const LiveProbe& live, const CpuRoof& roof) {
   return "the live probe on 1 thread is below the cached roof (" + low + "): the machine is loaded now; this run's numbers are suspect";
 }
 
-std::vector<std::string> add_warnings(Results& r, const std::vector<int>& thread_counts, double clock_read_ns, const GpuClocks& gpu_start,
-                                      const GpuClocks& gpu_end) {
+namespace {
+
+// The GPU's SM clock while the cells were timed. A reading before the rounds finds the GPU idle (an H200 at 345 MHz),
+// so only the readings taken right after GPU slices are judged.
+void gpu_clock_warnings(const MachineInfo& m, std::vector<std::string>& warnings) {
+  if (!m.gpu_clocks_mhz || !m.gpu_clocks_mhz->timed) return;
+  const GpuClockReadings& c = *m.gpu_clocks_mhz;
+  const GpuClockSamples& t = *c.timed;
+  if (t.readings > 0 && c.max > 0 && t.median < kMinGpuClockShare * c.max) {
+    warnings.push_back("GPU SM clock while timing was " + std::to_string(t.median) + " MHz (the median of " + std::to_string(t.readings) +
+                       " readings, lowest " + std::to_string(t.min) + "), below " + percent(kMinGpuClockShare) + " of its " + std::to_string(c.max) +
+                       " MHz maximum: the GPU cells were timed at a low clock");
+  }
+  if (t.reasons && !t.reasons->empty()) warnings.push_back("GPU clock held back while timing: " + *t.reasons);
+}
+
+}  // namespace
+
+std::vector<std::string> add_warnings(Results& r, const std::vector<int>& thread_counts, double clock_read_ns) {
   std::vector<std::string> lines;
   for (Table* t : tables_of(r)) cell_warnings(*t, clock_read_ns, r.run.quick.value_or(false), lines);
   if (r.run.drift && r.run.drift->spread > kMaxDriftSpread) {
@@ -115,15 +132,7 @@ std::vector<std::string> add_warnings(Results& r, const std::vector<int>& thread
       r.warnings.push_back(std::to_string(t) + " threads on " + std::to_string(available_cores()) + " cores: threads share cores, timings suffer");
     }
   }
-  for (const GpuClocks* g : {&gpu_start, &gpu_end}) {
-    if (g->valid && g->sm_max_mhz > 0 && g->sm_mhz < 0.75 * g->sm_max_mhz) {
-      r.warnings.push_back(std::string("GPU SM clock at the ") + (g == &gpu_start ? "start" : "end") + " was " + std::to_string(g->sm_mhz) +
-                           " MHz, below 75% of its " + std::to_string(g->sm_max_mhz) + " MHz maximum");
-    }
-  }
-  if (gpu_start.valid && gpu_end.valid && (gpu_end.reasons & ~gpu_start.reasons) != 0) {
-    r.warnings.push_back("GPU clock reasons appeared during the run: " + gpu_end.reasons_text);
-  }
+  gpu_clock_warnings(r.machine, r.warnings);
   for (const std::string& w : r.warnings) lines.push_back(w);
   return lines;
 }

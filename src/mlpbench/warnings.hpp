@@ -4,14 +4,14 @@
 //         size beyond both medians' 95% intervals;
 //   run:  CPU frequency governor not "performance" (where Linux shows it); more threads than cores; the drift
 //         probe moving by more than 3% over the rounds; the live probe more than 15% below the cached roof; on a
-//         GPU, SM clock below 75% of its maximum at the start or end, or a throttle reason that appeared.
+//         GPU, the SM clock read while timing (machine.gpu_clocks_mhz.timed) below 75% of its maximum at the median,
+//         or a slowdown reason seen then. The idle readings before and after are recorded, not judged.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "mlpbench/machine.hpp"
-#include "mlpbench/nvml.hpp"
 #include "mlpbench/results.hpp"
 
 namespace mlpbench {
@@ -20,6 +20,7 @@ inline constexpr double kMaxCv = 0.02;              // trtexec warns above 1%, t
 inline constexpr double kMaxTimerShare = 0.001;     // clock reads per sample / sample time
 inline constexpr double kMaxDriftSpread = 0.03;     // (slowest - fastest) / median of the drift probe's rounds
 inline constexpr double kMaxLiveShortfall = 0.15;   // the live probe below the roof's 1-thread figures
+inline constexpr double kMinGpuClockShare = 0.75;   // nvbench warns below 75% of the default clock
 
 // The CPU frequency governor of cpu0 ("" where Linux doesn't show it).
 std::string cpu_governor();
@@ -30,7 +31,6 @@ std::string live_probe_warning(const LiveProbe& live, const CpuRoof& roof);
 
 // Adds the warnings to `results` (cells' and the run's) and returns them as printable lines.
 // thread_counts: as asked (0 = all cores); clock_read_ns: the cost of one clock read (measure.hpp).
-std::vector<std::string> add_warnings(Results& results, const std::vector<int>& thread_counts, double clock_read_ns,
-                                      const GpuClocks& gpu_start, const GpuClocks& gpu_end);
+std::vector<std::string> add_warnings(Results& results, const std::vector<int>& thread_counts, double clock_read_ns);
 
 }  // namespace mlpbench

@@ -76,9 +76,10 @@ struct SliceLoader {
       const int e = threadIdx.x + j * C::kThreads, r = r0 + e / C::BK, k = k0 + e % C::BK;
       v[j] = 0.0f;
       if (r < rows && k < k_end) {
-        // Activations through L2 only (__ldcg, see the top of this file); weights, which no kernel writes, as they come.
+        // Activations through L2 only (__ldcg, see the top of this file); weights, which no kernel writes, plain (the
+        // fused kernel's PTX check allows no scalar read-only load at all: ctest kernels_ptx).
         const float* p = src + static_cast<long long>(r) * K + k;
-        v[j] = kActivations ? __ldcg(p) : __ldg(p);
+        v[j] = kActivations ? __ldcg(p) : *p;
       }
     }
   }

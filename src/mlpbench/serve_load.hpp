@@ -30,7 +30,8 @@ struct ServeConfig {
   double search_start_qps = 1000;   // the search's first rate (halved while it fails the bound, doubled while it meets it)
   double search_tolerance = 0.05;   // bisection stops once (fail - meet) / meet <= this
   double worker_spin_us = 100;      // a worker with nothing to take polls this long before it sleeps
-  double generator_spin_us = 50;    // the generator sleeps until this long before an arrival, then polls the clock
+  double generator_spin_us = 200;   // the generator sleeps until this long before an arrival, then polls the clock: above a
+                                    // sleep's overshoot (a VM: p99 ~50 us, max ~150), which delays every arrival behind it
 };
 
 // Throws InputError with one line naming the option: a rate <= 0 or above kMaxServeQps, slo <= 0, max batch < 1, a

@@ -360,3 +360,27 @@ TEST(ServeLive, AQueueThatCannotDrainIsOverloadedNotDropped) {
   EXPECT_LT(r.issued, 40000 * 0.2);  // stopped issuing early
   EXPECT_GT(r.max_queue, 8);
 }
+
+// Workers that never poll (worker_spin_us 0) sleep on the batcher's condition variable between batches: each arrival
+// that can start a batch (one at an empty queue, or the one that fills a batch) must wake one of them. A lost wake-up
+// would leave a request queued until some later arrival or the step's end.
+TEST(ServeLive, SleepingWorkersAreWokenForEveryBatch) {
+  for (double delay_us : {0.0, 300.0}) {
+    ServeConfig c = short_steps();
+    c.workers = 2;
+    c.worker_spin_us = 0;
+    c.max_queue_delay_us = delay_us;
+    auto backends = fakes(c, FakeService{});
+    LiveServer server(raw(backends), kIn, kOut, c);
+    for (double qps : {3000.0, 30000.0}) {
+      const StepResult r = server.step(qps);
+      const StepTrace& t = server.trace();
+      EXPECT_EQ(r.issued, r.completed);
+      expect_every_request_once(t);
+      for (const auto& b : t.batches) {
+        const double waited_ns = static_cast<double>(b.dispatched_ns - t.issued_ns[static_cast<std::size_t>(b.first)]);
+        EXPECT_LE(waited_ns, delay_us * 1e3 + 10e6) << "delay " << delay_us << " us, " << qps << " requests/s";
+      }
+    }
+  }
+}

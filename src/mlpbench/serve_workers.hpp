@@ -34,7 +34,9 @@ struct ServeFailure : RuntimeError {
 class LiveServer {
  public:
   // `backends`: one per worker (config.workers of them), each prepared for config.max_batch rows, x [batch, in_width]
-  // -> y [batch, out_width]; they outlive the server. `stop`, when given, is read before each arrival (a SIGINT
+  // -> y [batch, out_width], and planned (Backend::plan) at every batch size 1..max_batch that should not plan inside a
+  // step (a GPU backend captures a graph on first use); they outlive the server. A CPU backend's forward runs on its
+  // worker's thread, not the thread that prepared it. `stop`, when given, is read before each arrival (a SIGINT
   // handler sets it): the step stops issuing, drains what it issued and is marked interrupted.
   LiveServer(std::vector<Backend*> backends, int in_width, int out_width, const ServeConfig& config, const std::atomic<bool>* stop = nullptr);
   ~LiveServer();

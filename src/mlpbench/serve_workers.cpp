@@ -1,0 +1,217 @@
+// See serve_workers.hpp.
+#include "mlpbench/serve_workers.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include "mlpbench/model.hpp"
+
+namespace mlpbench {
+namespace {
+
+constexpr int kPoolRows = 64;  // distinct input rows the requests cycle through
+
+// Sleeps until `spin_ns` before `target_ns`, then polls the clock up to it. Returns the clock read that passed it.
+std::int64_t wait_until(ServeClock::time_point start, std::int64_t target_ns, std::int64_t spin_ns) {
+  std::int64_t now = ns_since(start);
+  if (target_ns - now > spin_ns) {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(target_ns - now - spin_ns));
+    now = ns_since(start);
+  }
+  while (now < target_ns) {
+    cpu_relax();
+    now = ns_since(start);
+  }
+  return now;
+}
+
+// This thread's timer slack (Linux: how late the kernel may wake a sleeper, 50 us by default) set to `ns`; returns the
+// previous value (0 where it can't be read or set). 1 ns halves a sleep's overshoot on a VM (~70 to ~20 us at the median).
+unsigned long set_timer_slack(unsigned long ns) {
+#ifdef __linux__
+  const int before = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+  if (before < 0 || prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0) != 0) return 0;
+  return static_cast<unsigned long>(before);
+#else
+  (void)ns;
+  return 0;
+#endif
+}
+
+std::string exception_text(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+}  // namespace
+
+LiveServer::LiveServer(std::vector<Backend*> backends, int in_width, int out_width, const ServeConfig& config, const std::atomic<bool>* stop)
+    : config_(config),
+      in_(in_width),
+      out_(out_width),
+      stop_(stop),
+      rows_(make_seeded_input(kPoolRows, in_width, config.seed)),
+      workers_(backends.size()),
+      batcher_(config.max_batch, config.max_queue_delay_us, config.worker_spin_us) {
+  if (backends.empty() || static_cast<int>(backends.size()) != config.workers) {
+    throw InputError("serve: " + std::to_string(backends.size()) + " backends for --workers " + std::to_string(config.workers));
+  }
+  for (std::size_t k = 0; k < backends.size(); ++k) {
+    workers_[k].backend = backends[k];
+    workers_[k].x.assign(static_cast<std::size_t>(config.max_batch) * static_cast<std::size_t>(in_width), 0.0f);
+    workers_[k].y.assign(static_cast<std::size_t>(config.max_batch) * static_cast<std::size_t>(out_width), 0.0f);
+  }
+  for (std::size_t k = 0; k < workers_.size(); ++k) workers_[k].thread = std::thread([this, k] { worker_main(static_cast<int>(k)); });
+}
+
+LiveServer::~LiveServer() {
+  {
+    std::lock_guard<std::mutex> g(step_mu_);
+    quit_ = true;
+  }
+  step_cv_.notify_all();
+  for (Worker& w : workers_) w.thread.join();
+}
+
+void LiveServer::worker_main(int k) {
+  set_timer_slack(1);  // its own thread: wake-ups at a deadline as close to it as the kernel can
+  int seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(step_mu_);
+      step_cv_.wait(lock, [&] { return quit_ || generation_ != seen; });
+      if (quit_) return;
+      seen = generation_;
+    }
+    serve(workers_[static_cast<std::size_t>(k)], k);
+    {
+      std::lock_guard<std::mutex> g(step_mu_);
+      ++done_;
+    }
+    step_cv_.notify_all();
+  }
+}
+
+// x [count, in] <- the requests' rows; forward; one slot records the batch. A throw aborts the batcher.
+void LiveServer::serve(Worker& w, int k) {
+  const std::size_t in = static_cast<std::size_t>(in_);
+  for (;;) {
+    const Batcher::Take t = batcher_.take();
+    if (t.count == 0) return;
+    for (std::int64_t j = 0; j < t.count; ++j) {
+      const float* row = rows_.data() + static_cast<std::size_t>((t.first + j) % kPoolRows) * in;
+      std::memcpy(w.x.data() + static_cast<std::size_t>(j) * in, row, in * sizeof(float));
+    }
+    try {
+      w.backend->forward(w.x.data(), w.y.data(), static_cast<int>(t.count));
+    } catch (...) {
+      w.error = std::current_exception();
+      w.failed += t.count;
+      batcher_.abort();
+      return;
+    }
+    const std::int64_t done = ns_since(start_);
+    slots_[static_cast<std::size_t>(next_slot_.fetch_add(1, std::memory_order_relaxed))] = {t.first, t.count, t.dispatched_ns, done, k};
+    completed_.fetch_add(t.count, std::memory_order_release);
+  }
+}
+
+// After drain_limit_s / 10 (at most 0.1 s) in: the waiting requests would take longer than drain_limit_s to clear at
+// the rate completed so far (and are more than two full batches a worker).
+bool LiveServer::backlog_too_long(std::int64_t issued, ServeClock::time_point start) const {
+  const double elapsed = static_cast<double>(ns_since(start)) * 1e-9;
+  if (elapsed < std::min(0.1, config_.drain_limit_s / 10)) return false;
+  const std::int64_t completed = completed_.load(std::memory_order_acquire);
+  const double backlog = static_cast<double>(issued - completed);
+  const double floor = 2.0 * config_.workers * config_.max_batch;
+  return backlog > floor && backlog > static_cast<double>(completed) / elapsed * config_.drain_limit_s;
+}
+
+void LiveServer::generate(ServeClock::time_point start) {
+  const std::int64_t n = static_cast<std::int64_t>(arrivals_.size());
+  const std::int64_t spin_ns = static_cast<std::int64_t>(config_.generator_spin_us * 1e3);
+  std::int64_t i = 0, depth_sum = 0;
+  for (; i < n; ++i) {
+    if (stop_ && stop_->load(std::memory_order_relaxed)) {
+      trace_.interrupted = true;
+      break;
+    }
+    if (batcher_.aborted()) break;
+    if ((i & 63) == 63 && backlog_too_long(i, start)) {
+      trace_.overloaded = true;
+      break;
+    }
+    const std::int64_t now = wait_until(start, arrivals_[static_cast<std::size_t>(i)], spin_ns);
+    const std::int64_t depth = batcher_.push();
+    trace_.issued_ns[static_cast<std::size_t>(i)] = now;
+    depth_sum += depth;
+    trace_.max_depth = std::max(trace_.max_depth, depth);
+  }
+  trace_.mean_depth = i > 0 ? static_cast<double>(depth_sum) / static_cast<double>(i) : 0;
+  trace_.arrival_ns.assign(arrivals_.begin(), arrivals_.begin() + i);
+  trace_.issued_ns.resize(static_cast<std::size_t>(i));
+}
+
+// The workers' batches into the trace, in dispatch order; a worker's error thrown as ServeFailure.
+void LiveServer::collect(std::int64_t issued) {
+  const std::int64_t batches = next_slot_.load();
+  trace_.batches.assign(slots_.begin(), slots_.begin() + batches);
+  std::sort(trace_.batches.begin(), trace_.batches.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  const std::int64_t completed = completed_.load();
+  std::int64_t failed = 0;
+  std::string why;
+  for (std::size_t k = 0; k < workers_.size(); ++k) {
+    failed += workers_[k].failed;
+    if (workers_[k].error && why.empty()) {
+      why = "worker " + std::to_string(k) + " (" + workers_[k].backend->name() + ") failed: " + exception_text(workers_[k].error);
+    }
+  }
+  const std::int64_t abandoned = issued - completed - failed;
+  if (!why.empty()) {
+    throw ServeFailure("serve: " + why + "; of " + std::to_string(issued) + " requests issued, " + std::to_string(completed) + " completed, " +
+                           std::to_string(failed) + " failed in the batch that threw, " + std::to_string(abandoned) + " left in the queue",
+                       issued, completed, failed, abandoned);
+  }
+  if (completed != issued) {
+    throw RuntimeError("serve: " + std::to_string(issued) + " requests issued but " + std::to_string(completed) + " completed (a bug in the server)");
+  }
+}
+
+StepResult LiveServer::step(double qps) {
+  arrivals_ = poisson_arrivals_ns(qps, config_.min_requests, config_.min_step_s, config_.seed);
+  trace_ = StepTrace{};
+  trace_.issued_ns.assign(arrivals_.size(), 0);
+  slots_.assign(arrivals_.size(), StepTrace::Batch{});
+  next_slot_.store(0);
+  completed_.store(0);
+  for (Worker& w : workers_) w.error = nullptr, w.failed = 0;
+  start_ = ServeClock::now();
+  batcher_.reset(arrivals_.data(), start_);
+  {
+    std::lock_guard<std::mutex> g(step_mu_);
+    ++generation_;
+    done_ = 0;
+  }
+  step_cv_.notify_all();
+  const unsigned long slack = set_timer_slack(1);  // the caller's thread, for this step only
+  generate(start_);
+  if (slack > 0) set_timer_slack(slack);
+  batcher_.close();
+  {
+    std::unique_lock<std::mutex> lock(step_mu_);
+    step_cv_.wait(lock, [&] { return done_ == static_cast<int>(workers_.size()); });
+  }
+  collect(static_cast<std::int64_t>(trace_.arrival_ns.size()));
+  return summarize_step(trace_, qps, config_);
+}
+
+}  // namespace mlpbench

@@ -13,6 +13,7 @@
 
 #include "mlpbench/metadata.hpp"
 #include "mlpbench/model.hpp"
+#include "mlpbench/serve_load.hpp"
 #include "mlpbench/table.hpp"
 
 namespace mlpbench {
@@ -28,6 +29,21 @@ struct ModelInfo {
 
 ModelInfo model_info(const Model& model);
 
+// `mlpbench serve` (issue 22): the answer under load. Every configuration tried, live or simulated, with its steps.
+struct ServingRun {
+  std::string device;          // "CPU" or "GPU"
+  std::string backend;         // the backend that served, e.g. "eigen-omp", "cuda-gemv+graph"
+  std::string config;          // how, e.g. "workers=2,threads=1" or "streams=1"
+  std::string source;          // "measured" (served live here) or "simulated" (serve_sim, from per-batch latencies)
+  std::string simulated_from;  // simulated: where the latencies came from, e.g. "the CPU column of this run (measured)",
+                               // "results/reference.json (reference)"; empty when measured
+  SearchResult search;         // its steps and best_qps (the highest rate whose p99 met the bound; 0: none)
+};
+struct Serving {
+  ServeConfig config;            // the bound (config.slo_ms), the batcher and the step settings
+  std::vector<ServingRun> runs;  // in the order run
+};
+
 struct Results {
   std::string note;                // free text; reference.json says its values are illustrative
   ModelInfo model;
@@ -40,6 +56,7 @@ struct Results {
   std::map<std::string, std::string> not_measured;  // device -> why its column is not measured here
   std::vector<std::string> notes;  // anything else the reader must know (a backend left out, ...)
   std::vector<std::string> warnings;  // run-wide measurement warnings (warnings.hpp); cells hold their own
+  std::optional<Serving> serving;     // `mlpbench serve`
 };
 
 // The tables of a run: the headline one, then the cold one when there is one.

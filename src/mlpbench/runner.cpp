@@ -270,53 +270,92 @@ TimedRun cold_clock(Backend& be, std::function<void()> pass) {
   };
 }
 
+namespace {
+
+// What measure_all times: item (m * batches + i) * n + k is backend k at batch size i in cache mode m, each with its
+// own output buffer (registered ones for registered I/O).
+struct TimedItems {
+  std::vector<std::vector<float>> outputs;
+  std::vector<TimedRun> timers;
+  std::vector<std::string> labels;  // for progress lines
+  std::vector<bool> on_gpu;
+  RoundsConfig rounds;
+};
+
+TimedItems timed_items(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width, const std::vector<CacheMode>& modes,
+                       const MeasureBudget& budget, RegisteredIo& registered) {
+  TimedItems t;
+  t.rounds = budget.rounds;
+  t.rounds.passes.clear();
+  t.rounds.idle_warmup_s.clear();
+  for (CacheMode mode : modes) {
+    for (std::size_t i = 0; i < gate.batch_sizes.size(); ++i) {
+      const int b = gate.batch_sizes[i];
+      for (Backend* be : backends) {
+        t.outputs.emplace_back(static_cast<std::size_t>(b) * output_width);
+        float* y = registered.output(*be, t.outputs.back());
+        const float* x = registered.input(*be, gate.inputs[i]);
+        auto pass = [be, x, y, b] { be->forward(x, y, b); };
+        t.timers.push_back(mode == CacheMode::Hot ? wall_clock(pass) : cold_clock(*be, pass));
+        t.rounds.passes.push_back(mode == CacheMode::Hot ? 0 : 1);  // a cold sample: one eviction, one timed forward
+        t.on_gpu.push_back(be->device() == Device::GPU);
+        t.rounds.idle_warmup_s.push_back(t.on_gpu.back() ? budget.gpu_idle_warmup_s : 0);
+        t.labels.push_back(be->name() + " [" + be->config() + "] at batch " + std::to_string(b) + (mode == CacheMode::Cold ? " cold" : ""));
+      }
+    }
+  }
+  return t;
+}
+
+// A timed cell's run of `be`; hot: the device-only time, and the copies around it, where the backend has device timers.
+BackendRun timed_run(Backend& be, const Stats& stats, CacheMode mode, const float* x, int b, const MeasureBudget& budget,
+                     const std::function<void(const std::string&, bool)>& log) {
+  BackendRun run;
+  run.backend = be.name();
+  run.config = be.config();
+  run.io = be.io();
+  run.cache = mode;
+  run.threads = be.threads();
+  run.bytes_per_weight = be.bytes_per_weight();
+  run.stats = stats;
+  const TimedRun compute = mode == CacheMode::Hot ? be.phase_timer(Phase::Compute, x, b) : TimedRun{};
+  if (!compute) return run;
+  say(log, "device phases of " + be.name() + " at batch " + std::to_string(b));
+  DeviceSplit d;
+  d.compute_ms = measure(compute, budget.phases).median_ms;
+  if (const TimedRun h2d = be.phase_timer(Phase::H2D, x, b)) d.h2d_ms = measure(h2d, budget.phases).median_ms;
+  if (const TimedRun d2h = be.phase_timer(Phase::D2H, x, b)) d.d2h_ms = measure(d2h, budget.phases).median_ms;
+  run.split = d;
+  return run;
+}
+
+}  // namespace
+
 std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<Backend*>& backends, const GateInputs& gate, int output_width,
                                                               const std::vector<CacheMode>& modes, const MeasureBudget& budget,
                                                               const std::function<double()>& probe_ms, std::vector<double>& drift_ms,
                                                               const std::function<void(const std::string&, bool)>& log,
                                                               const std::function<void()>& after_gpu_slice) {
   const std::size_t batches = gate.batch_sizes.size(), n = backends.size();
-  // Item (m * batches + i) * n + k: backend k at batch size i in cache mode m, each with its own output buffer.
-  std::vector<std::vector<float>> outputs;
-  std::vector<TimedRun> timers;
-  std::vector<std::string> labels;  // for progress lines
-  std::vector<bool> on_gpu;
-  RoundsConfig rounds = budget.rounds;
-  rounds.passes.clear();
-  rounds.idle_warmup_s.clear();
   RegisteredIo registered(backends);
-  for (CacheMode mode : modes) {
-    for (std::size_t i = 0; i < batches; ++i) {
-      const int b = gate.batch_sizes[i];
-      for (Backend* be : backends) {
-        outputs.emplace_back(static_cast<std::size_t>(b) * output_width);
-        float* y = registered.output(*be, outputs.back());
-        const float* x = registered.input(*be, gate.inputs[i]);
-        auto pass = [be, x, y, b] { be->forward(x, y, b); };
-        timers.push_back(mode == CacheMode::Hot ? wall_clock(pass) : cold_clock(*be, pass));
-        rounds.passes.push_back(mode == CacheMode::Hot ? 0 : 1);  // a cold sample: one eviction, one timed forward
-        on_gpu.push_back(be->device() == Device::GPU);
-        rounds.idle_warmup_s.push_back(on_gpu.back() ? budget.gpu_idle_warmup_s : 0);
-        labels.push_back(be->name() + " [" + be->config() + "] at batch " + std::to_string(b) + (mode == CacheMode::Cold ? " cold" : ""));
-      }
-    }
-  }
+  const TimedItems items = timed_items(backends, gate, output_width, modes, budget, registered);
   // A heartbeat in the log while a slow cell is sampled (passes of seconds): at least every 5 s.
   RoundsProgress progress;
   progress.report = [&](std::size_t item, int samples, double sampled_s) {
-    say(log, samples == 0 ? "warming up " + labels[item]
-                          : labels[item] + ": " + std::to_string(samples) + (samples == 1 ? " sample in " : " samples in ") + format_ms(sampled_s) + " s",
+    const std::string& label = items.labels[item];
+    say(log, samples == 0 ? "warming up " + label
+                          : label + ": " + std::to_string(samples) + (samples == 1 ? " sample in " : " samples in ") + format_ms(sampled_s) + " s",
         /*lasting=*/true);
   };
   progress.slice_done = [&](std::size_t item) {
-    if (after_gpu_slice && on_gpu[item]) after_gpu_slice();
+    if (after_gpu_slice && items.on_gpu[item]) after_gpu_slice();
   };
   std::string what = std::to_string(n) + " backends x " + std::to_string(batches) + " batch sizes";
   if (modes.size() > 1) what += " x hot and cold";
   else if (modes.front() == CacheMode::Cold) what += ", caches evicted before every pass";
   say(log, "measuring " + what + " in " + std::to_string(budget.rounds.rounds) + " interleaved rounds");
   const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<Stats> stats = measure_rounds(timers, rounds, [&](int round) {
+  const std::vector<Stats> stats = measure_rounds(items.timers, items.rounds, [&](int round) {
     std::string line = "round " + std::to_string(round + 1) + " done (" +
                        format_ms(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s)";
     if (probe_ms) {
@@ -328,29 +367,8 @@ std::vector<std::vector<std::vector<BackendRun>>> measure_all(const std::vector<
   std::vector<std::vector<std::vector<BackendRun>>> runs(modes.size(), std::vector<std::vector<BackendRun>>(batches));
   for (std::size_t m = 0; m < modes.size(); ++m) {
     for (std::size_t i = 0; i < batches; ++i) {
-      const int b = gate.batch_sizes[i];
       for (std::size_t k = 0; k < n; ++k) {
-        Backend& be = *backends[k];
-        BackendRun run;
-        run.backend = be.name();
-        run.config = be.config();
-        run.io = be.io();
-        run.cache = modes[m];
-        run.threads = be.threads();
-        run.bytes_per_weight = be.bytes_per_weight();
-        run.stats = stats[(m * batches + i) * n + k];
-        // Hot: the device-only time, and the copies around it, where the backend has device timers.
-        const float* x = gate.inputs[i].data();
-        const TimedRun compute = modes[m] == CacheMode::Hot ? be.phase_timer(Phase::Compute, x, b) : TimedRun{};
-        if (compute) {
-          say(log, "device phases of " + be.name() + " at batch " + std::to_string(b));
-          DeviceSplit d;
-          d.compute_ms = measure(compute, budget.phases).median_ms;
-          if (const TimedRun h2d = be.phase_timer(Phase::H2D, x, b)) d.h2d_ms = measure(h2d, budget.phases).median_ms;
-          if (const TimedRun d2h = be.phase_timer(Phase::D2H, x, b)) d.d2h_ms = measure(d2h, budget.phases).median_ms;
-          run.split = d;
-        }
-        runs[m][i].push_back(std::move(run));
+        runs[m][i].push_back(timed_run(*backends[k], stats[(m * batches + i) * n + k], modes[m], gate.inputs[i].data(), gate.batch_sizes[i], budget, log));
       }
     }
   }
@@ -574,20 +592,14 @@ void apply_floors(Table& table, const MachineRoof& roof, const Model& model, Pre
   for_measured(table, [&](const std::string& device, int batch, Cell& c) { apply_floor(c, floor_of(device, c, roof, model, batch, precision)); });
 }
 
-Results run_benchmark(const Model& model, const RunConfig& config, RunContext context) {
-  const std::vector<std::vector<CacheMode>> modes = {{CacheMode::Hot}, {CacheMode::Cold}, {CacheMode::Hot, CacheMode::Cold}};
-  if (std::find(modes.begin(), modes.end(), config.cache) == modes.end()) throw std::logic_error("RunConfig::cache must be {Hot}, {Cold} or {Hot, Cold}");
-  Results r;
-  r.model = model_info(model);
-  const bool want_cpu = config.device != "gpu";
-  const bool want_gpu = config.device != "cpu";
-  GpuBackends& gpu = context.gpu;
-  say(config.log, "computing the outputs every backend must match (Eigen, itself checked against a double-precision loop)");
-  const GateInputs gate = make_gate_inputs(model, config.batch_sizes, config.input_seed);
+namespace {
 
-  // A GPU backend that fails its check is left out with why; the run goes on with the others.
-  std::vector<Backend*> gpu_ok;
-  if (want_gpu && !config.backends.empty() && !gpu.backends.empty()) {  // --backend: only those chosen
+using Runs = std::vector<std::vector<std::vector<BackendRun>>>;  // [cache mode][batch size][backend]
+
+// The GPU backends that pass their check (--backend: of those chosen); one that fails is left out with why in notes.
+std::vector<Backend*> gated_gpu_backends(const Model& model, const RunConfig& config, GpuBackends& gpu, const GateInputs& gate, bool want_cpu,
+                                         std::vector<std::string>& notes) {
+  if (!config.backends.empty() && !gpu.backends.empty()) {
     std::vector<std::unique_ptr<Backend>> chosen;
     for (auto& g : gpu.backends) {
       if (backend_chosen(g->name(), config.backends)) chosen.push_back(std::move(g));
@@ -595,75 +607,53 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
     gpu.backends = std::move(chosen);
     if (gpu.backends.empty()) gpu.unavailable = "--backend " + join(config.backends, ",") + " chose no GPU backend";
   }
-  if (want_gpu) {
-    for (const std::string& s : gpu.skipped) r.notes.push_back("GPU backend " + s);
-    const std::size_t before = r.notes.size();
-    say(config.log, "checking " + std::to_string(gpu.backends.size()) + " GPU backends against those outputs");
-    gpu_ok = gate_gpu_backends(gpu.backends, model, gate, r.notes);
-    for (std::size_t i = before; i < r.notes.size(); ++i) say(config.log, r.notes[i], /*lasting=*/true);
-    if (!gpu.backends.empty() && gpu_ok.empty()) {
-      if (!want_cpu) throw RuntimeError("no GPU backend passed its check against the CPU: " + r.notes.back());
-      gpu.unavailable = "every GPU backend failed its check against the CPU (the notes say how)";
-    }
+  for (const std::string& s : gpu.skipped) notes.push_back("GPU backend " + s);
+  const std::size_t before = notes.size();
+  say(config.log, "checking " + std::to_string(gpu.backends.size()) + " GPU backends against those outputs");
+  std::vector<Backend*> ok = gate_gpu_backends(gpu.backends, model, gate, notes);
+  for (std::size_t i = before; i < notes.size(); ++i) say(config.log, notes[i], /*lasting=*/true);
+  if (!gpu.backends.empty() && ok.empty()) {
+    if (!want_cpu) throw RuntimeError("no GPU backend passed its check against the CPU: " + notes.back());
+    gpu.unavailable = "every GPU backend failed its check against the CPU (the notes say how)";
   }
-  // A wrong CPU backend ends the run: the CPU column has no other source.
-  std::vector<std::unique_ptr<Backend>> cpu_backends;
-  if (want_cpu) {
-    cpu_backends = make_cpu_backends(config, r.notes);
-    say(config.log, "checking " + std::to_string(cpu_backends.size()) + " CPU backends against those outputs");
-    gate_cpu_backends(cpu_backends, model, gate);
-  }
-  std::vector<Backend*> cpu_timed;
-  for (const auto& c : cpu_backends) cpu_timed.push_back(c.get());
+  return ok;
+}
 
-  // CPU and GPU backends in the same rounds: a change of the machine's speed spreads over every cell. Emulated GPU
-  // backends are run apart, untimed: an emulator's time is no GPU time.
-  const bool emulated = !gpu.emulator.empty();
-  std::vector<Backend*> timed = cpu_timed;
-  if (!emulated) timed.insert(timed.end(), gpu_ok.begin(), gpu_ok.end());
-  if (timed.empty() && (!emulated || gpu_ok.empty())) {  // --backend chose only GPU backends, and this machine runs none
-    throw RuntimeError("nothing to measure: --backend " + join(config.backends, ",") + " chose no CPU backend, and no GPU backend runs here: " +
-                       gpu.unavailable);
-  }
-  const MeasureBudget budget = measure_budget(config, static_cast<int>(timed.size() * config.batch_sizes.size() * config.cache.size()));
-  std::vector<double> drift_ms;
-  const std::function<double()> probe = config.drift_probe ? std::function<double()>(drift_probe_ms) : nullptr;
-  // The GPU's clocks after the gate, and right after each GPU slice: what the GPU cells were timed at.
-  const GpuClocks clocks_start = context.clocks ? context.clocks() : GpuClocks{};
-  std::vector<GpuClocks> clocks_timed;
-  const auto read_clocks = [&] { clocks_timed.push_back(context.clocks()); };
-  auto runs = timed.empty() ? std::vector<std::vector<std::vector<BackendRun>>>(config.cache.size(), std::vector<std::vector<BackendRun>>(config.batch_sizes.size()))
-                            : measure_all(timed, gate, model.output_width(), config.cache, budget, probe, drift_ms, config.log,
-                                          context.clocks ? std::function<void()>(read_clocks) : nullptr);
-  if (!drift_ms.empty()) r.run.drift = drift_of(std::move(drift_ms));
-  std::vector<std::vector<std::vector<BackendRun>>> emulated_runs;
-  if (emulated && !gpu_ok.empty()) {
-    say(config.log, "running " + std::to_string(gpu_ok.size()) + " GPU backends on the CUDA emulator (" + gpu.emulator + "), not timed");
-    emulated_runs = run_emulated(gpu_ok, gate, model.output_width(), config.cache);
-  }
-  // The first cache mode fills the headline table; with both, the cold cells go to a table of their own.
-  if (config.cache.size() > 1) r.cold = Table{};
+// The cells of every table from the runs: runs[m][i] holds the CPU backends' runs first (cpu_count), then the GPU's;
+// emulated GPU cells from emulated_runs. The headline GPU cells of hot tables get their energy.
+struct CellSources {
+  Runs runs, emulated_runs;
+  std::size_t cpu_count = 0;
+  const std::vector<Backend*>* gpu_ok = nullptr;
+};
+
+void fill_tables(Results& r, const RunConfig& config, const RunContext& context, CellSources& src, const GateInputs& gate, int output_width,
+                 const MeasureBudget& budget) {
+  if (config.cache.size() > 1) r.cold = Table{};  // the first cache mode fills the headline table, the cold one its own
   for (std::size_t m = 0; m < config.cache.size(); ++m) {
     Table& table = m == 0 ? r.table : *r.cold;
     for (std::size_t i = 0; i < config.batch_sizes.size(); ++i) {
       const int b = config.batch_sizes[i];
-      std::vector<BackendRun>& all = runs[m][i];
-      const auto cpu_end = all.begin() + static_cast<std::ptrdiff_t>(cpu_timed.size());
-      if (!cpu_timed.empty()) table.set("CPU", b, cell_of(std::vector<BackendRun>(all.begin(), cpu_end)));
-      if (gpu_ok.empty()) continue;
-      if (emulated) {  // no time, so no energy either
-        table.set("GPU", b, emulated_cell(std::move(emulated_runs[m][i]), gpu.emulator));
+      std::vector<BackendRun>& all = src.runs[m][i];
+      const auto cpu_end = all.begin() + static_cast<std::ptrdiff_t>(src.cpu_count);
+      if (src.cpu_count > 0) table.set("CPU", b, cell_of(std::vector<BackendRun>(all.begin(), cpu_end)));
+      if (src.gpu_ok->empty()) continue;
+      if (!context.gpu.emulator.empty()) {  // no time, so no energy either
+        table.set("GPU", b, emulated_cell(std::move(src.emulated_runs[m][i]), context.gpu.emulator));
         continue;
       }
       Cell cell = cell_of(std::vector<BackendRun>(cpu_end, all.end()));
       if (context.energy && config.cache[m] == CacheMode::Hot) {  // energy at the rate of back-to-back forwards: hot
         say(config.log, "energy of " + cell.backend + " at batch " + std::to_string(b));
-        cell.energy = headline_energy(*context.energy, gpu_ok, cell.backend, gate, i, model.output_width(), budget.energy_window_s);
+        cell.energy = headline_energy(*context.energy, *src.gpu_ok, cell.backend, gate, i, output_width, budget.energy_window_s);
       }
       table.set("GPU", b, std::move(cell));
     }
     table.batch_sizes = config.batch_sizes;
   }
+}
+
+void log_cells(const Results& r, const RunConfig& config) {
   for (const Table* table : tables_of(r)) {
     for (int b : config.batch_sizes) {
       for (const char* device : kDevices) {
@@ -678,22 +668,74 @@ Results run_benchmark(const Model& model, const RunConfig& config, RunContext co
       }
     }
   }
+}
 
-  // Columns not measured here come from the reference table, labelled as such, where it holds this model at this
-  // precision; otherwise they stay empty and say why.
+// A column not measured here comes from the reference table, labelled as such, where it holds this model at this
+// precision; otherwise it stays empty and says why.
+void take_reference(Results& r, const Model& model, const RunConfig& config, RunContext& context, const std::string& device, const std::string& why) {
   const std::string reference_file = config.reference_file.empty() ? default_reference_file() : config.reference_file;
-  const auto take_reference = [&](const std::string& device, const std::string& why) {
-    if (!context.reference) context.reference = read_reference(config, true);
-    // A reference holds hot numbers: it stands in only where the headline cells are hot.
-    const std::string misfit = config.cache.front() == CacheMode::Cold
-                                   ? "a reference holds hot numbers, and this run measured with the caches evicted (--cache cold)"
-                                   : reference_misfit(*context.reference, model, config.precision, reference_file);
-    if (misfit.empty()) fill_reference(r.table, device, config.batch_sizes, *context.reference, reference_file, why);
-    r.not_measured[device] = misfit.empty() ? why : why + "; " + misfit;
-  };
-  if (!want_cpu) take_reference("CPU", "--device gpu");
-  else if (cpu_timed.empty()) take_reference("CPU", "--backend " + join(config.backends, ",") + " chose no CPU backend");
-  if (gpu_ok.empty()) take_reference("GPU", !want_gpu ? "--device cpu" : gpu.unavailable.empty() ? "no GPU backend available" : gpu.unavailable);
+  if (!context.reference) context.reference = read_reference(config, true);
+  // A reference holds hot numbers: it stands in only where the headline cells are hot.
+  const std::string misfit = config.cache.front() == CacheMode::Cold
+                                 ? "a reference holds hot numbers, and this run measured with the caches evicted (--cache cold)"
+                                 : reference_misfit(*context.reference, model, config.precision, reference_file);
+  if (misfit.empty()) fill_reference(r.table, device, config.batch_sizes, *context.reference, reference_file, why);
+  r.not_measured[device] = misfit.empty() ? why : why + "; " + misfit;
+}
+
+}  // namespace
+
+Results run_benchmark(const Model& model, const RunConfig& config, RunContext context) {
+  const std::vector<std::vector<CacheMode>> modes = {{CacheMode::Hot}, {CacheMode::Cold}, {CacheMode::Hot, CacheMode::Cold}};
+  if (std::find(modes.begin(), modes.end(), config.cache) == modes.end()) throw std::logic_error("RunConfig::cache must be {Hot}, {Cold} or {Hot, Cold}");
+  Results r;
+  r.model = model_info(model);
+  const bool want_cpu = config.device != "gpu", want_gpu = config.device != "cpu";
+  GpuBackends& gpu = context.gpu;
+  say(config.log, "computing the outputs every backend must match (Eigen, itself checked against a double-precision loop)");
+  const GateInputs gate = make_gate_inputs(model, config.batch_sizes, config.input_seed);
+  // A GPU backend that fails its check is left out with why; a wrong CPU backend ends the run (no other source).
+  const std::vector<Backend*> gpu_ok = want_gpu ? gated_gpu_backends(model, config, gpu, gate, want_cpu, r.notes) : std::vector<Backend*>{};
+  std::vector<std::unique_ptr<Backend>> cpu_backends;
+  if (want_cpu) {
+    cpu_backends = make_cpu_backends(config, r.notes);
+    say(config.log, "checking " + std::to_string(cpu_backends.size()) + " CPU backends against those outputs");
+    gate_cpu_backends(cpu_backends, model, gate);
+  }
+  // CPU and GPU backends in the same rounds: a change of the machine's speed spreads over every cell. Emulated GPU
+  // backends are run apart, untimed: an emulator's time is no GPU time.
+  const bool emulated = !gpu.emulator.empty();
+  std::vector<Backend*> timed;
+  for (const auto& c : cpu_backends) timed.push_back(c.get());
+  if (!emulated) timed.insert(timed.end(), gpu_ok.begin(), gpu_ok.end());
+  if (timed.empty() && (!emulated || gpu_ok.empty())) {  // --backend chose only GPU backends, and this machine runs none
+    throw RuntimeError("nothing to measure: --backend " + join(config.backends, ",") + " chose no CPU backend, and no GPU backend runs here: " +
+                       gpu.unavailable);
+  }
+  const MeasureBudget budget = measure_budget(config, static_cast<int>(timed.size() * config.batch_sizes.size() * config.cache.size()));
+  std::vector<double> drift_ms;
+  const std::function<double()> probe = config.drift_probe ? std::function<double()>(drift_probe_ms) : nullptr;
+  // The GPU's clocks after the gate, and right after each GPU slice: what the GPU cells were timed at.
+  const GpuClocks clocks_start = context.clocks ? context.clocks() : GpuClocks{};
+  std::vector<GpuClocks> clocks_timed;
+  const auto read_clocks = [&] { clocks_timed.push_back(context.clocks()); };
+  CellSources src{Runs(config.cache.size(), std::vector<std::vector<BackendRun>>(config.batch_sizes.size())), {}, cpu_backends.size(), &gpu_ok};
+  if (!timed.empty()) {
+    src.runs = measure_all(timed, gate, model.output_width(), config.cache, budget, probe, drift_ms, config.log,
+                           context.clocks ? std::function<void()>(read_clocks) : nullptr);
+  }
+  if (!drift_ms.empty()) r.run.drift = drift_of(std::move(drift_ms));
+  if (emulated && !gpu_ok.empty()) {
+    say(config.log, "running " + std::to_string(gpu_ok.size()) + " GPU backends on the CUDA emulator (" + gpu.emulator + "), not timed");
+    src.emulated_runs = run_emulated(gpu_ok, gate, model.output_width(), config.cache);
+  }
+  fill_tables(r, config, context, src, gate, model.output_width(), budget);
+  log_cells(r, config);
+  if (!want_cpu) take_reference(r, model, config, context, "CPU", "--device gpu");
+  else if (cpu_backends.empty()) take_reference(r, model, config, context, "CPU", "--backend " + join(config.backends, ",") + " chose no CPU backend");
+  if (gpu_ok.empty()) {
+    take_reference(r, model, config, context, "GPU", !want_gpu ? "--device cpu" : gpu.unavailable.empty() ? "no GPU backend available" : gpu.unavailable);
+  }
   r.machine = collect_machine_info(config.threads.back(), &gpu);
   if (context.clocks) r.machine.gpu_clocks_mhz = clock_readings(clocks_start, clocks_timed, context.clocks());
   r.build = build_info(gpu.built_with_cuda);

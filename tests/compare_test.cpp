@@ -6,12 +6,14 @@
 
 #include "test_util.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <tuple>
 #include <unistd.h>
 
@@ -794,4 +796,99 @@ TEST(Compare, EmulatedCellsAreLeftOutWithANote) {
   for (const HistoryChange& ch : h.cells) EXPECT_EQ(ch.device, "CPU");
   EXPECT_FALSE(h.regression);
   EXPECT_THAT(h.notes, ::testing::Contains(HasSubstr("GPU 1 in new.json")));
+}
+
+// ---- under load (serving) ----
+
+namespace {
+
+using mlpbench::testing::serving_run;
+
+// One cell, and a CPU searched (tolerance 5%) up to best_cpu (its step there met the bound), the GPU simulated up to best_gpu.
+Results served(double best_cpu, double best_gpu = 1.9e6, const std::string& gpu_source = "simulated") {
+  const std::vector<double> s = noisy(0.5, 0.03, 40, 21);
+  Results r = results({{"CPU", 1, measured(s)}});
+  Serving sv;
+  sv.runs.push_back(serving_run("CPU", "measured", {{1000, 0.2}, {2000, 0.3}, {best_cpu, 0.9}, {best_cpu * 1.04, 1.2}}, sv.config));
+  sv.runs.push_back(serving_run("GPU", gpu_source, {{1000, 0.05}, {best_gpu, 0.7}}, sv.config, "streams=1"));
+  r.serving = sv;
+  return r;
+}
+
+const ServingChange& serving_row(const Comparison& c, const std::string& device) {
+  const auto& rows = c.serving.at(0);
+  const auto it = std::find_if(rows.begin(), rows.end(), [&](const ServingChange& x) { return x.device == device; });
+  if (it == rows.end()) throw std::runtime_error("no serving row for " + device);
+  return *it;
+}
+
+}  // namespace
+
+TEST(CompareServing, ALowerBestRateBeyondNoiseIsARegression) {
+  const Comparison c = compare_results({{"base.json", served(51000)}, {"new.json", served(40000)}});  // 0.78x, beyond 5% + 5%
+  const ServingChange& cpu = serving_row(c, "CPU");
+  EXPECT_EQ(cpu.run, "eigen-omp [workers=1,threads=1]");
+  EXPECT_DOUBLE_EQ(cpu.ratio, 40000.0 / 51000);
+  EXPECT_DOUBLE_EQ(cpu.noise, 0.10);
+  EXPECT_EQ(cpu.verdict, Verdict::Slower);
+  EXPECT_TRUE(cpu.regression);
+  EXPECT_TRUE(c.regression);
+  EXPECT_DOUBLE_EQ(cpu.at_qps, 2000) << "the highest rate both met the bound at";
+  EXPECT_DOUBLE_EQ(cpu.base_p99_ms, 0.3);
+  const std::string text = comparison_text(c);
+  EXPECT_THAT(text, HasSubstr("Under load: the best rate with p99 <= 1 ms:"));
+  EXPECT_THAT(text, HasSubstr("CPU     eigen-omp [workers=1,threads=1]           51k/s   40k/s  0.78x  +-10%    2k/s          0.3         0.3  slower, regression\n"));
+  EXPECT_THAT(text, HasSubstr("Regression: 1 best rate(s) under load lower beyond noise"));
+  EXPECT_THAT(comparison_markdown(c), HasSubstr("| CPU | eigen-omp [workers=1,threads=1] | 51k/s | 40k/s | 0.78x |"));
+}
+
+TEST(CompareServing, WithinNoiseOrHigherIsNoRegression) {
+  Comparison c = compare_results({{"base.json", served(51000)}, {"new.json", served(47000)}});  // 0.92x: within 10%
+  EXPECT_EQ(serving_row(c, "CPU").verdict, Verdict::Same);
+  EXPECT_FALSE(c.regression);
+  EXPECT_THAT(comparison_text(c), HasSubstr("No regression."));
+  c = compare_results({{"base.json", served(51000)}, {"new.json", served(80000)}});
+  EXPECT_EQ(serving_row(c, "CPU").verdict, Verdict::Faster);
+  EXPECT_FALSE(c.regression);
+}
+
+TEST(CompareServing, SimulatedRunsAndOtherBoundsAreShownNotJudged) {
+  Comparison c = compare_results({{"base.json", served(51000, 1.9e6)}, {"new.json", served(51000, 0.2e6)}});
+  EXPECT_EQ(serving_row(c, "GPU").verdict, Verdict::Untested);
+  EXPECT_EQ(serving_row(c, "GPU").why_untested, "simulated");
+  EXPECT_FALSE(c.regression) << "a simulated rate is no measurement";
+  Results other = served(20000);
+  other.serving->config.slo_ms = 2;
+  for (ServingRun& r : other.serving->runs) r.search.config.slo_ms = 2;
+  c = compare_results({{"base.json", served(51000)}, {"new.json", other}});
+  EXPECT_EQ(serving_row(c, "CPU").why_untested, "bound 1 ms against 2 ms");
+  EXPECT_FALSE(c.regression);
+  Results interrupted = served(20000);
+  interrupted.serving->runs[0].search.interrupted = true;
+  EXPECT_FALSE(compare_results({{"base.json", served(51000)}, {"new.json", interrupted}}).regression);
+}
+
+TEST(CompareServing, MeasuredGpuRatesAreJudgedAndRunsInOneFileOnlyNoted) {
+  const Comparison c = compare_results({{"base.json", served(51000, 1.9e6, "measured")}, {"new.json", served(51000, 1.0e6, "measured")}});
+  EXPECT_TRUE(serving_row(c, "GPU").regression);
+  Results fewer = served(51000);
+  fewer.serving->runs.pop_back();
+  const Comparison d = compare_results({{"base.json", served(51000)}, {"new.json", fewer}});
+  EXPECT_THAT(d.notes, ::testing::Contains(HasSubstr("not compared under load (in one file only): GPU cuda-gemv+graph [streams=1] (simulated, BASE only)")));
+  Results none = served(51000);
+  none.serving.reset();
+  const Comparison e = compare_results({{"base.json", served(51000)}, {"new.json", none}});
+  EXPECT_THAT(e.notes, ::testing::Contains("not compared under load: new.json has no serving section"));
+  EXPECT_TRUE(e.serving.at(0).empty());
+}
+
+TEST_F(CompareCli, ALowerBestRateUnderLoadExitsOne) {
+  write("served.json", served(51000));
+  write("served-slow.json", served(40000));
+  write("served-same.json", served(49000));
+  Outcome o = compare("served.json served-slow.json");
+  EXPECT_EQ(o.code, 1) << o.err << o.out;
+  EXPECT_THAT(o.out, HasSubstr("Regression: 1 best rate(s) under load lower beyond noise"));
+  o = compare("served.json served-same.json");
+  EXPECT_EQ(o.code, 0) << o.err << o.out;
 }

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -509,4 +510,92 @@ TEST(Plot, EmulatedCellsAreNotDrawnAndANoteSaysSo) {
   Results gpu_only;
   gpu_only.table.set("GPU", 1, mlpbench::testing::emulated_test_cell());
   EXPECT_THROW(plot_svg({{"x.json", gpu_only}}), InputError);
+}
+
+// ---- under load: p99 latency against achieved rate (serving) ----
+
+namespace {
+
+using mlpbench::testing::serving_run;
+
+// The crossing file with a serving section: CPU measured (5 steps, the last two above the 1 ms bound), CPU with two
+// workers measured (3 steps), GPU simulated (4 steps).
+Results served() {
+  Results r = crossing();
+  Serving sv;
+  sv.runs.push_back(serving_run("CPU", "measured", {{1000, 0.2}, {2000, 0.3}, {4000, 0.6}, {8000, 1.8}, {6000, 1.2}}, sv.config));
+  sv.runs.push_back(serving_run("CPU", "measured", {{1000, 0.3}, {2000, 0.5}, {4000, 3}}, sv.config, "workers=2,threads=1"));
+  sv.runs.push_back(serving_run("GPU", "simulated", {{1000, 0.05}, {1e5, 0.08}, {1e6, 0.4}, {2e6, 5}}, sv.config, "streams=1"));
+  r.serving = sv;
+  return r;
+}
+
+// The "x,y" pairs of a polyline's points.
+std::vector<std::pair<double, double>> points_of(const Node& polyline) {
+  std::vector<std::pair<double, double>> out;
+  std::istringstream in(polyline.attr("points"));
+  for (std::string xy; in >> xy;) out.emplace_back(std::stod(xy.substr(0, xy.find(','))), std::stod(xy.substr(xy.find(',') + 1)));
+  return out;
+}
+
+}  // namespace
+
+TEST(Plot, TheServingChartHasACurvePerRunAndTheBoundAsALine) {
+  const Parsed p = plot({{"served.json", served()}});
+  const std::vector<const Node*> runs = p.root->with_class("serving-series");
+  ASSERT_EQ(runs.size(), 3u);
+  const std::vector<std::size_t> steps = {5, 3, 4};
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const std::vector<const Node*> lines = runs[i]->named("polyline");
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(points_of(*lines[0]).size(), steps[i]) << runs[i]->attr("data-run");
+    EXPECT_EQ(runs[i]->with_class("marker").size(), steps[i]);
+  }
+  EXPECT_EQ(runs[1]->attr("data-run"), "eigen-omp [workers=2,threads=1]");
+  EXPECT_EQ(runs[2]->attr("data-source"), "simulated");
+  EXPECT_EQ(runs[2]->named("polyline")[0]->attr("stroke-dasharray"), "6 4") << "a simulated curve is dashed";
+  EXPECT_EQ(runs[0]->named("polyline")[0]->attr("stroke-dasharray"), "") << "a measured one is not";
+  EXPECT_NE(runs[0]->named("polyline")[0]->attr("stroke"), runs[1]->named("polyline")[0]->attr("stroke")) << "two CPU runs, two colours";
+
+  const std::vector<const Node*> bounds = p.root->with_class("bound");
+  ASSERT_EQ(bounds.size(), 1u);
+  EXPECT_EQ(bounds[0]->attr("data-slo-ms"), "1");
+  EXPECT_THAT(bounds[0]->all_text(), HasSubstr("p99 bound 1 ms"));
+  const Node& line = *bounds[0]->named("line").at(0);
+  EXPECT_EQ(line.attr("y1"), line.attr("y2")) << "horizontal";
+  // Steps that met the bound lie below its line (a smaller p99, a larger y), those that missed it above.
+  const double bound_y = std::stod(line.attr("y1"));
+  for (const Node* m : runs[0]->with_class("marker")) {
+    const bool met = m->attr("fill") != "#ffffff";
+    EXPECT_EQ(std::stod(m->attr("cy")) > bound_y, met) << m->all_text();
+  }
+  // Achieved rate grows to the right along the measured curve (in order of offered rate).
+  const auto xy = points_of(*runs[0]->named("polyline")[0]);
+  EXPECT_LT(xy.front().first, xy.back().first);
+  EXPECT_THAT(texts(*p.root), Contains("achieved rate (requests/s)"));
+  EXPECT_THAT(texts(*p.root), Contains("p99 latency (ms)"));
+  std::vector<std::string> legend;
+  for (const Node* e : p.root->with_class("serving-legend-entry")) legend.push_back(e->named("text").at(0)->all_text());
+  EXPECT_THAT(legend, Contains("GPU cuda-gemv+graph [streams=1] (simulated from results/reference.json (reference))"));
+}
+
+TEST(Plot, WithoutServingThereIsNoServingChartAndTheBatchChartIsUnchanged) {
+  const std::string plain = plot_svg({{"a.json", crossing()}});
+  const Parsed p = parse_xml(plain);
+  EXPECT_TRUE(p.root->with_class("serving-series").empty());
+  EXPECT_TRUE(p.root->with_class("bound").empty());
+  const std::string with = plot_svg({{"a.json", served()}});
+  // Everything after the opening tag (whose height grows) up to the end is the same, the serving chart after it.
+  const std::string body = plain.substr(plain.find("<title>mlpbench"), plain.find("</svg>") - plain.find("<title>mlpbench"));
+  ASSERT_NE(with.find(body), std::string::npos) << "the batch-size panels are unchanged";
+  EXPECT_LT(with.find(body) + body.size(), with.find("class=\"serving-series\""));
+}
+
+TEST(Plot, ServingRunsOfTwoFilesAreNamedByFile) {
+  const Parsed p = plot({{"a.json", served()}, {"b.json", served()}});
+  const std::vector<const Node*> runs = p.root->with_class("serving-series");
+  ASSERT_EQ(runs.size(), 6u);
+  EXPECT_EQ(runs[3]->attr("data-file"), "b.json");
+  EXPECT_EQ(p.root->with_class("bound").size(), 1u) << "one bound, drawn once";
+  EXPECT_NE(runs[0]->named("polyline")[0]->attr("stroke"), runs[3]->named("polyline")[0]->attr("stroke"));
 }

@@ -495,3 +495,109 @@ TEST(ReportEmulated, TablesShowNoTimeAndANoteAndTheBackendsThatRan) {
   EXPECT_THAT(gbench_json(r), Not(HasSubstr("BM_forward/GPU")));
   EXPECT_THAT(gbench_json(r), HasSubstr("BM_forward/CPU/10"));
 }
+
+// ---- the answer under load (serving) ----
+
+namespace {
+
+using mlpbench::testing::serving_run;
+
+// CPU measured up to 51k/s at p99 <= 1 ms, the GPU (measured or simulated) up to 1.9M/s; a CPU cell so the file is whole.
+Results served(const std::string& gpu_source) {
+  Results r;
+  r.table.set("CPU", 1, measured_cell(0.03));
+  r.table.set("GPU", 1, reference_cell(0.05));
+  Serving sv;
+  sv.runs.push_back(serving_run("CPU", "measured", {{1000, 0.2}, {32000, 0.5}, {64000, 4}, {51000, 0.9}, {56000, 1.3}}, sv.config));
+  sv.runs.push_back(serving_run("GPU", gpu_source, {{1000, 0.05}, {1.9e6, 0.7}, {2.1e6, 1.5}}, sv.config, "streams=1"));
+  r.serving = sv;
+  return r;
+}
+
+}  // namespace
+
+TEST(ServingReport, RatesReadLikeTheIssue) {
+  EXPECT_EQ(format_rate(850), "850/s");
+  EXPECT_EQ(format_rate(51234), "51k/s");
+  EXPECT_EQ(format_rate(1.93e6), "1.9M/s");
+  EXPECT_EQ(format_rate(1e6), "1M/s");
+  EXPECT_EQ(format_rate(999.7), "1k/s");
+  EXPECT_EQ(format_rate(2.5), "2.5/s");
+  EXPECT_EQ(format_rate(123456), "123k/s");
+}
+
+TEST(ServingReport, BothMeasuredGiveAVerdict) {
+  const std::vector<std::string> lines = serving_lines(served("measured"));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "Served at p99 <= 1 ms: CPU 51k/s, GPU 1.9M/s");
+  EXPECT_EQ(lines[1], "Faster hardware under load: GPU");
+}
+
+TEST(ServingReport, ASimulatedGpuIsLabelledAndDecidesNothing) {
+  const Results r = served("simulated");
+  const std::vector<std::string> lines = serving_lines(r);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "Served at p99 <= 1 ms: CPU 51k/s, GPU 1.9M/s simulated (from results/reference.json (reference))");
+  EXPECT_EQ(lines[1], "Faster hardware under load: unknown (the GPU rate is simulated, not measured: a verdict needs two measurements)");
+  Results priced = r;
+  priced.prices = Prices{1, 2};
+  EXPECT_THAT(serving_lines(priced), ::testing::Contains("Cheaper hardware under load: unknown (the GPU rate is simulated, not measured: a verdict "
+                                                         "needs two measurements)"));
+}
+
+TEST(ServingReport, PricesSayWhichIsCheaperPerRequest) {
+  Results r = served("measured");
+  r.prices = Prices{1, 100};  // CPU 1 USD/h at 51k/s: 0.005447 per million; GPU 100 USD/h at 1.9M/s: 0.01462
+  std::vector<std::string> lines = serving_lines(r);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[2], "Cheaper hardware under load: CPU");
+  EXPECT_EQ(lines[3], "(USD per million requests at those rates: CPU 0.005447, GPU 0.01462)");
+  r.prices = Prices{1, 10};  // GPU: 0.001462
+  lines = serving_lines(r);
+  EXPECT_EQ(lines.at(2), "Cheaper hardware under load: GPU");
+}
+
+TEST(ServingReport, NoVerdictFromAnInterruptedRunAndNoneWhenNoRateMetTheBound) {
+  Results r = served("measured");
+  r.serving->runs[0].search.interrupted = true;
+  EXPECT_EQ(serving_lines(r).at(1), "Faster hardware under load: unknown (the CPU run was interrupted: its rate is only a lower bound)");
+  EXPECT_THAT(serving_lines(r).at(0), HasSubstr("CPU 51k/s (interrupted: at least)"));
+  r = served("measured");
+  r.serving->runs[0] = serving_run("CPU", "measured", {{1000, 3}, {500, 2}});
+  EXPECT_EQ(serving_lines(r).at(0), "Served at p99 <= 1 ms: CPU none (no rate met the bound, down to 500/s), GPU 1.9M/s");
+  EXPECT_EQ(serving_lines(r).at(1), "Faster hardware under load: GPU") << "a measured GPU served, a measured CPU did not";
+  r.serving->runs.pop_back();
+  EXPECT_EQ(serving_lines(r).at(1), "Faster hardware under load: unknown (no GPU run under load)");
+}
+
+TEST(ServingReport, RatesWithinTheSearchToleranceAreAboutTheSame) {
+  Results r = served("measured");
+  r.serving->runs[1] = serving_run("GPU", "measured", {{53000, 0.9}, {60000, 1.2}});  // 53k against 51k: within 5%
+  EXPECT_EQ(serving_lines(r).at(1), "Faster hardware under load: about the same (the best rates are within the search's 5% tolerance)");
+}
+
+TEST(ServingReport, TheSimulatorStandsBesideTheLiveMeasurement) {
+  Results r = served("measured");
+  ServingRun sim = serving_run("CPU", "simulated", {{1000, 0.1}, {60000, 0.8}});
+  sim.simulated_from = "the CPU column of this run (measured)";
+  r.serving->runs.push_back(sim);
+  const std::vector<std::string> lines = serving_lines(r);
+  EXPECT_EQ(lines.at(1), "Faster hardware under load: GPU") << "a simulated run beside a measured one changes no verdict";
+  EXPECT_EQ(lines.back(),
+            "Simulator check: CPU 60k/s simulated (from the CPU column of this run (measured), workers=1,threads=1) against 51k/s measured "
+            "(workers=1,threads=1)");
+}
+
+TEST(ServingReport, TheReportPrintsTheAnswerUnderLoadAfterTheTable) {
+  const std::string text = text_report(served("simulated"), 1);
+  const auto table = text.find("batch |"), under = text.find("Under load (mlpbench serve):");
+  ASSERT_NE(under, std::string::npos) << text;
+  EXPECT_LT(table, under);
+  EXPECT_THAT(text, HasSubstr("GPU 1.9M/s simulated (from results/reference.json (reference))"));
+  EXPECT_THAT(text, HasSubstr("GPU    simulated cuda-gemv+graph streams=1           1.9M/s    0.7     3 results/reference.json (reference)"));
+  EXPECT_THAT(markdown_report(served("measured"), 1), HasSubstr("**Faster hardware under load: GPU**"));
+  Results plain = served("measured");
+  plain.serving.reset();
+  EXPECT_TRUE(serving_lines(plain).empty());
+  EXPECT_THAT(text_report(plain, 1), Not(HasSubstr("under load")));
+}

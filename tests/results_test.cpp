@@ -11,6 +11,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <set>
+#include <tuple>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -23,6 +28,10 @@
 #include "mlpbench/measure.hpp"
 #include "mlpbench/files.hpp"
 #include "mlpbench/results.hpp"
+#include "mlpbench/backend.hpp"
+#include "mlpbench/model.hpp"
+#include "mlpbench/serve_sim.hpp"
+#include "mlpbench/serve_workers.hpp"
 #include "mlpbench/sysinfo.hpp"
 #include "mlpbench/table.hpp"
 
@@ -30,9 +39,11 @@ using namespace mlpbench;
 using mlpbench::testing::input_error;
 using mlpbench::testing::promoted_cell;
 using mlpbench::testing::reference_cell;
+using mlpbench::testing::serving_run;
 using mlpbench::testing::slurp;
 using mlpbench::testing::write_plain;
 using mlpbench::testing::TempDir;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
@@ -779,4 +790,177 @@ TEST(ResultsMalformed, AnEmulatedCellWithATimeOrWithoutItsEmulatorOrBackends) {
   Json none_ran = j;
   none_ran["cells"]["GPU"]["10"]["backends"] = Json::array();
   EXPECT_THAT(from_json_error(none_ran), HasSubstr("\"backends\" must be an array of the backends that ran"));
+}
+
+// ---- serving (`mlpbench serve`) ----
+
+namespace {
+
+// A CPU measured twice (two configurations, the second with settings of its own) and a GPU simulated.
+Serving sample_serving() {
+  Serving sv;
+  sv.config.slo_ms = 1;
+  sv.config.seed = 0xfedcba9876543210ULL;  // beyond 2^53: a seed must survive as an integer
+  sv.config.qps = {};
+  ServeConfig two = sv.config;
+  two.workers = 2;
+  two.max_queue_delay_us = 250.123456789;
+  sv.runs.push_back(serving_run("CPU", "measured", {{1000, 0.2}, {2000, 0.31}, {4000, 0.9}, {8000, 3.5}, {6000, 1.7}}, sv.config));
+  sv.runs.push_back(serving_run("CPU", "measured", {{1000, 0.25}, {2000, 1.4}}, two, "workers=2,threads=1"));
+  sv.runs.push_back(serving_run("GPU", "simulated", {{1000, 0.05}, {1.9e6, 0.8}, {3.8e6, 12.3456789}}, sv.config, "streams=1"));
+  StepResult& last = sv.runs[0].search.steps.back();  // overloaded, its p99 with digits to round
+  last.overloaded = true;
+  last.p99_ms = 123.456789, last.p999_ms = 200, last.max_ms = 250;
+  return sv;
+}
+
+Json serving_json() {
+  Results r = sample_results();
+  r.serving = sample_serving();
+  return Json::parse(dump_json(to_json(r)));
+}
+
+}  // namespace
+
+TEST(ResultsServing, RoundTripKeepsEveryStepAndSetting) {
+  Results in = sample_results();
+  in.serving = sample_serving();
+  const std::string text = dump_json(to_json(in));
+  const Results out = parse_results_text(text, "serving.json");
+  ASSERT_TRUE(out.serving);
+  EXPECT_EQ(dump_json(to_json(out)), text) << "written, read and written again: the same text";
+  const Serving& sv = *out.serving;
+  EXPECT_EQ(sv.config.seed, 0xfedcba9876543210ULL);
+  EXPECT_EQ(sv.config.slo_ms, 1);
+  ASSERT_EQ(sv.runs.size(), 3u);
+  EXPECT_EQ(sv.runs[1].search.config.workers, 2) << "a run's own settings";
+  EXPECT_DOUBLE_EQ(sv.runs[1].search.config.max_queue_delay_us, six_digits(250.123456789));
+  EXPECT_EQ(sv.runs[0].search.config.workers, 1);
+  EXPECT_EQ(sv.runs[2].source, "simulated");
+  EXPECT_EQ(sv.runs[2].simulated_from, "results/reference.json (reference)");
+  EXPECT_TRUE(sv.runs[2].search.simulated);
+  EXPECT_FALSE(sv.runs[0].search.simulated);
+  const StepResult& over = sv.runs[0].search.steps.back();
+  EXPECT_TRUE(over.overloaded);
+  EXPECT_DOUBLE_EQ(over.p99_ms, six_digits(123.456789));
+  const StepResult& a = in.serving->runs[0].search.steps[1];
+  const StepResult& b = sv.runs[0].search.steps[1];
+  const auto six = [](std::vector<double> v) {  // as stored: 6 significant digits
+    for (double& x : v) x = six_digits(x);
+    return v;
+  };
+  EXPECT_EQ((std::vector<double>{b.offered_qps, b.achieved_qps, b.p50_ms, b.p90_ms, b.p99_ms, b.p999_ms, b.max_ms, b.mean_ms, b.mean_wait_ms,
+                                 b.mean_batch, b.mean_queue, b.issue_lag_p99_us, b.issue_lag_max_us, b.drain_s, b.duration_s}),
+            six({a.offered_qps, a.achieved_qps, a.p50_ms, a.p90_ms, a.p99_ms, a.p999_ms, a.max_ms, a.mean_ms, a.mean_wait_ms, a.mean_batch,
+                 a.mean_queue, a.issue_lag_p99_us, a.issue_lag_max_us, a.drain_s, a.duration_s}));
+  EXPECT_EQ(std::make_tuple(b.issued, b.completed, b.batches, b.max_queue), std::make_tuple(a.issued, a.completed, a.batches, a.max_queue));
+  EXPECT_DOUBLE_EQ(sv.runs[0].search.best_qps, 4000);
+  EXPECT_DOUBLE_EQ(sv.runs[2].search.best_qps, 1.9e6);
+}
+
+TEST(ResultsServing, TheSectionSaysTheBestRatePerDeviceAndOnlyRunsWithOwnSettingsCarryThem) {
+  const Json j = serving_json();
+  ASSERT_TRUE(j.contains("serving"));
+  const std::vector<std::string> top = keys_of(j);
+  EXPECT_LT(std::find(top.begin(), top.end(), "cells") - top.begin(), std::find(top.begin(), top.end(), "serving") - top.begin());
+  const Json& sv = j["serving"];
+  EXPECT_EQ(keys_of(sv), (std::vector<std::string>{"config", "best", "runs"}));
+  EXPECT_EQ(sv["best"]["CPU"], Json::parse(R"({"qps": 4000, "source": "measured", "backend": "eigen-omp", "config": "workers=1,threads=1"})"));
+  EXPECT_EQ(sv["best"]["GPU"]["source"], "simulated");
+  EXPECT_FALSE(sv["runs"][0].contains("settings"));
+  EXPECT_EQ(sv["runs"][1]["settings"], Json::parse(R"({"max_queue_delay_us": 250.123, "workers": 2})"));
+  EXPECT_FALSE(sv["runs"][0].contains("simulated_from")) << "a measured run comes from nowhere else";
+  EXPECT_EQ(keys_of(sv["runs"][0]["steps"][0]),
+            (std::vector<std::string>{"offered_qps", "achieved_qps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms", "mean_wait_ms",
+                                      "mean_batch", "issued", "completed", "batches", "max_queue", "mean_queue", "issue_lag_p99_us",
+                                      "issue_lag_max_us", "drain_s", "duration_s", "overloaded", "interrupted", "simulated"}));
+}
+
+TEST(ResultsServing, BestRunPrefersMeasuredRunsOverSimulatedOnes) {
+  Serving sv;
+  sv.runs.push_back(serving_run("GPU", "simulated", {{5000, 0.5}}));
+  sv.runs.push_back(serving_run("GPU", "measured", {{1000, 0.5}}));
+  sv.runs.push_back(serving_run("GPU", "measured", {{2000, 0.5}}));
+  sv.runs.push_back(serving_run("CPU", "simulated", {{3000, 0.5}}));
+  ASSERT_NE(best_serving_run(sv, "GPU"), nullptr);
+  EXPECT_EQ(best_serving_run(sv, "GPU"), &sv.runs[2]) << "the faster measured run, not the simulated one";
+  EXPECT_EQ(best_serving_run(sv, "CPU"), &sv.runs[3]) << "only a simulated run: that one, labelled by its source";
+  sv.runs.pop_back();
+  EXPECT_EQ(best_serving_run(sv, "CPU"), nullptr);
+}
+
+TEST(ResultsServing, AnOldFileWithoutServingStillReads) {
+  const Results old = read_results(MLPBENCH_SOURCE_DIR "/tests/data/results-before-sources.json");
+  EXPECT_FALSE(old.serving);
+  EXPECT_FALSE(to_json(old).contains("serving"));
+  EXPECT_FALSE(to_json(sample_results()).contains("serving"));
+}
+
+TEST(ResultsServing, TheCommittedFixtureReadsAndWritesBackTheSame) {
+  const std::string path = MLPBENCH_SOURCE_DIR "/tests/data/results-serving.json";
+  const std::string text = slurp(path);
+  ASSERT_FALSE(text.empty()) << path;
+  const Results r = read_results(path);
+  ASSERT_TRUE(r.serving);
+  EXPECT_EQ(dump_json(to_json(r)), text);
+  std::set<std::pair<std::string, std::string>> kinds;
+  for (const ServingRun& run : r.serving->runs) kinds.emplace(run.device, run.source);
+  EXPECT_EQ(kinds, (std::set<std::pair<std::string, std::string>>{{"CPU", "measured"}, {"CPU", "simulated"}, {"GPU", "simulated"}}));
+}
+
+TEST(ResultsMalformed, ServingSectionsThatLie) {
+  const auto broken = [](const std::function<void(Json&)>& change) {
+    Json j = serving_json();
+    change(j);
+    return from_json_error(j);
+  };
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["runs"][2].erase("simulated_from"); }), HasSubstr("simulated_from"));
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["runs"][0]["simulated_from"] = "somewhere"; }), HasSubstr("simulated_from"));
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["runs"][0]["steps"][1]["simulated"] = true; }),
+              AllOf(HasSubstr("serving.runs[0].steps[1]"), HasSubstr("a measured run holds only measured steps")));
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["runs"][0]["source"] = "estimated"; }), HasSubstr("\"source\" must be \"measured\" or \"simulated\""));
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["runs"][0]["device"] = "TPU"; }), HasSubstr("\"device\" must be"));
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["runs"][0]["steps"][0]["p99_ms"] = 99; }), HasSubstr("latencies out of order"));
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["runs"][0]["steps"][0]["completed"] = 2001; }), HasSubstr("more requests completed than issued"));
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["runs"][0]["steps"][0]["issued"] = 1.5; }), HasSubstr("\"issued\" must be a non-negative integer"));
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["best"]["CPU"]["qps"] = 8000; }), HasSubstr("\"best\" differs"));
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["config"].erase("slo_ms"); }), AllOf(HasSubstr("serving.config"), HasSubstr("slo_ms")));
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["config"]["seed"] = -1; }), HasSubstr("\"seed\" must be a non-negative integer"));
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["runs"][1]["settings"]["workers"] = 0; }), HasSubstr("workers"));
+  EXPECT_THAT(broken([](Json& j) { j["serving"]["runs"][0].erase("steps"); }), HasSubstr("missing \"steps\""));
+}
+
+// Writes tests/data/results-serving.json, the fixture schema_test validates and the test above reads: the old file's
+// cells (results-before-sources.json), and under load the CPU served live here (eigen, one worker, three rates),
+// the CPU simulated from its own measured cells and the GPU simulated from the file's reference cells. Run with
+// MLPBENCH_WRITE_FIXTURES=1 after changing the file's shape; else skipped.
+TEST(ResultsServing, WriteFixture) {
+  if (!std::getenv("MLPBENCH_WRITE_FIXTURES")) GTEST_SKIP() << "MLPBENCH_WRITE_FIXTURES is not set: the committed fixture is kept";
+  Results r = read_results(MLPBENCH_SOURCE_DIR "/tests/data/results-before-sources.json");
+  r.note = "A test fixture, written by tests/results_test.cpp (ResultsServing.WriteFixture, MLPBENCH_WRITE_FIXTURES=1): the cells of "
+           "tests/data/results-before-sources.json, three rates served live on the CPU of the machine that wrote it, and two simulated searches.";
+  Serving sv;
+  sv.config.min_requests = 300;
+  sv.config.min_step_s = 0.05;
+  sv.config.search_start_qps = 2000;
+  sv.config.search_tolerance = 0.25;
+  sv.config.slo_ms = 10;  // a bound a shared 2-core VM meets
+  const Model model = make_seeded_model(r.model.layers, 1);
+  std::unique_ptr<Backend> cpu = make_cpu_backend(1);
+  cpu->prepare(model, sv.config.max_batch);
+  {
+    ServeConfig rates = sv.config;  // three given rates, not a search: a few seconds (a run's own "settings")
+    rates.qps = {500, 2000, 8000};
+    LiveServer server({cpu.get()}, model.widths().front(), model.widths().back(), rates);
+    sv.runs.push_back({"CPU", cpu->name(), "workers=1,threads=1", "measured", "", run_serve([&](double q) { return server.step(q); }, rates)});
+  }
+  for (const char* dev : kDevices) {
+    std::vector<std::pair<int, double>> ms;
+    for (const auto& [batch, cell] : r.table.cells.at(dev)) ms.emplace_back(batch, cell.median_ms());
+    Simulator sim(ServiceTable(ms), sv.config);
+    const std::string from = std::string("the ") + dev + " column of this run (" + column_source(r.table, dev) + ")";
+    sv.runs.push_back({dev, r.table.find(dev, 1)->backend, "workers=1", "simulated", from, run_serve([&](double q) { return sim.step(q); }, sv.config)});
+  }
+  r.serving = std::move(sv);
+  write_plain(MLPBENCH_SOURCE_DIR "/tests/data/results-serving.json", dump_json(to_json(r)));
 }

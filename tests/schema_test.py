@@ -108,6 +108,22 @@ class CommittedFiles(Checks):
             again = load(report_json(path, os.path.join(d, "again.json")))
         self.assertEqual(again["cells"], doc["cells"])
 
+    def test_a_serving_run(self):
+        """tests/data/results-serving.json (written by results_test's ResultsServing.WriteFixture through to_json): the
+        serving section with a measured run, simulated ones labelled with where they came from, every step; valid, and
+        read and written back the same."""
+        path = os.path.join(ROOT, "tests", "data", "results-serving.json")
+        self.assertValid(path)
+        doc = load(path)
+        runs = doc["serving"]["runs"]
+        self.assertEqual({(r["device"], r["source"]) for r in runs}, {("CPU", "measured"), ("CPU", "simulated"), ("GPU", "simulated")})
+        for r in runs:
+            self.assertEqual({s["simulated"] for s in r["steps"]}, {r["source"] == "simulated"})
+            self.assertEqual("simulated_from" in r, r["source"] == "simulated")
+        with tempfile.TemporaryDirectory() as d:
+            again = load(report_json(path, os.path.join(d, "again.json")))
+        self.assertEqual(again["serving"], doc["serving"])
+
 
 class WrittenFiles(Checks):
     """Runs the real programs once (setUpClass), then checks every file they wrote."""
@@ -256,6 +272,14 @@ class WrittenFiles(Checks):
 
 
 # A GPU cell as a gpu-emu build writes it: run on the CUDA emulator, no time.
+SERVING = load(os.path.join(ROOT, "tests", "data", "results-serving.json"))["serving"]
+
+
+def serving(doc):
+    """The file's serving section: the fixture's, added on first use."""
+    return doc.setdefault("serving", copy.deepcopy(SERVING))
+
+
 EMULATED = {"source": "emulated", "backend": "cuda-tiled+graph", "io": "copy", "cache": "hot", "emulator": "mlpbench CUDA emulator",
             "why": "the GPU cell ran on the CUDA emulator (mlpbench CUDA emulator): checked against the CPU, not timed",
             "backends": [{"backend": "cuda-tiled+graph", "io": "copy"}]}
@@ -354,6 +378,18 @@ class BrokenFiles(Checks):
              "$.machine.gpu_clocks_mhz.timed", False),
             ("a live probe without its figures", lambda d: d["machine"]["roof"].update(live={"ms": 60}), "$.machine.roof.live", False),
             ("prices without the cheaper verdicts", lambda d: d.update(prices_usd_per_hour={"CPU": 1, "GPU": 2}), "$: 'cheaper'", False),
+            ("a serving run neither measured nor simulated", lambda d: serving(d)["runs"][0].update(source="estimated"),
+             "$.serving.runs[0]", True),
+            ("a simulated serving run that doesn't say where from", lambda d: serving(d)["runs"][1].pop("simulated_from"),
+             "$.serving.runs[1]", True),
+            ("a measured serving run with a simulated step", lambda d: serving(d)["runs"][0]["steps"][0].update(simulated=True),
+             "$.serving.runs[0].steps[0].simulated", True),
+            ("a serving step without its p99", lambda d: serving(d)["runs"][0]["steps"][0].pop("p99_ms"), "$.serving.runs[0].steps[0]", True),
+            ("a serving step with a fractional count", lambda d: serving(d)["runs"][0]["steps"][0].update(issued=2.5),
+             "$.serving.runs[0].steps[0].issued", True),
+            ("serving without its bound", lambda d: serving(d)["config"].pop("slo_ms"), "$.serving.config", True),
+            ("a serving run on a third device", lambda d: serving(d)["runs"][0].update(device="TPU"), "$.serving.runs[0].device", True),
+            ("a best rate for a third device", lambda d: serving(d)["best"].update(TPU=serving(d)["best"]["CPU"]), "$.serving.best", False),
         ]
         for what, change, path_part, reader_too in cases:
             with self.subTest(what):

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "mlpbench/errors.hpp"
+#include "mlpbench/results.hpp"
+#include "mlpbench/serve_load.hpp"
 #include "mlpbench/table.hpp"
 
 namespace mlpbench::testing {
@@ -107,6 +109,42 @@ inline Cell emulated_test_cell(CacheMode cache = CacheMode::Hot) {
   a.backend = "cuda-tiled+graph", a.io = "copy", a.cache = cache;
   b.backend = "cublaslt+graph+zerocopy", b.io = "zero-copy", b.cache = cache;
   return emulated_cell({a, b}, kEmulator);
+}
+
+// A serving run of `device` whose steps ran at the given (rate, p99 ms) pairs, in order: achieved = offered, the other
+// latencies around the p99, counts consistent; a step above config.slo_ms fails the bound. best_qps is the highest rate
+// that met it (0: none), as the search sets it. source "simulated" says it came from `simulated_from` (default: the
+// reference table) and marks every step simulated.
+inline ServingRun serving_run(const std::string& device, const std::string& source, const std::vector<std::pair<double, double>>& qps_p99,
+                              const ServeConfig& config = {}, const std::string& config_text = "workers=1,threads=1") {
+  ServingRun r;
+  r.device = device;
+  r.backend = device == "CPU" ? "eigen-omp" : "cuda-gemv+graph";
+  r.config = config_text;
+  r.source = source;
+  if (source == "simulated") r.simulated_from = "results/reference.json (reference)";
+  r.search.config = config;
+  r.search.searched = true;
+  for (const auto& [qps, p99] : qps_p99) {
+    StepResult s;
+    s.offered_qps = s.achieved_qps = qps;
+    s.p50_ms = p99 / 4, s.p90_ms = p99 / 2, s.p99_ms = p99, s.p999_ms = p99 * 1.5, s.max_ms = p99 * 2, s.mean_ms = p99 / 3;
+    s.mean_wait_ms = p99 / 10;
+    s.mean_batch = 1.5;
+    s.issued = s.completed = 2000;
+    s.batches = 1333;
+    s.max_queue = 7;
+    s.mean_queue = 0.25;
+    s.issue_lag_p99_us = source == "simulated" ? 0 : 12.5;
+    s.issue_lag_max_us = source == "simulated" ? 0 : 80;
+    s.drain_s = 0.0004;
+    s.duration_s = 2000 / qps;
+    s.simulated = source == "simulated";
+    if (s.meets(config.slo_ms)) r.search.best_qps = std::max(r.search.best_qps, qps);
+    r.search.steps.push_back(s);
+  }
+  r.search.simulated = source == "simulated" && !r.search.steps.empty();
+  return r;
 }
 
 }  // namespace mlpbench::testing

@@ -245,6 +245,123 @@ std::string render(const std::vector<std::vector<std::string>>& rows, bool left_
   return aligned_columns(rows, right, "  ");
 }
 
+// The cells not compared: in one file only, or hot in one and cold in the other.
+void note_not_compared(const std::string& base_name, const std::string& name, const std::string& only_base, const std::string& only_new,
+                       const std::string& mismatched, std::vector<std::string>& notes) {
+  if (!only_base.empty() || !only_new.empty()) {
+    std::string note = "not compared (in one file only):";
+    if (!only_base.empty()) note += " " + only_base + " only in " + base_name + (only_new.empty() ? "" : ";");
+    if (!only_new.empty()) note += " " + only_new + " only in " + name;
+    notes.push_back(note);
+  }
+  if (!mismatched.empty()) {
+    notes.push_back("not compared (hot against cold: the weights in the caches in one, evicted in the other): " + mismatched +
+                    "; run both with the same --cache");
+  }
+}
+
+// Every NEW file against BASE's model and precision, before any is compared (a refusal prints nothing): another one
+// throws InputError unless allowed, and is then recorded.
+void check_models(const std::vector<std::pair<std::string, Results>>& files, const CompareOptions& options, Comparison& c) {
+  for (std::size_t i = 1; i < files.size(); ++i) {
+    const std::string d = model_difference(files.front().first, files.front().second, files[i].first, files[i].second);
+    if (!d.empty() && !options.allow_different_models) throw InputError("compare: " + d + "; --allow-different-models compares them anyway");
+    c.different_model.push_back(!d.empty());
+    if (!d.empty()) c.model_differences.push_back(d);
+  }
+}
+
+// ---- under load (serving) ----
+
+// The highest offered rate both runs met the bound at, and their p99s there (rates compared as stored).
+void matched_p99(const ServingRun& b, const ServingRun& n, ServingChange& ch) {
+  for (const StepResult& s : b.search.steps) {
+    if (!s.meets(b.search.config.slo_ms) || s.offered_qps <= ch.at_qps) continue;
+    for (const StepResult& t : n.search.steps) {
+      if (t.offered_qps != s.offered_qps || !t.meets(n.search.config.slo_ms)) continue;
+      ch.at_qps = s.offered_qps;
+      ch.base_p99_ms = s.p99_ms;
+      ch.new_p99_ms = t.p99_ms;
+    }
+  }
+}
+
+// Why two runs are not judged against each other; "" when they are.
+std::string serving_untested(const ServingRun& b, const ServingRun& n, bool different_model) {
+  if (b.source != "measured" || n.source != "measured") return "simulated";
+  if (b.search.interrupted || n.search.interrupted) return "interrupted";
+  const ServeConfig &x = b.search.config, &y = n.search.config;
+  if (x.slo_ms != y.slo_ms) return "bound " + format_ms(x.slo_ms) + " ms against " + format_ms(y.slo_ms) + " ms";
+  if (x.max_batch != y.max_batch || x.max_queue_delay_us != y.max_queue_delay_us) return "another batcher";
+  if (different_model) return "another model";
+  return "";
+}
+
+// A searched best rate lies within the search's tolerance below the highest rate meeting the bound; rates given are exact.
+double search_noise(const ServingRun& r) { return r.search.searched ? r.search.config.search_tolerance : 0.0; }
+
+ServingChange serving_change(const std::string& run, const ServingRun& b, const ServingRun& n, const CompareOptions& o, bool different_model) {
+  ServingChange ch;
+  ch.device = b.device;
+  ch.run = run;
+  ch.source = b.source == "measured" && n.source == "measured" ? "measured" : "simulated";
+  ch.base_qps = b.search.best_qps;
+  ch.new_qps = n.search.best_qps;
+  ch.ratio = ch.base_qps > 0 ? ch.new_qps / ch.base_qps : std::numeric_limits<double>::quiet_NaN();
+  ch.noise = std::max(search_noise(b), search_noise(n)) + o.threshold_pct / 100;
+  matched_p99(b, n, ch);
+  ch.why_untested = serving_untested(b, n, different_model);
+  if (!ch.why_untested.empty()) return ch;
+  if (ch.base_qps <= 0) ch.verdict = ch.new_qps > 0 ? Verdict::Faster : Verdict::Same;
+  else ch.verdict = ch.ratio > 1 + ch.noise ? Verdict::Faster : ch.ratio < 1 - ch.noise ? Verdict::Slower : Verdict::Same;
+  ch.regression = ch.verdict == Verdict::Slower;
+  return ch;
+}
+
+std::string run_name(const ServingRun& r) { return r.backend + (r.config.empty() ? "" : " [" + r.config + "]"); }
+
+// NEW's runs against BASE's: per device a "best" row where either file has several runs of it, then each run both hold
+// (same backend, configuration and source); `unmatched` lists the others.
+std::vector<ServingChange> serving_changes(const Serving& base, const Serving& now, const CompareOptions& o, bool different_model,
+                                           std::string& unmatched) {
+  std::vector<ServingChange> out;
+  const auto same = [](const ServingRun& a, const ServingRun& b) {
+    return a.device == b.device && a.backend == b.backend && a.config == b.config && a.source == b.source;
+  };
+  for (const char* device : kDevices) {
+    const auto runs_of = [&](const Serving& s) { return std::count_if(s.runs.begin(), s.runs.end(), [&](const ServingRun& r) { return r.device == device; }); };
+    const ServingRun *b = best_serving_run(base, device), *n = best_serving_run(now, device);
+    if (b && n && (runs_of(base) > 1 || runs_of(now) > 1)) out.push_back(serving_change("best", *b, *n, o, different_model));
+    for (const ServingRun& r : base.runs) {
+      if (r.device != device) continue;
+      const auto m = std::find_if(now.runs.begin(), now.runs.end(), [&](const ServingRun& x) { return same(r, x); });
+      if (m != now.runs.end()) out.push_back(serving_change(run_name(r), r, *m, o, different_model));
+      else unmatched += (unmatched.empty() ? "" : ", ") + std::string(device) + " " + run_name(r) + " (" + r.source + ", BASE only)";
+    }
+    for (const ServingRun& r : now.runs) {
+      if (r.device == device && std::none_of(base.runs.begin(), base.runs.end(), [&](const ServingRun& x) { return same(r, x); }))
+        unmatched += (unmatched.empty() ? "" : ", ") + std::string(device) + " " + run_name(r) + " (" + r.source + ", NEW only)";
+    }
+  }
+  return out;
+}
+
+// Under load, file i+1 against BASE: the changes, and notes on what was not compared.
+void compare_serving(const std::string& base_name, const Results& base, const std::string& name, const Results& now, const CompareOptions& o,
+                     bool different_model, Comparison& c) {
+  c.serving.emplace_back();
+  if (base.serving) c.serving_slo_ms = base.serving->config.slo_ms;
+  if (!base.serving && !now.serving) return;
+  if (!base.serving || !now.serving) {
+    c.notes.push_back("not compared under load: " + (base.serving ? name : base_name) + " has no serving section");
+    return;
+  }
+  std::string unmatched;
+  c.serving.back() = serving_changes(*base.serving, *now.serving, o, different_model, unmatched);
+  if (!unmatched.empty()) c.notes.push_back("not compared under load (in one file only): " + unmatched);
+  for (const ServingChange& ch : c.serving.back()) c.regression = c.regression || ch.regression;
+}
+
 }  // namespace
 
 Comparison compare_results(const std::vector<std::pair<std::string, Results>>& files, const CompareOptions& options) {
@@ -254,12 +371,7 @@ Comparison compare_results(const std::vector<std::pair<std::string, Results>>& f
   c.alpha = options.alpha;
   const auto& [base_name, base] = files.front();
   for (const auto& f : files) c.files.push_back(f.first);
-  for (std::size_t i = 1; i < files.size(); ++i) {  // every file checked before any is compared: a refusal prints nothing
-    const std::string d = model_difference(base_name, base, files[i].first, files[i].second);
-    if (!d.empty() && !options.allow_different_models) throw InputError("compare: " + d + "; --allow-different-models compares them anyway");
-    c.different_model.push_back(!d.empty());
-    if (!d.empty()) c.model_differences.push_back(d);
-  }
+  check_models(files, options, c);
   for (std::size_t i = 1; i < files.size(); ++i) {
     const auto& [name, now] = files[i];
     difference_notes(base_name, base, name, now, c.notes);
@@ -301,16 +413,8 @@ Comparison compare_results(const std::vector<std::pair<std::string, Results>>& f
                         "their p-values overstate significance");
     }
     c.vs.push_back(std::move(changes));
-    if (!only_base.empty() || !only_new.empty()) {
-      std::string note = "not compared (in one file only):";
-      if (!only_base.empty()) note += " " + only_base + " only in " + base_name + (only_new.empty() ? "" : ";");
-      if (!only_new.empty()) note += " " + only_new + " only in " + name;
-      c.notes.push_back(note);
-    }
-    if (!mismatched.empty()) {
-      c.notes.push_back("not compared (hot against cold: the weights in the caches in one, evicted in the other): " + mismatched +
-                        "; run both with the same --cache");
-    }
+    note_not_compared(base_name, name, only_base, only_new, mismatched, c.notes);
+    compare_serving(base_name, base, name, now, options, c.different_model[i - 1], c);
   }
   std::vector<std::pair<std::string, const Results*>> all;
   for (const auto& [name, r] : files) all.emplace_back(name, &r);
@@ -376,11 +480,48 @@ bool none_judged(const Comparison& c) {
 // "No regression." or "Regression: N cell(s) significantly slower by more than T"; when every NEW file holds
 // another model, "No regression judged: ...".
 std::string closing_line(const Comparison& c) {
-  int regressions = 0;
+  int regressions = 0, serving = 0;
   for (const auto& changes : c.vs) regressions += static_cast<int>(std::count_if(changes.begin(), changes.end(), [](const CellChange& x) { return x.regression; }));
-  if (regressions == 0 && none_judged(c)) return "No regression judged: the files hold different models.";
-  if (regressions == 0) return "No regression.";
-  return "Regression: " + std::to_string(regressions) + " cell(s) significantly slower by more than " + threshold_text(c.threshold_pct);
+  for (const auto& changes : c.serving) serving += static_cast<int>(std::count_if(changes.begin(), changes.end(), [](const ServingChange& x) { return x.regression; }));
+  if (regressions + serving == 0 && none_judged(c)) return "No regression judged: the files hold different models.";
+  if (regressions + serving == 0) return "No regression.";
+  const std::string cells = regressions ? std::to_string(regressions) + " cell(s) significantly slower by more than " + threshold_text(c.threshold_pct) : "";
+  const std::string load = serving ? std::to_string(serving) + " best rate(s) under load lower beyond noise" : "";
+  return "Regression: " + cells + (regressions && serving ? "; " : "") + load;
+}
+
+std::string serving_verdict_text(const ServingChange& ch) {
+  if (ch.verdict == Verdict::Untested) return "untested (" + ch.why_untested + ")";
+  return std::string(verdict_name(ch.verdict)) + (ch.regression ? ", regression" : "");
+}
+
+std::vector<std::vector<std::string>> serving_rows(const std::vector<ServingChange>& changes) {
+  std::vector<std::vector<std::string>> rows = {{"device", "run", "base", "new", "ratio", "noise", "p99 at", "base p99 ms", "new p99 ms", "verdict"}};
+  const auto rate = [](double q) { return q > 0 ? format_rate(q) : std::string("none"); };
+  for (const ServingChange& ch : changes) {
+    const bool at = ch.at_qps > 0;
+    rows.push_back({ch.device, ch.run + (ch.source == "measured" ? "" : " (simulated)"), rate(ch.base_qps), rate(ch.new_qps), ratio_text(ch.ratio),
+                    "+-" + fixed("%g", 100 * ch.noise) + "%", at ? format_rate(ch.at_qps) : "-", at ? format_ms(ch.base_p99_ms) : "-",
+                    at ? format_ms(ch.new_p99_ms) : "-", serving_verdict_text(ch)});
+  }
+  return rows;
+}
+
+// The best rates under load, a table per NEW file that shares a serving section with BASE, and their legend; "" when
+// none does.
+std::string serving_section(const Comparison& c, bool markdown) {
+  std::string out;
+  for (std::size_t i = 0; i < c.serving.size(); ++i) {
+    if (c.serving[i].empty()) continue;
+    out += "\nUnder load: the best rate with p99 <= " + format_ms(c.serving_slo_ms) + " ms" +
+           (c.files.size() > 2 ? " (" + c.files[i + 1] + " against BASE)" : "") + ":\n";
+    const std::vector<bool> right = {false, false, true, true, true, true, true, true, true, false};  // device, run and verdict left
+    out += markdown ? "\n" + markdown_table(serving_rows(c.serving[i])) : aligned_columns(serving_rows(c.serving[i]), right, "  ");
+  }
+  if (out.empty()) return "";
+  return out + "\nbest: the highest rate whose p99 met the bound (none: no rate did); ratio: NEW/BASE; noise: the larger search tolerance of the two "
+               "runs (0 for rates given) plus " + threshold_text(c.threshold_pct) + ";\nverdict: faster/slower beyond the noise either way, else same; "
+               "regression: slower, both measured; p99 at: the highest rate both met the bound at, and their p99 there\n";
 }
 
 // Above the table, when files of different models are compared (--allow-different-models): that no cell of theirs
@@ -410,7 +551,7 @@ std::string comparison_markdown(const Comparison& c) {
   out << markdown_table(comparison_rows(c));
   out << "\nratio: NEW/BASE of the medians (corrected: divided by the drift probe's ratio); verdict: faster/slower when the "
          "Mann-Whitney U test on the round medians is significant and the change is beyond "
-      << threshold_text(c.threshold_pct) << "\n";
+      << threshold_text(c.threshold_pct) << "\n" << serving_section(c, /*markdown=*/true);
   for (const std::string& n : c.notes) out << "\n- " << n;
   if (!c.notes.empty()) out << "\n";
   return out.str();
@@ -426,7 +567,7 @@ std::string comparison_text(const Comparison& c) {
   out << "\nratio: NEW/BASE of the medians; corrected: divided by the drift probe's ratio (CPU cells, where its change is significant);\n"
          "p: two-sided Mann-Whitney U test on the cells' round medians (corrected where there is a corrected ratio), significant below "
       << alpha << "\nverdict: faster/slower when significant and beyond " << threshold_text(c.threshold_pct)
-      << " either way (on the corrected ratio where there is one), else\nsame; regression: slower, measured\n";
+      << " either way (on the corrected ratio where there is one), else\nsame; regression: slower, measured\n" << serving_section(c, /*markdown=*/false);
   for (const std::string& n : c.notes) out << "Note: " << n << "\n";
   out << closing_line(c) << "\n";
   return out.str();

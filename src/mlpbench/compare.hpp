@@ -50,6 +50,27 @@ struct CellChange {
   bool regression = false; // measured, significantly slower by more than the threshold
 };
 
+// Under load (`mlpbench serve`, Results::serving): a run of NEW against BASE's, matched by device, backend,
+// configuration and source; with more than one run of a device in either file, also a "best" row, each file's answer
+// for the device (best_serving_run). A lower best rate beyond noise is a regression: noise is the larger search
+// tolerance of the two runs (a searched best rate stops within it below the highest rate meeting the bound; 0 for
+// rates given) plus the threshold (the machine's own variation), so 5% + 5% by default. Judged only where both runs
+// are measured and complete (not interrupted), under the same bound and batcher (slo, max batch, max queue delay),
+// and the files hold the same model; else shown, untested, and why.
+struct ServingChange {
+  std::string device;
+  std::string run;                    // "best", or "<backend> [<config>]"
+  std::string source;                 // "measured", or "simulated" when either side is
+  double base_qps = 0, new_qps = 0;   // the best rates that met the bound (0: none did)
+  double ratio = 0;                   // new / base of the best rates (NaN when base is 0)
+  double at_qps = 0;                  // the highest offered rate both met the bound at, where the p99s stand; 0: none
+  double base_p99_ms = 0, new_p99_ms = 0;
+  double noise = 0;                   // a fraction: a change must pass it to count
+  Verdict verdict = Verdict::Untested;  // Faster: a higher best rate beyond noise; Slower: lower
+  std::string why_untested;           // Untested: why
+  bool regression = false;            // measured, judged, Slower
+};
+
 struct Comparison {
   std::vector<std::string> files;             // BASE first
   std::vector<std::vector<CellChange>> vs;    // vs[i]: file i+1 against BASE, cells present in both
@@ -57,6 +78,8 @@ struct Comparison {
   std::vector<std::string> notes;             // e.g. "NEW.json ran on another machine (...)"
   std::vector<bool> different_model;          // different_model[i]: file i+1 holds another model or precision (allowed)
   std::vector<std::string> model_differences; // what differs, one line per such file: "a.json holds 32-64-16-2 at fp32 and ..."
+  std::vector<std::vector<ServingChange>> serving;  // serving[i]: file i+1 against BASE under load; empty unless both have serving
+  double serving_slo_ms = 0;                  // BASE's bound, for the table's title (0: BASE has no serving section)
   bool regression = false;
   double threshold_pct = 5;  // as given to compare_results, for the closing line
   double alpha = kAlpha;
@@ -108,7 +131,8 @@ std::string history_markdown(const HistoryComparison& c);
 
 // Text: first, files of different models (allowed) and what differs; then with two files a table of every cell
 // (device, batch, base, new, ratio, p, verdict); with more, one column of ratios (and verdicts) per file: the fleet
-// view. Then the notes and a closing line.
+// view. Then, where both files have a serving section, the best rates under load (a table per NEW file). Then the
+// notes and a closing line.
 std::string comparison_text(const Comparison& c);
 
 // The same as Markdown, for a pull-request comment or a CI job summary: different models in bold first, the closing

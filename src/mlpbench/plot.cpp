@@ -10,12 +10,16 @@
 // Emulated cells (run on a CUDA emulator) hold no time: not drawn, and a note under the title says which.
 // A cold series (run --cache) is dotted. Each file's crossover (table.hpp, from measurements only) is a dashed
 // vertical line on the latency panel, "crossover ~N". Axes span whole decades around the data; every text is
-// XML-escaped.
+// XML-escaped. Under load (Results::serving), a third panel below the legend: a <g class="serving-series" data-file
+// data-device data-run data-source> per run, a polyline of its steps' (achieved rate, p99) in order of offered rate
+// (dashed when simulated) and a marker per step, filled where it met the bound; each bound a <g class="bound"
+// data-slo-ms> horizontal line; a legend of the runs.
 #include "mlpbench/plot.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -123,8 +127,9 @@ struct Panel {
 };
 
 constexpr const char* kFont = "font-family=\"sans-serif\"";
+constexpr double kNoteRow = 18, kLegendRow = 20, kLoadHeight = 300;  // a note under the title, a legend entry; the serving panel
 
-void draw_axes(std::ostream& o, const Panel& p, const std::string& title, const std::string& ytitle) {
+void draw_axes(std::ostream& o, const Panel& p, const std::string& title, const std::string& ytitle, const std::string& xtitle = "batch size (rows)") {
   o << "<g class=\"axes\">\n<rect x=\"" << num(p.x) << "\" y=\"" << num(p.y) << "\" width=\"" << num(p.w) << "\" height=\""
     << num(p.h) << "\" fill=\"#fcfcfc\" stroke=\"#888\"/>\n";
   const auto grid = [&](const LogAxis& a, bool vertical) {
@@ -156,7 +161,7 @@ void draw_axes(std::ostream& o, const Panel& p, const std::string& title, const 
   o << "<text class=\"panel-title\" x=\"" << num(p.x + p.w / 2) << "\" y=\"" << num(p.y - 10) << "\" text-anchor=\"middle\" "
     << kFont << " font-size=\"14\" font-weight=\"bold\">" << esc(title) << "</text>\n";
   o << "<text class=\"axis-title\" x=\"" << num(p.x + p.w / 2) << "\" y=\"" << num(p.y + p.h + 38)
-    << "\" text-anchor=\"middle\" " << kFont << " font-size=\"12\">batch size (rows)</text>\n";
+    << "\" text-anchor=\"middle\" " << kFont << " font-size=\"12\">" << esc(xtitle) << "</text>\n";
   const double yx = p.x - 52, yy = p.y + p.h / 2;
   o << "<text class=\"axis-title\" x=\"" << num(yx) << "\" y=\"" << num(yy) << "\" transform=\"rotate(-90 " << num(yx) << " "
     << num(yy) << ")\" text-anchor=\"middle\" " << kFont << " font-size=\"12\">" << esc(ytitle) << "</text>\n</g>\n";
@@ -248,58 +253,63 @@ std::string illustrative_note(const Series& s, bool name_files) {
          ", not measurements: no verdict" + (some ? " at those batch sizes" : "");
 }
 
-}  // namespace
+// ---- the batch-size panels ----
 
-std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) {
+// One device's cells of one table as a series (nullopt without a point); emulated cells, which hold no time, are
+// named in `emulated` instead.
+std::optional<Series> series_of(const Table& table, const char* device, const std::string& label, std::size_t fi, bool name_file,
+                                std::vector<std::string>& emulated) {
+  const auto d = table.cells.find(device);
+  if (d == table.cells.end()) return std::nullopt;
+  Series s{{label}, device, fi, is_cold(table), {}, ""};
+  std::vector<std::string> emulated_at;
+  bool emulated_cold = false;
+  for (const auto& [batch, cell] : d->second) {  // std::map: ascending batch
+    if (cell.source == Source::Emulated) {
+      emulated_at.push_back(std::to_string(batch));
+      emulated_cold = cell.cache == CacheMode::Cold;
+      continue;
+    }
+    const double ms = cell.median_ms();
+    const bool reference = cell.source == Source::Reference;
+    if (batch > 0 && ms > 0 && std::isfinite(ms))
+      s.points.push_back({batch, ms, reference, !is_measurement(cell), reference ? cell.reference_file : "", source_of(cell)});
+  }
+  if (!emulated_at.empty()) {
+    emulated.push_back(std::string(device) + (emulated_cold ? " cold" : "") + (name_file ? " of " + label : "") + " at batch " +
+                       joined(emulated_at, ", ") + ": emulated on a CUDA emulator, not timed, not drawn");
+  }
+  if (s.points.empty()) return std::nullopt;
+  return s;
+}
+
+// Every file's series, a reference column several files share drawn once (naming them all), each in its colour.
+std::vector<Series> collect_series(const std::vector<std::pair<std::string, Results>>& files, std::vector<std::string>& emulated) {
   std::vector<Series> series;
-  std::vector<std::string> emulated;  // a note per column with emulated cells: they hold no time, so no point
   for (std::size_t fi = 0; fi < files.size(); ++fi) {
     for (const Table* table : tables_of(files[fi].second)) {
       for (const char* device : kDevices) {
-        const auto d = table->cells.find(device);
-        if (d == table->cells.end()) continue;
-        Series s{{files[fi].first}, device, fi, is_cold(*table), {}, ""};
-        std::vector<std::string> emulated_at;
-        bool emulated_cold = false;
-        for (const auto& [batch, cell] : d->second) {  // std::map: ascending batch
-          if (cell.source == Source::Emulated) {
-            emulated_at.push_back(std::to_string(batch));
-            emulated_cold = cell.cache == CacheMode::Cold;
-            continue;
-          }
-          const double ms = cell.median_ms();
-          const bool reference = cell.source == Source::Reference;
-          if (batch > 0 && ms > 0 && std::isfinite(ms))
-            s.points.push_back({batch, ms, reference, !is_measurement(cell), reference ? cell.reference_file : "", source_of(cell)});
-        }
-        if (!emulated_at.empty()) {
-          emulated.push_back(std::string(device) + (emulated_cold ? " cold" : "") + (files.size() > 1 ? " of " + files[fi].first : "") +
-                             " at batch " + joined(emulated_at, ", ") + ": emulated on a CUDA emulator, not timed, not drawn");
-        }
-        if (s.points.empty()) continue;
-        // A reference column an earlier file holds too (the same cells): drawn once, naming both files.
+        std::optional<Series> s = series_of(*table, device, files[fi].first, fi, files.size() > 1, emulated);
+        if (!s) continue;
         const auto same = std::find_if(series.begin(), series.end(), [&](const Series& x) {
-          return s.all(&Point::reference) && x.device == s.device && x.cold == s.cold && x.points == s.points;
+          return s->all(&Point::reference) && x.device == s->device && x.cold == s->cold && x.points == s->points;
         });
-        if (same != series.end()) same->files.push_back(s.files.front());
-        else series.push_back(std::move(s));
+        if (same != series.end()) same->files.push_back(s->files.front());
+        else series.push_back(std::move(*s));
       }
     }
   }
-  if (series.empty()) throw InputError("plot: no results file has a cell to draw");
   for (Series& s : series) {  // a cold series takes its hot one's colour
     // Indexing each array on its own: GCC 12 under -fsanitize=undefined -O2 made `(gpu ? kGpu : kCpu)[k]` read
     // index 0 for the CPU (Plot.SeriesOfTwoFilesHaveColoursFarApartInHue caught it in the asan preset).
     const std::size_t k = s.file_index % 3;
     s.colour = s.all(&Point::illustrative) ? kGrey : s.device == "GPU" ? kGpuColours[k] : kCpuColours[k];
   }
-  std::vector<std::string> notes;
-  for (const Series& s : series)
-    if (s.any(&Point::illustrative)) notes.push_back(illustrative_note(s, files.size() > 1));
-  const bool illustrative = !notes.empty();
-  notes.insert(notes.end(), emulated.begin(), emulated.end());
+  return series;
+}
 
-  // Data ranges, then the two panels on whole decades around them.
+// The two panels side by side on whole decades around the data, from `top`.
+std::pair<Panel, Panel> batch_panels(const std::vector<Series>& series, double top, double height) {
   double b0 = 1e300, b1 = 0, l0 = 1e300, l1 = 0, t0 = 1e300, t1 = 0;
   for (const Series& s : series) {
     for (const Point& p : s.points) {
@@ -308,13 +318,13 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
       t0 = std::min(t0, p.per_s()), t1 = std::max(t1, p.per_s());
     }
   }
-  const double W = 1000, note_row = 18, top = 80 + note_row * static_cast<double>(notes.size()), ph = 320,
-               legend_top = top + ph + 72, row = 20;
-  const Panel lat{90, top, 380, ph, LogAxis(b0, b1), LogAxis(l0, l1)};
-  const Panel thr{600, top, 380, ph, LogAxis(b0, b1), LogAxis(t0, t1)};
-  const double H = legend_top + row * static_cast<double>(series.size()) + 12;
+  return {Panel{90, top, 380, height, LogAxis(b0, b1), LogAxis(l0, l1)}, Panel{600, top, 380, height, LogAxis(b0, b1), LogAxis(t0, t1)}};
+}
 
-  std::ostringstream o;
+// The document's opening, its title, the subtitle (model, what the line styles mean) and the notes on what decides
+// nothing, each on its own line under the title.
+void draw_header(std::ostream& o, const std::vector<std::pair<std::string, Results>>& files, const std::vector<Series>& series,
+                 const std::vector<std::string>& notes, bool illustrative, double W, double H) {
   o << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
     << "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"" << num(W) << "\" height=\"" << num(H)
     << "\" viewBox=\"0 0 " << num(W) << " " << num(H) << "\">\n<title>mlpbench: latency and throughput by batch size</title>\n"
@@ -337,12 +347,12 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
       << esc(joined(subtitle, "; ")) << "</text>\n";
   // What decides nothing, said under the title: larger and bolder than a crossover's text.
   for (std::size_t i = 0; i < notes.size(); ++i)
-    o << "<text class=\"note\" x=\"" << num(W / 2) << "\" y=\"" << num(64 + note_row * static_cast<double>(i))
+    o << "<text class=\"note\" x=\"" << num(W / 2) << "\" y=\"" << num(64 + kNoteRow * static_cast<double>(i))
       << "\" text-anchor=\"middle\" " << kFont << " font-size=\"13\" font-weight=\"bold\" fill=\"#222\">" << esc(notes[i]) << "</text>\n";
-  draw_axes(o, lat, "Latency", "latency per forward (ms)");
-  draw_axes(o, thr, "Throughput", "throughput (inferences/s)");
+}
 
-  // Crossovers first, so the lines are drawn over them.
+// Each file's crossover (from measurements only) as a dashed vertical line on the latency panel.
+void draw_crossovers(std::ostream& o, const std::vector<std::pair<std::string, Results>>& files, const Panel& lat) {
   int marked = 0;
   for (const auto& [label, r] : files) {
     for (const Table* table : tables_of(r)) {
@@ -360,7 +370,19 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
         << esc(text) << "</text>\n</g>\n";
     }
   }
+}
 
+// A legend entry: a short line in the series' style, a marker (hollow when `hollow`), the name.
+void draw_legend_entry(std::ostream& o, double x, double y, const std::string& colour, double stroke, const std::string& dash, bool hollow,
+                       const std::string& name) {
+  o << "<line x1=\"" << num(x) << "\" y1=\"" << num(y) << "\" x2=\"" << num(x + 40) << "\" y2=\"" << num(y) << "\" stroke=\"" << colour
+    << "\" stroke-width=\"" << stroke << "\"" << dash << "/>\n<circle cx=\"" << num(x + 20) << "\" cy=\"" << num(y) << "\" r=\"3.5\" fill=\""
+    << (hollow ? "#ffffff" : colour) << "\" stroke=\"" << colour << "\" stroke-width=\"1.5\"/>\n<text x=\"" << num(x + 50) << "\" y=\""
+    << num(y + 4) << "\" " << kFont << " font-size=\"12\">" << esc(name) << "</text>\n";
+}
+
+// Every series on both panels, and the legend below them from legend_top.
+void draw_all_series(std::ostream& o, const std::vector<Series>& series, const Panel& lat, const Panel& thr, double legend_top) {
   std::ostringstream legend;
   for (std::size_t i = 0; i < series.size(); ++i) {
     const Series& s = series[i];
@@ -372,16 +394,153 @@ std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) 
     draw_series(o, lat, s, true);
     draw_series(o, thr, s, false);
     o << "</g>\n";
-    // Its legend entry: a short line in the series' style, a marker, the name.
-    const double y = legend_top + row * static_cast<double>(i), c = lat.x + 20;
     legend << "<g class=\"legend-entry\" data-file=\"" << esc(file) << "\" data-device=\"" << s.device << "\" data-cache=\""
-           << (s.cold ? "cold" : "hot") << "\">\n<line x1=\"" << num(lat.x) << "\" y1=\"" << num(y) << "\" x2=\"" << num(lat.x + 40)
-           << "\" y2=\"" << num(y) << "\" stroke=\"" << s.colour << "\" stroke-width=\"" << width(s) << "\"" << dashing(s.cold, grey)
-           << "/>\n<circle cx=\"" << num(c) << "\" cy=\"" << num(y) << "\" r=\"3.5\" fill=\"" << (grey ? "#ffffff" : s.colour)
-           << "\" stroke=\"" << s.colour << "\" stroke-width=\"1.5\"/>\n<text x=\"" << num(lat.x + 50) << "\" y=\"" << num(y + 4) << "\" "
-           << kFont << " font-size=\"12\">" << esc(name) << "</text>\n</g>\n";
+           << (s.cold ? "cold" : "hot") << "\">\n";
+    draw_legend_entry(legend, lat.x, legend_top + kLegendRow * static_cast<double>(i), s.colour, width(s), dashing(s.cold, grey), grey, name);
+    legend << "</g>\n";
   }
-  o << "<g class=\"legend\">\n" << legend.str() << "</g>\n</svg>\n";
+  o << "<g class=\"legend\">\n" << legend.str() << "</g>\n";
+}
+
+// ---- under load: p99 latency against achieved rate (`mlpbench serve`), Triton's curve ----
+
+struct LoadPoint {
+  double qps = 0, p99_ms = 0;  // achieved rate, p99 latency
+  double offered = 0;
+  bool met = false;            // the step met the bound: a filled marker
+};
+
+struct LoadSeries {
+  std::string file, device, run;  // run: "<backend> [<config>]"
+  std::string source, from;       // "measured" or "simulated" (dashed), and where from
+  std::size_t file_index = 0;
+  std::vector<LoadPoint> points;  // in order of offered rate
+  std::string colour;
+};
+
+// One series per serving run of every file, in the device's colours (each run of a device its own).
+std::vector<LoadSeries> collect_load_series(const std::vector<std::pair<std::string, Results>>& files) {
+  std::vector<LoadSeries> out;
+  for (std::size_t fi = 0; fi < files.size(); ++fi) {
+    if (!files[fi].second.serving) continue;
+    std::size_t cpu = 0, gpu = 0;
+    for (const ServingRun& r : files[fi].second.serving->runs) {
+      LoadSeries s{files[fi].first, r.device, r.backend + (r.config.empty() ? "" : " [" + r.config + "]"), r.source, r.simulated_from, fi, {}, ""};
+      for (const StepResult& st : r.search.steps) {
+        if (st.achieved_qps > 0 && st.p99_ms > 0) s.points.push_back({st.achieved_qps, st.p99_ms, st.offered_qps, st.meets(r.search.config.slo_ms)});
+      }
+      std::sort(s.points.begin(), s.points.end(), [](const LoadPoint& a, const LoadPoint& b) { return a.offered < b.offered; });
+      const std::size_t k = (fi + (r.device == "GPU" ? gpu++ : cpu++)) % 3;
+      s.colour = r.device == "GPU" ? kGpuColours[k] : kCpuColours[k];
+      if (!s.points.empty()) out.push_back(std::move(s));
+    }
+  }
+  return out;
+}
+
+// The bounds of the files' serving sections (usually one), ascending.
+std::vector<double> load_bounds(const std::vector<std::pair<std::string, Results>>& files) {
+  std::set<double> bounds;
+  for (const auto& f : files) {
+    if (f.second.serving) bounds.insert(f.second.serving->config.slo_ms);
+  }
+  return {bounds.begin(), bounds.end()};
+}
+
+// The panel over the data and the bounds, from `top`.
+Panel load_panel(const std::vector<LoadSeries>& series, const std::vector<double>& bounds, double top) {
+  double q0 = 1e300, q1 = 0, l0 = 1e300, l1 = 0;
+  for (const LoadSeries& s : series) {
+    for (const LoadPoint& p : s.points) q0 = std::min(q0, p.qps), q1 = std::max(q1, p.qps), l0 = std::min(l0, p.p99_ms), l1 = std::max(l1, p.p99_ms);
+  }
+  for (double b : bounds) l0 = std::min(l0, b), l1 = std::max(l1, b);
+  return Panel{90, top, 890, kLoadHeight, LogAxis(q0, q1), LogAxis(l0, l1)};
+}
+
+std::string load_label(const LoadSeries& s, bool name_file) {
+  return (name_file ? s.file + " \xE2\x80\x94 " : "") + s.device + " " + s.run + (s.source == "measured" ? "" : " (simulated from " + s.from + ")");
+}
+
+// One run's curve: a polyline through its steps (dashed when simulated), a marker per step, filled where it met the bound.
+void draw_load_series(std::ostream& o, const Panel& p, const LoadSeries& s, bool name_file) {
+  const bool simulated = s.source != "measured";
+  o << "<g class=\"serving-series\" data-file=\"" << esc(s.file) << "\" data-device=\"" << s.device << "\" data-run=\"" << esc(s.run)
+    << "\" data-source=\"" << esc(s.source) << "\">\n<title>" << esc(load_label(s, name_file)) << "</title>\n";
+  o << "<polyline class=\"line serving\" fill=\"none\" stroke=\"" << s.colour << "\" stroke-width=\"2\"" << dashing(false, simulated) << " points=\"";
+  for (std::size_t i = 0; i < s.points.size(); ++i) o << (i ? " " : "") << num(p.px(s.points[i].qps)) << "," << num(p.py(s.points[i].p99_ms));
+  o << "\"/>\n";
+  for (const LoadPoint& pt : s.points) {
+    char rate[48];
+    std::snprintf(rate, sizeof rate, "%.4g", pt.qps);
+    o << "<circle class=\"marker serving\" cx=\"" << num(p.px(pt.qps)) << "\" cy=\"" << num(p.py(pt.p99_ms)) << "\" r=\"3.5\" fill=\""
+      << (pt.met ? s.colour : "#ffffff") << "\" stroke=\"" << s.colour << "\" stroke-width=\"1.5\"><title>" << esc(load_label(s, name_file)) << ": "
+      << rate << " requests/s achieved, p99 " << format_ms(pt.p99_ms) << " ms" << (pt.met ? "" : " (missed the bound)") << "</title></circle>\n";
+  }
+  o << "</g>\n";
+}
+
+// The bound as a horizontal line across the panel, labelled at its right end.
+void draw_bound(std::ostream& o, const Panel& p, double slo_ms) {
+  const double y = p.py(slo_ms);
+  o << "<g class=\"bound\" data-slo-ms=\"" << format_ms(slo_ms) << "\">\n<line x1=\"" << num(p.x) << "\" y1=\"" << num(y) << "\" x2=\""
+    << num(p.x + p.w) << "\" y2=\"" << num(y) << "\" stroke=\"#b00000\" stroke-width=\"1.5\" stroke-dasharray=\"8 4\"/>\n<text x=\""
+    << num(p.x + p.w - 6) << "\" y=\"" << num(y - 6) << "\" text-anchor=\"end\" " << kFont << " font-size=\"11\" fill=\"#b00000\">p99 bound "
+    << format_ms(slo_ms) << " ms</text>\n</g>\n";
+}
+
+// The serving panel from `top` (its title above it) and its legend below: p99 latency against achieved rate per run, the
+// bounds as lines; nothing without serving runs. load_height says how tall.
+void draw_load(std::ostream& o, const std::vector<std::pair<std::string, Results>>& files, double top) {
+  const std::vector<LoadSeries> series = collect_load_series(files);
+  if (series.empty()) return;
+  const std::vector<double> bounds = load_bounds(files);
+  const Panel p = load_panel(series, bounds, top + 30);
+  draw_axes(o, p, "Under load: p99 latency against achieved rate (filled: met the bound; dashed: simulated, not measured)", "p99 latency (ms)",
+            "achieved rate (requests/s)");
+  for (double b : bounds) draw_bound(o, p, b);
+  const bool name_file = files.size() > 1;
+  for (const LoadSeries& s : series) draw_load_series(o, p, s, name_file);
+  o << "<g class=\"serving-legend\">\n";
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    o << "<g class=\"serving-legend-entry\" data-device=\"" << series[i].device << "\" data-run=\"" << esc(series[i].run) << "\">\n";
+    draw_legend_entry(o, p.x, p.y + p.h + 72 + kLegendRow * static_cast<double>(i), series[i].colour, 2, dashing(false, series[i].source != "measured"),
+                      false, load_label(series[i], name_file));
+    o << "</g>\n";
+  }
+  o << "</g>\n";
+}
+
+// The height draw_load will take (0 without serving runs).
+double load_height(const std::vector<std::pair<std::string, Results>>& files) {
+  const std::size_t n = collect_load_series(files).size();
+  return n == 0 ? 0 : 30 + kLoadHeight + 72 + kLegendRow * static_cast<double>(n);
+}
+
+}  // namespace
+
+std::string plot_svg(const std::vector<std::pair<std::string, Results>>& files) {
+  std::vector<std::string> emulated;  // a note per column with emulated cells: they hold no time, so no point
+  const std::vector<Series> series = collect_series(files, emulated);
+  if (series.empty()) throw InputError("plot: no results file has a cell to draw");
+  std::vector<std::string> notes;
+  for (const Series& s : series)
+    if (s.any(&Point::illustrative)) notes.push_back(illustrative_note(s, files.size() > 1));
+  const bool illustrative = !notes.empty();
+  notes.insert(notes.end(), emulated.begin(), emulated.end());
+
+  const double W = 1000, top = 80 + kNoteRow * static_cast<double>(notes.size()), ph = 320, legend_top = top + ph + 72;
+  const auto [lat, thr] = batch_panels(series, top, ph);
+  const double load_top = legend_top + kLegendRow * static_cast<double>(series.size()) + 12;
+  const double H = load_top + load_height(files);
+
+  std::ostringstream o;
+  draw_header(o, files, series, notes, illustrative, W, H);
+  draw_axes(o, lat, "Latency", "latency per forward (ms)");
+  draw_axes(o, thr, "Throughput", "throughput (inferences/s)");
+  draw_crossovers(o, files, lat);  // first, so the lines are drawn over them
+  draw_all_series(o, series, lat, thr, legend_top);
+  draw_load(o, files, load_top);
+  o << "</svg>\n";
   return o.str();
 }
 

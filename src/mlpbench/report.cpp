@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -282,6 +283,139 @@ std::string warning_lines(const Results& r) {
   return out;
 }
 
+std::string format_rate(double qps) {
+  static const char* units[] = {"", "k", "M", "G"};
+  int u = 0;
+  double v = qps;
+  while (u < 3 && v >= 999.5) v /= 1000, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, v >= 9.95 ? "%.0f" : u == 0 && v < 1 ? "%.2g" : "%.1f", v);
+  std::string t = buf;
+  if (t.size() > 2 && t.compare(t.size() - 2, 2, ".0") == 0) t.resize(t.size() - 2);  // "1M", not "1.0M"
+  return t + units[u] + "/s";
+}
+
+namespace {
+
+// The search's tolerance where a run searched (its best rate is within it of the highest that meets the bound); 0 for
+// rates given (--qps), which are exact.
+double rate_tolerance(const ServingRun& r) { return r.search.searched ? r.search.config.search_tolerance : 0.0; }
+
+// A device's part of the "Served at" line: "CPU 51k/s", "GPU 1.9M/s simulated (from ...)", "CPU none (...)".
+std::string served_text(const ServingRun* r, const std::string& device) {
+  if (!r) return device + " not served";
+  std::string t = device + " ";
+  if (r->search.best_qps > 0) {
+    t += format_rate(r->search.best_qps);
+  } else {
+    double lowest = 0;
+    for (const StepResult& s : r->search.steps) lowest = lowest == 0 ? s.offered_qps : std::min(lowest, s.offered_qps);
+    t += "none (no rate met the bound" + (lowest > 0 ? ", down to " + format_rate(lowest) : "") + ")";
+  }
+  if (r->search.interrupted) t += " (interrupted: at least)";
+  if (r->source != "measured") t += " simulated (from " + r->simulated_from + ")";
+  return t;
+}
+
+// Why the two rates decide nothing, "" when they are two complete measurements (the honesty rule: a verdict needs
+// two measurements).
+std::string why_no_serving_verdict(const ServingRun* cpu, const ServingRun* gpu) {
+  const std::pair<const char*, const ServingRun*> sides[] = {{"CPU", cpu}, {"GPU", gpu}};
+  for (const auto& [device, r] : sides) {
+    if (!r) return std::string("no ") + device + " run under load";
+  }
+  for (const auto& [device, r] : sides) {
+    if (r->source != "measured") return std::string("the ") + device + " rate is simulated, not measured: a verdict needs two measurements";
+  }
+  for (const auto& [device, r] : sides) {
+    if (r->search.interrupted) return std::string("the ") + device + " run was interrupted: its rate is only a lower bound";
+  }
+  if (cpu->search.best_qps <= 0 && gpu->search.best_qps <= 0) return "neither met the bound at any rate tried";
+  return "";
+}
+
+// Of two complete measurements: the device with the higher best rate, or "about the same" within the search's tolerance.
+std::string faster_under_load(const ServingRun& cpu, const ServingRun& gpu) {
+  const double c = cpu.search.best_qps, g = gpu.search.best_qps, lo = std::min(c, g), hi = std::max(c, g);
+  const double tolerance = std::max(rate_tolerance(cpu), rate_tolerance(gpu));
+  if (lo > 0 && hi <= lo * (1 + tolerance)) {
+    return "about the same (" + (tolerance > 0 ? "the best rates are within the search's " + format_ms(100 * tolerance) + "% tolerance" : std::string("the same best rate")) + ")";
+  }
+  return g > c ? "GPU" : "CPU";
+}
+
+// USD per million requests served at `qps`: an hour's price over the requests of an hour.
+double usd_per_million_requests(double usd_per_hour, double qps) { return usd_per_hour / (qps * 3600) * 1e6; }
+
+// "Cheaper hardware under load: Z" and the two costs, or "unknown (why)".
+std::vector<std::string> serving_cost_lines(const ServingRun* cpu, const ServingRun* gpu, const Prices& prices, const std::string& why) {
+  if (!why.empty()) return {"Cheaper hardware under load: unknown (" + why + ")"};
+  const auto cost = [&](const ServingRun& r, double price) {
+    return r.search.best_qps > 0 ? usd_per_million_requests(price, r.search.best_qps) : std::numeric_limits<double>::infinity();
+  };
+  const double c = cost(*cpu, prices.cpu_usd_per_hour), g = cost(*gpu, prices.gpu_usd_per_hour);
+  const auto text = [](double usd) { return std::isfinite(usd) ? format_ms(usd) : std::string("n/a (no rate met the bound)"); };
+  return {std::string("Cheaper hardware under load: ") + (g < c ? "GPU" : "CPU"),
+          "(USD per million requests at those rates: CPU " + text(c) + ", GPU " + text(g) + ")"};
+}
+
+}  // namespace
+
+std::vector<std::string> serving_lines(const Results& r) {
+  if (!r.serving) return {};
+  const Serving& sv = *r.serving;
+  const ServingRun *cpu = best_serving_run(sv, "CPU"), *gpu = best_serving_run(sv, "GPU");
+  std::vector<std::string> lines = {"Served at p99 <= " + format_ms(sv.config.slo_ms) + " ms: " + served_text(cpu, "CPU") + ", " + served_text(gpu, "GPU")};
+  const std::string why = why_no_serving_verdict(cpu, gpu);
+  lines.push_back("Faster hardware under load: " + (why.empty() ? faster_under_load(*cpu, *gpu) : "unknown (" + why + ")"));
+  if (r.prices.given()) {
+    for (std::string& line : serving_cost_lines(cpu, gpu, r.prices, why)) lines.push_back(std::move(line));
+  }
+  // The simulator beside the live measurement of the same device: how far it is from reality.
+  for (const char* device : kDevices) {
+    const ServingRun* live = best_serving_run(sv, device);
+    if (!live || live->source != "measured") continue;
+    for (const ServingRun& sim : sv.runs) {
+      if (sim.device != device || sim.source == "measured") continue;
+      lines.push_back(std::string("Simulator check: ") + device + " " + (sim.search.best_qps > 0 ? format_rate(sim.search.best_qps) : "none") +
+                      " simulated (from " + sim.simulated_from + ", " + sim.config + ") against " +
+                      (live->search.best_qps > 0 ? format_rate(live->search.best_qps) : "none") + " measured (" + live->config + ")");
+    }
+  }
+  return lines;
+}
+
+std::string serving_table(const Results& r) {
+  if (!r.serving) return "";
+  std::vector<std::vector<std::string>> rows = {{"device", "source", "backend", "config", "best", "p99 ms", "steps", "simulated from"}};
+  for (const ServingRun& run : r.serving->runs) {
+    std::string p99 = "-";
+    for (const StepResult& s : run.search.steps) {
+      if (run.search.best_qps > 0 && s.offered_qps == run.search.best_qps && s.meets(run.search.config.slo_ms)) p99 = format_ms(s.p99_ms);
+    }
+    rows.push_back({run.device, run.source, run.backend, run.config.empty() ? "-" : run.config,
+                    run.search.best_qps > 0 ? format_rate(run.search.best_qps) : "none", p99,
+                    std::to_string(run.search.steps.size()) + (run.search.interrupted ? " (interrupted)" : ""),
+                    run.simulated_from.empty() ? "-" : run.simulated_from});
+  }
+  return aligned_columns(rows, {false, false, false, false, true, true, true, false}) +
+         "(best: the highest rate whose p99 met the bound (" + format_ms(r.serving->config.slo_ms) + " ms), as searched or of the rates given; p99 ms: "
+         "that step's p99 latency, scheduled arrival to completion; simulated: from the serving simulator fed per-batch latencies, never a "
+         "measurement)\n";
+}
+
+namespace {
+
+// The answer under load after the table: its lines, then every run ("" without a serving section).
+std::string serving_text(const Results& r) {
+  if (!r.serving) return "";
+  std::string out = "\nUnder load (mlpbench serve):\n";
+  for (const std::string& line : serving_lines(r)) out += line + "\n";
+  return out + "\n" + serving_table(r);
+}
+
+}  // namespace
+
 std::string text_report(const Results& r, int batch) {
   const std::string warnings = warning_lines(r), energy = energy_line(r.table);
   const Table* cold = r.cold ? &*r.cold : nullptr;
@@ -292,7 +426,7 @@ std::string text_report(const Results& r, int batch) {
          "elsewhere) or illustrative (decides nothing)" +
          (emulator_of(r.table, "GPU").empty() ? "" : "; emulated: run on a CUDA emulator, checked against the CPU, not timed") +
          (cold || is_cold(r.table) ? "; a cold row: the caches evicted before every timed forward, the weights read from DRAM or HBM" : "") +
-         ")\n" + backend_details(r.table) + (cold ? backend_details(*cold) : "") + (energy.empty() ? "" : "\n" + energy) +
+         ")\n" + backend_details(r.table) + (cold ? backend_details(*cold) : "") + (energy.empty() ? "" : "\n" + energy) + serving_text(r) +
          (warnings.empty() ? "" : "\n" + warnings);
 }
 
@@ -302,6 +436,7 @@ std::string markdown_report(const Results& r, int batch) {
   std::istringstream lines(headline(r.table, batch) + cold_lines(r, batch) + ratio_line(r, batch) + cost_lines(r.table, batch, r.prices));
   std::string line;
   while (std::getline(lines, line)) out << "**" << line << "**  \n";
+  for (const std::string& l : serving_lines(r)) out << "**" << l << "**  \n";
   out << "\n" << crossover_line(r.table);
   if (r.cold) out << "\n" << crossover_line(*r.cold, ", weights cold");
   std::istringstream notes(provenance_notes(r));

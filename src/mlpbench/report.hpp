@@ -33,6 +33,28 @@ std::string provenance_notes(const Results& results);
 // reference."; "" without a verdict (a cell missing or illustrative: the headline's "Why unknown" line says why).
 std::string ratio_line(const Results& results, int batch);
 
+// A rate in requests per second as the serving lines print it: "850/s", "51k/s", "1.9M/s" (two significant digits
+// from 10 of a unit up, three below 1000/s: the search's tolerance makes more noise).
+std::string format_rate(double qps);
+
+// The answer under load (`mlpbench serve`, Results::serving), one line per string, without newlines; empty without a
+// serving section. In the style of the three lines:
+//   Served at p99 <= 1 ms: CPU 51k/s, GPU 1.9M/s
+//   Faster hardware under load: GPU
+//   Cheaper hardware under load: CPU                                   (with prices: USD per hour / the best rate)
+//   (USD per million requests at those rates: CPU 0.0054, GPU 0.51)
+// A device's rate is its best run's (best_serving_run): measured where it has a measured run. A simulated rate says
+// "simulated (from <source>)"; an interrupted one "(interrupted: at least)"; "none (...)" when no rate met the bound.
+// A verdict needs two measurements: with a simulated or missing side, or an interrupted run, the verdicts say
+// "unknown (why)". Two searched rates within the search's tolerance are "about the same". Where a device has both a
+// measured and a simulated run, a last line sets them side by side ("Simulator check: ..."), so the reader sees how
+// far the simulator is from reality.
+std::vector<std::string> serving_lines(const Results& results);
+
+// Every serving run, one row each: device, source, backend, configuration, the best rate, its p99, the steps run,
+// and where a simulated run's latencies came from; then a legend. "" without a serving section.
+std::string serving_table(const Results& results);
+
 // The whole table: one row per batch size, for each device the median, its source and noise; with `cold`, the
 // cold row of each batch size after its hot one ("1 cold").
 std::string table_text(const Table& table, const Table* cold = nullptr);

@@ -163,6 +163,105 @@ Json verdicts(const Table& t, Verdict verdict) {
   return j;
 }
 
+// ---- serving (`mlpbench serve`) ------------------------------------------------------------------
+
+// Every setting of a serving run, in ServeConfig's order.
+Json serve_config_to_json(const ServeConfig& c) {
+  Json j;
+  Json qps = Json::array();
+  for (double q : c.qps) qps.push_back(round6(q));
+  j["qps"] = std::move(qps);
+  j["slo_ms"] = round6(c.slo_ms);
+  j["max_batch"] = c.max_batch;
+  j["max_queue_delay_us"] = round6(c.max_queue_delay_us);
+  j["workers"] = c.workers;
+  j["threads"] = c.threads;
+  j["min_requests"] = c.min_requests;
+  j["min_step_s"] = round6(c.min_step_s);
+  j["drain_limit_s"] = round6(c.drain_limit_s);
+  j["seed"] = c.seed;
+  j["search_start_qps"] = round6(c.search_start_qps);
+  j["search_tolerance"] = round6(c.search_tolerance);
+  j["worker_spin_us"] = round6(c.worker_spin_us);
+  j["generator_spin_us"] = round6(c.generator_spin_us);
+  return j;
+}
+
+// A run's settings where they differ from the serving section's (e.g. workers and threads); {} when none do.
+Json serve_config_diff(const ServeConfig& run, const ServeConfig& all) {
+  const Json mine = serve_config_to_json(run), theirs = serve_config_to_json(all);
+  Json diff = Json::object();
+  for (const auto& [key, value] : mine.items()) {
+    if (value != theirs[key]) diff[key] = value;
+  }
+  return diff;
+}
+
+Json step_to_json(const StepResult& s) {
+  Json j;
+  j["offered_qps"] = round6(s.offered_qps);
+  j["achieved_qps"] = round6(s.achieved_qps);
+  j["p50_ms"] = round6(s.p50_ms);
+  j["p90_ms"] = round6(s.p90_ms);
+  j["p99_ms"] = round6(s.p99_ms);
+  j["p999_ms"] = round6(s.p999_ms);
+  j["max_ms"] = round6(s.max_ms);
+  j["mean_ms"] = round6(s.mean_ms);
+  j["mean_wait_ms"] = round6(s.mean_wait_ms);
+  j["mean_batch"] = round6(s.mean_batch);
+  j["issued"] = s.issued;
+  j["completed"] = s.completed;
+  j["batches"] = s.batches;
+  j["max_queue"] = s.max_queue;
+  j["mean_queue"] = round6(s.mean_queue);
+  j["issue_lag_p99_us"] = round6(s.issue_lag_p99_us);
+  j["issue_lag_max_us"] = round6(s.issue_lag_max_us);
+  j["drain_s"] = round6(s.drain_s);
+  j["duration_s"] = round6(s.duration_s);
+  j["overloaded"] = s.overloaded;
+  j["interrupted"] = s.interrupted;
+  j["simulated"] = s.simulated;
+  return j;
+}
+
+Json serving_run_to_json(const ServingRun& r, const ServeConfig& all) {
+  Json j;
+  j["device"] = r.device;
+  j["backend"] = r.backend;
+  j["config"] = r.config;
+  j["source"] = r.source;
+  if (!r.simulated_from.empty()) j["simulated_from"] = r.simulated_from;
+  j["best_qps"] = round6(r.search.best_qps);
+  j["searched"] = r.search.searched;
+  j["interrupted"] = r.search.interrupted;
+  if (Json diff = serve_config_diff(r.search.config, all); !diff.empty()) j["settings"] = std::move(diff);
+  Json steps = Json::array();
+  for (const StepResult& s : r.search.steps) steps.push_back(step_to_json(s));
+  j["steps"] = std::move(steps);
+  return j;
+}
+
+// The answer per device (best_serving_run): its best rate, where it comes from and which run; derived from the runs.
+Json serving_best_to_json(const Serving& sv) {
+  Json best = Json::object();
+  for (const char* dev : kDevices) {
+    const ServingRun* r = best_serving_run(sv, dev);
+    if (!r) continue;
+    best[dev] = {{"qps", round6(r->search.best_qps)}, {"source", r->source}, {"backend", r->backend}, {"config", r->config}};
+  }
+  return best;
+}
+
+Json serving_to_json(const Serving& sv) {
+  Json j;
+  j["config"] = serve_config_to_json(sv.config);
+  j["best"] = serving_best_to_json(sv);
+  Json runs = Json::array();
+  for (const ServingRun& r : sv.runs) runs.push_back(serving_run_to_json(r, sv.config));
+  j["runs"] = std::move(runs);
+  return j;
+}
+
 // ---- reading ---------------------------------------------------------------------------------------
 
 [[noreturn]] void bad(const std::string& what, const std::string& msg) { throw InputError(what + ": " + msg); }
@@ -452,7 +551,132 @@ void section(const Json& j, const char* key, const std::string& what, T& out, Fr
   if (j.contains(key) && j[key].is_object()) out = from(j[key], what + ": " + key);
 }
 
+// ---- reading serving ----
+
+bool boolean(const Json& obj, const char* key, const std::string& what) {
+  const Json& v = member(obj, key, what);
+  if (!v.is_boolean()) bad(what, std::string("\"") + key + "\" must be true or false");
+  return v.get<bool>();
+}
+
+// A non-negative whole number (a count of requests, batches, a queue length).
+std::int64_t whole(const Json& obj, const char* key, const std::string& what) {
+  const double n = number(obj, key, what, false);
+  if (n != std::floor(n) || n > 9e15) bad(what, std::string("\"") + key + "\" must be a non-negative integer");
+  return static_cast<std::int64_t>(n);
+}
+
+// ServeConfig's keys over `c`: every key required (`all`, the section's own), or those present (a run's "settings").
+ServeConfig serve_config_from_json(const Json& j, const std::string& what, ServeConfig c, bool all) {
+  if (!j.is_object()) bad(what, "expected an object");
+  const auto has = [&](const char* key) { return all || j.contains(key); };
+  if (has("qps")) {
+    const Json& qps = member(j, "qps", what);
+    if (!qps.is_array()) bad(what, "\"qps\" must be an array");
+    c.qps.clear();
+    for (const Json& q : qps) {
+      if (!q.is_number() || !std::isfinite(q.get<double>()) || q.get<double>() <= 0) bad(what, "\"qps\" holds a value that is not a positive number");
+      c.qps.push_back(q.get<double>());
+    }
+  }
+  if (has("slo_ms")) c.slo_ms = number(j, "slo_ms", what, true);
+  if (has("max_batch")) c.max_batch = count(j, "max_batch", what);
+  if (has("max_queue_delay_us")) c.max_queue_delay_us = number(j, "max_queue_delay_us", what, false);
+  if (has("workers")) c.workers = count(j, "workers", what);
+  if (has("threads")) c.threads = count(j, "threads", what);
+  if (has("min_requests")) c.min_requests = count(j, "min_requests", what);
+  if (has("min_step_s")) c.min_step_s = number(j, "min_step_s", what, false);
+  if (has("drain_limit_s")) c.drain_limit_s = number(j, "drain_limit_s", what, true);
+  if (has("seed")) {
+    if (!member(j, "seed", what).is_number_unsigned()) bad(what, "\"seed\" must be a non-negative integer");
+    c.seed = j["seed"].get<std::uint64_t>();
+  }
+  if (has("search_start_qps")) c.search_start_qps = number(j, "search_start_qps", what, true);
+  if (has("search_tolerance")) c.search_tolerance = number(j, "search_tolerance", what, true);
+  if (has("worker_spin_us")) c.worker_spin_us = number(j, "worker_spin_us", what, false);
+  if (has("generator_spin_us")) c.generator_spin_us = number(j, "generator_spin_us", what, false);
+  return c;
+}
+
+StepResult step_from_json(const Json& j, const std::string& what) {
+  StepResult s;
+  s.offered_qps = number(j, "offered_qps", what, true);
+  s.achieved_qps = number(j, "achieved_qps", what, false);
+  s.p50_ms = number(j, "p50_ms", what, false);
+  s.p90_ms = number(j, "p90_ms", what, false);
+  s.p99_ms = number(j, "p99_ms", what, false);
+  s.p999_ms = number(j, "p999_ms", what, false);
+  s.max_ms = number(j, "max_ms", what, false);
+  s.mean_ms = number(j, "mean_ms", what, false);
+  if (!(s.p50_ms <= s.p90_ms && s.p90_ms <= s.p99_ms && s.p99_ms <= s.p999_ms && s.p999_ms <= s.max_ms)) {
+    bad(what, "latencies out of order (need p50 <= p90 <= p99 <= p99.9 <= max)");
+  }
+  s.mean_wait_ms = number(j, "mean_wait_ms", what, false);
+  s.mean_batch = number(j, "mean_batch", what, false);
+  s.issued = whole(j, "issued", what);
+  s.completed = whole(j, "completed", what);
+  if (s.completed > s.issued) bad(what, "more requests completed than issued");
+  s.batches = whole(j, "batches", what);
+  s.max_queue = whole(j, "max_queue", what);
+  s.mean_queue = number(j, "mean_queue", what, false);
+  s.issue_lag_p99_us = number(j, "issue_lag_p99_us", what, false);
+  s.issue_lag_max_us = number(j, "issue_lag_max_us", what, false);
+  s.drain_s = number(j, "drain_s", what, false);
+  s.duration_s = number(j, "duration_s", what, false);
+  s.overloaded = boolean(j, "overloaded", what);
+  s.interrupted = boolean(j, "interrupted", what);
+  s.simulated = boolean(j, "simulated", what);
+  return s;
+}
+
+// A run: measured steps only in a measured run, simulated ones only in a simulated run, which says where from.
+ServingRun serving_run_from_json(const Json& j, const std::string& what, const ServeConfig& all) {
+  ServingRun r;
+  r.device = string_member(j, "device", what);
+  if (r.device != "CPU" && r.device != "GPU") bad(what, "\"device\" must be \"CPU\" or \"GPU\", not \"" + r.device + "\"");
+  r.backend = string_member(j, "backend", what);
+  r.config = string_member(j, "config", what);
+  r.source = string_member(j, "source", what);
+  if (r.source != "measured" && r.source != "simulated") bad(what, "\"source\" must be \"measured\" or \"simulated\", not \"" + r.source + "\"");
+  if (j.contains("simulated_from")) r.simulated_from = string_member(j, "simulated_from", what);
+  if ((r.source == "simulated") == r.simulated_from.empty()) bad(what, "a simulated run, and only one, says where its latencies came from (\"simulated_from\")");
+  r.search.best_qps = number(j, "best_qps", what, false);
+  r.search.searched = boolean(j, "searched", what);
+  r.search.interrupted = boolean(j, "interrupted", what);
+  r.search.config = j.contains("settings") ? serve_config_from_json(j["settings"], what + ".settings", all, false) : all;
+  const Json& steps = member(j, "steps", what);
+  if (!steps.is_array()) bad(what, "\"steps\" must be an array");
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const std::string where = what + ".steps[" + std::to_string(i) + "]";
+    r.search.steps.push_back(step_from_json(steps[i], where));
+    if (r.search.steps.back().simulated != (r.source == "simulated")) bad(where, "a " + r.source + " run holds only " + r.source + " steps");
+  }
+  r.search.simulated = !r.search.steps.empty() && r.source == "simulated";  // as serve_load's search sets it
+  return r;
+}
+
+Serving serving_from_json(const Json& j, const std::string& what) {
+  Serving sv;
+  sv.config = serve_config_from_json(member(j, "config", what), what + ".config", ServeConfig{}, true);
+  const Json& runs = member(j, "runs", what);
+  if (!runs.is_array()) bad(what, "\"runs\" must be an array");
+  for (std::size_t i = 0; i < runs.size(); ++i) sv.runs.push_back(serving_run_from_json(runs[i], what + ".runs[" + std::to_string(i) + "]", sv.config));
+  // "best" summarizes the runs: it must agree with them (catches hand edits of one but not the other).
+  if (j.contains("best") && serving_best_to_json(sv) != j["best"]) bad(what, "\"best\" differs from the best rates of the runs");
+  return sv;
+}
+
 }  // namespace
+
+const ServingRun* best_serving_run(const Serving& serving, const std::string& device) {
+  const ServingRun* best = nullptr;
+  for (const ServingRun& r : serving.runs) {
+    if (r.device != device) continue;
+    const bool measured = r.source == "measured", best_measured = best && best->source == "measured";
+    if (!best || (measured && !best_measured) || (measured == best_measured && r.search.best_qps > best->search.best_qps)) best = &r;
+  }
+  return best;
+}
 
 ModelInfo model_info(const Model& model) {
   ModelInfo m;
@@ -502,6 +726,7 @@ Json to_json(const Results& r) {
     table_to_json(*r.cold, Prices{}, cold);  // no cost per million: the prices' verdict (cheaper) is the hot cells'
     j["cold"] = std::move(cold);
   }
+  if (r.serving) j["serving"] = serving_to_json(*r.serving);
   j["model"] = model_to_json(r.model);
   j["machine"] = to_json(r.machine);
   j["build"] = to_json(r.build);
@@ -580,6 +805,7 @@ Results results_from_json(const Json& j, const std::string& what) {
       }
     }
   }
+  if (j.contains("serving")) r.serving = serving_from_json(j["serving"], what + ": serving");
   if (j.contains("model") && j["model"].is_object()) r.model = model_from_json(j["model"], what);
   section(j, "machine", what, r.machine, machine_from_json);
   section(j, "build", what, r.build, build_from_json);

@@ -44,6 +44,11 @@ struct Serving {
   std::vector<ServingRun> runs;  // in the order run
 };
 
+// The run a device's serving answer rests on: of its measured runs the one with the highest best_qps (the first on a
+// tie); only when the device has no measured run, its simulated one with the highest; nullptr when it has no run.
+// Check ->source: a simulated run is labelled so and decides nothing.
+const ServingRun* best_serving_run(const Serving& serving, const std::string& device);
+
 struct Results {
   std::string note;                // free text; reference.json says its values are illustrative
   ModelInfo model;

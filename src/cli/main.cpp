@@ -515,6 +515,7 @@ struct ServeCommand {
       // signal would (the cleanup handler removes the reserved name).
       std::int64_t issued = 0, completed = 0;
       for (const ServingRun& run : r.serving->runs) {
+        if (run.source != "measured") continue;  // simulated steps issue nothing
         for (const StepResult& step : run.search.steps) issued += step.issued, completed += step.completed;
       }
       std::cerr << "mlpbench: interrupted: issued " << issued << " = completed " << completed << " requests; no results written\n";

@@ -22,14 +22,17 @@
 #              finished (FAIL instead where memcheck reported an error or a test failed before the limit)
 #   run        BUILD/mlpbench run --batch-sizes 1,10,100 --out OUTDIR/<gpu>-<UTC time>.json (the main result);
 #              the GPU column must be measured, not taken from the reference table
+#   serve      BUILD/mlpbench serve --quick --out OUTDIR/serve-<gpu>-<UTC time>.json: the answer under load (the
+#              highest rate at p99 <= 1 ms, CPU and GPU, live, with the simulator beside each), a short search;
+#              its answer lines go to SUMMARY.txt. Without a GPU (test modes) the GPU's answer is simulated: passes
 #   peer       with torch and a GPU: BUILD/mlpbench export-weights (the same seeded model), then
 #              scripts/peer-pytorch.py on it --out OUTDIR/pytorch-<gpu>-<UTC time>.json --deadline-s <left>, then
 #              BUILD/mlpbench compare OURS PEER (exit 0 or 1 both pass: 1 only means the peer is slower);
 #              SKIP, saying why, without torch or a GPU for it
 #   summary    OUTDIR/SUMMARY.txt, written on every path (failures too): the verdict, each step's status (PASS,
 #              FAIL, SKIP or TIMEOUT) and seconds, our run's three lines and table, the peer's figures and the
-#              compare table, the sanitizer's test lines, the git commit
-# OUTDIR receives at most 4 files: gpu-check.log (everything printed), SUMMARY.txt and the two results JSONs;
+#              compare table, serve's answer lines, the sanitizer's test lines, the git commit
+# OUTDIR receives at most 5 files: gpu-check.log (everything printed), SUMMARY.txt and the three results JSONs;
 # other logs stay in BUILD/gpu-check/. Exit status: 0 no step failed (each passed, skipped, or timed out: then
 # SUMMARY.txt's first line says "PASSED with N step(s) timed out"), 1 a step failed, 2 usage.
 #
@@ -153,11 +156,11 @@ child_pid=""
 
 #                  cap: most seconds the step may take; reserve: seconds it is guaranteed when its turn comes
 #                  (earlier steps at most as important keep it back); high: 1 for build, run and what they need
-steps=(preflight deps configure build ctest sanitizer run peer)
-declare -A cap=(    [preflight]=60 [deps]=90 [configure]=60 [build]=210 [ctest]=90 [sanitizer]=120 [run]=240 [peer]=150)
-declare -A reserve=([preflight]=0  [deps]=20 [configure]=10 [build]=60  [ctest]=20 [sanitizer]=60  [run]=150 [peer]=30)
-declare -A high=(   [preflight]=1  [deps]=1  [configure]=1  [build]=1   [ctest]=0  [sanitizer]=0   [run]=1   [peer]=0)
-declare -A min_start=([peer]=30)   # a step starts only with this much time (default 5 s), else it fails
+steps=(preflight deps configure build ctest sanitizer run serve peer)
+declare -A cap=(    [preflight]=60 [deps]=90 [configure]=60 [build]=210 [ctest]=90 [sanitizer]=120 [run]=240 [serve]=90 [peer]=150)
+declare -A reserve=([preflight]=0  [deps]=20 [configure]=10 [build]=60  [ctest]=20 [sanitizer]=60  [run]=150 [serve]=30 [peer]=30)
+declare -A high=(   [preflight]=1  [deps]=1  [configure]=1  [build]=1   [ctest]=0  [sanitizer]=0   [run]=1   [serve]=0  [peer]=0)
+declare -A min_start=([peer]=30 [serve]=20)   # a step starts only with this much time (default 5 s), else it fails
 declare -A late_status=([sanitizer]=TIMEOUT)  # ...or, for these, ends with this status (default FAIL)
 # The numbers are for the 420 s budget; another budget scales them (e.g. a slow machine's test).
 for t in "${steps[@]}"; do cap[$t]=$((cap[$t] * budget / 420)); reserve[$t]=$((reserve[$t] * budget / 420)); done
@@ -657,6 +660,23 @@ EOF
   fi
 }
 
+# --- serve: the answer under load, a short search -------------------------------------------------------------
+run_serve() {
+  start_step serve || return
+  local json=$outdir/serve-${gpu_name}-$stamp.json rc
+  echo "+ $(rel "$build")/mlpbench serve --quick --layers $LAYERS --out $json"
+  # Its own answer on stdout (kept for the summary), progress on stderr.
+  limited "$(left_s)" "$build/mlpbench" serve --quick --layers "$LAYERS" --out "$json" >"$work/serve.txt"
+  rc=$?
+  cat "$work/serve.txt"
+  if ((rc != 0)); then end_rc serve "$rc"; return; fi
+  if ! grep -q '^Served at p99' "$work/serve.txt"; then end serve FAIL "no 'Served at p99' line"; return; fi
+  if ((gpu_ok)) && ! grep -q '^Served at p99.*GPU [^,]*, streams=[0-9]*, measured)' "$work/serve.txt"; then
+    end serve FAIL "the GPU was not served live (see $(rel "$json"))"; return
+  fi
+  end serve PASS "$(rel "$json"); $(grep -m1 '^Served at p99' "$work/serve.txt")"
+}
+
 # --- peer: PyTorch on the same weights, then compare -----------------------------------------------------------
 peer_script=$repo/scripts/peer-pytorch.py
 run_peer() {
@@ -738,6 +758,9 @@ write_summary() {
       echo "== compare: ours (BASE) against the peer (NEW), exit $(cat "$work/compare.rc" 2>/dev/null)"
       cat "$work/compare.txt"
     fi
+    echo
+    echo "== serve: the answer under load"
+    if [[ -s $work/serve.txt ]]; then cat "$work/serve.txt"; else echo "(no answer: serve ${step_status[serve]:-did not run} ${step_note[serve]:-})"; fi
     for f in "$work"/sanitizer-*.log; do
       [[ -f $f ]] || continue
       echo
@@ -781,7 +804,7 @@ write_summary() {
 
 main() {
   mkdir -p "$work" || { echo "gpu-check: cannot create $work"; return 1; }
-  rm -f "$work"/compare.txt "$work"/compare.rc "$work"/sanitizer-*.log
+  rm -f "$work"/compare.txt "$work"/compare.rc "$work"/serve.txt "$work"/sanitizer-*.log
   echo "gpu-check: $(date -u +%Y-%m-%dT%H:%M:%SZ), log: $log"
   preflight
 
@@ -796,14 +819,15 @@ main() {
     # Later steps run on what the build produced, even after a partial failure.
     if [[ -f $build/CTestTestfile.cmake ]]; then run_ctest; else skip ctest "not configured"; fi
     run_sanitizer
-    if [[ ! -x $build/mlpbench ]]; then skip run "no mlpbench executable"; skip peer "no mlpbench executable"
+    if [[ ! -x $build/mlpbench ]]; then skip run "no mlpbench executable"; skip serve "no mlpbench executable"; skip peer "no mlpbench executable"
     else
       if ((gpu_ok || allow_no_gpu)); then run_bench; else skip run "no GPU visible"; fi
+      if ((gpu_ok || allow_no_gpu)); then run_serve; else skip serve "no GPU visible"; fi
       run_peer
     fi
   else
     local s
-    for s in build ctest sanitizer run peer; do skip "$s" "configure failed"; done
+    for s in build ctest sanitizer run serve peer; do skip "$s" "configure failed"; done
   fi
   ((failed)) && return 1
   return 0

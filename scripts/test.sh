@@ -56,7 +56,8 @@ step "GPU check, dry run (scripts/gpu-check.sh, TEST ONLY mode, on build/default
 # gpu_check_dry_run NAME FAKE WANT_RC VERDICT SANITIZER: the dry run into build/default/NAME with the fake
 # compute-sanitizer (TEST ONLY) in mode FAKE; checks the exit code, the verdict (SUMMARY.txt's first line) and the
 # sanitizer's line (regexes), that every other step passed or skipped (run passed: the steps after the sanitizer
-# went on), that the sanitizer was given the kernel filter, the three lines, the peer's reason, the file count.
+# went on), that the sanitizer was given the kernel filter, the three lines, serve's answer, the peer's reason, the
+# file count.
 gpu_check_dry_run() {
   local out=build/default/$1 fake=$2 want_rc=$3 verdict=$4 sanitizer=$5 rc=0 s l bad=()
   rm -rf "$out"
@@ -67,13 +68,13 @@ gpu_check_dry_run() {
   ((rc == want_rc)) || bad+=("exit $rc, expected $want_rc")
   [[ -f $sum ]] || { bad+=("no SUMMARY.txt"); sum=/dev/null; }
   [[ $(head -n1 "$sum") =~ $verdict ]] || bad+=("the first line of SUMMARY.txt does not match '$verdict'")
-  for s in preflight deps configure build ctest run peer summary; do
+  for s in preflight deps configure build ctest run serve peer summary; do
     grep -qE "^  $s +(PASS|SKIP) " "$sum" || bad+=("no PASS or SKIP line for step $s")
   done
   grep -qE '^  run +PASS ' "$sum" || bad+=("run did not pass: the steps after the sanitizer must go on")
   grep -qE "^  sanitizer +$sanitizer" "$sum" || bad+=("the sanitizer's line does not match '$sanitizer'")
   grep -q -- '--kernel-name kns=mlpbench ' "$out/gpu-check.log" 2>/dev/null || bad+=("compute-sanitizer was not given the kernel filter")
-  for l in "CPU time: " "GPU time: " "Faster hardware: "; do grep -q "^$l" "$sum" || bad+=("no '$l' line"); done
+  for l in "CPU time: " "GPU time: " "Faster hardware: " "Served at p99 <= "; do grep -q "^$l" "$sum" || bad+=("no '$l' line"); done
   if ! python3 -c 'import torch; assert torch.cuda.is_available()' >/dev/null 2>&1; then
     grep -qE '^  peer +SKIP .*torch' "$sum" || bad+=("the peer step does not say that it skipped for want of torch")
   fi

@@ -867,3 +867,66 @@ TEST_F(Cli, ASlowStepIsNamedAgainInALog) {
   EXPECT_THAT(o.err, ::testing::ContainsRegex("\\[ *[0-9.]+ s\\] [^\n]+ \\(still running\\)\n")) << o.err;
   expect_usage_error(mlpbench_env("MLPBENCH_HEARTBEAT_S=x ", "run --quick --out y.json"), "MLPBENCH_HEARTBEAT_S: 'x' is not a number");
 }
+
+// serve's bad options: one line naming the option, exit 2, nothing written.
+TEST_F(Cli, ServeBadOptionsExitTwoWithOneLine) {
+  const std::string tail = " --device cpu --layers 16,8,4 --out r.json";
+  expect_usage_error(mlpbench("serve --qps 0" + tail), "--qps");
+  expect_usage_error(mlpbench("serve --qps 1000,-5" + tail), "--qps");
+  expect_usage_error(mlpbench("serve --slo-ms -1" + tail), "--slo-ms");
+  expect_usage_error(mlpbench("serve --max-batch 0" + tail), "--max-batch");
+  const int over = available_cores() + 1;
+  expect_usage_error(mlpbench("serve --workers " + std::to_string(over) + " --threads 1" + tail),
+                     "--workers x --threads is " + std::to_string(over) + " x 1");
+  expect_usage_error(mlpbench("serve --workers 1,2 --threads 1" + tail), "--workers");
+  expect_usage_error(mlpbench("serve --streams 0" + tail), "--streams");
+  // A batch the model's memory check refuses.
+  expect_usage_error(mlpbench("serve --device cpu --layers 784,4096,10 --max-batch 10000000 --out r.json"), "more than half of this machine");
+  EXPECT_TRUE(files().empty()) << ::testing::PrintToString(files());
+  const Outcome help = mlpbench("serve --help");
+  EXPECT_EQ(help.code, 0);
+  EXPECT_THAT(help.out, HasSubstr("--slo-ms"));
+  EXPECT_THAT(help.out, HasSubstr("simulated"));
+}
+
+// A short serve on the CPU: the answer lines, the simulator beside the live run, the file written.
+TEST_F(Cli, ServeOnTheCpuPrintsTheAnswerAndWritesTheFile) {
+  const Outcome o = mlpbench("serve --device cpu --quick --layers 16,8,4 --workers 1 --threads 1 --qps 500,1000 --max-batch 4 --out r.json");
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, HasSubstr("Served at p99 <= 1 ms: CPU "));
+  EXPECT_THAT(o.out, HasSubstr("Simulator vs live, CPU workers=1,threads=1"));
+  EXPECT_THAT(o.out, HasSubstr("Results written to r.json"));
+  EXPECT_EQ(read_results((dir_ / "r.json").string()).table.find("CPU", 4)->source, Source::Measured);
+}
+
+// SIGINT while serving: the step drains (every issued request completes), nothing is written, and the process ends
+// by the signal, as an interrupted `run` does.
+TEST_F(Cli, InterruptedServeDrainsAndLeavesNoFile) {
+  const std::string out = (dir_ / "r.json").string();
+  const std::string err = (dir_.parent_path() / (dir_.filename().string() + ".err")).string();
+  const char* argv[] = {MLPBENCH_EXE, "serve", "--device", "cpu", "--quick", "--layers", "16,8,4", "--workers", "1", "--threads", "1",
+                        "--qps", "300,300,300", "--min-step-s", "3", "--out", out.c_str(), nullptr};
+  pid_t pid = 0;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_EQ(posix_spawn(&pid, MLPBENCH_EXE, &actions, nullptr, const_cast<char* const*>(argv), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  for (int i = 0; i < 600 && slurp(err).find("serving live") == std::string::npos; ++i) ::usleep(50000);
+  ::usleep(300000);  // into the first step
+  ASSERT_EQ(::kill(pid, SIGINT), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  const std::string said = slurp(err);
+  fs::remove(err);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) << "status " << status << ": " << said;
+  long issued = -1, completed = -2;
+  const std::size_t at = said.find("mlpbench: interrupted: issued ");
+  ASSERT_NE(at, std::string::npos) << said;
+  ASSERT_EQ(std::sscanf(said.c_str() + at, "mlpbench: interrupted: issued %ld = completed %ld", &issued, &completed), 2) << said;
+  EXPECT_EQ(issued, completed);
+  EXPECT_GT(issued, 0);
+  EXPECT_LT(issued, 1000) << "the step stopped issuing at the signal";
+  EXPECT_TRUE(files().empty()) << ::testing::PrintToString(files());
+}

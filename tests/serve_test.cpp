@@ -197,6 +197,11 @@ TEST(ServeSearch, HalvesWhenTheStartFailsAndReportsNoneWhenNothingMeets) {
   const SearchResult none = search_rate(known_step, c);
   EXPECT_EQ(none.best_qps, 0);
   EXPECT_EQ(none.steps.size(), 11u);  // 40000 down to 40000 / 1024
+  c.search_floor_qps = 5000;  // a floor ends the halving sooner: 40000, 20000, 10000, 5000
+  const SearchResult floored = search_rate(known_step, c);
+  EXPECT_EQ(floored.best_qps, 0);
+  ASSERT_EQ(floored.steps.size(), 4u);
+  EXPECT_EQ(floored.steps.back().offered_qps, 5000);
 }
 
 TEST(ServeSearch, GivenRatesAreMeasuredInOrderAndAStopEndsEither) {

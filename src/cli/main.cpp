@@ -1,5 +1,5 @@
-// The mlpbench command: `run` (fill the CPU/GPU table and name the faster device), `infer` (one forward
-// pass on a user's input, to check our outputs against their framework), `report` (print a results file),
+// The mlpbench command: `run` (fill the CPU/GPU table and name the faster device), `serve` (the answer under load),
+// `infer` (one forward pass on a user's input, to check our outputs against their framework), `report` (print a results file),
 // `compare` (results files side by side, exit 1 on a regression), `plot` (SVG chart), `machine` (measure
 // the roof) and `export-weights`. Options are parsed here; the work is done by the library.
 #include <glob.h>
@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +36,8 @@
 #include "mlpbench/results.hpp"
 #include "mlpbench/runner.hpp"
 #include "mlpbench/safetensors.hpp"
+#include "mlpbench/serve_run.hpp"
+#include "mlpbench/threads.hpp"
 #include "mlpbench/sysinfo.hpp"
 
 namespace mlpbench {
@@ -400,6 +403,139 @@ struct RunCommand {
   }
 };
 
+// serve's stop: the first SIGINT/SIGTERM ends the current step (it drains what it issued) and puts back the cleanup
+// handlers, so a second one ends the process at once (removing any reserved output).
+std::atomic<bool> g_serve_stop{false};
+volatile std::sig_atomic_t g_serve_signal = 0;
+extern "C" void serve_stop_handler(int sig) {
+  g_serve_signal = sig;
+  g_serve_stop.store(true);
+  install_interrupt_cleanup();
+}
+
+// The K x T shapes of --workers and --threads: lists of one length, paired in order; one given alone gets the other
+// as the cores / it; neither: default_cpu_shapes.
+std::vector<ServeShape> serve_shapes(const std::string& workers, const std::string& threads, int cores) {
+  if (workers.empty() && threads.empty()) return {};
+  std::vector<int> k = workers.empty() ? std::vector<int>{} : parse_int_list(workers, "--workers", 1, 4096);
+  std::vector<int> t = threads.empty() ? std::vector<int>{} : parse_int_list(threads, "--threads", 1, 4096);
+  if (k.empty()) for (int x : t) k.push_back(std::max(1, cores / x));
+  if (t.empty()) for (int x : k) t.push_back(std::max(1, cores / x));
+  if (k.size() != t.size()) {
+    throw InputError("--workers " + workers + " and --threads " + threads + ": give lists of one length (paired in order: K x T)");
+  }
+  std::vector<ServeShape> out;
+  for (std::size_t i = 0; i < k.size(); ++i) out.push_back({k[i], t[i]});
+  return out;
+}
+
+// The answer under load: an open-loop load generator in this process, a dynamic batcher and workers; see serve_run.hpp.
+struct ServeCommand {
+  ModelOptions model;
+  PriceOptions prices;
+  std::string device = "all", qps, slo_ms = "1", max_batch = "32", max_queue_delay_us = "100", workers, threads, streams = "1";
+  std::string min_requests, min_step_s, reference, out;
+  bool force = false, quick = false;
+  CLI::App* app = nullptr;
+
+  void add(CLI::App& parent) {
+    app = parent.add_subcommand(
+        "serve",
+        "The answer under load: requests of one sample arrive at Poisson times (open loop, in this process), a dynamic batcher "
+        "hands batches to workers; finds the highest rate whose p99 latency meets --slo-ms on the CPU and the GPU (simulated "
+        "from the reference's per-batch latencies where no GPU is usable), and the simulator beside every live run");
+    model.add(*app, "Seed of the weights (with --layers), of the inputs and of the arrival times", /*threads_help=*/"");
+    app->add_option("--device", device, "Which devices to serve (a GPU not usable here is simulated from --reference)")
+        ->check(CLI::IsMember({"cpu", "gpu", "all"}))
+        ->capture_default_str();
+    app->add_option("--qps", qps, "Rates to measure, requests/s, e.g. 1000,2000,5000 (default: search for the highest rate meeting --slo-ms)");
+    app->add_option("--slo-ms", slo_ms, "The bound on the p99 latency (completion minus scheduled arrival), in ms")->capture_default_str();
+    app->add_option("--max-batch", max_batch, "The dynamic batcher's largest batch")->capture_default_str();
+    app->add_option("--max-queue-delay-us", max_queue_delay_us, "The longest the oldest queued request waits for a fuller batch, in us")
+        ->capture_default_str();
+    app->add_option("--workers", workers,
+                    "CPU workers K (a list, paired with --threads): K workers of T threads each, each on its own cores, K x T <= the "
+                    "cores (default: 1 x every core, then every core x 1)");
+    app->add_option("--threads", threads, "CPU threads T of each worker (a list, paired with --workers; alone: K = cores / T)");
+    app->add_option("--streams", streams, "GPU workers, each a stream with a backend (a graph per batch size) of its own")->capture_default_str();
+    app->add_option("--min-requests", min_requests, "Least requests of each step (default 2000; --quick 1000)");
+    app->add_option("--min-step-s", min_step_s, "Least seconds of each step (default 0.5; --quick 0.1)");
+    app->add_option("--reference", reference, "Results file the GPU's per-batch latencies come from without a GPU (default results/reference.json)");
+    app->add_option("--out", out,
+                    "Results file to write (the per-batch table and the serving section); a folder gets <folder>/<host>/<UTC "
+                    "time>-<commit>.json (default: the folder results/); - writes the JSON to standard output");
+    app->add_flag("--force", force, "Replace --out if it exists");
+    app->add_flag("--quick", quick, "Shorter steps and measurements (CI): a search takes seconds; its p99 rests on fewer requests");
+    prices.add(*app);
+  }
+
+  int execute(const std::string& command) const {
+    const int cores = available_cores();
+    ServeRunConfig config;
+    ServeConfig& s = config.serve;
+    if (!qps.empty()) {
+      for (const std::string& q : parse_name_list(qps, "--qps")) s.qps.push_back(parse_double(q, "--qps", -1e300, 1e300));
+    }
+    s.slo_ms = parse_double(slo_ms, "--slo-ms", -1e300, 1e300);
+    s.max_batch = static_cast<int>(parse_int(max_batch, "--max-batch", INT32_MIN, INT32_MAX));
+    s.max_queue_delay_us = parse_double(max_queue_delay_us, "--max-queue-delay-us", -1e300, 1e300);
+    if (quick) s.min_requests = 1000, s.min_step_s = 0.1, s.search_tolerance = 0.1;
+    if (!min_requests.empty()) s.min_requests = static_cast<int>(parse_int(min_requests, "--min-requests", 1, 100000000));
+    if (!min_step_s.empty()) s.min_step_s = parse_double(min_step_s, "--min-step-s", 0, 3600);
+    s.seed = model.seed_value();
+    s.search_floor_qps = s.min_requests / 5.0;  // a failing search's slowest step lasts about 5 s
+    config.device = device;
+    config.cpu_shapes = serve_shapes(workers, threads, cores);
+    config.gpu_streams = static_cast<int>(parse_int(streams, "--streams", INT32_MIN, INT32_MAX));
+    config.quick = quick;
+    config.reference_file = reference;
+    config.command = command;
+    config.prices = prices.get();
+    validate_serve_run(config, cores);  // every option before the model is made
+
+    Progress progress;
+    config.log = progress.printer();
+    int backends = 2;  // the gate's reference, a candidate of each kind, K workers
+    for (const ServeShape& sh : config.cpu_shapes.empty() ? default_cpu_shapes(cores) : config.cpu_shapes) backends = std::max(backends, 2 + sh.workers);
+    const Model m = model.model({s.max_batch}, backends, [&](const std::string& line) { progress.message(line); });
+    std::string path = results_path(out, std::time(nullptr));
+    std::optional<ReservedOutput> reserved;
+    if (names_a_folder(out)) path = reserved.emplace(path).path();
+    else check_writable(path, force);
+
+    struct sigaction sa {};
+    sa.sa_handler = serve_stop_handler;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    const Results r = run_serving(m, config, GpuSide{make_gpu_backends, nullptr}, &g_serve_stop);
+    progress.stop();
+    if (g_serve_stop.load()) {
+      // Every request issued completed (a step drains before it ends); nothing is written, and the process ends as the
+      // signal would (the cleanup handler removes the reserved name).
+      std::int64_t issued = 0, completed = 0;
+      for (const ServingRun& run : r.serving->runs) {
+        if (run.source != "measured") continue;  // simulated steps issue nothing
+        for (const StepResult& step : run.search.steps) issued += step.issued, completed += step.completed;
+      }
+      std::cerr << "mlpbench: interrupted: issued " << issued << " = completed " << completed << " requests; no results written\n";
+      const int sig = g_serve_signal ? static_cast<int>(g_serve_signal) : SIGINT;
+      install_interrupt_cleanup();
+      std::raise(sig);
+      return kExitRuntime;  // not reached
+    }
+    install_interrupt_cleanup();
+    if (reserved) reserved->write(dump_json(to_json(r)));
+    else write_text_atomic(path, dump_json(to_json(r)), force);
+    std::ostream& o = messages_for(path);
+    o << serving_answer(r);
+    for (const std::string& n : r.notes) o << "Note: " << n << "\n";
+    for (const auto& [dev, why] : r.not_measured) o << "Note: " << dev << " not served live: " << why << "\n";
+    o << "\nResults written to " << output_name(path) << "\n";
+    return kExitOk;
+  }
+};
+
 struct InferCommand {
   ModelOptions model;
   std::string input, output, device = "cpu", precision = "fp32";
@@ -703,6 +839,7 @@ int main_impl(int argc, char** argv) {
   app.set_version_flag("--version", version_text(), "Print the version, commit, build type, compiler and CUDA toolkit, and exit");
   app.require_subcommand(1);
   RunCommand run;
+  ServeCommand serve;
   InferCommand infer;
   ReportCommand report;
   CompareCommand compare;
@@ -711,6 +848,7 @@ int main_impl(int argc, char** argv) {
   ExportCommand exporter;
   ReferenceCommand reference;
   run.add(app);
+  serve.add(app);
   infer.add(app);
   exporter.add(app);
   machine.add(app);
@@ -736,6 +874,7 @@ int main_impl(int argc, char** argv) {
   }
 
   if (*run.app) return run.execute(command_line(argc, argv));
+  if (*serve.app) return serve.execute(command_line(argc, argv));
   if (*compare.app) return compare.execute();
   if (*plot.app) return plot.execute();
   if (*machine.app) return machine.execute();

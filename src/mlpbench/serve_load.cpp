@@ -41,6 +41,7 @@ void validate_serve_config(const ServeConfig& c, int cores) {
   require(c.min_step_s >= 0, "--min-step-s must be >= 0 (got " + num(c.min_step_s) + ")");
   require(c.drain_limit_s > 0, "--drain-limit-s must be > 0 (got " + num(c.drain_limit_s) + ")");
   require(c.search_start_qps > 0 && c.search_start_qps <= kMaxServeQps, "the search's start rate must be > 0 and at most " + num(kMaxServeQps));
+  require(c.search_floor_qps >= 0, "the search's floor must be >= 0 (got " + num(c.search_floor_qps) + ")");
   require(c.search_tolerance > 0, "the search's tolerance must be > 0 (got " + num(c.search_tolerance) + ")");
   require(c.worker_spin_us >= 0 && c.generator_spin_us >= 0, "the spin times must be >= 0");
 }
@@ -150,7 +151,7 @@ SearchResult search_rate(const StepFn& step, const ServeConfig& config, const st
   out.searched = true;
   double meet = 0, fail = 0;  // the highest rate that met the bound, the lowest that did not
   double q = config.search_start_qps;
-  const double floor = config.search_start_qps / 1024;
+  const double floor = config.search_floor_qps > 0 ? config.search_floor_qps : config.search_start_qps / 1024;
   bool go = true;
   while (go && (meet == 0 || fail == 0)) {  // bracket: double while it holds, halve while it fails
     if (!(go = run_one(step, q, out, stop))) break;

@@ -29,6 +29,8 @@ struct ServeConfig {
   std::uint64_t seed = 1;           // --seed: of the arrival gaps (every step the same draws, scaled to its rate)
   double search_start_qps = 1000;   // the search's first rate (halved while it fails the bound, doubled while it meets it)
   double search_tolerance = 0.05;   // bisection stops once (fail - meet) / meet <= this
+  double search_floor_qps = 0;      // halving gives up below this rate (0: search_start_qps / 1024); a step at rate q
+                                    // lasts at least min_requests / q, so a floor bounds the time a failing search takes
   double worker_spin_us = 100;      // a worker with nothing to take polls this long before it sleeps
   double generator_spin_us = 200;   // the generator sleeps until this long before an arrival, then polls the clock: above a
                                     // sleep's overshoot (a VM: p99 ~50 us, max ~150), which delays every arrival behind it
@@ -98,7 +100,7 @@ struct SearchResult {
   bool simulated = false;         // every step simulated
 };
 
-// Doubles from search_start_qps while the bound holds (halves while it fails, down to 1/1024 of the start), then
+// Doubles from search_start_qps while the bound holds (halves while it fails, down to search_floor_qps), then
 // bisects between the last rate that met it and the first that did not until they are within search_tolerance.
 // Stops early when a step is interrupted or `stop` is set.
 SearchResult search_rate(const StepFn& step, const ServeConfig& config, const std::atomic<bool>* stop = nullptr);

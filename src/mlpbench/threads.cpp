@@ -38,16 +38,16 @@ const std::vector<int>& process_cpus() { return g_process_cpus; }
 
 int available_cores() { return static_cast<int>(g_process_cpus.size()); }
 
-bool pin_omp_threads(int threads) {
+bool pin_omp_threads(int threads, int first_cpu) {
   if (std::getenv("OMP_PROC_BIND") || std::getenv("OMP_PLACES")) return false;
   const std::vector<int>& cpus = process_cpus();
-  if (threads > static_cast<int>(cpus.size())) return false;
+  if (first_cpu < 0 || threads < 1 || first_cpu + threads > static_cast<int>(cpus.size())) return false;
   bool ok = true;
 #pragma omp parallel num_threads(threads) reduction(&& : ok)
   {
     cpu_set_t one;
     CPU_ZERO(&one);
-    CPU_SET(cpus[omp_get_thread_num()], &one);
+    CPU_SET(cpus[static_cast<std::size_t>(first_cpu + omp_get_thread_num())], &one);
     ok = sched_setaffinity(0, sizeof one, &one) == 0;
   }
   return ok;

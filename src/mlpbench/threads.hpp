@@ -15,9 +15,11 @@ const std::vector<int>& process_cpus();
 // How many: the cores this process may run on (at least 1).
 int available_cores();
 
-// Pins OpenMP thread t of a `threads`-wide team to process_cpus()[t], unless the user chose a binding
-// (OMP_PROC_BIND or OMP_PLACES set) or asked for more threads than CPUs. Returns whether it pinned.
-bool pin_omp_threads(int threads);
+// Pins OpenMP thread t of a `threads`-wide team (the calling thread's) to process_cpus()[first_cpu + t], unless the
+// user chose a binding (OMP_PROC_BIND or OMP_PLACES set) or the team would run past the last CPU (first_cpu +
+// threads above the CPUs). Returns whether it pinned. `serve` gives each of its K workers its own range (first_cpu =
+// k x T), so that K teams do not share cores.
+bool pin_omp_threads(int threads, int first_cpu = 0);
 
 // The buffer every CPU backend's evict_caches() reads and writes, one float per 64-byte line: twice every
 // last-level cache of the machine together, allocated on first use and shared by the process.

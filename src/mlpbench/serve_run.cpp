@@ -1,0 +1,529 @@
+// See serve_run.hpp.
+#include "mlpbench/serve_run.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "mlpbench/defaults.hpp"
+#include "mlpbench/errors.hpp"
+#include "mlpbench/serve_sim.hpp"
+#include "mlpbench/serve_workers.hpp"
+#include "mlpbench/sysinfo.hpp"
+#include "mlpbench/threads.hpp"
+
+namespace mlpbench {
+namespace {
+
+void say(const ServeRunConfig& c, const std::string& line, bool lasting = false) {
+  if (c.log) c.log(line, lasting);
+}
+
+bool stopped(const std::atomic<bool>* stop) { return stop && stop->load(); }
+
+unsigned long long this_thread_key() {
+  const unsigned long long h = std::hash<std::thread::id>{}(std::this_thread::get_id());
+  return h == 0 ? 1 : h;
+}
+
+// A backend's per-batch statistics (measure_rounds, run's budget), one per batch size.
+std::vector<Stats> measure_stats(Backend& backend, int in_width, int out_width, const std::vector<int>& batch_sizes, bool quick) {
+  const int most = *std::max_element(batch_sizes.begin(), batch_sizes.end());
+  const std::vector<float> x = make_seeded_input(most, in_width, 7);
+  std::vector<float> y(static_cast<std::size_t>(most) * static_cast<std::size_t>(out_width));
+  std::vector<TimedRun> items;
+  for (int b : batch_sizes) items.push_back(wall_clock([&backend, &x, &y, b] { backend.forward(x.data(), y.data(), b); }));
+  const MeasureBudget budget = measure_budget(quick, static_cast<int>(items.size()));
+  return measure_rounds(items, budget.rounds);
+}
+
+std::vector<std::pair<int, double>> pairs_of(const std::vector<int>& sizes, const std::vector<Stats>& stats) {
+  std::vector<std::pair<int, double>> out;
+  for (std::size_t i = 0; i < sizes.size(); ++i) out.emplace_back(sizes[i], stats[i].median_ms);
+  return out;
+}
+
+// The simulator's search on `table`; then one more step at `also_qps` (> 0: the live best rate, for the p99 at it).
+SearchResult simulate(const std::vector<std::pair<int, double>>& table, const ServeConfig& c, double also_qps = 0) {
+  Simulator sim(ServiceTable(table), c);
+  SearchResult s = run_serve([&](double q) { return sim.step(q); }, c);
+  s.simulated = true;
+  if (also_qps > 0) {
+    const bool have = std::any_of(s.steps.begin(), s.steps.end(), [&](const StepResult& r) { return r.offered_qps == also_qps; });
+    if (!have) {
+      s.steps.push_back(sim.step(also_qps));
+      if (s.steps.back().meets(c.slo_ms)) s.best_qps = std::max(s.best_qps, also_qps);
+    }
+  }
+  return s;
+}
+
+// The simulated run beside a live one: one more step at the live best rate.
+void add_live_rate(SearchResult& sim, const std::vector<std::pair<int, double>>& table, const ServeConfig& c, double live_best) {
+  if (live_best <= 0) return;
+  sim = simulate(table, c, live_best);
+}
+
+// The live search on `workers` (prepared, planned), the calling thread generating arrivals.
+SearchResult serve_live(const std::vector<Backend*>& workers, const Model& model, const ServeConfig& c, const std::atomic<bool>* stop,
+                        const ServeRunConfig& config, const std::string& what) {
+  LiveServer server(workers, model.input_width(), model.output_width(), c, stop);
+  return run_serve(
+      [&](double q) {
+        say(config, what + ": step at " + rate_text(q));
+        const StepResult r = server.step(q);
+        char line[200];
+        std::snprintf(line, sizeof line, ": %s offered, p50 %.3g ms, p99 %.3g ms, max %.3g ms, mean batch %.3g%s", rate_text(q).c_str(), r.p50_ms,
+                      r.p99_ms, r.max_ms, r.mean_batch,
+                      r.meets(c.slo_ms) ? "" : r.overloaded ? " (overloaded)" : " (above the bound)");
+        say(config, what + line, true);
+        return r;
+      },
+      c, stop);
+}
+
+void add_cells(Table& table, const std::string& device, const std::vector<int>& sizes, std::vector<std::vector<BackendRun>>& runs) {
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    if (!runs[i].empty()) table.set(device, sizes[i], cell_of(runs[i]));
+  }
+}
+
+BackendRun run_of(const Backend& b, const Stats& s) {
+  BackendRun r;
+  r.backend = b.name();
+  r.config = b.config();
+  r.io = b.io();
+  r.threads = b.threads();
+  r.bytes_per_weight = b.bytes_per_weight();
+  r.stats = s;
+  return r;
+}
+
+std::string percent_diff(double sim, double live) {
+  if (live <= 0) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, " (%+.0f%%)", 100 * (sim - live) / live);
+  return buf;
+}
+
+std::string ms_text(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, ms < 10 ? "%.3g ms" : "%.0f ms", ms);
+  return buf;
+}
+
+const StepResult* step_at(const SearchResult& s, double qps) {
+  for (const StepResult& r : s.steps) {
+    if (r.offered_qps == qps) return &r;
+  }
+  return nullptr;
+}
+
+// A simulated run decides only when its latencies were measured (here or elsewhere): not from illustrative values.
+bool decides(const ServingRun& r) {
+  const std::string tail = ", illustrative";
+  return r.source == "measured" ||
+         (r.simulated_from.size() < tail.size() || r.simulated_from.compare(r.simulated_from.size() - tail.size(), tail.size(), tail) != 0);
+}
+
+// A device's headline: its best measured run, else its best simulated one; null when it has none.
+const ServingRun* headline(const Serving& s, const std::string& device) {
+  const ServingRun* best = nullptr;
+  for (const std::string source : {"measured", "simulated"}) {
+    for (const ServingRun& r : s.runs) {
+      if (r.device == device && r.source == source && (!best || r.search.best_qps > best->search.best_qps)) best = &r;
+    }
+    if (best) return best;
+  }
+  return nullptr;
+}
+
+std::string served_text(const ServingRun& r) {
+  std::string s = r.search.best_qps > 0 ? rate_text(r.search.best_qps) : "none";
+  if (r.search.best_qps <= 0 && !r.search.steps.empty()) {
+    const auto lowest = std::min_element(r.search.steps.begin(), r.search.steps.end(),
+                                         [](const StepResult& a, const StepResult& b) { return a.offered_qps < b.offered_qps; });
+    s += " (p99 " + ms_text(lowest->p99_ms) + " at " + rate_text(lowest->offered_qps) + ", the lowest rate tried)";
+  }
+  s += " (" + r.backend + ", " + r.config + (r.source == "measured" ? ", measured" : ", simulated from " + r.simulated_from) + ")";
+  return s;
+}
+
+}  // namespace
+
+std::string shape_text(const ServeShape& s) { return "workers=" + std::to_string(s.workers) + ",threads=" + std::to_string(s.threads); }
+
+std::vector<ServeShape> default_cpu_shapes(int cores) {
+  if (cores <= 1) return {{1, 1}};
+  return {{1, cores}, {cores, 1}};
+}
+
+void validate_serve_run(const ServeRunConfig& config, int cores) {
+  if (config.serve.max_batch > kMaxBatch) {
+    throw InputError("--max-batch " + std::to_string(config.serve.max_batch) + " is above the largest batch, " + std::to_string(kMaxBatch));
+  }
+  if (config.device != "gpu") {
+    for (const ServeShape& s : config.cpu_shapes.empty() ? default_cpu_shapes(cores) : config.cpu_shapes) {
+      ServeConfig c = config.serve;
+      c.workers = s.workers, c.threads = s.threads;
+      validate_serve_config(c, cores);
+    }
+  }
+  if (config.gpu_streams < 1 || config.gpu_streams > std::max(cores, 1)) {
+    throw InputError("--streams " + std::to_string(config.gpu_streams) + ": give 1 to " + std::to_string(cores) +
+                     " (each stream's worker is a thread on one of the " + std::to_string(cores) + " cores)");
+  }
+  ServeConfig c = config.serve;
+  validate_serve_config(c, cores);
+}
+
+std::vector<int> service_batch_sizes(int max_batch) {
+  std::vector<int> out;
+  for (int b = 1; b < max_batch; b *= 2) out.push_back(b);
+  out.push_back(max_batch);
+  return out;
+}
+
+PinnedBackend::PinnedBackend(std::unique_ptr<Backend> inner, int first_cpu) : inner_(std::move(inner)), first_cpu_(first_cpu) {}
+
+std::string PinnedBackend::config() const {
+  const int t = std::max(1, inner_->threads());
+  const std::vector<int>& cpus = process_cpus();
+  std::string c = inner_->config();
+  if (first_cpu_ + t <= static_cast<int>(cpus.size())) {
+    c += ",cpus=" + std::to_string(cpus[static_cast<std::size_t>(first_cpu_)]);
+    if (t > 1) c += "-" + std::to_string(cpus[static_cast<std::size_t>(first_cpu_ + t - 1)]);
+  }
+  return c;
+}
+
+void PinnedBackend::forward(const float* x, float* y, int batch) {
+  const unsigned long long me = this_thread_key();
+  if (pinned_for_.load(std::memory_order_relaxed) != me) {
+    pin_omp_threads(std::max(1, inner_->threads()), first_cpu_);
+    pinned_for_.store(me, std::memory_order_relaxed);
+  }
+  inner_->forward(x, y, batch);
+}
+
+bool keep_off_cpus(int first, int count) {
+  const std::vector<int>& cpus = process_cpus();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int left = 0;
+  for (int i = 0; i < static_cast<int>(cpus.size()); ++i) {
+    if (i < first || i >= first + count) CPU_SET(cpus[static_cast<std::size_t>(i)], &set), ++left;
+  }
+  const bool shares = left == 0;
+  if (shares) {
+    for (int c : cpus) CPU_SET(c, &set);
+  }
+  sched_setaffinity(0, sizeof set, &set);
+  return shares;
+}
+
+std::vector<std::pair<int, double>> measure_service(Backend& backend, int in_width, int out_width, const std::vector<int>& batch_sizes, bool quick) {
+  return pairs_of(batch_sizes, measure_stats(backend, in_width, out_width, batch_sizes, quick));
+}
+
+std::string rate_text(double qps) {
+  const char* unit = "";
+  double v = qps;
+  if (qps >= 1e6) v = qps / 1e6, unit = "M";
+  else if (qps >= 1e3) v = qps / 1e3, unit = "k";
+  char buf[32];
+  if (v >= 10) std::snprintf(buf, sizeof buf, "%.0f%s/s", std::round(v / std::pow(10, std::floor(std::log10(v)) - 1)) * std::pow(10, std::floor(std::log10(v)) - 1), unit);
+  else std::snprintf(buf, sizeof buf, "%.2g%s/s", v, unit);
+  return buf;
+}
+
+std::string serving_answer(const Results& results) {
+  if (!results.serving) return "";
+  const Serving& s = *results.serving;
+  std::ostringstream out;
+  char slo[32];
+  std::snprintf(slo, sizeof slo, "%g", s.config.slo_ms);
+  const ServingRun* cpu = headline(s, "CPU");
+  const ServingRun* gpu = headline(s, "GPU");
+  out << "Served at p99 <= " << slo << " ms: ";
+  if (cpu) out << "CPU " << served_text(*cpu);
+  if (cpu && gpu) out << ", ";
+  if (gpu) out << "GPU " << served_text(*gpu);
+  out << "\n";
+  if (cpu && gpu) {
+    const bool can = decides(*cpu) && decides(*gpu);
+    const double c = cpu->search.best_qps, g = gpu->search.best_qps;
+    out << "Faster hardware under load: ";
+    if (!can) {
+      out << "unknown\nWhy unknown: the " << (decides(*gpu) ? "CPU" : "GPU") << "'s rate is simulated from illustrative values ("
+          << (decides(*gpu) ? cpu : gpu)->simulated_from << "), not measurements.\n";
+    } else if (c <= 0 && g <= 0) {
+      out << "unknown\nWhy unknown: neither met p99 <= " << slo << " ms at any rate tried.\n";
+    } else {
+      out << (g > c ? "GPU" : "CPU") << (gpu->source == "simulated" ? " (the GPU's rate simulated)" : "") << "\n";
+      if (results.prices.given() && c > 0 && g > 0) {
+        // Cost per million requests at each device's best rate.
+        const double cpu_cost = results.prices.cpu_usd_per_hour / (c * 3600) * 1e6, gpu_cost = results.prices.gpu_usd_per_hour / (g * 3600) * 1e6;
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "Cheaper hardware under load: %s (per million requests at the best rate: CPU $%.3g, GPU $%.3g)\n",
+                      gpu_cost < cpu_cost ? "GPU" : "CPU", cpu_cost, gpu_cost);
+        out << buf;
+      }
+    }
+  }
+  // The simulator beside each live run: how far it is from reality.
+  for (const ServingRun& live : s.runs) {
+    if (live.source != "measured") continue;
+    for (const ServingRun& sim : s.runs) {
+      if (sim.source != "simulated" || sim.device != live.device || sim.config != live.config || sim.backend != live.backend) continue;
+      out << "Simulator vs live, " << live.device << " " << live.config << " (" << live.backend << "): best rate live "
+          << rate_text(live.search.best_qps) << ", simulated " << rate_text(sim.search.best_qps)
+          << percent_diff(sim.search.best_qps, live.search.best_qps);
+      const StepResult* l = step_at(live.search, live.search.best_qps);
+      const StepResult* m = step_at(sim.search, live.search.best_qps);
+      if (l && m) out << "; p99 at " << rate_text(live.search.best_qps) << " live " << ms_text(l->p99_ms) << ", simulated " << ms_text(m->p99_ms) << percent_diff(m->p99_ms, l->p99_ms);
+      out << "\n";
+    }
+  }
+  return out.str();
+}
+
+bool serving_interrupted(const Results& results) {
+  if (!results.serving) return false;
+  for (const ServingRun& r : results.serving->runs) {
+    if (r.search.interrupted) return true;
+  }
+  return false;
+}
+
+namespace {
+
+struct Side {
+  const Model& model;
+  const ServeRunConfig& config;
+  const std::vector<int>& sizes;
+  const GateInputs& gate;
+  const std::atomic<bool>* stop;
+  Results& r;
+  Serving& serving;
+};
+
+// Each CPU shape: the backend kinds gated, measured on worker 0's cores and simulated; the best of them (the highest
+// simulated rate) served live by K workers, each on its own cores.
+void serve_cpu(Side& side, std::vector<std::vector<BackendRun>>& cells) {
+  const ServeRunConfig& config = side.config;
+  const Model& model = side.model;
+  const int cores = available_cores();
+  for (const ServeShape& shape : config.cpu_shapes.empty() ? default_cpu_shapes(cores) : config.cpu_shapes) {
+    if (stopped(side.stop)) return;
+    ServeConfig c = config.serve;
+    c.workers = shape.workers, c.threads = shape.threads;
+    RunConfig rc;
+    rc.threads = {shape.threads};
+    std::vector<std::unique_ptr<Backend>> kinds = make_cpu_backends(rc, side.r.notes);
+    struct Candidate {
+      std::unique_ptr<PinnedBackend> backend;
+      std::vector<Stats> stats;
+      SearchResult sim;
+    };
+    std::vector<Candidate> candidates;
+    for (auto& k : kinds) {
+      auto b = std::make_unique<PinnedBackend>(std::move(k), 0);
+      say(config, "CPU " + shape_text(shape) + ": checking " + b->name());
+      const std::string failure = check_backend(*b, model, side.gate);
+      if (!failure.empty()) throw RuntimeError("CPU backend " + b->name() + " (" + b->config() + ") is " + failure + "; not served");
+      candidates.push_back({std::move(b), {}, {}});
+    }
+    for (Candidate& cand : candidates) {
+      if (stopped(side.stop)) return;
+      say(config, "CPU " + shape_text(shape) + ": measuring " + cand.backend->name() + " at batch sizes " + list_text(side.sizes));
+      // On a thread of its own, its team on worker 0's cores, as a worker runs it.
+      std::thread t([&] { cand.stats = measure_stats(*cand.backend, model.input_width(), model.output_width(), side.sizes, config.quick); });
+      t.join();
+      cand.sim = simulate(pairs_of(side.sizes, cand.stats), c);
+      for (std::size_t i = 0; i < side.sizes.size(); ++i) cells[i].push_back(run_of(*cand.backend, cand.stats[i]));
+      say(config, "CPU " + shape_text(shape) + " " + cand.backend->name() + ": simulated best " + rate_text(cand.sim.best_qps), true);
+    }
+    const auto chosen = std::max_element(candidates.begin(), candidates.end(),
+                                         [](const Candidate& a, const Candidate& b) { return a.sim.best_qps < b.sim.best_qps; });
+    for (const Candidate& cand : candidates) {
+      if (&cand != &*chosen) {
+        side.r.notes.push_back("serve, CPU " + shape_text(shape) + ": " + cand.backend->name() + " not served live (simulated best " +
+                               rate_text(cand.sim.best_qps) + ", not above " + chosen->backend->name() + "'s " + rate_text(chosen->sim.best_qps) + ")");
+      }
+    }
+    // Workers 1..K-1: the same kind, each on its own cores, checked as worker 0 was.
+    std::vector<std::unique_ptr<PinnedBackend>> more;
+    std::vector<Backend*> workers{chosen->backend.get()};
+    for (int k = 1; k < shape.workers; ++k) {
+      std::vector<std::string> unused;
+      for (auto& b : make_cpu_backends(rc, unused)) {
+        if (b->name() != chosen->backend->name()) continue;
+        more.push_back(std::make_unique<PinnedBackend>(std::move(b), k * shape.threads));
+        const std::string failure = check_backend(*more.back(), model, side.gate);
+        if (!failure.empty()) throw RuntimeError("CPU backend " + more.back()->name() + " is " + failure + "; not served");
+        workers.push_back(more.back().get());
+        break;
+      }
+    }
+    if (stopped(side.stop)) return;
+    // The generator (this thread) off the workers' cores where any are left.
+    const bool shares = keep_off_cpus(0, shape.workers * shape.threads);
+    say(config, "CPU " + shape_text(shape) + ": serving live with " + chosen->backend->name(), true);
+    ServingRun live{"CPU", chosen->backend->name(), shape_text(shape), "measured", "",
+                    serve_live(workers, model, c, side.stop, config, "CPU " + shape_text(shape) + " live")};
+    keep_off_cpus(0, 0);
+    if (shares) {
+      side.r.notes.push_back("serve, CPU " + shape_text(shape) + ": the workers take every core, so the generator thread shares theirs");
+    }
+    ServingRun sim{"CPU", chosen->backend->name(), shape_text(shape), "simulated",
+                   "the CPU's per-batch latencies measured in this run (" + chosen->backend->name() + ", " + chosen->backend->config() + ")", chosen->sim};
+    add_live_rate(sim.search, pairs_of(side.sizes, chosen->stats), c, live.search.best_qps);
+    say(config, "CPU " + shape_text(shape) + ": live best " + rate_text(live.search.best_qps) + ", simulated " + rate_text(sim.search.best_qps), true);
+    side.serving.runs.push_back(std::move(live));
+    side.serving.runs.push_back(std::move(sim));
+  }
+}
+
+// The GPU: live on its backends where one is usable (a graph per batch size where graphs apply, copy I/O through
+// pinned buffers, one backend and stream per worker), simulated beside it; else simulated from the reference.
+void serve_gpu(Side& side, GpuBackends& gpu, const GpuSide& factory, std::vector<std::vector<BackendRun>>& cells) {
+  const ServeRunConfig& config = side.config;
+  const Model& model = side.model;
+  ServeConfig c = config.serve;
+  c.workers = config.gpu_streams, c.threads = 1;
+  const std::string shape = "streams=" + std::to_string(config.gpu_streams);
+  if (!gpu.backends.empty() && gpu.emulator.empty()) {
+    say(config, "GPU: checking " + std::to_string(gpu.backends.size()) + " backends");
+    std::vector<Backend*> ok = gate_gpu_backends(gpu.backends, model, side.gate, side.r.notes);
+    if (ok.empty()) throw RuntimeError("serve: no GPU backend passed its check (see the notes)");
+    std::vector<Backend*> graphs;
+    for (Backend* b : ok) {
+      if (b->name().find("+graph") != std::string::npos) graphs.push_back(b);
+    }
+    const std::vector<Backend*>& candidates = graphs.empty() ? ok : graphs;  // plain launches where no graph applies
+    Backend* chosen = nullptr;
+    std::vector<Stats> chosen_stats;
+    SearchResult chosen_sim;
+    for (Backend* b : candidates) {
+      if (stopped(side.stop)) return;
+      say(config, "GPU: measuring " + b->name() + " at batch sizes " + list_text(side.sizes));
+      std::vector<Stats> stats = measure_stats(*b, model.input_width(), model.output_width(), side.sizes, config.quick);
+      for (std::size_t i = 0; i < side.sizes.size(); ++i) cells[i].push_back(run_of(*b, stats[i]));
+      SearchResult sim = simulate(pairs_of(side.sizes, stats), c);
+      if (!chosen || sim.best_qps > chosen_sim.best_qps) chosen = b, chosen_stats = std::move(stats), chosen_sim = std::move(sim);
+    }
+    std::vector<GpuBackends> extra;
+    std::vector<Backend*> workers{chosen};
+    for (int k = 1; k < config.gpu_streams; ++k) {
+      extra.push_back(factory.backends(Precision::FP32, {GpuIo::Copy}));
+      for (auto& b : extra.back().backends) {
+        if (b->name() != chosen->name()) continue;
+        const std::string failure = check_backend(*b, model, side.gate);
+        if (!failure.empty()) throw RuntimeError("GPU backend " + b->name() + " (stream " + std::to_string(k) + ") is " + failure + "; not served");
+        workers.push_back(b.get());
+        break;
+      }
+    }
+    if (static_cast<int>(workers.size()) != config.gpu_streams) throw RuntimeError("serve: could not make " + shape + " of " + chosen->name());
+    if (stopped(side.stop)) return;
+    say(config, "GPU " + shape + ": serving live with " + chosen->name(), true);
+    ServingRun live{"GPU", chosen->name(), shape, "measured", "", serve_live(workers, model, c, side.stop, config, "GPU " + shape + " live")};
+    ServingRun sim{"GPU", chosen->name(), shape, "simulated", "the GPU's per-batch latencies measured in this run (" + chosen->name() + ")", chosen_sim};
+    add_live_rate(sim.search, pairs_of(side.sizes, chosen_stats), c, live.search.best_qps);
+    side.serving.runs.push_back(std::move(live));
+    side.serving.runs.push_back(std::move(sim));
+    return;
+  }
+  // No usable GPU: the reference's GPU column, simulated.
+  const std::string why = !gpu.emulator.empty() ? "the GPU backends run on a CUDA emulator here (" + gpu.emulator + "): emulated time is no GPU time"
+                                                : "no usable GPU: " + gpu.unavailable;
+  side.r.not_measured["GPU"] = why;
+  const std::string file = config.reference_file.empty() ? default_reference_file() : config.reference_file;
+  const Results reference = read_results(file);
+  if (const std::string misfit = reference_misfit(reference, model, Precision::FP32, file); !misfit.empty()) {
+    side.r.notes.push_back("serve: the GPU is not simulated: " + misfit);
+    return;
+  }
+  std::vector<std::pair<int, double>> table;
+  bool measured = true;
+  std::string backend;
+  std::vector<int> ref_sizes;
+  for (const auto& [b, cell] : reference.table.cells.count("GPU") ? reference.table.cells.at("GPU") : std::map<int, Cell>{}) {
+    if (cell.source == Source::Emulated || cell.median_ms() <= 0) continue;
+    table.emplace_back(b, cell.median_ms());
+    ref_sizes.push_back(b);
+    measured = measured && is_measurement(cell);
+    if (backend.empty()) backend = cell.backend;
+  }
+  if (table.empty()) {
+    side.r.notes.push_back("serve: the GPU is not simulated: " + file + " holds no GPU times");
+    return;
+  }
+  // The table shows the cells the simulation read.
+  std::vector<int> all = side.r.table.batch_sizes;
+  all.insert(all.end(), ref_sizes.begin(), ref_sizes.end());
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  side.r.table.batch_sizes = all;
+  fill_reference(side.r.table, "GPU", ref_sizes, reference, file, why);
+  say(config, "GPU: simulating from " + file);
+  SearchResult sim = simulate(table, c);
+  side.serving.runs.push_back(ServingRun{"GPU", backend, shape, "simulated", file + (measured ? ", reference" : ", illustrative"), std::move(sim)});
+}
+
+}  // namespace
+
+Results run_serving(const Model& model, const ServeRunConfig& config, const GpuSide& gpu_side, const std::atomic<bool>* stop) {
+  const std::time_t start = std::time(nullptr);
+  const int cores = available_cores();
+  validate_serve_run(config, cores);
+  Results r;
+  r.model = model_info(model);
+  const std::vector<int> sizes = service_batch_sizes(config.serve.max_batch);
+  r.table.batch_sizes = sizes;
+  Serving serving;
+  serving.config = config.serve;
+  say(config, "computing the expected outputs at batch sizes " + list_text(sizes));
+  const GateInputs gate = make_gate_inputs(model, sizes, config.serve.seed);
+  Side side{model, config, sizes, gate, stop, r, serving};
+
+  GpuBackends gpu;
+  if (config.device != "cpu" && gpu_side.backends) gpu = gpu_side.backends(Precision::FP32, {GpuIo::Copy});
+  if (config.device == "gpu" && (gpu.backends.empty() || !gpu.emulator.empty()) && !gpu.unavailable.empty()) {
+    say(config, "no usable GPU: " + gpu.unavailable);
+  }
+
+  std::vector<std::vector<BackendRun>> cpu_cells(sizes.size()), gpu_cells(sizes.size());
+  if (config.device != "gpu") serve_cpu(side, cpu_cells);
+  add_cells(r.table, "CPU", sizes, cpu_cells);
+  if (config.device != "cpu" && !stopped(stop)) serve_gpu(side, gpu, gpu_side, gpu_cells);
+  add_cells(r.table, "GPU", sizes, gpu_cells);
+
+  r.serving = std::move(serving);
+  int most_threads = 1;
+  for (const ServeShape& s : config.cpu_shapes.empty() ? default_cpu_shapes(cores) : config.cpu_shapes) most_threads = std::max(most_threads, s.workers * s.threads);
+  r.machine = collect_machine_info(most_threads, &gpu);
+  r.build = build_info(gpu.built_with_cuda);
+  if (config.prices) r.prices = *config.prices;
+  RunInfo& info = r.run;
+  info.started_utc = utc_iso8601(start);
+  info.command = config.command;
+  info.batch_sizes = sizes;
+  info.device = config.device;
+  info.precision = "fp32";
+  info.gpu_io = "copy";
+  info.cache = "hot";
+  info.quick = config.quick;
+  info.input_seed = config.serve.seed;
+  return r;
+}
+
+}  // namespace mlpbench

@@ -528,7 +528,8 @@ struct ServeCommand {
     if (reserved) reserved->write(dump_json(to_json(r)));
     else write_text_atomic(path, dump_json(to_json(r)), force);
     std::ostream& o = messages_for(path);
-    o << serving_answer(r);
+    for (const std::string& line : serving_lines(r)) o << line << "\n";
+    o << "\n" << serving_table(r);
     for (const std::string& n : r.notes) o << "Note: " << n << "\n";
     for (const auto& [dev, why] : r.not_measured) o << "Note: " << dev << " not served live: " << why << "\n";
     o << "\nResults written to " << output_name(path) << "\n";
@@ -660,8 +661,10 @@ struct ReportCommand {
 
   void add(CLI::App& parent) {
     app = parent.add_subcommand("report", "Print the three headline lines and the table of a results file");
-    app->add_option("--from", from, "Results JSON written by `mlpbench run` (or results/reference.json)")->required();
-    app->add_option("--batch-size", batch_size, "Batch size of the headline")->capture_default_str();
+    app->add_option("--from", from, "Results JSON written by `mlpbench run` or `mlpbench serve` (or results/reference.json)")->required();
+    app->add_option("--batch-size", batch_size,
+                    "Batch size of the headline (default " + std::to_string(kDefaultHeadlineBatch) +
+                        ", or the file's first batch size where it has none of that, as a serve file's per-batch table)");
     app->add_option("--format", format,
                     "text, md (Markdown, for a pull-request comment), json, or gbench (Google Benchmark's JSON, for its compare.py and "
                     "dashboards: the measured cells only)")
@@ -672,7 +675,9 @@ struct ReportCommand {
 
   int execute() const {
     Results r = read_results(from);
-    const int batch = static_cast<int>(parse_int(batch_size, "--batch-size", 1, kMaxBatch));
+    int batch = static_cast<int>(parse_int(batch_size, "--batch-size", 1, kMaxBatch));
+    const std::vector<int>& sizes = r.table.batch_sizes;
+    if (app->count("--batch-size") == 0 && !sizes.empty() && std::find(sizes.begin(), sizes.end(), batch) == sizes.end()) batch = sizes.front();
     if (std::find(r.table.batch_sizes.begin(), r.table.batch_sizes.end(), batch) == r.table.batch_sizes.end()) {
       throw InputError("--batch-size " + std::to_string(batch) + ": " + from + " has batch sizes " + list_text(r.table.batch_sizes));
     }

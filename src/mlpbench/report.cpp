@@ -361,6 +361,42 @@ std::vector<std::string> serving_cost_lines(const ServingRun* cpu, const Serving
 
 }  // namespace
 
+namespace {
+
+const StepResult* step_at(const SearchResult& s, double qps) {
+  for (const StepResult& step : s.steps) {
+    if (step.offered_qps == qps) return &step;
+  }
+  return nullptr;
+}
+
+std::string signed_percent(double value, double against) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%+.0f%%", 100 * (value - against) / against);
+  return buf;
+}
+
+// A simulated run beside the live one: best rates, and the p99s at a rate both ran (the live best, else the highest
+// rate both have a step at).
+std::string simulator_check(const ServingRun& live, const ServingRun& sim) {
+  const auto rate = [](double q) { return q > 0 ? format_rate(q) : std::string("none"); };
+  std::string line = "Simulator check: " + live.device + " " + rate(sim.search.best_qps) + " simulated (from " + sim.simulated_from + ", " +
+                     sim.config + ") against " + rate(live.search.best_qps) + " measured (" + live.config + ")";
+  if (sim.search.best_qps > 0 && live.search.best_qps > 0) line += ", " + signed_percent(sim.search.best_qps, live.search.best_qps);
+  double common = live.search.best_qps > 0 && step_at(sim.search, live.search.best_qps) ? live.search.best_qps : 0;
+  for (const StepResult& l : live.search.steps) {
+    if (common == 0 && step_at(sim.search, l.offered_qps) && step_at(live.search, l.offered_qps)) common = std::max(common, l.offered_qps);
+  }
+  if (common > 0) {
+    const double l = step_at(live.search, common)->p99_ms, m = step_at(sim.search, common)->p99_ms;
+    line += "; p99 at " + format_rate(common) + ": " + format_ms(m) + " ms simulated, " + format_ms(l) + " ms measured";
+    if (l > 0) line += ", " + signed_percent(m, l);
+  }
+  return line;
+}
+
+}  // namespace
+
 std::vector<std::string> serving_lines(const Results& r) {
   if (!r.serving) return {};
   const Serving& sv = *r.serving;
@@ -371,16 +407,15 @@ std::vector<std::string> serving_lines(const Results& r) {
   if (r.prices.given()) {
     for (std::string& line : serving_cost_lines(cpu, gpu, r.prices, why)) lines.push_back(std::move(line));
   }
-  // The simulator beside the live measurement of the same device: how far it is from reality.
-  for (const char* device : kDevices) {
-    const ServingRun* live = best_serving_run(sv, device);
-    if (!live || live->source != "measured") continue;
-    for (const ServingRun& sim : sv.runs) {
-      if (sim.device != device || sim.source == "measured") continue;
-      lines.push_back(std::string("Simulator check: ") + device + " " + (sim.search.best_qps > 0 ? format_rate(sim.search.best_qps) : "none") +
-                      " simulated (from " + sim.simulated_from + ", " + sim.config + ") against " +
-                      (live->search.best_qps > 0 ? format_rate(live->search.best_qps) : "none") + " measured (" + live->config + ")");
+  // The simulator beside the live measurement it mimics (the same device, configuration and backend; else the
+  // device's best live run): how far it is from reality.
+  for (const ServingRun& sim : sv.runs) {
+    if (sim.source == "measured") continue;
+    const ServingRun* live = best_serving_run(sv, sim.device);
+    for (const ServingRun& l : sv.runs) {
+      if (l.source == "measured" && l.device == sim.device && l.config == sim.config && l.backend == sim.backend) live = &l;
     }
+    if (live && live->source == "measured") lines.push_back(simulator_check(*live, sim));
   }
   return lines;
 }

@@ -14,6 +14,7 @@
 
 #include "mlpbench/defaults.hpp"
 #include "mlpbench/errors.hpp"
+#include "mlpbench/report.hpp"
 #include "mlpbench/serve_sim.hpp"
 #include "mlpbench/serve_workers.hpp"
 #include "mlpbench/sysinfo.hpp"
@@ -77,10 +78,10 @@ SearchResult serve_live(const std::vector<Backend*>& workers, const Model& model
   LiveServer server(workers, model.input_width(), model.output_width(), c, stop);
   return run_serve(
       [&](double q) {
-        say(config, what + ": step at " + rate_text(q));
+        say(config, what + ": step at " + format_rate(q));
         const StepResult r = server.step(q);
         char line[200];
-        std::snprintf(line, sizeof line, ": %s offered, p50 %.3g ms, p99 %.3g ms, max %.3g ms, mean batch %.3g%s", rate_text(q).c_str(), r.p50_ms,
+        std::snprintf(line, sizeof line, ": %s offered, p50 %.3g ms, p99 %.3g ms, max %.3g ms, mean batch %.3g%s", format_rate(q).c_str(), r.p50_ms,
                       r.p99_ms, r.max_ms, r.mean_batch,
                       r.meets(c.slo_ms) ? "" : r.overloaded ? " (overloaded)" : " (above the bound)");
         say(config, what + line, true);
@@ -104,56 +105,6 @@ BackendRun run_of(const Backend& b, const Stats& s) {
   r.bytes_per_weight = b.bytes_per_weight();
   r.stats = s;
   return r;
-}
-
-std::string percent_diff(double sim, double live) {
-  if (live <= 0) return "";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, " (%+.0f%%)", 100 * (sim - live) / live);
-  return buf;
-}
-
-std::string ms_text(double ms) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, ms < 10 ? "%.3g ms" : "%.0f ms", ms);
-  return buf;
-}
-
-const StepResult* step_at(const SearchResult& s, double qps) {
-  for (const StepResult& r : s.steps) {
-    if (r.offered_qps == qps) return &r;
-  }
-  return nullptr;
-}
-
-// A simulated run decides only when its latencies were measured (here or elsewhere): not from illustrative values.
-bool decides(const ServingRun& r) {
-  const std::string tail = ", illustrative";
-  return r.source == "measured" ||
-         (r.simulated_from.size() < tail.size() || r.simulated_from.compare(r.simulated_from.size() - tail.size(), tail.size(), tail) != 0);
-}
-
-// A device's headline: its best measured run, else its best simulated one; null when it has none.
-const ServingRun* headline(const Serving& s, const std::string& device) {
-  const ServingRun* best = nullptr;
-  for (const std::string source : {"measured", "simulated"}) {
-    for (const ServingRun& r : s.runs) {
-      if (r.device == device && r.source == source && (!best || r.search.best_qps > best->search.best_qps)) best = &r;
-    }
-    if (best) return best;
-  }
-  return nullptr;
-}
-
-std::string served_text(const ServingRun& r) {
-  std::string s = r.search.best_qps > 0 ? rate_text(r.search.best_qps) : "none";
-  if (r.search.best_qps <= 0 && !r.search.steps.empty()) {
-    const auto lowest = std::min_element(r.search.steps.begin(), r.search.steps.end(),
-                                         [](const StepResult& a, const StepResult& b) { return a.offered_qps < b.offered_qps; });
-    s += " (p99 " + ms_text(lowest->p99_ms) + " at " + rate_text(lowest->offered_qps) + ", the lowest rate tried)";
-  }
-  s += " (" + r.backend + ", " + r.config + (r.source == "measured" ? ", measured" : ", simulated from " + r.simulated_from) + ")";
-  return s;
 }
 
 }  // namespace
@@ -233,68 +184,6 @@ std::vector<std::pair<int, double>> measure_service(Backend& backend, int in_wid
   return pairs_of(batch_sizes, measure_stats(backend, in_width, out_width, batch_sizes, quick));
 }
 
-std::string rate_text(double qps) {
-  const char* unit = "";
-  double v = qps;
-  if (qps >= 1e6) v = qps / 1e6, unit = "M";
-  else if (qps >= 1e3) v = qps / 1e3, unit = "k";
-  char buf[32];
-  if (v >= 10) std::snprintf(buf, sizeof buf, "%.0f%s/s", std::round(v / std::pow(10, std::floor(std::log10(v)) - 1)) * std::pow(10, std::floor(std::log10(v)) - 1), unit);
-  else std::snprintf(buf, sizeof buf, "%.2g%s/s", v, unit);
-  return buf;
-}
-
-std::string serving_answer(const Results& results) {
-  if (!results.serving) return "";
-  const Serving& s = *results.serving;
-  std::ostringstream out;
-  char slo[32];
-  std::snprintf(slo, sizeof slo, "%g", s.config.slo_ms);
-  const ServingRun* cpu = headline(s, "CPU");
-  const ServingRun* gpu = headline(s, "GPU");
-  out << "Served at p99 <= " << slo << " ms: ";
-  if (cpu) out << "CPU " << served_text(*cpu);
-  if (cpu && gpu) out << ", ";
-  if (gpu) out << "GPU " << served_text(*gpu);
-  out << "\n";
-  if (cpu && gpu) {
-    const bool can = decides(*cpu) && decides(*gpu);
-    const double c = cpu->search.best_qps, g = gpu->search.best_qps;
-    out << "Faster hardware under load: ";
-    if (!can) {
-      out << "unknown\nWhy unknown: the " << (decides(*gpu) ? "CPU" : "GPU") << "'s rate is simulated from illustrative values ("
-          << (decides(*gpu) ? cpu : gpu)->simulated_from << "), not measurements.\n";
-    } else if (c <= 0 && g <= 0) {
-      out << "unknown\nWhy unknown: neither met p99 <= " << slo << " ms at any rate tried.\n";
-    } else {
-      out << (g > c ? "GPU" : "CPU") << (gpu->source == "simulated" ? " (the GPU's rate simulated)" : "") << "\n";
-      if (results.prices.given() && c > 0 && g > 0) {
-        // Cost per million requests at each device's best rate.
-        const double cpu_cost = results.prices.cpu_usd_per_hour / (c * 3600) * 1e6, gpu_cost = results.prices.gpu_usd_per_hour / (g * 3600) * 1e6;
-        char buf[160];
-        std::snprintf(buf, sizeof buf, "Cheaper hardware under load: %s (per million requests at the best rate: CPU $%.3g, GPU $%.3g)\n",
-                      gpu_cost < cpu_cost ? "GPU" : "CPU", cpu_cost, gpu_cost);
-        out << buf;
-      }
-    }
-  }
-  // The simulator beside each live run: how far it is from reality.
-  for (const ServingRun& live : s.runs) {
-    if (live.source != "measured") continue;
-    for (const ServingRun& sim : s.runs) {
-      if (sim.source != "simulated" || sim.device != live.device || sim.config != live.config || sim.backend != live.backend) continue;
-      out << "Simulator vs live, " << live.device << " " << live.config << " (" << live.backend << "): best rate live "
-          << rate_text(live.search.best_qps) << ", simulated " << rate_text(sim.search.best_qps)
-          << percent_diff(sim.search.best_qps, live.search.best_qps);
-      const StepResult* l = step_at(live.search, live.search.best_qps);
-      const StepResult* m = step_at(sim.search, live.search.best_qps);
-      if (l && m) out << "; p99 at " << rate_text(live.search.best_qps) << " live " << ms_text(l->p99_ms) << ", simulated " << ms_text(m->p99_ms) << percent_diff(m->p99_ms, l->p99_ms);
-      out << "\n";
-    }
-  }
-  return out.str();
-}
-
 bool serving_interrupted(const Results& results) {
   if (!results.serving) return false;
   for (const ServingRun& r : results.serving->runs) {
@@ -349,14 +238,14 @@ void serve_cpu(Side& side, std::vector<std::vector<BackendRun>>& cells) {
       t.join();
       cand.sim = simulate(pairs_of(side.sizes, cand.stats), c);
       for (std::size_t i = 0; i < side.sizes.size(); ++i) cells[i].push_back(run_of(*cand.backend, cand.stats[i]));
-      say(config, "CPU " + shape_text(shape) + " " + cand.backend->name() + ": simulated best " + rate_text(cand.sim.best_qps), true);
+      say(config, "CPU " + shape_text(shape) + " " + cand.backend->name() + ": simulated best " + format_rate(cand.sim.best_qps), true);
     }
     const auto chosen = std::max_element(candidates.begin(), candidates.end(),
                                          [](const Candidate& a, const Candidate& b) { return a.sim.best_qps < b.sim.best_qps; });
     for (const Candidate& cand : candidates) {
       if (&cand != &*chosen) {
         side.r.notes.push_back("serve, CPU " + shape_text(shape) + ": " + cand.backend->name() + " not served live (simulated best " +
-                               rate_text(cand.sim.best_qps) + ", not above " + chosen->backend->name() + "'s " + rate_text(chosen->sim.best_qps) + ")");
+                               format_rate(cand.sim.best_qps) + ", not above " + chosen->backend->name() + "'s " + format_rate(chosen->sim.best_qps) + ")");
       }
     }
     // Workers 1..K-1: the same kind, each on its own cores, checked as worker 0 was.
@@ -386,7 +275,7 @@ void serve_cpu(Side& side, std::vector<std::vector<BackendRun>>& cells) {
     ServingRun sim{"CPU", chosen->backend->name(), shape_text(shape), "simulated",
                    "the CPU's per-batch latencies measured in this run (" + chosen->backend->name() + ", " + chosen->backend->config() + ")", chosen->sim};
     add_live_rate(sim.search, pairs_of(side.sizes, chosen->stats), c, live.search.best_qps);
-    say(config, "CPU " + shape_text(shape) + ": live best " + rate_text(live.search.best_qps) + ", simulated " + rate_text(sim.search.best_qps), true);
+    say(config, "CPU " + shape_text(shape) + ": live best " + format_rate(live.search.best_qps) + ", simulated " + format_rate(sim.search.best_qps), true);
     side.serving.runs.push_back(std::move(live));
     side.serving.runs.push_back(std::move(sim));
   }

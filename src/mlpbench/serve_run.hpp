@@ -6,8 +6,8 @@
 //   measure_service      a backend's median forward at batch sizes 1, 2, 4, ..., max_batch (the measure core)
 //   serve_cpu / serve_gpu  one device's runs (live and simulated, or simulated from the reference without a GPU)
 //   run_serving          all that `mlpbench serve` does; the CLI parses options into a ServeRunConfig and prints
-//   serving_answer       the answer lines (Served at p99 <= ..., Faster hardware under load, Cheaper ...)
-// Usage: Results r = run_serving(model, config, GpuSide{make_gpu_backends, nullptr}, &stop); print serving_answer(r).
+// Usage: Results r = run_serving(model, config, GpuSide{make_gpu_backends, nullptr}, &stop); print serving_lines(r)
+// (report.hpp: the answer lines).
 #pragma once
 
 #include <atomic>
@@ -83,14 +83,6 @@ bool keep_off_cpus(int first, int count);
 // The median forward of `backend` (prepared for at least the largest) at each of `batch_sizes`, in ms, in interleaved
 // rounds (measure_rounds) with run's budget (quick or not): (batch, ms) pairs for ServiceTable.
 std::vector<std::pair<int, double>> measure_service(Backend& backend, int in_width, int out_width, const std::vector<int>& batch_sizes, bool quick);
-
-// The answer lines of a serving results file: "Served at p99 <= 1 ms: CPU 51k/s, GPU 1.9M/s (simulated from ...)",
-// "Faster hardware under load: GPU" (unknown, with why, when a side is illustrative or missing), "Cheaper hardware
-// under load: CPU" with prices; then the simulator beside each live run (best rate, p99 at the live best rate).
-std::string serving_answer(const Results& results);
-
-// "51k/s", "1.9M/s", "850/s": two significant digits.
-std::string rate_text(double qps);
 
 // Everything `mlpbench serve` does: the model checked once per CPU backend kind, each CPU shape served live and
 // simulated from its own per-batch latencies; the GPU served live on `gpu` backends where one is usable (and

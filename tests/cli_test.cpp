@@ -894,7 +894,9 @@ TEST_F(Cli, ServeOnTheCpuPrintsTheAnswerAndWritesTheFile) {
   const Outcome o = mlpbench("serve --device cpu --quick --layers 16,8,4 --workers 1 --threads 1 --qps 500,1000 --max-batch 4 --out r.json");
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_THAT(o.out, HasSubstr("Served at p99 <= 1 ms: CPU "));
-  EXPECT_THAT(o.out, HasSubstr("Simulator vs live, CPU workers=1,threads=1"));
+  EXPECT_THAT(o.out, ::testing::ContainsRegex("Simulator check: CPU .* simulated \\(from the CPU's per-batch latencies measured in this run .*, "
+                                              "workers=1,threads=1\\) against .* measured \\(workers=1,threads=1\\)"));
+  EXPECT_THAT(o.out, HasSubstr("device source    backend"));  // the table of runs
   EXPECT_THAT(o.out, HasSubstr("Results written to r.json"));
   EXPECT_EQ(read_results((dir_ / "r.json").string()).table.find("CPU", 4)->source, Source::Measured);
 }

@@ -57,7 +57,6 @@ std::string exception_text(const std::exception_ptr& e) {
 LiveServer::LiveServer(std::vector<Backend*> backends, int in_width, int out_width, const ServeConfig& config, const std::atomic<bool>* stop)
     : config_(config),
       in_(in_width),
-      out_(out_width),
       stop_(stop),
       rows_(make_seeded_input(kPoolRows, in_width, config.seed)),
       workers_(backends.size()),

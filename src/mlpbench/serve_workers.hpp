@@ -63,7 +63,7 @@ class LiveServer {
   void collect(std::int64_t issued);
 
   const ServeConfig config_;
-  const int in_, out_;
+  const int in_;
   const std::atomic<bool>* stop_;
   std::vector<float> rows_;  // the input pool [kPoolRows, in]: request i reads row i % kPoolRows
   std::vector<Worker> workers_;

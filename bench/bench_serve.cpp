@@ -1,10 +1,11 @@
-// BM_serve_generator/<qps>: the serving core's own cost (issue 22). The live server (serve_workers.hpp: the generator on
-// the calling thread, one worker thread) runs one step of Poisson arrivals at <qps> against a backend that returns at
-// once (x [batch, in] -> y [batch, out], nothing computed), so every microsecond of latency is the server's: the
-// generator's wake-up and push, the batcher's hand-off, the copy of each request's input row (the model's input width:
-// 784, or MLPBENCH_LAYERS), the completion stamp. Counters: achieved requests/s, p50/p99/max latency (scheduled
-// arrival to completion) in us, the generator's p99 lateness, mean batch, and the process's involuntary context switches
-// during the step (each one a thread of the server preempted, on a shared VM the usual cause of the tail). The target: >= 1M requests/s with p99 <= 5 us.
+// BM_serve_generator/<qps>: the serving core's own cost (issue 22). The live server (serve_workers.hpp: one worker
+// thread reading the arrival schedule on the steady clock) runs one step of Poisson arrivals at <qps> against a backend
+// that returns at once (x [batch, in] -> y [batch, out], nothing computed), so every microsecond of latency is the
+// server's: the watching worker's wake-up, the batcher's take, the copy of each request's input row (the model's input
+// width: 784, or MLPBENCH_LAYERS), the completion stamp. Counters: achieved requests/s, p50/p99/max latency (scheduled
+// arrival to completion) in us, how late the worker saw the events it waited for (p99), mean batch, and the process's
+// involuntary context switches during the step (each one a thread of the server preempted, on a shared VM the usual
+// cause of the tail). The target: >= 1M requests/s with p99 <= 5 us.
 // Each iteration is one step of MLPBENCH_SERVE_STEP_S seconds (default 0.5); the time reported is the step's.
 // Usage: mlpbench_bench_serve [--benchmark_filter=BM_serve_generator/1000000] [--benchmark_repetitions=5]
 #include <sys/resource.h>

@@ -585,7 +585,8 @@ TEST(ServingReport, TheSimulatorStandsBesideTheLiveMeasurement) {
   EXPECT_EQ(lines.at(1), "Faster hardware under load: GPU") << "a simulated run beside a measured one changes no verdict";
   EXPECT_EQ(lines.back(),
             "Simulator check: CPU 60k/s simulated (from the CPU column of this run (measured), workers=1,threads=1) against 51k/s measured "
-            "(workers=1,threads=1), +18%; p99 at 1k/s: 0.1 ms simulated, 0.2 ms measured, -50%");
+            "(workers=1,threads=1), +18%; p99 at 1k/s: 0.1 ms simulated, 0.2 ms measured, -50%; mean batch there: 1.5 requests in 0.02 ms "
+            "simulated, 1.5 in 0.04 ms measured");
 }
 
 TEST(ServingReport, TheReportPrintsTheAnswerUnderLoadAfterTheTable) {

@@ -872,7 +872,7 @@ TEST(ResultsServing, TheSectionSaysTheBestRatePerDeviceAndOnlyRunsWithOwnSetting
   EXPECT_FALSE(sv["runs"][0].contains("simulated_from")) << "a measured run comes from nowhere else";
   EXPECT_EQ(keys_of(sv["runs"][0]["steps"][0]),
             (std::vector<std::string>{"offered_qps", "achieved_qps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms", "mean_wait_ms",
-                                      "mean_batch", "issued", "completed", "batches", "max_queue", "mean_queue", "issue_lag_p99_us",
+                                      "mean_batch", "mean_service_ms", "issued", "completed", "batches", "max_queue", "mean_queue", "issue_lag_p99_us",
                                       "issue_lag_max_us", "drain_s", "duration_s", "overloaded", "interrupted", "simulated"}));
 }
 
@@ -906,6 +906,12 @@ TEST(ResultsServing, TheCommittedFixtureReadsAndWritesBackTheSame) {
   std::set<std::pair<std::string, std::string>> kinds;
   for (const ServingRun& run : r.serving->runs) kinds.emplace(run.device, run.source);
   EXPECT_EQ(kinds, (std::set<std::pair<std::string, std::string>>{{"CPU", "measured"}, {"CPU", "simulated"}, {"GPU", "simulated"}}));
+  // A file from before the workers read the arrival schedule has the generator thread's poll in its config: read, ignored.
+  Json old = Json::parse(text);
+  old["serving"]["config"]["generator_spin_us"] = 200.0;
+  EXPECT_EQ(dump_json(to_json(results_from_json(old, "old.json"))), text);
+  old["serving"]["config"]["generator_spin_us"] = "fast";
+  EXPECT_THROW(results_from_json(old, "old.json"), InputError);
 }
 
 TEST(ResultsMalformed, ServingSectionsThatLie) {

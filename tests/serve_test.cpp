@@ -244,7 +244,7 @@ TEST(ServeLive, BatchesNeverExceedTheMaximumNorWaitBeyondTheDelayPlusOneService)
       const std::int64_t oldest_wait = b.dispatched_ns - t.arrival_ns[static_cast<std::size_t>(b.first)];
       EXPECT_TRUE(b.count == c.max_batch || oldest_wait >= delay_ns) << "batch of " << b.count << " after " << oldest_wait << " ns";
       for (std::int64_t j = b.first; j < b.first + b.count; ++j) {
-        EXPECT_LE(static_cast<double>(b.dispatched_ns - t.issued_ns[static_cast<std::size_t>(j)]), bound_ns);
+        EXPECT_LE(static_cast<double>(b.dispatched_ns - t.arrival_ns[static_cast<std::size_t>(j)]), bound_ns);
       }
     }
     EXPECT_GT(r.mean_batch, 1.0);  // the delay does batch requests at this rate
@@ -383,9 +383,27 @@ TEST(ServeLive, SleepingWorkersAreWokenForEveryBatch) {
       EXPECT_EQ(r.issued, r.completed);
       expect_every_request_once(t);
       for (const auto& b : t.batches) {
-        const double waited_ns = static_cast<double>(b.dispatched_ns - t.issued_ns[static_cast<std::size_t>(b.first)]);
+        const double waited_ns = static_cast<double>(b.dispatched_ns - t.arrival_ns[static_cast<std::size_t>(b.first)]);
         EXPECT_LE(waited_ns, delay_us * 1e3 + 10e6) << "delay " << delay_us << " us, " << qps << " requests/s";
       }
     }
   }
 }
+
+// The watching worker records how late it saw each arrival or deadline it waited for: at a light load it waits for
+// nearly every one, asleep (worker_spin_us 0) or polling.
+TEST(ServeLive, TheWatchingWorkerRecordsHowLateItSawTheEvents) {
+  for (double spin_us : {0.0, 100.0}) {
+    ServeConfig c = short_steps();
+    c.worker_spin_us = spin_us;
+    auto backends = fakes(c, FakeService{});
+    LiveServer server(raw(backends), kIn, kOut, c);
+    const StepResult r = server.step(2000);
+    const StepTrace& t = server.trace();
+    EXPECT_GE(t.lag_ns.size(), t.arrival_ns.size() / 2) << "spin " << spin_us << " us";
+    for (std::int64_t lag : t.lag_ns) EXPECT_GE(lag, 0);
+    EXPECT_GT(r.issue_lag_max_us, 0);
+    EXPECT_LE(r.issue_lag_p99_us, r.issue_lag_max_us);
+  }
+}
+

@@ -131,6 +131,7 @@ inline ServingRun serving_run(const std::string& device, const std::string& sour
     s.p50_ms = p99 / 4, s.p90_ms = p99 / 2, s.p99_ms = p99, s.p999_ms = p99 * 1.5, s.max_ms = p99 * 2, s.mean_ms = p99 / 3;
     s.mean_wait_ms = p99 / 10;
     s.mean_batch = 1.5;
+    s.mean_service_ms = p99 / 5;
     s.issued = s.completed = 2000;
     s.batches = 1333;
     s.max_queue = 7;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <type_traits>
 
 #include "mlpbench/build_info.hpp"
 #include "mlpbench/errors.hpp"
@@ -183,7 +184,6 @@ Json serve_config_to_json(const ServeConfig& c) {
   j["search_start_qps"] = round6(c.search_start_qps);
   j["search_tolerance"] = round6(c.search_tolerance);
   j["worker_spin_us"] = round6(c.worker_spin_us);
-  j["generator_spin_us"] = round6(c.generator_spin_us);
   return j;
 }
 
@@ -197,30 +197,23 @@ Json serve_config_diff(const ServeConfig& run, const ServeConfig& all) {
   return diff;
 }
 
+// A step's fields, each once, in file order: one visitor writes them (step_to_json), another reads them.
+template <class Step, class Visit>
+void step_fields(Step& s, Visit&& v) {
+  v("offered_qps", s.offered_qps), v("achieved_qps", s.achieved_qps);
+  v("p50_ms", s.p50_ms), v("p90_ms", s.p90_ms), v("p99_ms", s.p99_ms), v("p999_ms", s.p999_ms), v("max_ms", s.max_ms);
+  v("mean_ms", s.mean_ms), v("mean_wait_ms", s.mean_wait_ms), v("mean_batch", s.mean_batch), v("mean_service_ms", s.mean_service_ms);
+  v("issued", s.issued), v("completed", s.completed), v("batches", s.batches), v("max_queue", s.max_queue), v("mean_queue", s.mean_queue);
+  v("issue_lag_p99_us", s.issue_lag_p99_us), v("issue_lag_max_us", s.issue_lag_max_us), v("drain_s", s.drain_s), v("duration_s", s.duration_s);
+  v("overloaded", s.overloaded), v("interrupted", s.interrupted), v("simulated", s.simulated);
+}
+
 Json step_to_json(const StepResult& s) {
   Json j;
-  j["offered_qps"] = round6(s.offered_qps);
-  j["achieved_qps"] = round6(s.achieved_qps);
-  j["p50_ms"] = round6(s.p50_ms);
-  j["p90_ms"] = round6(s.p90_ms);
-  j["p99_ms"] = round6(s.p99_ms);
-  j["p999_ms"] = round6(s.p999_ms);
-  j["max_ms"] = round6(s.max_ms);
-  j["mean_ms"] = round6(s.mean_ms);
-  j["mean_wait_ms"] = round6(s.mean_wait_ms);
-  j["mean_batch"] = round6(s.mean_batch);
-  j["issued"] = s.issued;
-  j["completed"] = s.completed;
-  j["batches"] = s.batches;
-  j["max_queue"] = s.max_queue;
-  j["mean_queue"] = round6(s.mean_queue);
-  j["issue_lag_p99_us"] = round6(s.issue_lag_p99_us);
-  j["issue_lag_max_us"] = round6(s.issue_lag_max_us);
-  j["drain_s"] = round6(s.drain_s);
-  j["duration_s"] = round6(s.duration_s);
-  j["overloaded"] = s.overloaded;
-  j["interrupted"] = s.interrupted;
-  j["simulated"] = s.simulated;
+  step_fields(s, [&](const char* key, const auto& value) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, double>) j[key] = round6(value);
+    else j[key] = value;
+  });
   return j;
 }
 
@@ -594,38 +587,23 @@ ServeConfig serve_config_from_json(const Json& j, const std::string& what, Serve
   if (has("search_start_qps")) c.search_start_qps = number(j, "search_start_qps", what, true);
   if (has("search_tolerance")) c.search_tolerance = number(j, "search_tolerance", what, true);
   if (has("worker_spin_us")) c.worker_spin_us = number(j, "worker_spin_us", what, false);
-  if (has("generator_spin_us")) c.generator_spin_us = number(j, "generator_spin_us", what, false);
+  if (j.contains("generator_spin_us")) (void)number(j, "generator_spin_us", what, false);  // older files: a generator thread's poll
   return c;
 }
 
 StepResult step_from_json(const Json& j, const std::string& what) {
   StepResult s;
-  s.offered_qps = number(j, "offered_qps", what, true);
-  s.achieved_qps = number(j, "achieved_qps", what, false);
-  s.p50_ms = number(j, "p50_ms", what, false);
-  s.p90_ms = number(j, "p90_ms", what, false);
-  s.p99_ms = number(j, "p99_ms", what, false);
-  s.p999_ms = number(j, "p999_ms", what, false);
-  s.max_ms = number(j, "max_ms", what, false);
-  s.mean_ms = number(j, "mean_ms", what, false);
+  step_fields(s, [&](const char* key, auto& value) {
+    using T = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<T, double>) value = number(j, key, what, false);
+    else if constexpr (std::is_same_v<T, bool>) value = boolean(j, key, what);
+    else value = whole(j, key, what);
+  });
+  if (s.offered_qps == 0) bad(what, "\"offered_qps\" must be a finite positive number");
   if (!(s.p50_ms <= s.p90_ms && s.p90_ms <= s.p99_ms && s.p99_ms <= s.p999_ms && s.p999_ms <= s.max_ms)) {
     bad(what, "latencies out of order (need p50 <= p90 <= p99 <= p99.9 <= max)");
   }
-  s.mean_wait_ms = number(j, "mean_wait_ms", what, false);
-  s.mean_batch = number(j, "mean_batch", what, false);
-  s.issued = whole(j, "issued", what);
-  s.completed = whole(j, "completed", what);
   if (s.completed > s.issued) bad(what, "more requests completed than issued");
-  s.batches = whole(j, "batches", what);
-  s.max_queue = whole(j, "max_queue", what);
-  s.mean_queue = number(j, "mean_queue", what, false);
-  s.issue_lag_p99_us = number(j, "issue_lag_p99_us", what, false);
-  s.issue_lag_max_us = number(j, "issue_lag_max_us", what, false);
-  s.drain_s = number(j, "drain_s", what, false);
-  s.duration_s = number(j, "duration_s", what, false);
-  s.overloaded = boolean(j, "overloaded", what);
-  s.interrupted = boolean(j, "interrupted", what);
-  s.simulated = boolean(j, "simulated", what);
   return s;
 }
 

@@ -270,6 +270,18 @@ TimedRun cold_clock(Backend& be, std::function<void()> pass) {
   };
 }
 
+BackendRun backend_run(const Backend& be, const Stats& stats, CacheMode mode) {
+  BackendRun run;
+  run.backend = be.name();
+  run.config = be.config();
+  run.io = be.io();
+  run.cache = mode;
+  run.threads = be.threads();
+  run.bytes_per_weight = be.bytes_per_weight();
+  run.stats = stats;
+  return run;
+}
+
 namespace {
 
 // What measure_all times: item (m * batches + i) * n + k is backend k at batch size i in cache mode m, each with its
@@ -310,14 +322,7 @@ TimedItems timed_items(const std::vector<Backend*>& backends, const GateInputs& 
 // A timed cell's run of `be`; hot: the device-only time, and the copies around it, where the backend has device timers.
 BackendRun timed_run(Backend& be, const Stats& stats, CacheMode mode, const float* x, int b, const MeasureBudget& budget,
                      const std::function<void(const std::string&, bool)>& log) {
-  BackendRun run;
-  run.backend = be.name();
-  run.config = be.config();
-  run.io = be.io();
-  run.cache = mode;
-  run.threads = be.threads();
-  run.bytes_per_weight = be.bytes_per_weight();
-  run.stats = stats;
+  BackendRun run = backend_run(be, stats, mode);
   const TimedRun compute = mode == CacheMode::Hot ? be.phase_timer(Phase::Compute, x, b) : TimedRun{};
   if (!compute) return run;
   say(log, "device phases of " + be.name() + " at batch " + std::to_string(b));
@@ -401,12 +406,7 @@ std::vector<std::vector<std::vector<BackendRun>>> run_emulated(const std::vector
         for (Phase phase : {Phase::H2D, Phase::Compute, Phase::D2H}) {
           if (const TimedRun timer = be->phase_timer(phase, x, b)) (void)timer(1);
         }
-        BackendRun run;
-        run.backend = be->name();
-        run.config = be->config();
-        run.io = be->io();
-        run.cache = modes[m];
-        runs[m][i].push_back(std::move(run));
+        runs[m][i].push_back(backend_run(*be, {}, modes[m]));
       }
     }
   }

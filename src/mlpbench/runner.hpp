@@ -123,6 +123,10 @@ MeasureBudget measure_budget(const RunConfig& config, int timed_cells);
 // A cold timer: before each pass the backend's caches are evicted (untimed), then the pass is timed alone.
 TimedRun cold_clock(Backend& backend, std::function<void()> pass);
 
+// What a cell records of a run of `be`: its name, config, I/O, threads and bytes per weight, with `stats` (none for
+// an emulated run) in cache `mode`.
+BackendRun backend_run(const Backend& be, const Stats& stats = {}, CacheMode mode = CacheMode::Hot);
+
 // Every backend (prepared) at every batch size of the gate in every cache mode, in interleaved rounds (a cold
 // item takes one pass per sample: one eviction, one timed forward; a GPU item's slice after a CPU item's warms up
 // for budget.gpu_idle_warmup_s); then, for

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 namespace mlpbench {
@@ -20,84 +21,103 @@ void cpu_relax() {
 Batcher::Batcher(int max_batch, double max_queue_delay_us, double worker_spin_us)
     : max_batch_(max_batch), delay_ns_(std::llround(max_queue_delay_us * 1e3)), spin_ns_(std::llround(worker_spin_us * 1e3)) {}
 
-void Batcher::reset(const std::int64_t* arrival_ns, ServeClock::time_point start) {
+void Batcher::reset(const std::int64_t* arrival_ns, std::int64_t n, ServeClock::time_point start) {
+  std::lock_guard<std::mutex> g(mu_);
   arrival_ns_ = arrival_ns;
   start_ = start;
-  issued_.store(0);
-  taken_.store(0);
-  closed_.store(false);
+  arrived_ = taken_ = 0;
+  watched_ = false;
+  end_.store(n);
   aborted_.store(false);
+  lag_ns_.clear();
+  lag_ns_.reserve(static_cast<std::size_t>(2 * n + 16));  // no allocation while serving
 }
 
-std::int64_t Batcher::push() {
-  const std::int64_t i = issued_.load(std::memory_order_relaxed);
-  issued_.store(i + 1);  // seq_cst: against a worker's sleepers_ increment then issued_ check (no lost wake-up)
-  // Read after the store: a sleeper we see has published its view of taken_, so `waiting` is exact for it.
-  const bool sleeping = sleepers_.load() > 0;
-  const std::int64_t waiting = i + 1 - taken_.load();  // itself included; 0 when a worker took it already
-  if (sleeping && (waiting == 1 || waiting >= max_batch_)) {
-    { std::lock_guard<std::mutex> g(mu_); }  // a sleeper between its check and its wait holds mu_: wait for it to sleep
-    cv_.notify_one();
-  }
-  return std::max<std::int64_t>(0, waiting - 1);
+std::int64_t Batcher::arrived_by(std::int64_t now_ns) const {
+  const std::int64_t* end = arrival_ns_ + end_.load(std::memory_order_acquire);
+  return std::upper_bound(arrival_ns_, end, now_ns) - arrival_ns_;
 }
 
-void Batcher::close() {
-  closed_.store(true);
-  { std::lock_guard<std::mutex> g(mu_); }
+std::int64_t Batcher::cut() {
+  std::lock_guard<std::mutex> g(mu_);
+  advance(ns_since(start_));
+  end_.store(arrived_);
   cv_.notify_all();
+  return arrived_;
 }
 
 void Batcher::abort() {
+  (void)cut();
+  std::lock_guard<std::mutex> g(mu_);
   aborted_.store(true);
-  { std::lock_guard<std::mutex> g(mu_); }
   cv_.notify_all();
 }
 
-bool Batcher::changed(std::int64_t issued) const { return issued_.load() != issued || closed_.load() || aborted_.load(); }
-
-Batcher::Take Batcher::ready(std::int64_t issued, std::int64_t& deadline_ns) {
-  const std::int64_t first = taken_.load(std::memory_order_relaxed);
-  const std::int64_t waiting = issued - first;
-  deadline_ns = -1;
-  if (waiting <= 0) return {};
-  deadline_ns = arrival_ns_[first] + delay_ns_;
-  const std::int64_t now = ns_since(start_);
-  if (waiting < max_batch_ && now < deadline_ns) return {};
-  const std::int64_t count = std::min(waiting, max_batch_);
-  taken_.store(first + count, std::memory_order_release);
-  return {first, count, now};
+void Batcher::advance(std::int64_t now) {
+  const std::int64_t end = end_.load(std::memory_order_relaxed);
+  while (arrived_ < end && arrival_ns_[arrived_] <= now) ++arrived_;
 }
 
-void Batcher::wait(std::unique_lock<std::mutex>& lock, std::int64_t issued, std::int64_t deadline_ns, std::int64_t spin_until_ns) {
-  const std::int64_t now = ns_since(start_);
-  const bool deadline_near = deadline_ns >= 0 && deadline_ns - now <= spin_ns_;
-  if (now < spin_until_ns || deadline_near) {  // poll without the lock: the generator never takes it to push
-    const std::int64_t until = deadline_ns < 0 ? spin_until_ns : deadline_near ? deadline_ns : std::min(deadline_ns, spin_until_ns);
-    lock.unlock();
-    while (!changed(issued) && ns_since(start_) < until) cpu_relax();
-    lock.lock();
+Batcher::Take Batcher::ready(std::int64_t now, std::int64_t& event_ns) {
+  advance(now);
+  const std::int64_t end = end_.load(std::memory_order_relaxed);
+  const std::int64_t waiting = arrived_ - taken_;
+  event_ns = -1;
+  if (waiting <= 0) {
+    if (arrived_ < end) event_ns = arrival_ns_[arrived_];
+    return {};
+  }
+  const std::int64_t deadline = arrival_ns_[taken_] + delay_ns_;
+  if (waiting < max_batch_ && now < deadline) {
+    const std::int64_t fills = taken_ + max_batch_ - 1;  // the arrival that fills a batch
+    event_ns = fills < end ? std::min(deadline, arrival_ns_[fills]) : deadline;
+    return {};
+  }
+  const Take t{taken_, std::min(waiting, max_batch_), now};
+  taken_ += t.count;
+  return t;
+}
+
+void Batcher::watch(std::unique_lock<std::mutex>& lock, std::int64_t event_ns) {
+  const std::int64_t end = end_.load(std::memory_order_relaxed);
+  if (event_ns - ns_since(start_) > spin_ns_) {
+    cv_.wait_until(lock, start_ + std::chrono::nanoseconds(event_ns - spin_ns_));  // wakes early; cut() and abort() notify
     return;
   }
-  sleepers_.fetch_add(1);  // seq_cst, then check: a push after this sees a sleeper and signals
-  if (!changed(issued)) {
-    if (deadline_ns < 0) cv_.wait(lock);
-    else cv_.wait_until(lock, start_ + std::chrono::nanoseconds(deadline_ns - spin_ns_));  // wake early, poll the rest
-  }
-  sleepers_.fetch_sub(1);
+  lock.unlock();
+  while (ns_since(start_) < event_ns && end_.load(std::memory_order_relaxed) == end && !aborted_.load(std::memory_order_relaxed)) cpu_relax();
+  lock.lock();
 }
 
 Batcher::Take Batcher::take() {
   std::unique_lock<std::mutex> lock(mu_);
-  const std::int64_t spin_until = ns_since(start_) + spin_ns_;
+  bool watching = false;
+  std::int64_t waited_for = -1;  // the event this worker last watched for
   for (;;) {
-    if (aborted_.load()) return {};
-    const std::int64_t issued = issued_.load();
-    std::int64_t deadline = -1;
-    const Take t = ready(issued, deadline);
-    if (t.count > 0) return t;
-    if (deadline < 0 && closed_.load() && issued_.load() == issued) return {};  // closed and drained
-    wait(lock, issued, deadline, spin_until);
+    if (aborted_.load(std::memory_order_relaxed)) {
+      if (watching) watched_ = false;
+      return {};
+    }
+    const std::int64_t now = ns_since(start_);
+    if (waited_for >= 0 && now >= waited_for) {
+      if (lag_ns_.size() < lag_ns_.capacity()) lag_ns_.push_back(now - waited_for);
+      waited_for = -1;
+    }
+    std::int64_t event = -1;
+    const Take t = ready(now, event);
+    if (t.count > 0 || event < 0) {
+      if (watching) watched_ = false;
+      if (t.count == 0) cv_.notify_all();      // every request taken: the followers return too
+      else if (watching) cv_.notify_one();     // a follower watches next
+      return t;
+    }
+    if (watched_ && !watching) {  // a follower: the watcher wakes one when it takes a batch
+      cv_.wait(lock);
+      continue;
+    }
+    watching = watched_ = true;
+    waited_for = event;
+    watch(lock, event);
   }
 }
 

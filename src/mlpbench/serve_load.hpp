@@ -31,9 +31,8 @@ struct ServeConfig {
   double search_tolerance = 0.05;   // bisection stops once (fail - meet) / meet <= this
   double search_floor_qps = 0;      // halving gives up below this rate (0: search_start_qps / 1024); a step at rate q
                                     // lasts at least min_requests / q, so a floor bounds the time a failing search takes
-  double worker_spin_us = 100;      // a worker with nothing to take polls this long before it sleeps
-  double generator_spin_us = 200;   // the generator sleeps until this long before an arrival, then polls the clock: above a
-                                    // sleep's overshoot (a VM: p99 ~50 us, max ~150), which delays every arrival behind it
+  double worker_spin_us = 100;      // the worker watching the clock wakes this long before the next arrival or deadline and
+                                    // polls the rest: above a sleep's overshoot (this VM: ~20 us median, p99 ~50 us)
 };
 
 // Throws InputError with one line naming the option: a rate <= 0 or above kMaxServeQps, slo <= 0, max batch < 1, a
@@ -55,7 +54,8 @@ struct StepTrace {
     int worker = 0;
   };
   std::vector<std::int64_t> arrival_ns;  // scheduled, per request issued (arrival order)
-  std::vector<std::int64_t> issued_ns;   // when the generator put it in the queue (simulated: as scheduled)
+  std::vector<std::int64_t> lag_ns;      // how late the watching worker saw each arrival or deadline it waited for
+                                         // (simulated: none, every event seen on time)
   std::vector<Batch> batches;            // completed ones, in dispatch order
   std::int64_t max_depth = 0;            // requests waiting (not dispatched) that an arrival found, itself not counted
   double mean_depth = 0;
@@ -72,10 +72,11 @@ struct StepResult {
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0, mean_ms = 0;
   double mean_wait_ms = 0;  // scheduled arrival to dispatch
   double mean_batch = 0;
+  double mean_service_ms = 0;  // a batch's dispatch to completion (the input copy and the forward), mean over batches
   std::int64_t issued = 0, completed = 0, batches = 0;
   std::int64_t max_queue = 0;    // StepTrace::max_depth
   double mean_queue = 0;         // StepTrace::mean_depth (Poisson arrivals see time averages: the mean queue length)
-  double issue_lag_p99_us = 0;   // the generator's push after its scheduled time (0 when simulated)
+  double issue_lag_p99_us = 0;   // how late a free worker saw an arrival or deadline it waited for (0 when simulated)
   double issue_lag_max_us = 0;
   double drain_s = 0;            // last scheduled arrival to last completion
   double duration_s = 0;         // step start to last completion
@@ -84,6 +85,10 @@ struct StepResult {
   bool simulated = false;        // from serve_sim: labelled simulated, never measured
   bool meets(double slo_ms) const { return !overloaded && !interrupted && completed > 0 && p99_ms <= slo_ms; }
 };
+
+// Sets trace.max_depth and mean_depth from its arrivals and batches: the requests waiting (arrived, not dispatched)
+// that each arrival found, itself not counted. Batches in dispatch order, their dispatch times non-decreasing.
+void set_queue_depths(StepTrace& trace);
 
 // The statistics of a finished trace (every issued request completed) at rate `qps`; overloaded also when the drain
 // took longer than config.drain_limit_s.

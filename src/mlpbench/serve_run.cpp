@@ -51,28 +51,23 @@ std::vector<std::pair<int, double>> pairs_of(const std::vector<int>& sizes, cons
   return out;
 }
 
-// The simulator's search on `table`; then one more step at `also_qps` (> 0: the live best rate, for the p99 at it).
-SearchResult simulate(const std::vector<std::pair<int, double>>& table, const ServeConfig& c, double also_qps = 0) {
+// The simulator's search on `table`.
+SearchResult simulate(const std::vector<std::pair<int, double>>& table, const ServeConfig& c) {
   Simulator sim(ServiceTable(table), c);
   SearchResult s = run_serve([&](double q) { return sim.step(q); }, c);
   s.simulated = true;
-  if (also_qps > 0) {
-    const bool have = std::any_of(s.steps.begin(), s.steps.end(), [&](const StepResult& r) { return r.offered_qps == also_qps; });
-    if (!have) {
-      s.steps.push_back(sim.step(also_qps));
-      if (s.steps.back().meets(c.slo_ms)) s.best_qps = std::max(s.best_qps, also_qps);
-    }
-  }
   return s;
 }
 
-// The simulated run beside a live one: one more step at the live best rate.
+// The simulated run beside a live one: one more step at the live best rate (for the p99 at it), unless it ran.
 void add_live_rate(SearchResult& sim, const std::vector<std::pair<int, double>>& table, const ServeConfig& c, double live_best) {
-  if (live_best <= 0) return;
-  sim = simulate(table, c, live_best);
+  const bool have = std::any_of(sim.steps.begin(), sim.steps.end(), [&](const StepResult& r) { return r.offered_qps == live_best; });
+  if (live_best <= 0 || have) return;
+  sim.steps.push_back(Simulator(ServiceTable(table), c).step(live_best));  // the same arrivals as the search's steps
+  if (sim.steps.back().meets(c.slo_ms)) sim.best_qps = std::max(sim.best_qps, live_best);
 }
 
-// The live search on `workers` (prepared, planned), the calling thread generating arrivals.
+// The live search on `workers` (prepared, planned).
 SearchResult serve_live(const std::vector<Backend*>& workers, const Model& model, const ServeConfig& c, const std::atomic<bool>* stop,
                         const ServeRunConfig& config, const std::string& what) {
   LiveServer server(workers, model.input_width(), model.output_width(), c, stop);
@@ -96,16 +91,6 @@ void add_cells(Table& table, const std::string& device, const std::vector<int>& 
   }
 }
 
-BackendRun run_of(const Backend& b, const Stats& s) {
-  BackendRun r;
-  r.backend = b.name();
-  r.config = b.config();
-  r.io = b.io();
-  r.threads = b.threads();
-  r.bytes_per_weight = b.bytes_per_weight();
-  r.stats = s;
-  return r;
-}
 
 }  // namespace
 
@@ -204,140 +189,107 @@ struct Side {
   Serving& serving;
 };
 
-// Each CPU shape: the backend kinds gated, measured on worker 0's cores and simulated; the best of them (the highest
-// simulated rate) served live by K workers, each on its own cores.
+// A backend that may serve: its per-batch statistics and the simulator's search on them.
+struct Candidate {
+  Backend* backend = nullptr;
+  std::vector<Stats> stats;
+  SearchResult sim;
+};
+
+// `b` measured at the side's batch sizes (its cells added), then simulated under `c`. CPU: on a thread of its own, its
+// team on worker 0's cores, as a worker runs it.
+Candidate rate_candidate(Side& side, Backend& b, const ServeConfig& c, std::vector<std::vector<BackendRun>>& cells, const std::string& what) {
+  Candidate cand{&b, {}, {}};
+  say(side.config, what + ": measuring " + b.name() + " at batch sizes " + list_text(side.sizes));
+  const auto measure = [&] { cand.stats = measure_stats(b, side.model.input_width(), side.model.output_width(), side.sizes, side.config.quick); };
+  if (b.device() == Device::CPU) std::thread(measure).join();
+  else measure();
+  cand.sim = simulate(pairs_of(side.sizes, cand.stats), c);
+  for (std::size_t i = 0; i < side.sizes.size(); ++i) cells[i].push_back(backend_run(b, cand.stats[i]));
+  say(side.config, what + " " + b.name() + ": simulated best " + format_rate(cand.sim.best_qps), true);
+  return cand;
+}
+
+// The highest simulated rate; a tie (every given --qps met by both) goes to the faster at the largest batch size. The
+// others get a note.
+const Candidate& choose(const std::vector<Candidate>& candidates, Side& side, const std::string& what) {
+  const Candidate& chosen = *std::max_element(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    if (a.sim.best_qps != b.sim.best_qps) return a.sim.best_qps < b.sim.best_qps;
+    return a.stats.back().median_ms > b.stats.back().median_ms;
+  });
+  for (const Candidate& cand : candidates) {
+    if (&cand == &chosen) continue;
+    side.r.notes.push_back("serve, " + what + ": " + cand.backend->name() + " not served live (simulated best " + format_rate(cand.sim.best_qps) +
+                           ", not above " + chosen.backend->name() + "'s " + format_rate(chosen.sim.best_qps) + ")");
+  }
+  return chosen;
+}
+
+// The live search on `workers` (the chosen kind), then the simulated run beside it with a step at the live best rate.
+void serve_chosen(Side& side, const std::vector<Backend*>& workers, const Candidate& chosen, const ServeConfig& c, const std::string& device,
+                  const std::string& shape, const std::string& from) {
+  const std::string what = device + " " + shape;
+  say(side.config, what + ": serving live with " + chosen.backend->name(), true);
+  ServingRun live{device, chosen.backend->name(), shape, "measured", "", serve_live(workers, side.model, c, side.stop, side.config, what + " live")};
+  ServingRun sim{device, chosen.backend->name(), shape, "simulated", from, chosen.sim};
+  add_live_rate(sim.search, pairs_of(side.sizes, chosen.stats), c, live.search.best_qps);
+  say(side.config, what + ": live best " + format_rate(live.search.best_qps) + ", simulated " + format_rate(sim.search.best_qps), true);
+  side.serving.runs.push_back(std::move(live));
+  side.serving.runs.push_back(std::move(sim));
+}
+
+// Each CPU shape: the backend kinds gated, measured on worker 0's cores and simulated; the best of them (choose)
+// served live by K workers, each on its own cores.
 void serve_cpu(Side& side, std::vector<std::vector<BackendRun>>& cells) {
   const ServeRunConfig& config = side.config;
-  const Model& model = side.model;
-  const int cores = available_cores();
-  for (const ServeShape& shape : config.cpu_shapes.empty() ? default_cpu_shapes(cores) : config.cpu_shapes) {
+  for (const ServeShape& shape : config.cpu_shapes.empty() ? default_cpu_shapes(available_cores()) : config.cpu_shapes) {
     if (stopped(side.stop)) return;
+    const std::string what = "CPU " + shape_text(shape);
     ServeConfig c = config.serve;
     c.workers = shape.workers, c.threads = shape.threads;
     RunConfig rc;
     rc.threads = {shape.threads};
-    std::vector<std::unique_ptr<Backend>> kinds = make_cpu_backends(rc, side.r.notes);
-    struct Candidate {
-      std::unique_ptr<PinnedBackend> backend;
-      std::vector<Stats> stats;
-      SearchResult sim;
-    };
+    std::vector<std::unique_ptr<PinnedBackend>> backends;  // worker 0's candidates, then workers 1..K-1
+    for (auto& k : make_cpu_backends(rc, side.r.notes)) {
+      backends.push_back(std::make_unique<PinnedBackend>(std::move(k), 0));
+      say(config, what + ": checking " + backends.back()->name());
+      const std::string failure = check_backend(*backends.back(), side.model, side.gate);
+      if (!failure.empty()) throw RuntimeError("CPU backend " + backends.back()->name() + " (" + backends.back()->config() + ") is " + failure + "; not served");
+    }
     std::vector<Candidate> candidates;
-    for (auto& k : kinds) {
-      auto b = std::make_unique<PinnedBackend>(std::move(k), 0);
-      say(config, "CPU " + shape_text(shape) + ": checking " + b->name());
-      const std::string failure = check_backend(*b, model, side.gate);
-      if (!failure.empty()) throw RuntimeError("CPU backend " + b->name() + " (" + b->config() + ") is " + failure + "; not served");
-      candidates.push_back({std::move(b), {}, {}});
-    }
-    for (Candidate& cand : candidates) {
+    for (auto& b : backends) {
       if (stopped(side.stop)) return;
-      say(config, "CPU " + shape_text(shape) + ": measuring " + cand.backend->name() + " at batch sizes " + list_text(side.sizes));
-      // On a thread of its own, its team on worker 0's cores, as a worker runs it.
-      std::thread t([&] { cand.stats = measure_stats(*cand.backend, model.input_width(), model.output_width(), side.sizes, config.quick); });
-      t.join();
-      cand.sim = simulate(pairs_of(side.sizes, cand.stats), c);
-      for (std::size_t i = 0; i < side.sizes.size(); ++i) cells[i].push_back(run_of(*cand.backend, cand.stats[i]));
-      say(config, "CPU " + shape_text(shape) + " " + cand.backend->name() + ": simulated best " + format_rate(cand.sim.best_qps), true);
+      candidates.push_back(rate_candidate(side, *b, c, cells, what));
     }
-    const auto chosen = std::max_element(candidates.begin(), candidates.end(),
-                                         [](const Candidate& a, const Candidate& b) { return a.sim.best_qps < b.sim.best_qps; });
-    for (const Candidate& cand : candidates) {
-      if (&cand != &*chosen) {
-        side.r.notes.push_back("serve, CPU " + shape_text(shape) + ": " + cand.backend->name() + " not served live (simulated best " +
-                               format_rate(cand.sim.best_qps) + ", not above " + chosen->backend->name() + "'s " + format_rate(chosen->sim.best_qps) + ")");
-      }
-    }
-    // Workers 1..K-1: the same kind, each on its own cores, checked as worker 0 was.
-    std::vector<std::unique_ptr<PinnedBackend>> more;
-    std::vector<Backend*> workers{chosen->backend.get()};
-    for (int k = 1; k < shape.workers; ++k) {
+    const Candidate& chosen = choose(candidates, side, what);
+    std::vector<Backend*> workers{chosen.backend};
+    for (int k = 1; k < shape.workers; ++k) {  // the same kind, each on its own cores, checked as worker 0 was
       std::vector<std::string> unused;
       for (auto& b : make_cpu_backends(rc, unused)) {
-        if (b->name() != chosen->backend->name()) continue;
-        more.push_back(std::make_unique<PinnedBackend>(std::move(b), k * shape.threads));
-        const std::string failure = check_backend(*more.back(), model, side.gate);
-        if (!failure.empty()) throw RuntimeError("CPU backend " + more.back()->name() + " is " + failure + "; not served");
-        workers.push_back(more.back().get());
+        if (b->name() != chosen.backend->name()) continue;
+        backends.push_back(std::make_unique<PinnedBackend>(std::move(b), k * shape.threads));
+        const std::string failure = check_backend(*backends.back(), side.model, side.gate);
+        if (!failure.empty()) throw RuntimeError("CPU backend " + backends.back()->name() + " is " + failure + "; not served");
+        workers.push_back(backends.back().get());
         break;
       }
     }
     if (stopped(side.stop)) return;
-    // The generator (this thread) off the workers' cores where any are left.
-    const bool shares = keep_off_cpus(0, shape.workers * shape.threads);
-    say(config, "CPU " + shape_text(shape) + ": serving live with " + chosen->backend->name(), true);
-    ServingRun live{"CPU", chosen->backend->name(), shape_text(shape), "measured", "",
-                    serve_live(workers, model, c, side.stop, config, "CPU " + shape_text(shape) + " live")};
+    keep_off_cpus(0, shape.workers * shape.threads);  // this thread (a look at the step each millisecond) off theirs, if any are left
+    serve_chosen(side, workers, chosen, c, "CPU", shape_text(shape),
+                 "the CPU's per-batch latencies measured in this run (" + chosen.backend->name() + ", " + chosen.backend->config() + ")");
     keep_off_cpus(0, 0);
-    if (shares) {
-      side.r.notes.push_back("serve, CPU " + shape_text(shape) + ": the workers take every core, so the generator thread shares theirs");
-    }
-    ServingRun sim{"CPU", chosen->backend->name(), shape_text(shape), "simulated",
-                   "the CPU's per-batch latencies measured in this run (" + chosen->backend->name() + ", " + chosen->backend->config() + ")", chosen->sim};
-    add_live_rate(sim.search, pairs_of(side.sizes, chosen->stats), c, live.search.best_qps);
-    say(config, "CPU " + shape_text(shape) + ": live best " + format_rate(live.search.best_qps) + ", simulated " + format_rate(sim.search.best_qps), true);
-    side.serving.runs.push_back(std::move(live));
-    side.serving.runs.push_back(std::move(sim));
   }
 }
 
-// The GPU: live on its backends where one is usable (a graph per batch size where graphs apply, copy I/O through
-// pinned buffers, one backend and stream per worker), simulated beside it; else simulated from the reference.
-void serve_gpu(Side& side, GpuBackends& gpu, const GpuSide& factory, std::vector<std::vector<BackendRun>>& cells) {
-  const ServeRunConfig& config = side.config;
-  const Model& model = side.model;
-  ServeConfig c = config.serve;
-  c.workers = config.gpu_streams, c.threads = 1;
-  const std::string shape = "streams=" + std::to_string(config.gpu_streams);
-  if (!gpu.backends.empty() && gpu.emulator.empty()) {
-    say(config, "GPU: checking " + std::to_string(gpu.backends.size()) + " backends");
-    std::vector<Backend*> ok = gate_gpu_backends(gpu.backends, model, side.gate, side.r.notes);
-    if (ok.empty()) throw RuntimeError("serve: no GPU backend passed its check (see the notes)");
-    std::vector<Backend*> graphs;
-    for (Backend* b : ok) {
-      if (b->name().find("+graph") != std::string::npos) graphs.push_back(b);
-    }
-    const std::vector<Backend*>& candidates = graphs.empty() ? ok : graphs;  // plain launches where no graph applies
-    Backend* chosen = nullptr;
-    std::vector<Stats> chosen_stats;
-    SearchResult chosen_sim;
-    for (Backend* b : candidates) {
-      if (stopped(side.stop)) return;
-      say(config, "GPU: measuring " + b->name() + " at batch sizes " + list_text(side.sizes));
-      std::vector<Stats> stats = measure_stats(*b, model.input_width(), model.output_width(), side.sizes, config.quick);
-      for (std::size_t i = 0; i < side.sizes.size(); ++i) cells[i].push_back(run_of(*b, stats[i]));
-      SearchResult sim = simulate(pairs_of(side.sizes, stats), c);
-      if (!chosen || sim.best_qps > chosen_sim.best_qps) chosen = b, chosen_stats = std::move(stats), chosen_sim = std::move(sim);
-    }
-    std::vector<GpuBackends> extra;
-    std::vector<Backend*> workers{chosen};
-    for (int k = 1; k < config.gpu_streams; ++k) {
-      extra.push_back(factory.backends(Precision::FP32, {GpuIo::Copy}));
-      for (auto& b : extra.back().backends) {
-        if (b->name() != chosen->name()) continue;
-        const std::string failure = check_backend(*b, model, side.gate);
-        if (!failure.empty()) throw RuntimeError("GPU backend " + b->name() + " (stream " + std::to_string(k) + ") is " + failure + "; not served");
-        workers.push_back(b.get());
-        break;
-      }
-    }
-    if (static_cast<int>(workers.size()) != config.gpu_streams) throw RuntimeError("serve: could not make " + shape + " of " + chosen->name());
-    if (stopped(side.stop)) return;
-    say(config, "GPU " + shape + ": serving live with " + chosen->name(), true);
-    ServingRun live{"GPU", chosen->name(), shape, "measured", "", serve_live(workers, model, c, side.stop, config, "GPU " + shape + " live")};
-    ServingRun sim{"GPU", chosen->name(), shape, "simulated", "the GPU's per-batch latencies measured in this run (" + chosen->name() + ")", chosen_sim};
-    add_live_rate(sim.search, pairs_of(side.sizes, chosen_stats), c, live.search.best_qps);
-    side.serving.runs.push_back(std::move(live));
-    side.serving.runs.push_back(std::move(sim));
-    return;
-  }
-  // No usable GPU: the reference's GPU column, simulated.
+// No usable GPU: the reference's GPU column (its cells added to the table), simulated under `c`.
+void simulate_reference_gpu(Side& side, const GpuBackends& gpu, const ServeConfig& c, const std::string& shape) {
   const std::string why = !gpu.emulator.empty() ? "the GPU backends run on a CUDA emulator here (" + gpu.emulator + "): emulated time is no GPU time"
                                                 : "no usable GPU: " + gpu.unavailable;
   side.r.not_measured["GPU"] = why;
-  const std::string file = config.reference_file.empty() ? default_reference_file() : config.reference_file;
+  const std::string file = side.config.reference_file.empty() ? default_reference_file() : side.config.reference_file;
   const Results reference = read_results(file);
-  if (const std::string misfit = reference_misfit(reference, model, Precision::FP32, file); !misfit.empty()) {
+  if (const std::string misfit = reference_misfit(reference, side.model, Precision::FP32, file); !misfit.empty()) {
     side.r.notes.push_back("serve: the GPU is not simulated: " + misfit);
     return;
   }
@@ -363,9 +315,46 @@ void serve_gpu(Side& side, GpuBackends& gpu, const GpuSide& factory, std::vector
   all.erase(std::unique(all.begin(), all.end()), all.end());
   side.r.table.batch_sizes = all;
   fill_reference(side.r.table, "GPU", ref_sizes, reference, file, why);
-  say(config, "GPU: simulating from " + file);
-  SearchResult sim = simulate(table, c);
-  side.serving.runs.push_back(ServingRun{"GPU", backend, shape, "simulated", file + (measured ? ", reference" : ", illustrative"), std::move(sim)});
+  say(side.config, "GPU: simulating from " + file);
+  side.serving.runs.push_back(ServingRun{"GPU", backend, shape, "simulated", file + (measured ? ", reference" : ", illustrative"), simulate(table, c)});
+}
+
+// The GPU: live on its backends where one is usable (a graph per batch size where graphs apply, copy I/O through
+// pinned buffers, one backend and stream per worker), simulated beside it; else simulate_reference_gpu.
+void serve_gpu(Side& side, GpuBackends& gpu, const GpuSide& factory, std::vector<std::vector<BackendRun>>& cells) {
+  const ServeRunConfig& config = side.config;
+  ServeConfig c = config.serve;
+  c.workers = config.gpu_streams, c.threads = 1;
+  const std::string shape = "streams=" + std::to_string(config.gpu_streams);
+  if (gpu.backends.empty() || !gpu.emulator.empty()) return simulate_reference_gpu(side, gpu, c, shape);
+  say(config, "GPU: checking " + std::to_string(gpu.backends.size()) + " backends");
+  std::vector<Backend*> ok = gate_gpu_backends(gpu.backends, side.model, side.gate, side.r.notes);
+  if (ok.empty()) throw RuntimeError("serve: no GPU backend passed its check (see the notes)");
+  std::vector<Backend*> graphs;
+  for (Backend* b : ok) {
+    if (b->name().find("+graph") != std::string::npos) graphs.push_back(b);
+  }
+  std::vector<Candidate> candidates;
+  for (Backend* b : graphs.empty() ? ok : graphs) {  // plain launches where no graph applies
+    if (stopped(side.stop)) return;
+    candidates.push_back(rate_candidate(side, *b, c, cells, "GPU"));
+  }
+  const Candidate& chosen = choose(candidates, side, "GPU " + shape);
+  std::vector<GpuBackends> extra;
+  std::vector<Backend*> workers{chosen.backend};
+  for (int k = 1; k < config.gpu_streams; ++k) {
+    extra.push_back(factory.backends(Precision::FP32, {GpuIo::Copy}));
+    for (auto& b : extra.back().backends) {
+      if (b->name() != chosen.backend->name()) continue;
+      const std::string failure = check_backend(*b, side.model, side.gate);
+      if (!failure.empty()) throw RuntimeError("GPU backend " + b->name() + " (stream " + std::to_string(k) + ") is " + failure + "; not served");
+      workers.push_back(b.get());
+      break;
+    }
+  }
+  if (static_cast<int>(workers.size()) != config.gpu_streams) throw RuntimeError("serve: could not make " + shape + " of " + chosen.backend->name());
+  if (stopped(side.stop)) return;
+  serve_chosen(side, workers, chosen, c, "GPU", shape, "the GPU's per-batch latencies measured in this run (" + chosen.backend->name() + ")");
 }
 
 }  // namespace

@@ -35,23 +35,6 @@ double ServiceTable::ms(int batch) const {
   return std::exp(std::log(t0) + f * (std::log(t1) - std::log(t0)));
 }
 
-namespace {
-
-// Waiting requests each arrival found (itself not counted): those arrived before it, less those dispatched strictly
-// before it arrived. Batches are in dispatch order, and their dispatch times never decrease.
-void queue_depths(const std::vector<std::int64_t>& arrival_ns, StepTrace& trace) {
-  std::size_t bi = 0;
-  std::int64_t dispatched = 0, sum = 0;
-  for (std::size_t j = 0; j < arrival_ns.size(); ++j) {
-    while (bi < trace.batches.size() && trace.batches[bi].dispatched_ns < arrival_ns[j]) dispatched += trace.batches[bi++].count;
-    const std::int64_t depth = std::max<std::int64_t>(0, static_cast<std::int64_t>(j) - dispatched);
-    sum += depth;
-    trace.max_depth = std::max(trace.max_depth, depth);
-  }
-  trace.mean_depth = arrival_ns.empty() ? 0 : static_cast<double>(sum) / static_cast<double>(arrival_ns.size());
-}
-
-}  // namespace
 
 // The earliest free server takes the next batch at max(free, min(oldest + delay, arrival of the max_batch-th)): all
 // that have arrived by then, up to max_batch, as a live worker polling the Batcher would.
@@ -77,7 +60,7 @@ StepTrace simulate_trace(const std::vector<std::int64_t>& arrival_ns, const std:
     servers.push({done, k});
     taken += count;
   }
-  queue_depths(arrival_ns, trace);
+  set_queue_depths(trace);
   return trace;
 }
 

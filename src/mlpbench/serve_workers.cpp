@@ -15,20 +15,6 @@ namespace {
 
 constexpr int kPoolRows = 64;  // distinct input rows the requests cycle through
 
-// Sleeps until `spin_ns` before `target_ns`, then polls the clock up to it. Returns the clock read that passed it.
-std::int64_t wait_until(ServeClock::time_point start, std::int64_t target_ns, std::int64_t spin_ns) {
-  std::int64_t now = ns_since(start);
-  if (target_ns - now > spin_ns) {
-    std::this_thread::sleep_for(std::chrono::nanoseconds(target_ns - now - spin_ns));
-    now = ns_since(start);
-  }
-  while (now < target_ns) {
-    cpu_relax();
-    now = ns_since(start);
-  }
-  return now;
-}
-
 // This thread's timer slack (Linux: how late the kernel may wake a sleeper, 50 us by default) set to `ns`; returns the
 // previous value (0 where it can't be read or set). 1 ns halves a sleep's overshoot on a VM (~70 to ~20 us at the median).
 unsigned long set_timer_slack(unsigned long ns) {
@@ -126,8 +112,8 @@ void LiveServer::serve(Worker& w, int k) {
 
 // After drain_limit_s / 10 (at most 0.1 s) in: the waiting requests would take longer than drain_limit_s to clear at
 // the rate completed so far (and are more than two full batches a worker).
-bool LiveServer::backlog_too_long(std::int64_t issued, ServeClock::time_point start) const {
-  const double elapsed = static_cast<double>(ns_since(start)) * 1e-9;
+bool LiveServer::backlog_too_long(std::int64_t issued) const {
+  const double elapsed = static_cast<double>(ns_since(start_)) * 1e-9;
   if (elapsed < std::min(0.1, config_.drain_limit_s / 10)) return false;
   const std::int64_t completed = completed_.load(std::memory_order_acquire);
   const double backlog = static_cast<double>(issued - completed);
@@ -135,29 +121,19 @@ bool LiveServer::backlog_too_long(std::int64_t issued, ServeClock::time_point st
   return backlog > floor && backlog > static_cast<double>(completed) / elapsed * config_.drain_limit_s;
 }
 
-void LiveServer::generate(ServeClock::time_point start) {
-  const std::int64_t n = static_cast<std::int64_t>(arrivals_.size());
-  const std::int64_t spin_ns = static_cast<std::int64_t>(config_.generator_spin_us * 1e3);
-  std::int64_t i = 0, depth_sum = 0;
-  for (; i < n; ++i) {
+// The caller's thread until every worker is done, a look each millisecond: a stop or an overload ends the arrivals.
+void LiveServer::watch_step() {
+  std::unique_lock<std::mutex> lock(step_mu_);
+  bool cut = false;
+  while (!step_cv_.wait_for(lock, std::chrono::milliseconds(1), [&] { return done_ == static_cast<int>(workers_.size()); })) {
+    if (cut) continue;
     if (stop_ && stop_->load(std::memory_order_relaxed)) {
-      trace_.interrupted = true;
-      break;
+      trace_.interrupted = cut = true;
+    } else if (backlog_too_long(batcher_.arrived_by(ns_since(start_)))) {
+      trace_.overloaded = cut = true;
     }
-    if (batcher_.aborted()) break;
-    if ((i & 63) == 63 && backlog_too_long(i, start)) {
-      trace_.overloaded = true;
-      break;
-    }
-    const std::int64_t now = wait_until(start, arrivals_[static_cast<std::size_t>(i)], spin_ns);
-    const std::int64_t depth = batcher_.push();
-    trace_.issued_ns[static_cast<std::size_t>(i)] = now;
-    depth_sum += depth;
-    trace_.max_depth = std::max(trace_.max_depth, depth);
+    if (cut) batcher_.cut();
   }
-  trace_.mean_depth = i > 0 ? static_cast<double>(depth_sum) / static_cast<double>(i) : 0;
-  trace_.arrival_ns.assign(arrivals_.begin(), arrivals_.begin() + i);
-  trace_.issued_ns.resize(static_cast<std::size_t>(i));
 }
 
 // The workers' batches into the trace, in dispatch order; a worker's error thrown as ServeFailure.
@@ -188,28 +164,24 @@ void LiveServer::collect(std::int64_t issued) {
 StepResult LiveServer::step(double qps) {
   arrivals_ = poisson_arrivals_ns(qps, config_.min_requests, config_.min_step_s, config_.seed);
   trace_ = StepTrace{};
-  trace_.issued_ns.assign(arrivals_.size(), 0);
   slots_.assign(arrivals_.size(), StepTrace::Batch{});
   next_slot_.store(0);
   completed_.store(0);
   for (Worker& w : workers_) w.error = nullptr, w.failed = 0;
   start_ = ServeClock::now();
-  batcher_.reset(arrivals_.data(), start_);
+  batcher_.reset(arrivals_.data(), static_cast<std::int64_t>(arrivals_.size()), start_);
   {
     std::lock_guard<std::mutex> g(step_mu_);
     ++generation_;
     done_ = 0;
   }
   step_cv_.notify_all();
-  const unsigned long slack = set_timer_slack(1);  // the caller's thread, for this step only
-  generate(start_);
-  if (slack > 0) set_timer_slack(slack);
-  batcher_.close();
-  {
-    std::unique_lock<std::mutex> lock(step_mu_);
-    step_cv_.wait(lock, [&] { return done_ == static_cast<int>(workers_.size()); });
-  }
-  collect(static_cast<std::int64_t>(trace_.arrival_ns.size()));
+  watch_step();
+  const std::int64_t issued = batcher_.end();
+  trace_.arrival_ns.assign(arrivals_.begin(), arrivals_.begin() + issued);
+  trace_.lag_ns = batcher_.lag_ns();
+  collect(issued);
+  set_queue_depths(trace_);
   return summarize_step(trace_, qps, config_);
 }
 

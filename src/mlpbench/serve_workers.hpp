@@ -1,9 +1,11 @@
-// The live server: the caller's thread is the generator, issuing a step's Poisson arrivals on the steady clock into
-// the Batcher (sleeping until shortly before each, then polling the clock); K worker threads, started once and kept
-// across steps, each with its own Backend (backends are single-caller), take batches, copy the requests' input rows
-// (a seeded pool) into their batch buffer, call forward and stamp the completion. Nothing is dropped: a step ends when
-// every request it issued has completed. A backend that throws ends the step: the generator stops, the other workers
-// finish the batch in hand, and step() throws ServeFailure, accounting for every request issued.
+// The live server: a step's Poisson arrivals are a schedule on the steady clock that K worker threads read through the
+// Batcher (a request arrives when the clock passes its time; no generator thread competes for the cores). The workers,
+// started once and kept across steps, each with its own Backend (backends are single-caller), take batches, copy the
+// requests' input rows (a seeded pool) into their batch buffer, call forward and stamp the completion. The caller's
+// thread watches the step every millisecond: a stop or a backlog that could not drain ends the arrivals there. Nothing
+// is dropped: a step ends when every request that arrived has completed. A backend that throws ends the step: the
+// arrivals end, the other workers finish the batch in hand, and step() throws ServeFailure, accounting for every
+// request issued.
 // Usage: LiveServer server(backends, in, out, config, &stop); run_serve([&](double q) { return server.step(q); }, ...).
 #pragma once
 
@@ -36,8 +38,8 @@ class LiveServer {
   // `backends`: one per worker (config.workers of them), each prepared for config.max_batch rows, x [batch, in_width]
   // -> y [batch, out_width], and planned (Backend::plan) at every batch size 1..max_batch that should not plan inside a
   // step (a GPU backend captures a graph on first use); they outlive the server. A CPU backend's forward runs on its
-  // worker's thread, not the thread that prepared it. `stop`, when given, is read before each arrival (a SIGINT
-  // handler sets it): the step stops issuing, drains what it issued and is marked interrupted.
+  // worker's thread, not the thread that prepared it. `stop`, when given, is read every millisecond of a step (a SIGINT
+  // handler sets it): the arrivals end there, the step drains what arrived and is marked interrupted.
   LiveServer(std::vector<Backend*> backends, int in_width, int out_width, const ServeConfig& config, const std::atomic<bool>* stop = nullptr);
   ~LiveServer();
   LiveServer(const LiveServer&) = delete;
@@ -58,8 +60,8 @@ class LiveServer {
   };
   void worker_main(int k);
   void serve(Worker& w, int k);
-  void generate(ServeClock::time_point start);
-  bool backlog_too_long(std::int64_t issued, ServeClock::time_point start) const;
+  void watch_step();
+  bool backlog_too_long(std::int64_t issued) const;
   void collect(std::int64_t issued);
 
   const ServeConfig config_;

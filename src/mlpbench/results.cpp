@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <string_view>
 #include <type_traits>
 
 #include "mlpbench/build_info.hpp"
@@ -595,6 +596,7 @@ StepResult step_from_json(const Json& j, const std::string& what) {
   StepResult s;
   step_fields(s, [&](const char* key, auto& value) {
     using T = std::decay_t<decltype(value)>;
+    if (std::string_view(key) == "mean_service_ms" && !j.contains(key)) return;  // files before 2026-12-06: 0, not shown
     if constexpr (std::is_same_v<T, double>) value = number(j, key, what, false);
     else if constexpr (std::is_same_v<T, bool>) value = boolean(j, key, what);
     else value = whole(j, key, what);

@@ -107,8 +107,8 @@ Batcher::Take Batcher::take() {
     const Take t = ready(now, event);
     if (t.count > 0 || event < 0) {
       if (watching) watched_ = false;
-      if (t.count == 0) cv_.notify_all();      // every request taken: the followers return too
-      else if (watching) cv_.notify_one();     // a follower watches next
+      if (t.count == 0) cv_.notify_all();       // every request taken: the followers return too
+      else if (!watched_) cv_.notify_one();     // nobody watches: a follower does next
       return t;
     }
     if (watched_ && !watching) {  // a follower: the watcher wakes one when it takes a batch

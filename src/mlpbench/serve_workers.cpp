@@ -121,12 +121,13 @@ bool LiveServer::backlog_too_long(std::int64_t issued) const {
   return backlog > floor && backlog > static_cast<double>(completed) / elapsed * config_.drain_limit_s;
 }
 
-// The caller's thread until every worker is done, a look each millisecond: a stop or an overload ends the arrivals.
+// The caller's thread until every worker is done, a look each millisecond while arrivals remain: a stop or an
+// overload ends them there.
 void LiveServer::watch_step() {
   std::unique_lock<std::mutex> lock(step_mu_);
   bool cut = false;
   while (!step_cv_.wait_for(lock, std::chrono::milliseconds(1), [&] { return done_ == static_cast<int>(workers_.size()); })) {
-    if (cut) continue;
+    if (cut || batcher_.arrived_by(ns_since(start_)) >= batcher_.end()) continue;  // every arrival in: the step drains
     if (stop_ && stop_->load(std::memory_order_relaxed)) {
       trace_.interrupted = cut = true;
     } else if (backlog_too_long(batcher_.arrived_by(ns_since(start_)))) {

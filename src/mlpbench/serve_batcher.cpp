@@ -84,18 +84,23 @@ void Batcher::watch(std::unique_lock<std::mutex>& lock, std::int64_t event_ns) {
     cv_.wait_until(lock, start_ + std::chrono::nanoseconds(event_ns - spin_ns_));  // wakes early; cut() and abort() notify
     return;
   }
+  const std::int64_t ticket = ticket_.load(std::memory_order_relaxed);
   lock.unlock();
-  while (ns_since(start_) < event_ns && end_.load(std::memory_order_relaxed) == end && !aborted_.load(std::memory_order_relaxed)) cpu_relax();
+  while (ns_since(start_) < event_ns && end_.load(std::memory_order_relaxed) == end && !aborted_.load(std::memory_order_relaxed) &&
+         ticket_.load(std::memory_order_relaxed) == ticket) {
+    cpu_relax();
+  }
   lock.lock();
 }
 
 Batcher::Take Batcher::take() {
   std::unique_lock<std::mutex> lock(mu_);
-  bool watching = false;
+  std::int64_t ticket = -1;      // >= 0: this worker watches the clock while ticket_ holds it
   std::int64_t waited_for = -1;  // the event this worker last watched for
-  for (;;) {
+  for (bool back = true;; back = false) {
+    if (ticket >= 0 && ticket_.load(std::memory_order_relaxed) != ticket) ticket = waited_for = -1;  // another took the watch
     if (aborted_.load(std::memory_order_relaxed)) {
-      if (watching) watched_ = false;
+      if (ticket >= 0) watched_ = false;
       return {};
     }
     const std::int64_t now = ns_since(start_);
@@ -106,16 +111,22 @@ Batcher::Take Batcher::take() {
     std::int64_t event = -1;
     const Take t = ready(now, event);
     if (t.count > 0 || event < 0) {
-      if (watching) watched_ = false;
+      if (ticket >= 0) watched_ = false;
       if (t.count == 0) cv_.notify_all();       // every request taken: the followers return too
       else if (!watched_) cv_.notify_one();     // nobody watches: a follower does next
       return t;
     }
-    if (watched_ && !watching) {  // a follower: the watcher wakes one when it takes a batch
+    // A follower, woken when nobody watches; but a worker back from a forward takes the watch: its caches are the
+    // warmest (on a 2-core VM, p99 at 2-8k/s 0.21-0.24 ms against 0.26-0.31 ms when the watch alternated).
+    if (watched_ && ticket < 0 && !back) {
       cv_.wait(lock);
       continue;
     }
-    watching = watched_ = true;
+    if (ticket < 0) {
+      watched_ = true;
+      ticket = ticket_.load(std::memory_order_relaxed) + 1;
+      ticket_.store(ticket, std::memory_order_relaxed);
+    }
     waited_for = event;
     watch(lock, event);
   }

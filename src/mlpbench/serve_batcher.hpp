@@ -6,7 +6,8 @@
 // range [taken, arrived); workers decide and take under one mutex (as one scheduler would). Of the free workers one
 // watches the clock (leader/followers): it sleeps until worker_spin_us before the next event (an arrival, or the
 // oldest's deadline), polls the clock the rest of the way, takes the batch and wakes a follower to watch next; the
-// others sleep until woken. How late the watcher saw each event it waited for is the step's issue lag.
+// others sleep until woken. A worker back from a forward takes the watch over (its caches are the warmest: at a low
+// rate one worker serves nearly every request). How late the watcher saw each event it waited for is the issue lag.
 // Usage per step: reset(arrivals, n, start); each worker calls take() until it returns an empty range (every request
 // up to the end taken); cut() ends the arrivals at those arrived by now (a stop, an overload); abort() (a failed
 // worker) cuts them too and makes every take() return empty at once.
@@ -74,6 +75,7 @@ class Batcher {
   ServeClock::time_point start_;
   std::int64_t arrived_ = 0, taken_ = 0;  // under mu_
   bool watched_ = false;                  // under mu_: a worker is watching the clock
+  std::atomic<std::int64_t> ticket_{0};   // written under mu_: the watcher's (a worker back from a forward takes the watch)
   std::atomic<std::int64_t> end_{0};      // written under mu_
   std::atomic<bool> aborted_{false};      // written under mu_
   std::vector<std::int64_t> lag_ns_;      // under mu_, reserved at reset

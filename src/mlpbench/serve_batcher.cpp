@@ -38,19 +38,22 @@ std::int64_t Batcher::arrived_by(std::int64_t now_ns) const {
   return std::upper_bound(arrival_ns_, end, now_ns) - arrival_ns_;
 }
 
-std::int64_t Batcher::cut() {
-  std::lock_guard<std::mutex> g(mu_);
+void Batcher::end_here() {
   advance(ns_since(start_));
   end_.store(arrived_);
   cv_.notify_all();
+}
+
+std::int64_t Batcher::cut() {
+  std::lock_guard<std::mutex> g(mu_);
+  end_here();
   return arrived_;
 }
 
 void Batcher::abort() {
-  (void)cut();
   std::lock_guard<std::mutex> g(mu_);
   aborted_.store(true);
-  cv_.notify_all();
+  end_here();
 }
 
 void Batcher::advance(std::int64_t now) {

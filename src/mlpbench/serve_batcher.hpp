@@ -54,13 +54,14 @@ class Batcher {
   // Requests that have arrived by `now_ns` (at most the end): what a generator would have issued by then.
   std::int64_t arrived_by(std::int64_t now_ns) const;
   std::int64_t end() const { return end_.load(std::memory_order_acquire); }
-  bool aborted() const { return aborted_.load(std::memory_order_acquire); }
   // After the step: how late the watching worker saw each event it waited for, ns (at most 2n + 16 kept).
   const std::vector<std::int64_t>& lag_ns() const { return lag_ns_; }
 
  private:
   // Under the lock: arrived_ counts the arrivals up to `now`.
   void advance(std::int64_t now);
+  // Under the lock: the arrivals end at those in by now; the followers wake to see it.
+  void end_here();
   // Under the lock: advance(now); the batch to take now if one is ready (count 0 otherwise); `event_ns`
   // gets the next time that could make one ready (-1: none, every request taken).
   Take ready(std::int64_t now, std::int64_t& event_ns);

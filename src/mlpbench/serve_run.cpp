@@ -91,7 +91,6 @@ void add_cells(Table& table, const std::string& device, const std::vector<int>& 
   }
 }
 
-
 }  // namespace
 
 std::string shape_text(const ServeShape& s) { return "workers=" + std::to_string(s.workers) + ",threads=" + std::to_string(s.threads); }
@@ -149,7 +148,7 @@ void PinnedBackend::forward(const float* x, float* y, int batch) {
   inner_->forward(x, y, batch);
 }
 
-bool keep_off_cpus(int first, int count) {
+void keep_off_cpus(int first, int count) {
   const std::vector<int>& cpus = process_cpus();
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -157,12 +156,10 @@ bool keep_off_cpus(int first, int count) {
   for (int i = 0; i < static_cast<int>(cpus.size()); ++i) {
     if (i < first || i >= first + count) CPU_SET(cpus[static_cast<std::size_t>(i)], &set), ++left;
   }
-  const bool shares = left == 0;
-  if (shares) {
+  if (left == 0) {
     for (int c : cpus) CPU_SET(c, &set);
   }
   sched_setaffinity(0, sizeof set, &set);
-  return shares;
 }
 
 std::vector<std::pair<int, double>> measure_service(Backend& backend, int in_width, int out_width, const std::vector<int>& batch_sizes, bool quick) {

@@ -77,8 +77,8 @@ class PinnedBackend final : public Backend {
 };
 
 // The calling thread's affinity: every CPU of the process but [first, first + count) when that leaves any, else every
-// CPU of the process. Returns whether it shares the workers' cores (count covers them all).
-bool keep_off_cpus(int first, int count);
+// CPU of the process.
+void keep_off_cpus(int first, int count);
 
 // The median forward of `backend` (prepared for at least the largest) at each of `batch_sizes`, in ms, in interleaved
 // rounds (measure_rounds) with run's budget (quick or not): (batch, ms) pairs for ServiceTable.
